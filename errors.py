@@ -1,18 +1,30 @@
 """The one exception a user can cause, and how every command reports it."""
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 class UserError(Exception):
     """A problem the user can fix (bad flag, missing file, unknown column): one line, exit code 2."""
 
 
-def run_cli(main: Callable[[], int | None]) -> int:
-    """Run a command's body; a UserError becomes one line on stderr and exit code 2, never a traceback."""
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad flag raises UserError instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message}")
+
+
+def run_cli(
+    run: Callable[[argparse.Namespace], int | None],
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Parse argv and run a command; a UserError becomes one line on stderr and exit code 2."""
     try:
-        return main() or 0
+        return run(parser.parse_args(argv)) or 0
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
