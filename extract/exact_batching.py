@@ -1,0 +1,84 @@
+"""Keep padding out of every computation that mixes time steps, so a padded batch changes nothing.
+
+Attention already ignores padded frames when given a mask, and HF zeroes them before the
+positional convolution. Two places remain where padding leaks into real frames:
+- wav2vec2-base style encoders (feat_extract_norm="group") normalize the first conv layer's
+  output over time; in a padded batch that statistic includes the padding (layer-12 cosine 0.957
+  to the unpadded value even with attention_mask passed);
+- data2vec-audio stacks several positional conv layers; only the first one's input is zeroed, so
+  the later ones read non-zero padding where the unpadded clip has the conv's zero padding.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+
+class MaskedGroupNorm(nn.Module):
+    """Drop-in for an nn.GroupNorm on (batch, channels, time) whose statistics skip padded frames.
+
+    `lengths` (valid frames per clip) is set by PaddingGuard for each batch; None means the
+    wrapped GroupNorm unchanged.
+    """
+
+    def __init__(self, norm: nn.GroupNorm):
+        super().__init__()
+        self.norm = norm
+        self.lengths: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.lengths is None:
+            return self.norm(x)
+        batch, channels, time = x.shape
+        groups = self.norm.num_groups
+        # Statistics in float32 even under autocast: a float16 variance loses quiet clips.
+        values = x.float().reshape(batch, groups, channels // groups, time)
+        valid = (torch.arange(time, device=x.device) < self.lengths.to(x.device)[:, None])[:, None, None, :]
+        count = valid.sum(dim=(2, 3), keepdim=True) * (channels // groups)
+        mean = torch.where(valid, values, 0.0).sum(dim=(2, 3), keepdim=True) / count
+        centred = torch.where(valid, values - mean, 0.0)
+        var = (centred * centred).sum(dim=(2, 3), keepdim=True) / count
+        normed = ((values - mean) * torch.rsqrt(var + self.norm.eps)).reshape(batch, channels, time)
+        if self.norm.affine:
+            normed = normed * self.norm.weight[:, None] + self.norm.bias[:, None]
+        return normed.to(x.dtype)
+
+
+class PaddingGuard:
+    """Installs the fixes above on a model; `with guard.batch(lengths):` arms them for one forward."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self._frames: torch.Tensor | None = None
+        first = model.feature_extractor.conv_layers[0]
+        self._group_norm = None
+        if isinstance(getattr(first, "layer_norm", None), nn.GroupNorm):
+            self._group_norm = first.layer_norm = MaskedGroupNorm(first.layer_norm)
+        self._first_conv = first.conv
+        for layer in getattr(model.encoder.pos_conv_embed, "layers", []):
+            layer.register_forward_pre_hook(self._zero_padded_frames)
+
+    @contextlib.contextmanager
+    def batch(self, sample_lengths: torch.Tensor) -> Iterator[torch.Tensor]:
+        """Arm the guard for a batch with these real lengths in samples; yields frames per clip."""
+        frames = self.model._get_feat_extract_output_lengths(sample_lengths)
+        kernel, stride = self._first_conv.kernel_size[0], self._first_conv.stride[0]
+        self._frames = frames
+        if self._group_norm is not None:
+            self._group_norm.lengths = (sample_lengths - kernel) // stride + 1
+        try:
+            yield frames
+        finally:
+            self._frames = None
+            if self._group_norm is not None:
+                self._group_norm.lengths = None
+
+    def _zero_padded_frames(self, module: nn.Module, args: tuple) -> tuple | None:
+        if self._frames is None:
+            return None
+        hidden = args[0]  # (batch, channels, time)
+        valid = torch.arange(hidden.shape[-1], device=hidden.device) < self._frames.to(hidden.device)[:, None]
+        return (hidden * valid[:, None, :].to(hidden.dtype),) + args[1:]
