@@ -1,0 +1,92 @@
+"""Clips -> segments -> length-sorted, padding-bounded batches -> pooled rows per clip.
+
+A clip longer than the chunk length is cut into equal segments, each encoded alone; its pooled
+value is the frame-weighted mean of its segments', so memory is bounded by the chunk, not the clip.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Decoded:
+    """A clip ready for the encoder: its cache row, normalized samples and duration in seconds."""
+
+    row: int
+    wave: np.ndarray
+    seconds: float
+
+
+@dataclass
+class Finished:
+    """A clip whose every segment has been encoded."""
+
+    row: int
+    pooled: np.ndarray  # (layers, hidden)
+    seconds: float
+
+
+@dataclass
+class _Pending:
+    clip: Decoded
+    segments_left: int
+    weighted: np.ndarray | None = None
+    frames: int = 0
+
+
+@dataclass
+class _Batch:
+    waves: list[np.ndarray] = field(default_factory=list)
+    owners: list[_Pending] = field(default_factory=list)
+
+    def padded_samples(self, extra: int = 0) -> int:
+        longest = max([len(w) for w in self.waves] + [extra])
+        return longest * (len(self.waves) + (1 if extra else 0))
+
+
+def segments(wave: np.ndarray, chunk_samples: int) -> list[np.ndarray]:
+    """Equal consecutive pieces no longer than chunk_samples (one piece if the clip fits)."""
+    pieces = max(1, math.ceil(len(wave) / chunk_samples))
+    return np.array_split(wave, pieces)
+
+
+def pooled_batches(
+    clips: Iterable[Decoded],
+    encode: Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray]],
+    chunk_samples: int,
+    batch_samples: int,
+) -> Iterator[list[Finished]]:
+    """Encode clips (best given shortest first) in batches of at most batch_samples padded samples.
+
+    `encode(waves) -> (pooled (batch, layers, hidden), frames (batch,))` is the encoder. Yields,
+    after each batch, the clips that batch finished.
+    """
+    batch = _Batch()
+    for clip in clips:
+        pieces = segments(clip.wave, chunk_samples)
+        owner = _Pending(clip, len(pieces))
+        for piece in pieces:
+            if batch.waves and batch.padded_samples(len(piece)) > batch_samples:
+                yield _run(batch, encode)
+                batch = _Batch()
+            batch.waves.append(piece)
+            batch.owners.append(owner)
+    if batch.waves:
+        yield _run(batch, encode)
+
+
+def _run(batch: _Batch, encode: Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray]]) -> list[Finished]:
+    pooled, frames = encode(batch.waves)
+    finished = []
+    for owner, mean, count in zip(batch.owners, pooled, frames):
+        weighted = mean * count
+        owner.weighted = weighted if owner.weighted is None else owner.weighted + weighted
+        owner.frames += int(count)
+        owner.segments_left -= 1
+        if owner.segments_left == 0:
+            finished.append(Finished(owner.clip.row, owner.weighted / owner.frames, owner.clip.seconds))
+    return finished

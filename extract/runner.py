@@ -1,0 +1,193 @@
+"""The extraction run: manifest -> decode (in a background thread) -> exact batches -> cache rows."""
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import numpy as np
+from tqdm import tqdm
+
+from layerprobe.data.audio import ClipError, decode, header_duration
+from layerprobe.data.cache import CacheWriter, Settings
+from layerprobe.data.manifest import Clip, load_manifest
+from layerprobe.errors import UserError
+from layerprobe.extract.batching import Decoded, Finished, pooled_batches
+from layerprobe.extract.encoder import Encoder
+
+PREFETCH_CLIPS = 64
+
+
+@dataclass
+class Summary:
+    """What a run did; `str()` is the end-of-run report."""
+
+    ok: int = 0
+    failed: Counter = field(default_factory=Counter)
+    skipped: int = 0
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    def __str__(self) -> str:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        speed = self.audio_seconds / self.wall_seconds if self.wall_seconds else 0.0
+        failed = sum(self.failed.values())
+        lines = [
+            f"clips: {self.ok} ok, {failed} failed, {self.skipped} already in the cache",
+            f"audio: {self.audio_seconds / 3600:.3f} h in {self.wall_seconds:.1f} s wall "
+            f"({speed:.1f}x realtime), peak memory {peak:.0f} MiB",
+        ]
+        lines += [f"  failed ({reason}): {count}" for reason, count in self.failed.most_common()]
+        return "\n".join(lines)
+
+
+def versions() -> dict[str, str]:
+    """Versions of what computed the embeddings, recorded in the cache."""
+    packages = ("layerprobe", "torch", "transformers", "numpy", "soundfile", "soxr", "h5py")
+    found = {}
+    for package in packages:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "absent"
+    found["python"] = sys.version.split()[0]
+    return found
+
+
+def extract(
+    data: str,
+    out: str,
+    model: str = "facebook/wav2vec2-base",
+    layers: Sequence[int] | None = None,
+    revision: str | None = None,
+    device: str = "auto",
+    dtype: str = "float32",
+    chunk_seconds: float = 30.0,
+    batch_seconds: float | None = None,
+    pad_short: bool = False,
+    strict: bool = False,
+    overwrite: bool = False,
+    path_column: str | None = None,
+    label_column: str | None = None,
+    group_column: str | None = None,
+    split_column: str | None = None,
+    trust_remote_code: bool = False,
+    command: str = "",
+    progress: bool = True,
+) -> Summary:
+    """Run the frozen encoder over DATA once and store every requested layer's mean-pooled embedding.
+
+    data: audio folder, manifest CSV/TSV (or a folder holding one), or a saved HF dataset.
+    out: the HDF5 cache; an existing one is resumed (finished clips are not recomputed).
+    layers: hidden_states indices; None means all. batch_seconds: padded audio per batch
+    (default 32 s on CPU, 256 s on GPU). Other parameters mirror the extract-embeddings flags.
+    """
+    started = time.perf_counter()
+    manifest = load_manifest(data, path_column, label_column, group_column, split_column)
+    encoder = Encoder(model, layers, revision, device, dtype, trust_remote_code)
+    info = encoder.info
+    if chunk_seconds * info.sample_rate < info.receptive_field:
+        raise UserError(f"--chunk-seconds {chunk_seconds} is shorter than the encoder's receptive field")
+    settings = Settings(
+        model=info.model,
+        model_revision=info.revision,
+        model_fingerprint=info.fingerprint,
+        model_type=info.model_type,
+        sample_rate=info.sample_rate,
+        layers=tuple(encoder.layers),
+        hidden_size=info.hidden_size,
+        dtype=dtype,
+        chunk_seconds=float(chunk_seconds),
+        pad_short=pad_short,
+        versions=versions(),
+        command=command,
+    )
+    if batch_seconds is None:
+        batch_seconds = 32.0 if encoder.device.type == "cpu" else 256.0
+    print(manifest.description, file=sys.stderr)
+    print(f"encoder: {info.model} ({info.model_type}, layers {_ranges(encoder.layers)}) on {encoder.device}", file=sys.stderr)
+    summary = Summary()
+    with CacheWriter(out, manifest.clips, settings, overwrite) as cache:
+        if cache.unlisted:
+            print(f"note: {cache.unlisted} clips in {out} are not in this manifest; they stay in the cache", file=sys.stderr)
+        by_id = {clip.id: clip for clip in manifest.clips}
+        todo = [(row, by_id[cache.ids[row]]) for row in cache.pending() if cache.ids[row] in by_id]
+        summary.skipped = len(manifest.clips) - len(todo)
+        todo.sort(key=lambda item: _sort_key(item[1]))
+        clips_by_row = dict(todo)
+        bar = tqdm(total=len(todo), unit="clip", disable=not progress, dynamic_ncols=True, desc="extract")
+
+        def failed(row: int, clip: Clip, error: ClipError) -> None:
+            cache.write_failed(row, str(error), header_duration(clip.source))
+            summary.failed[error.reason] += 1
+            bar.update(1)
+            if strict:
+                raise UserError(f"{clip.id}: {error} (--strict stops at the first failed clip)")
+
+        decoded = _decoded(todo, encoder, pad_short, failed)
+        for finished in pooled_batches(
+            decoded, encoder.pooled, int(chunk_seconds * info.sample_rate), int(batch_seconds * info.sample_rate)
+        ):
+            _store(cache, finished, summary, clips_by_row, failed)
+            bar.update(len(finished))
+            elapsed = time.perf_counter() - started
+            bar.set_postfix_str(f"{summary.audio_seconds / elapsed:.1f}x realtime")
+        bar.close()
+    summary.wall_seconds = time.perf_counter() - started
+    return summary
+
+
+def _sort_key(clip: Clip) -> float:
+    seconds = header_duration(clip.source)
+    return -1.0 if math.isnan(seconds) else seconds  # unreadable ones first: they fail fast
+
+
+def _decoded(todo, encoder: Encoder, pad_short: bool, failed) -> Iterator[Decoded]:
+    """Decode and normalize clips in a background thread, a bounded number ahead of the encoder."""
+    rate = encoder.info.sample_rate
+
+    def work(clip: Clip) -> np.ndarray:
+        wave = decode(clip.source, rate, min_samples=encoder.info.receptive_field, pad_short=pad_short)
+        return encoder.normalize(wave)
+
+    def settle(row: int, clip: Clip, future: Future) -> Iterator[Decoded]:
+        try:
+            wave = future.result()
+        except ClipError as error:
+            failed(row, clip, error)
+            return
+        yield Decoded(row, wave, len(wave) / rate)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead: deque[tuple[int, Clip, Future]] = deque()
+        for row, clip in todo:
+            ahead.append((row, clip, pool.submit(work, clip)))
+            if len(ahead) > PREFETCH_CLIPS:
+                yield from settle(*ahead.popleft())
+        while ahead:
+            yield from settle(*ahead.popleft())
+
+
+def _store(cache: CacheWriter, finished: list[Finished], summary: Summary, clips_by_row: dict, failed) -> None:
+    good = [f for f in finished if np.isfinite(f.pooled).all()]
+    for f in finished:
+        if not np.isfinite(f.pooled).all():
+            failed(f.row, clips_by_row[f.row], ClipError("non-finite-embedding", "the encoder produced NaN or inf"))
+    if good:
+        cache.write_ok(
+            np.array([f.row for f in good]), np.stack([f.pooled for f in good]), np.array([f.seconds for f in good])
+        )
+    summary.ok += len(good)
+    summary.audio_seconds += sum(f.seconds for f in good)
+
+
+def _ranges(layers: Sequence[int]) -> str:
+    if list(layers) == list(range(layers[0], layers[-1] + 1)) and len(layers) > 2:
+        return f"{layers[0]}-{layers[-1]}"
+    return ",".join(map(str, layers))

@@ -1,0 +1,22 @@
+"""The `--layers` / `--layer` syntax shared by every stage: all | N | N,M | N-M, combinable."""
+from __future__ import annotations
+
+from layerprobe.errors import UserError
+
+
+def parse_layers(text: str) -> list[int] | None:
+    """"all" -> None (every layer); "0,3-5,12" -> [0, 3, 4, 5, 12]. Raises UserError on anything else."""
+    text = text.strip().lower()
+    if text == "all":
+        return None
+    layers: set[int] = set()
+    try:
+        for part in text.split(","):
+            low, _, high = part.strip().partition("-")
+            first, last = int(low), int(high) if high else int(low)
+            if first < 0 or last < first:
+                raise ValueError
+            layers.update(range(first, last + 1))
+    except ValueError:
+        raise UserError(f"layers {text!r}: use all, N, N,M or N-M (e.g. 0,6,12 or 3-9)") from None
+    return sorted(layers)
