@@ -229,7 +229,8 @@ def _copy_rows(old: h5py.File, new: h5py.File) -> None:
         target = new[name] if name in new else _contiguous(new, name, (len(new["clips/id"]), *source.shape[1:]), source.dtype)
         target.attrs.update(source.attrs)
         for start in range(0, len(source), ROWS_PER_COPY):
-            target[start : start + ROWS_PER_COPY] = source[start : start + ROWS_PER_COPY]
+            stop = min(start + ROWS_PER_COPY, len(source))
+            target[start:stop] = source[start:stop]
 
 
 def _row_datasets(file: h5py.File) -> Iterable[str]:
