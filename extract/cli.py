@@ -40,7 +40,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-seconds", type=_positive, default=30.0,
                         help="longer clips are encoded in windows of this length, frame-weighted (default: 30)")
     parser.add_argument("--batch-seconds", type=_positive,
-                        help="padded audio per batch (default: 32 on CPU, 256 on GPU)")
+                        help="padded audio seconds per batch (default: 4 on CPU, 256 on GPU)")
     parser.add_argument("--pad-short", action="store_true",
                         help="zero-pad clips shorter than the encoder's receptive field instead of failing them")
     parser.add_argument("--strict", action="store_true", help="stop at the first clip that fails")

@@ -86,7 +86,7 @@ def extract(
     data: audio folder, manifest CSV/TSV (or a folder holding one), or a saved HF dataset.
     out: the HDF5 cache; an existing one is resumed (finished clips are not recomputed).
     layers: hidden_states indices; None means all. batch_seconds: padded audio per batch
-    (default 32 s on CPU, 256 s on GPU). Other parameters mirror the extract-embeddings flags.
+    (default 4 s on CPU, where small batches stay in cache, 256 s on GPU). Other parameters mirror the extract-embeddings flags.
     """
     started = time.perf_counter()
     manifest = load_manifest(data, path_column, label_column, group_column, split_column)
@@ -109,7 +109,7 @@ def extract(
         command=command,
     )
     if batch_seconds is None:
-        batch_seconds = 32.0 if encoder.device.type == "cpu" else 256.0
+        batch_seconds = 4.0 if encoder.device.type == "cpu" else 256.0
     print(manifest.description, file=sys.stderr)
     print(f"encoder: {info.model} ({info.model_type}, layers {_ranges(encoder.layers)}) on {encoder.device}", file=sys.stderr)
     summary = Summary()
