@@ -42,6 +42,8 @@ class Settings:
     chunk_seconds: float
     pad_short: bool
     pooling: str = "mean"
+    data: str = ""  # where the audio came from, so later stages (baselines) can read it again
+    columns: dict = field(default_factory=dict)  # the manifest column flags used for `data`
     versions: dict = field(default_factory=dict)
     command: str = ""
 
@@ -61,6 +63,8 @@ class Settings:
             "dtype": self.dtype,
             "chunk_seconds": self.chunk_seconds,
             "pad_short": self.pad_short,
+            "data": self.data,
+            "columns": json.dumps(self.columns, sort_keys=True),
             "versions": json.dumps(self.versions, sort_keys=True),
             "command": self.command,
         }

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -105,6 +106,8 @@ def extract(
         dtype=dtype,
         chunk_seconds=float(chunk_seconds),
         pad_short=pad_short,
+        data=str(Path(data).resolve()),
+        columns={"path": path_column, "label": label_column, "group": group_column, "split": split_column},
         versions=versions(),
         command=command,
     )
