@@ -1,0 +1,130 @@
+"""Decode any clip to mono float32 at the encoder's rate, or say why it cannot be used."""
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from layerprobe.data.clips import AudioSource
+
+# libsndfile silently shortens a WAV/AIFF/AU whose data chunk is cut mid-way to the frames that
+# are present, and only logs the header's claim, e.g. "data : 32000 (should be 15978)".
+_SHORT_DATA_CHUNK = re.compile(r"^\s*(?:data|SSND|Data Size)\s*:\s*(\d+) \(should be (\d+)\)", re.M)
+# Streaming writers (ffmpeg to a pipe, some recorders) leave the data size at 0xFFFFFFFF:
+# an unknown length, not a truncation.
+_UNKNOWN_LENGTH = 0xFFFFFFFF
+
+
+class ClipError(Exception):
+    """A clip that cannot be used; the run records it as failed and goes on.
+
+    reason: short category for the end-of-run summary ("unreadable", "empty", "truncated",
+    "corrupt", "non-finite", "too-short"); detail: what exactly is wrong.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def decode(source: AudioSource, sample_rate: int, min_samples: int = 0, pad_short: bool = False) -> np.ndarray:
+    """Mono (mean of channels) float32 audio at sample_rate.
+
+    Raises ClipError. Clips shorter than min_samples at sample_rate raise ClipError("too-short")
+    unless pad_short, which zero-pads them at the end to min_samples. No gain or mean
+    normalization: the model's feature extractor does that.
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    frames, rate = _read(_open(source))
+    if not np.isfinite(frames).all():
+        bad = int((~np.isfinite(frames)).any(axis=1).sum())
+        raise ClipError("non-finite", f"{bad} of {len(frames)} frames hold NaN or infinity")
+    mono = frames.mean(axis=1, dtype=np.float32)
+    audio = _resample(mono, rate, sample_rate)
+    return _fit_length(audio, sample_rate, min_samples, pad_short)
+
+
+def header_duration(source: AudioSource) -> float:
+    """Seconds from the file header only (fast, no decoding); nan if unreadable."""
+    try:
+        info = sf.info(source.open())
+    except Exception:  # any failure means "unknown"; decode() reports the reason later
+        return math.nan
+    return info.frames / info.samplerate if info.samplerate else math.nan
+
+
+def _open(source: AudioSource) -> str | io.BytesIO:
+    """The source opened, with a missing or 0-byte file told apart from a broken one."""
+    try:
+        opened = source.open()
+    except OSError as error:
+        raise ClipError("unreadable", str(error)) from error
+    if isinstance(opened, io.BytesIO):
+        size = opened.getbuffer().nbytes
+    elif not os.path.isfile(opened):
+        raise ClipError("unreadable", f"file not found: {opened}")
+    else:
+        size = os.path.getsize(opened)
+    if size == 0:
+        raise ClipError("empty", "the file is 0 bytes")
+    return opened
+
+
+def _read(opened: str | io.BytesIO) -> tuple[np.ndarray, int]:
+    """All frames as float32 (frames, channels) and the file's rate; checks the file is whole."""
+    try:
+        with sf.SoundFile(opened) as file:
+            _check_data_chunk(file.extra_info)
+            declared = file.frames
+            try:
+                frames = file.read(dtype="float32", always_2d=True)
+            except (sf.SoundFileError, RuntimeError) as error:
+                raise ClipError("corrupt", f"decoding failed part-way: {error}") from error
+            rate = file.samplerate
+    except (sf.SoundFileError, RuntimeError, OSError) as error:
+        raise ClipError("unreadable", str(error)) from error
+    if len(frames) < declared:
+        # e.g. a cut MP3: the header promises more frames than the decoder finds.
+        raise ClipError("truncated", f"header declares {declared} frames, only {len(frames)} decoded")
+    if len(frames) == 0:
+        raise ClipError("empty", "the file holds 0 audio frames")
+    return frames, rate
+
+
+def _check_data_chunk(extra_info: str) -> None:
+    for declared, present in _SHORT_DATA_CHUNK.findall(extra_info):
+        if int(present) < int(declared) != _UNKNOWN_LENGTH:
+            raise ClipError(
+                "truncated", f"data chunk declares {declared} bytes, the file holds {present}"
+            )
+
+
+def _resample(mono: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+    if rate == sample_rate:
+        return mono
+    try:
+        # VHQ (linear phase, 28-bit precision): resampling must not be a source of differences
+        # between datasets recorded at different rates; its cost is negligible next to the encoder.
+        return soxr.resample(mono, rate, sample_rate, quality="VHQ")
+    except (ValueError, RuntimeError) as error:
+        raise ClipError("unreadable", f"cannot resample {rate} Hz to {sample_rate} Hz: {error}") from error
+
+
+def _fit_length(audio: np.ndarray, sample_rate: int, min_samples: int, pad_short: bool) -> np.ndarray:
+    if len(audio) == 0:
+        raise ClipError("too-short", f"nothing left after resampling to {sample_rate} Hz")
+    if len(audio) >= min_samples:
+        return audio
+    if pad_short:
+        return np.pad(audio, (0, min_samples - len(audio)))
+    raise ClipError(
+        "too-short",
+        f"{len(audio)} samples ({len(audio) / sample_rate:.3f} s) at {sample_rate} Hz, need {min_samples}",
+    )

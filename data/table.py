@@ -1,0 +1,95 @@
+"""CSV/TSV manifests: one row per clip, paths relative to the manifest's folder."""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from layerprobe.data.clips import Clip, FileSource, Manifest
+from layerprobe.data.columns import (
+    GROUP_COLUMNS,
+    LABEL_COLUMNS,
+    PATH_COLUMNS,
+    SPLIT_COLUMNS,
+    describe,
+    pick_column,
+)
+from layerprobe.errors import UserError
+
+
+def read_table(
+    table: Path,
+    path_column: str | None = None,
+    label_column: str | None = None,
+    group_column: str | None = None,
+    split_column: str | None = None,
+) -> Manifest:
+    """Clips from a .csv or .tsv file (TSV by extension); columns chosen as in pick_column.
+
+    A listed file that does not exist still becomes a clip: decoding it fails and the run goes on.
+    """
+    header, rows = _read_rows(table)
+    where = table.name
+    path_name = pick_column(header, path_column, PATH_COLUMNS, "path", where, required=True)
+    label_name = pick_column(header, label_column, LABEL_COLUMNS, "label", where, required=True)
+    group_name = pick_column(header, group_column, GROUP_COLUMNS, "group", where, required=False)
+    split_name = pick_column(header, split_column, SPLIT_COLUMNS, "split", where, required=False)
+
+    root = os.path.abspath(table.parent)
+    clips = []
+    first_line: dict[str, int] = {}
+    for line, row in rows:
+        given, label = row[path_name], row[label_name]
+        if not given:
+            raise UserError(f"{where} line {line}: empty {path_name!r}")
+        if not label:
+            raise UserError(f"{where} line {line}: empty {label_name!r} for {given}")
+        clip_id = _clip_id(given, root)
+        if clip_id in first_line:
+            raise UserError(f"{where} lists {clip_id} twice (lines {first_line[clip_id]} and {line})")
+        first_line[clip_id] = line
+        clips.append(
+            Clip(
+                id=clip_id,
+                path=given,
+                label=label,
+                group=row[group_name] if group_name else "",
+                split=row[split_name] if split_name else "",
+                source=FileSource(os.path.normpath(os.path.join(root, given))),
+            )
+        )
+    split_source = f"split column {split_name!r}" if split_name else None
+    return Manifest(clips, describe(where, clips, group_name, split_source))
+
+
+def _read_rows(table: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header and (line number, row) pairs, cells stripped; a short row's missing cells are ""."""
+    delimiter = "\t" if table.suffix.lower() == ".tsv" else ","
+    try:
+        # utf-8-sig: spreadsheets often save a byte-order mark that would stick to the first column.
+        with open(table, newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file, delimiter=delimiter)
+            header = [name.strip() for name in next(reader, [])]
+            rows = [
+                (reader.line_num, dict(zip(header, [cell.strip() for cell in cells] + [""] * len(header))))
+                for cells in reader
+                if any(cell.strip() for cell in cells)
+            ]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise UserError(f"cannot read {table}: {error}") from error
+    if not header:
+        raise UserError(f"{table} is empty")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise UserError(f"{table} repeats column {repeated[0]!r} in its header")
+    if not rows:
+        raise UserError(f"{table} has a header but no rows")
+    return header, rows
+
+
+def _clip_id(given: str, root: str) -> str:
+    """The path relative to the manifest's folder; an absolute path outside it stays absolute."""
+    relative = os.path.relpath(os.path.normpath(os.path.join(root, given)), root)
+    if os.path.isabs(given) and relative.startswith(".."):
+        return Path(os.path.normpath(given)).as_posix()
+    return Path(relative).as_posix()
