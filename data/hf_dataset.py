@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
+import pyarrow.compute
 
 from layerprobe.data.audio import ClipError
 from layerprobe.data.clips import Clip, Manifest
@@ -65,8 +66,8 @@ def read_saved_dataset(
         labels = _column_as_text(part, label_name)
         groups = _column_as_text(part, group_name) if group_name else [""] * len(part)
         splits = _column_as_text(part, split_name) if split_name else [split] * len(part)
-        # Only the paths: the arrow view reads them without materializing the audio bytes.
-        paths = part.with_format("arrow")[audio_column].combine_chunks().field("path").to_pylist()
+        # Only the paths, chunk by chunk from the memory-mapped table: the audio bytes stay on disk.
+        paths = pyarrow.compute.struct_field(part.with_format("arrow")[audio_column], "path").to_pylist()
         for row in range(len(part)):
             if not labels[row]:
                 raise UserError(f"{where} {split or 'dataset'} row {row}: no label")

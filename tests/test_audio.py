@@ -155,6 +155,12 @@ def test_a_wav_cut_mid_data_chunk_is_truncated(tmp_path, keep_fraction):
     assert "data chunk declares 16000 bytes" in error.detail
 
 
+@pytest.mark.parametrize("name", ["a.aiff", "a.au"])
+def test_aiff_and_au_cut_mid_data_are_truncated(tmp_path, name):
+    write_truncated(tmp_path / name, 0.5, subtype="PCM_16")
+    assert _reason(_file(tmp_path / name)).reason == "truncated"
+
+
 def test_a_wav_of_unknown_length_from_a_stream_is_not_truncated(tmp_path):
     path = tmp_path / "a.wav"
     written = write_tone(path, subtype="PCM_16")

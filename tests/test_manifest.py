@@ -204,3 +204,65 @@ def test_reading_a_csv_does_not_import_datasets(dataset):
         f"load_manifest({str(dataset)!r}); assert 'datasets' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _saved_dataset(tmp_path: Path, as_dict: bool) -> Path:
+    """Four 0.1 s clips at 8 kHz with a ClassLabel label and a speaker, saved with save_to_disk."""
+    datasets = pytest.importorskip("datasets")
+    paths = []
+    for i, frequency in enumerate([300, 500, 700, 900]):
+        paths.append(str(tmp_path / f"{i}.wav"))
+        write_tone(paths[-1], sample_rate=8000, duration=0.1, frequency=frequency)
+    table = {"audio": paths, "label": [0, 1, 1, 0], "speaker": ["ann", "ann", "bob", "bob"]}
+    dataset = (
+        datasets.Dataset.from_dict(table)
+        .cast_column("audio", datasets.Audio())
+        .cast_column("label", datasets.ClassLabel(names=["no", "yes"]))
+    )
+    saved = tmp_path / "saved"
+    if as_dict:
+        dataset = datasets.DatasetDict(train=dataset.select([0, 1, 2]), test=dataset.select([3]))
+    dataset.save_to_disk(str(saved))
+    for path in paths:  # save_to_disk embedded the bytes: decoding must not need the files
+        Path(path).unlink()
+    return saved
+
+
+def _peak_frequency(audio: np.ndarray, rate: int) -> float:
+    return np.argmax(np.abs(np.fft.rfft(audio))) * rate / len(audio)
+
+
+def test_saved_dataset_rows_become_clips_read_lazily(tmp_path):
+    manifest = load_manifest(_saved_dataset(tmp_path, as_dict=False))
+    assert _clips_as_rows(manifest) == [
+        ("0", "0.wav", "no", "ann", ""),
+        ("1", "1.wav", "yes", "ann", ""),
+        ("2", "2.wav", "yes", "bob", ""),
+        ("3", "3.wav", "no", "bob", ""),
+    ]
+    assert manifest.description == "saved/: 4 clips, 2 labels, group column 'speaker' (2 groups), no split column"
+    assert _peak_frequency(decode(manifest.clips[2].source, 8000), 8000) == pytest.approx(700, abs=10)
+    assert [round(_peak_frequency(decode(c.source, 16000), 16000)) for c in manifest.clips] == [300, 500, 700, 900]
+
+
+def test_saved_dataset_dict_splits_fill_the_split(tmp_path):
+    manifest = load_manifest(_saved_dataset(tmp_path, as_dict=True))
+    assert [(c.id, c.label, c.split) for c in manifest.clips] == [
+        ("train/0", "no", "train"),
+        ("train/1", "yes", "train"),
+        ("train/2", "yes", "train"),
+        ("test/0", "no", "test"),
+    ]
+    assert manifest.description.endswith("splits of the DatasetDict (test 1, train 3)")
+    assert _peak_frequency(decode(manifest.clips[3].source, 8000), 8000) == pytest.approx(900, abs=10)
+
+
+def test_saved_dataset_column_flags_are_checked(tmp_path):
+    saved = _saved_dataset(tmp_path, as_dict=True)
+    with pytest.raises(UserError, match="no Audio column 'speaker'"):
+        load_manifest(saved, path_column="speaker")
+    with pytest.raises(UserError, match="has no label column 'digit'; its columns are 'audio', 'label', 'speaker'"):
+        load_manifest(saved, label_column="digit")
+    with pytest.raises(UserError, match="drop --split-column"):
+        load_manifest(saved, split_column="speaker")
+    assert load_manifest(saved, label_column="speaker").clips[0].label == "ann"
