@@ -23,7 +23,7 @@ from layerprobe.extract.runner import extract
 # (seconds, rate, channels, subtype): several rates, bit depths and channel counts
 CLIPS = [
     (0.3, 8000, 1, "PCM_16"), (1.7, 16000, 1, "PCM_24"), (0.9, 44100, 2, "FLOAT"), (2.6, 22050, 1, "PCM_U8"),
-    (0.05, 16000, 1, "PCM_16"), (1.1, 48000, 6, "PCM_32"), (0.6, 8000, 2, "PCM_16"), (3.2, 16000, 1, "DOUBLE"),
+    (0.02, 16000, 1, "PCM_16"), (1.1, 48000, 6, "PCM_32"), (0.6, 8000, 2, "PCM_16"), (3.2, 16000, 1, "DOUBLE"),
 ]
 
 
