@@ -92,7 +92,7 @@ def _show(value) -> str:
     return str(value.decode() if isinstance(value, bytes) else value)
 
 
-def _contiguous(group: h5py.Group, name: str, shape: tuple, dtype) -> h5py.Dataset:
+def contiguous(group: h5py.Group, name: str, shape: tuple, dtype) -> h5py.Dataset:
     """A dataset whose storage exists from the start, so writing values never touches metadata."""
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
@@ -100,8 +100,32 @@ def _contiguous(group: h5py.Group, name: str, shape: tuple, dtype) -> h5py.Datas
     return group.create_dataset(name, shape=shape, dtype=dtype, dcpl=dcpl, track_times=False)
 
 
-def _encode_error(message: str) -> bytes:
+def encode_error(message: str) -> bytes:
     return message.encode("utf-8")[:ERROR.itemsize].decode("utf-8", "ignore").encode("utf-8")
+
+
+def lock(path: Path) -> FileLock:
+    """Hold the cache's writer lock (released by close, or by the process dying), or refuse."""
+    held = FileLock(f"{path}.lock", timeout=0)
+    try:
+        held.acquire()
+    except Timeout:
+        raise UserError(f"{path} is being written by another process (its lock {held.lock_file} is held)") from None
+    return held
+
+
+def open_cache(path: Path) -> h5py.File:
+    """An existing cache, read-only, or a UserError saying why it is not one."""
+    try:
+        file = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such cache") from None
+    except OSError as error:
+        raise UserError(f"{path} exists but is not an HDF5 file; use another --out or --overwrite") from error
+    if "layerprobe_format" not in file.attrs:
+        file.close()
+        raise UserError(f"{path} is not a layerprobe cache; use another --out or --overwrite")
+    return file
 
 
 class CacheWriter:
@@ -115,13 +139,7 @@ class CacheWriter:
     def __init__(self, path: str | os.PathLike, clips: Sequence, settings: Settings, overwrite: bool = False):
         self.path = Path(path)
         self.settings = settings
-        self._lock = FileLock(f"{self.path}.lock", timeout=0)
-        try:
-            self._lock.acquire()
-        except Timeout:
-            raise UserError(
-                f"{self.path} is being written by another process (its lock {self._lock.lock_file} is held)"
-            ) from None
+        self._lock = lock(self.path)
         try:
             self.unlisted = self._prepare(clips, overwrite)
             self._file = h5py.File(self.path, "r+")
@@ -136,13 +154,7 @@ class CacheWriter:
         if overwrite or not self.path.exists():
             self._rewrite(table, source=None)
             return 0
-        try:
-            existing = h5py.File(self.path, "r")
-        except OSError as error:
-            raise UserError(f"{self.path} exists but is not an HDF5 file; use another --out or --overwrite") from error
-        with existing:
-            if "layerprobe_format" not in existing.attrs:
-                raise UserError(f"{self.path} is not a layerprobe cache; use another --out or --overwrite")
+        with open_cache(self.path) as existing:
             differences = _mismatches(self.settings, existing.attrs)
             if differences:
                 raise UserError(
@@ -165,11 +177,11 @@ class CacheWriter:
                 new.attrs.update(old.attrs if old else self.settings.attrs())
                 for column in TEXT_COLUMNS:
                     new.create_dataset(f"clips/{column}", data=table[column], dtype=h5py.string_dtype())
-                _contiguous(new, "clips/duration", (count,), np.float32)[...] = np.nan
-                _contiguous(new, "clips/status", (count,), STATUS)[...] = b"pending"
-                _contiguous(new, "clips/error", (count,), ERROR)[...] = b""
+                contiguous(new, "clips/duration", (count,), np.float32)[...] = np.nan
+                contiguous(new, "clips/status", (count,), STATUS)[...] = b"pending"
+                contiguous(new, "clips/error", (count,), ERROR)[...] = b""
                 for index in self.settings.layers:
-                    _contiguous(new, layer_name(index), (count, self.settings.hidden_size), np.float32)
+                    contiguous(new, layer_name(index), (count, self.settings.hidden_size), np.float32)
                 if old:
                     _copy_rows(old, new)
             os.replace(temporary, self.path)
@@ -196,7 +208,7 @@ class CacheWriter:
     def write_failed(self, row: int, message: str, duration: float) -> None:
         """Record why a clip could not be used; probes never read it."""
         self._file["clips/duration"][row] = duration
-        self._file["clips/error"][row] = _encode_error(message)
+        self._file["clips/error"][row] = encode_error(message)
         self._file["clips/status"][row] = b"failed"
         self._file.flush()
 
@@ -230,7 +242,7 @@ def _copy_rows(old: h5py.File, new: h5py.File) -> None:
     """Copy every per-clip value of the old file into the first rows of the new one."""
     for name in _row_datasets(old):
         source = old[name]
-        target = new[name] if name in new else _contiguous(new, name, (len(new["clips/id"]), *source.shape[1:]), source.dtype)
+        target = new[name] if name in new else contiguous(new, name, (len(new["clips/id"]), *source.shape[1:]), source.dtype)
         target.attrs.update(source.attrs)
         for start in range(0, len(source), ROWS_PER_COPY):
             stop = min(start + ROWS_PER_COPY, len(source))

@@ -100,3 +100,26 @@ def test_a_second_writer_is_refused(tmp_path):
         holder.kill()
         holder.wait()
     CacheWriter(path, clips("a1"), settings()).close()  # the lock died with its holder
+
+
+def test_features_are_added_resumed_and_refused_when_computed_otherwise(tmp_path):
+    from layerprobe.data.feature_writer import FeatureWriter
+
+    path = tmp_path / "c.h5"
+    with CacheWriter(path, clips("a1", "b1", "a2"), settings()) as cache:
+        cache.write_ok(np.array([0]), np.ones((1, 3, 4), np.float32), np.array([1.0]))
+    with FeatureWriter(path, "mfcc", 5, {"n_mfcc": 40}) as features:
+        assert features.pending().tolist() == [0, 1, 2]
+        features.write_ok(np.array([2, 0]), np.array([[2.0] * 5, [0.0] * 5], np.float32))
+        features.write_failed(1, "unreadable: x")
+    with FeatureWriter(path, "mfcc", 5, {"n_mfcc": 40}) as features:
+        assert features.pending().tolist() == [1]
+    with pytest.raises(UserError, match="computed with"):
+        FeatureWriter(path, "mfcc", 5, {"n_mfcc": 20})
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["features/mfcc"][2], [2.0] * 5)
+        assert f["features/mfcc"].attrs["n_mfcc"] == 40
+        assert f["feature_status/mfcc"].asstr()[()].tolist() == ["ok", "failed", "ok"]
+        np.testing.assert_array_equal(f["layers/00"][0], np.ones(4))  # the embeddings survived the copy
+    with FeatureWriter(path, "mfcc", 3, {"n_mfcc": 20}, overwrite=True) as features:
+        assert features.pending().tolist() == [0, 1, 2] and features.values.shape == (3, 3)
