@@ -1,6 +1,11 @@
-"""Tiny random-init encoders saved to disk and loaded by path, as a user's hub id would be."""
+"""Shared fixtures: tiny random-init encoders saved and loaded by path, as a user's hub id would be;
+caches written with plain h5py following DESIGN.md's contract, with planted signal for the probes."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import h5py
+import numpy as np
 import pytest
 
 TINY = dict(
@@ -41,3 +46,60 @@ def group_norm_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def layer_norm_model(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("w2v-layer"), stable_layer_norm=True)
+
+
+def write_probe_cache(path: Path, layers: dict[int, np.ndarray], labels, groups=None, split=None,
+                      status=None, features: dict[str, np.ndarray] | None = None) -> Path:
+    """Write a cache with the given layers (each (N, D)) and clip columns; returns `path`."""
+    n = len(labels)
+    str_dtype = h5py.string_dtype()
+    with h5py.File(path, "w") as f:
+        f.attrs["layerprobe_format"] = 1
+        f.attrs["model"] = "synthetic/encoder"
+        f.attrs["layers"] = np.array(sorted(layers), dtype=np.int64)
+        clips = f.create_group("clips")
+        clips.create_dataset("id", data=np.array([f"clip{i:04d}.wav" for i in range(n)], dtype=object), dtype=str_dtype)
+        clips.create_dataset("path", data=np.array([f"/audio/clip{i:04d}.wav" for i in range(n)], dtype=object),
+                             dtype=str_dtype)
+        clips.create_dataset("label", data=np.asarray(labels, dtype=object), dtype=str_dtype)
+        clips.create_dataset("group", data=np.asarray(groups if groups is not None else [""] * n, dtype=object),
+                             dtype=str_dtype)
+        clips.create_dataset("split", data=np.asarray(split if split is not None else [""] * n, dtype=object),
+                             dtype=str_dtype)
+        clips.create_dataset("duration", data=np.ones(n, dtype=np.float32))
+        # status/error are fixed-length strings in the contract's writer.
+        clips.create_dataset("status", data=np.array(status if status is not None else ["ok"] * n, dtype="S7"))
+        clips.create_dataset("error", data=np.array([""] * n, dtype="S32"))
+        group = f.create_group("layers")
+        for index, values in layers.items():
+            group.create_dataset(f"{index:02d}", data=np.asarray(values, dtype=np.float32))
+        for name, values in (features or {}).items():
+            f.create_dataset(f"features/{name}", data=np.asarray(values, dtype=np.float32))
+    return path
+
+
+def planted_data(seed: int = 0, n_groups: int = 6, n_classes: int = 3, per_cell: int = 10, dim: int = 16):
+    """Labels, groups and four layers: 0 pure noise, 1 and 2 class signal (2 stronger),
+    3 a class signal that is different for every group (learnable only from a seen speaker)."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([f"spk{g}" for g in range(n_groups)], n_classes * per_cell)
+    y_index = np.tile(np.repeat(np.arange(n_classes), per_cell), n_groups)
+    g_index = np.repeat(np.arange(n_groups), n_classes * per_cell)
+    labels = np.array([f"class{c}" for c in y_index])
+    class_means = rng.normal(size=(n_classes, dim))
+    group_class_means = rng.normal(size=(n_groups, n_classes, dim)) * 3
+    noise = lambda: rng.normal(size=(len(labels), dim))  # noqa: E731
+    layers = {
+        0: noise(),
+        1: noise() + 1.0 * class_means[y_index],
+        2: noise() + 3.0 * class_means[y_index],
+        3: noise() + group_class_means[g_index, y_index],
+    }
+    return labels, groups, layers
+
+
+@pytest.fixture
+def planted_probe_cache(tmp_path: Path) -> Path:
+    """A grouped cache (6 speakers x 3 classes x 10 clips, 16 dims) with planted signal: see planted_data."""
+    labels, groups, layers = planted_data()
+    return write_probe_cache(tmp_path / "planted.h5", layers, labels, groups)

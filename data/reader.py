@@ -1,0 +1,118 @@
+"""Read a layerprobe cache (DESIGN.md contract) with plain h5py: the ok clips and one layer at a time.
+
+No torch here: the probe stage runs where torch is absent.
+"""
+from __future__ import annotations
+
+import os
+import re
+from types import TracebackType
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from layerprobe.errors import UserError
+
+CLIP_COLUMNS = ("id", "path", "label", "group", "split")
+_LAYER_NAME = re.compile(r"^\d{2}$")
+
+
+class CacheReader:
+    """An open cache. Rows whose status is not "ok" are invisible: every array has one row per ok clip.
+
+    path: the cache file (HDF5) written by extract-embeddings.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        if not os.path.exists(self.path):
+            raise UserError(f"cache not found: {self.path}")
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as error:
+            raise UserError(f"not an HDF5 file: {self.path} ({error})") from None
+        try:
+            self._ok = self._read_ok_mask()
+            self.clips = self._read_clips()
+        except Exception:
+            self._file.close()
+            raise
+
+    def _read_ok_mask(self) -> np.ndarray:
+        if "layerprobe_format" not in self._file.attrs or "clips/status" not in self._file:
+            raise UserError(f"not a layerprobe cache (no layerprobe_format attribute or clips/status): {self.path}")
+        ok = self._file["clips/status"].asstr()[()] == "ok"
+        if not ok.any():
+            raise UserError(f"no clip has status 'ok' in {self.path}: nothing to probe")
+        return ok
+
+    def _read_clips(self) -> pd.DataFrame:
+        clips = self._file["clips"]
+        columns = {name: clips[name].asstr()[()][self._ok] for name in CLIP_COLUMNS if name in clips}
+        if "label" not in columns:
+            raise UserError(f"the cache has no clips/label: {self.path}")
+        if "duration" in clips:
+            columns["duration"] = clips["duration"][()][self._ok].astype(np.float32)
+        table = pd.DataFrame(columns)
+        for name in ("group", "split"):
+            if name not in table:
+                table[name] = ""
+        return table.reset_index(drop=True)
+
+    @property
+    def attrs(self) -> dict:
+        """The root attributes (model, layers, ...), numpy scalars and arrays as stored."""
+        return dict(self._file.attrs)
+
+    @property
+    def layers(self) -> list[int]:
+        """The stored layer indices, sorted, from the names of the layers/NN datasets."""
+        if "layers" not in self._file:
+            return []
+        return sorted(int(name) for name in self._file["layers"] if _LAYER_NAME.match(name))
+
+    @property
+    def features(self) -> list[str]:
+        """The names of the stored hand-made features (features/NAME)."""
+        return sorted(self._file["features"]) if "features" in self._file else []
+
+    def layer(self, index: int) -> np.ndarray:
+        """Layer `index` as float32 (n_ok, D); only this layer is read."""
+        if index not in self.layers:
+            raise UserError(f"layer {index} is not in the cache; stored layers: {_ranges(self.layers)}")
+        return self._rows(f"layers/{index:02d}", f"layer {index}")
+
+    def feature(self, name: str) -> np.ndarray:
+        """Hand-made feature `name` (features/NAME) as float32 (n_ok, F)."""
+        if name not in self.features:
+            raise UserError(f"feature {name!r} is not in the cache; stored features: {self.features or 'none'}")
+        return self._rows(f"features/{name}", f"feature {name!r}")
+
+    def _rows(self, dataset: str, what: str) -> np.ndarray:
+        # Reading the whole dataset and masking is faster than h5py's point selection on
+        # thousands of rows; the caller holds one such array at a time.
+        values = self._file[dataset][()][self._ok].astype(np.float32, copy=False)
+        if not np.isfinite(values).all():
+            raise UserError(f"{what} has non-finite values in rows whose status is ok: {self.path}")
+        return values
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> CacheReader:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _ranges(values: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5': how stored layers are named in messages."""
+    parts: list[tuple[int, int]] = []
+    for value in values:
+        if parts and value == parts[-1][1] + 1:
+            parts[-1] = (parts[-1][0], value)
+        else:
+            parts.append((value, value))
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in parts) or "none"

@@ -1,0 +1,99 @@
+"""`probe CACHE.h5 --layer 11|all|3,6,9`: linear probes per cached layer, evaluated without leaks.
+
+`probe NEW.h5 --predict MODEL.npz` applies a probe saved with --save-model to another cache.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from layerprobe.errors import ArgumentParser, UserError, run_cli
+from layerprobe.probes.classifiers import CLASS_WEIGHTS, CLASSIFIERS
+from layerprobe.probes.output import document, table, warnings, write_results
+from layerprobe.probes.protocols import PROTOCOLS
+from layerprobe.probes.saved_probe import load_probe, predict_cache, save_probe
+from layerprobe.probes.sweep import sweep
+
+PREDICTIONS_FILE = "predictions.csv"
+MODELS_DIR = "models"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The probe command's arguments (shared by `probe` and `layerprobe probe`)."""
+    parser.add_argument("cache", help="HDF5 cache written by extract-embeddings")
+    parser.add_argument("--layer", default="all", help="layers to probe: all (default), 11, 3,6,9 or 3-9")
+    parser.add_argument("--classifier", default="all", choices=[*CLASSIFIERS, "all"],
+                        help="linear classifier(s), each in a Pipeline with StandardScaler (default all)")
+    parser.add_argument("--cv", default="auto", choices=["auto", *PROTOCOLS],
+                        help="evaluation protocol: auto (default) uses the cache's train/test split, else "
+                             "speaker-grouped CV when groups exist, else stratified CV")
+    parser.add_argument("--folds", type=int, default=5, help="outer folds for k-fold protocols (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every split and shuffle (default 0)")
+    parser.add_argument("--class-weight", default="none", choices=CLASS_WEIGHTS,
+                        help="none (default), balanced, or sqrt: min(sqrt(max_count/count), 3)")
+    parser.add_argument("--permutations", type=int, default=0,
+                        help="label shuffles (within groups) for a p-value per layer (default 0: none)")
+    parser.add_argument("--n-jobs", type=int, default=-1, help="parallel workers (default -1: all cores)")
+    parser.add_argument("--format", default="table", choices=["table", "json"],
+                        help="table (default) or one JSON object on stdout")
+    parser.add_argument("--out", metavar="DIR", help=f"write DIR/probe_results.json (or DIR/{PREDICTIONS_FILE})")
+    parser.add_argument("--save-model", action="store_true",
+                        help=f"also refit each probe on all clips and save it as DIR/{MODELS_DIR}/layerNN_CLASSIFIER.npz")
+    parser.add_argument("--predict", metavar="MODEL", help="apply a probe saved with --save-model to CACHE instead")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the probe command on parsed arguments; returns the exit code."""
+    if args.predict:
+        return _predict(args)
+    if args.save_model and not args.out:
+        raise UserError("--save-model needs --out DIR")
+    result = sweep(args.cache, args.layer, args.classifier, None if args.cv == "auto" else args.cv, args.folds,
+                   args.seed, args.class_weight, args.permutations, args.n_jobs, save_models=args.save_model,
+                   progress=True)
+    for line in warnings(result):
+        print(f"warning: {line}", file=sys.stderr)
+    options = {"classifier": args.classifier, "cv": args.cv, "class_weight": args.class_weight,
+               "permutations": args.permutations}
+    doc = document(result, args.cache, options)
+    if args.out:
+        path = write_results(doc, args.out)
+        print(f"wrote {path}", file=sys.stderr)
+        for (layer, classifier), pipeline in result.models.items():
+            meta = {"layer": layer, "classifier": classifier, "model": doc["model"], "cache": doc["cache"],
+                    "n_clips": doc["n_clips"], "class_weight": args.class_weight}
+            save_probe(pipeline, Path(args.out) / MODELS_DIR / f"layer{layer:02d}_{classifier}.npz", meta)
+    print(json.dumps(doc) if args.format == "json" else table(result))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    predictions = predict_cache(load_probe(args.predict), args.cache)
+    if args.out:
+        path = Path(args.out) / PREDICTIONS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        predictions.to_csv(path, index=False)
+        print(f"wrote {path}", file=sys.stderr)
+    labelled = predictions["label"] != ""
+    if labelled.all():
+        accuracy = (predictions["label"] == predictions["predicted"]).mean()
+        print(f"accuracy on the {len(predictions)} labelled clips: {accuracy:.3f}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps({"predictions": predictions.to_dict(orient="records")}))
+    else:
+        print(predictions.to_csv(index=False), end="")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `probe` console script."""
+    parser = ArgumentParser(prog="probe", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_cli(run, parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
