@@ -8,17 +8,27 @@ from layerprobe.errors import ArgumentParser, run_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from layerprobe import demo
+    from layerprobe import demo, pipeline
+    from layerprobe.baselines import cli as baselines_cli
     from layerprobe.extract import cli as extract_cli
+    from layerprobe.probes import cli as probe_cli
+    from layerprobe.report import cli as report_cli
 
     parser = ArgumentParser(prog="layerprobe", description="Is my label linearly separable in a frozen speech "
                             "encoder, and at which layer?")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
-    stages = {"extract": extract_cli, "demo": demo}
-    for name, module in stages.items():
-        sub = commands.add_parser(name, help=module.__doc__.splitlines()[0])
-        module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+    stages = {
+        "run": (pipeline.add_arguments, pipeline.run_command, "every stage from audio to report"),
+        "extract": (extract_cli.add_arguments, extract_cli.run, "run the encoder once, cache every layer"),
+        "probe": (probe_cli.add_arguments, probe_cli.run, "linear probes on cached layers"),
+        "baselines": (baselines_cli.add_arguments, baselines_cli.run, "MFCC and chance baselines on the same folds"),
+        "report": (report_cli.add_arguments, report_cli.run, "the comparison report of a run folder"),
+        "demo": (demo.add_arguments, demo.run, "the whole pipeline on generated audio with a tiny encoder"),
+    }
+    for name, (add_arguments, run, summary) in stages.items():
+        sub = commands.add_parser(name, help=summary, description=summary)
+        add_arguments(sub)
+        sub.set_defaults(run=run)
     return run_cli(lambda args: args.run(args), parser, argv)
 
 

@@ -1,0 +1,184 @@
+"""`layerprobe run DATA --out RUN_DIR`: extraction, baselines, the probe sweep and the report, resumably.
+
+Each stage's results file carries a key: a hash of the stage's options and of the cache rows it
+read. A second run with the same arguments finds every key unchanged, recomputes nothing and only
+rewrites the report.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+RANDOM_INIT_NOTE = "The encoder has random weights: these numbers are a smoke run of the pipeline, not a result."
+
+
+def cache_signature(cache: Path) -> str:
+    """A hash of what the probes read from a cache: its encoder, clip table and every status column."""
+    digest = hashlib.blake2b(digest_size=16)
+    with h5py.File(cache, "r") as f:
+        digest.update(str(f.attrs.get("model_fingerprint", "")).encode())
+        for name in ("clips/id", "clips/label", "clips/group", "clips/split", "clips/status"):
+            digest.update(np.asarray(f[name][()]).astype(bytes).tobytes())
+        for name in sorted(f.get("feature_status", {})):
+            digest.update(name.encode() + f[f"feature_status/{name}"][()].astype(bytes).tobytes())
+    return digest.hexdigest()
+
+
+def _key(options: dict, cache: Path) -> str:
+    text = json.dumps(options, sort_keys=True, default=str) + cache_signature(cache)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _stage(path: Path, options: dict, cache: Path, compute: Callable[[], dict], name: str) -> dict:
+    """Reuse path's document when it was computed with these options on these cache rows; else compute it."""
+    key = _key(options, cache)
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous.get("run_key") == key:
+            print(f"{name}: unchanged, reusing {path.name}", file=sys.stderr)
+            return previous
+    started = time.perf_counter()
+    document = compute()
+    document["run_key"] = key
+    document["seconds"] = time.perf_counter() - started
+    path.write_text(json.dumps(document, indent=1))
+    return document
+
+
+def run(
+    data: str,
+    out: str,
+    model: str = "facebook/wav2vec2-base",
+    features: Sequence[str] = ("mfcc",),
+    cv: str | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    class_weight: str = "none",
+    permutations: int = 0,
+    n_jobs: int = -1,
+    random_init: bool = False,
+    progress: bool = True,
+    command: str = "",
+    **extract_options,
+) -> dict[str, Path]:
+    """Every stage from audio to report, into RUN_DIR=out; returns the report's files.
+
+    data, model and extract_options: as for layerprobe.extract (layers, revision, device, dtype,
+    columns, ...). features: hand-made baselines (default mfcc). cv, folds, seed, class_weight,
+    permutations: as for probe, shared by the baselines so every comparison is paired. n_jobs:
+    workers for the CPU stages (default all cores). random_init: say in the report that the
+    encoder is untrained (the demo's).
+    """
+    from layerprobe.baselines.paired import compare
+    from layerprobe.baselines.run import baselines
+    from layerprobe.extract.runner import extract
+    from layerprobe.probes.output import document
+    from layerprobe.probes.sweep import sweep
+    from layerprobe.report.build import write_report
+
+    run_dir = Path(out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cache = run_dir / "cache.h5"
+    started = time.perf_counter()
+    summary = extract(data, str(cache), model=model, command=command, progress=progress, **extract_options)
+    extract_seconds = time.perf_counter() - started
+    print(summary, file=sys.stderr)
+    shared = dict(cv=cv, folds=folds, seed=seed, class_weight=class_weight, permutations=permutations)
+
+    def probe_document() -> dict:
+        result = sweep(cache, "all", "all", n_jobs=n_jobs, progress=progress, **shared)
+        return document(result, cache, {"classifier": "all", **shared})
+
+    def baseline_document() -> dict:
+        records = baselines(cache, features=tuple(features), n_jobs=n_jobs, progress=progress, **shared)
+        return {"cache": str(cache), "protocol": records[0]["protocol"], **shared, "results": records}
+
+    probes = _stage(run_dir / "probe_results.json", shared, cache, probe_document, "probe")
+    baseline = _stage(run_dir / "baseline_results.json", {**shared, "features": list(features)}, cache,
+                      baseline_document, "baselines")
+    comparison = compare(probes["results"], [r for r in baseline["results"] if r["layer"] != "chance"])
+    (run_dir / "comparison.json").write_text(json.dumps(comparison, indent=1))
+    _write_run_facts(run_dir, cache, probes, data, extract_seconds, baseline, command, random_init)
+    return write_report(run_dir)
+
+
+def _write_run_facts(run_dir: Path, cache: Path, probes: dict, data: str, extract_seconds: float,
+                     baseline: dict, command: str, random_init: bool) -> None:
+    with h5py.File(cache, "r") as f:
+        ok = f["clips/status"].asstr()[()] == "ok"
+        labels = f["clips/label"].asstr()[()][ok]
+        groups = f["clips/group"].asstr()[()][ok]
+        attrs = dict(f.attrs)
+        failed = int((f["clips/status"].asstr()[()] == "failed").sum())
+    columns = json.loads(attrs.get("columns", "{}"))
+    facts = {
+        "data": str(data),
+        "n_clips": int(ok.sum()),
+        "n_failed": failed,
+        "classes": dict(sorted(Counter(labels.tolist()).items())),
+        "groups": len(set(groups) - {""}),
+        "group_column": columns.get("group"),
+        "protocol": probes["protocol"],
+        "model": str(attrs["model"]),
+        "model_revision": str(attrs.get("model_revision", "")),
+        "layers": [int(i) for i in attrs["layers"]],
+        "stage_seconds": {"extract": extract_seconds, "baselines": baseline["seconds"], "probe": probes["seconds"]},
+        "command": command,
+    }
+    if random_init:
+        facts["random_init_note"] = RANDOM_INIT_NOTE
+    (run_dir / "run.json").write_text(json.dumps(facts, indent=1))
+
+
+def add_arguments(parser) -> None:
+    from layerprobe.extract.cli import add_data_arguments, add_model_arguments
+
+    add_data_arguments(parser)
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="folder for the cache, results and report")
+    add_model_arguments(parser)
+    parser.add_argument("--features", default="mfcc", help="hand-made baselines, comma-separated (default: mfcc)")
+    parser.add_argument("--cv", choices=("split", "group", "loso", "stratified"),
+                        help="evaluation protocol (default: chosen from the data and printed)")
+    parser.add_argument("--folds", type=int, default=5, help="outer folds of the k-fold protocols (default: 5)")
+    parser.add_argument("--seed", type=int, default=0, help="makes every split reproducible (default: 0)")
+    parser.add_argument("--class-weight", default="none", choices=("none", "balanced", "sqrt"),
+                        help="class weighting of every classifier (default: none)")
+    parser.add_argument("--permutations", type=int, default=0, help="label shuffles for a p-value per layer (default: 0)")
+    parser.add_argument("--jobs", type=int, default=-1, help="CPU workers for probes and baselines (default: all)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run_command(args) -> int:
+    import shlex
+
+    from layerprobe.extract.cli import extract_kwargs
+
+    files = run(
+        args.data, args.out, features=[f.strip() for f in args.features.split(",") if f.strip()], cv=args.cv,
+        folds=args.folds, seed=args.seed, class_weight=args.class_weight, permutations=args.permutations,
+        n_jobs=args.jobs, progress=not args.quiet, command=shlex.join(sys.argv), **extract_kwargs(args),
+    )
+    print_headline(Path(args.out))
+    print(f"report: {files['report.html']}")
+    return 0
+
+
+def print_headline(run_dir: Path) -> None:
+    """The probe table and the paired comparison, as the terminal shows them."""
+    from layerprobe.probes.output import table_from_document
+
+    print(table_from_document(json.loads((run_dir / "probe_results.json").read_text())))
+    comparison = json.loads((run_dir / "comparison.json").read_text())
+    if "p_value" in comparison:
+        layer, base = comparison["best_layer"], comparison["best_baseline"]
+        print(f"best layer {layer['layer']} ({layer['classifier']}) vs {base['layer']} {base['classifier']}: "
+              f"{comparison['metric']} difference {comparison['mean_difference']:+.3f}, "
+              f"{comparison['test']} p = {comparison['p_value']:.3g}")
