@@ -134,13 +134,13 @@ def extract(
                 raise UserError(f"{clip.id}: {error} (--strict stops at the first failed clip)")
 
         decoded = _decoded(todo, encoder, pad_short, failed)
+        encoding_started = time.perf_counter()
         for finished in pooled_batches(
             decoded, encoder.pooled, int(chunk_seconds * info.sample_rate), int(batch_seconds * info.sample_rate)
         ):
-            _store(cache, finished, summary, clips_by_row, failed)
-            bar.update(len(finished))
-            elapsed = time.perf_counter() - started
-            bar.set_postfix_str(f"{summary.audio_seconds / elapsed:.1f}x realtime")
+            bar.update(_store(cache, finished, summary, clips_by_row, failed))
+            speed = summary.audio_seconds / (time.perf_counter() - encoding_started)
+            bar.set_postfix_str(f"{speed:.1f}x realtime")
         bar.close()
     summary.wall_seconds = time.perf_counter() - started
     return summary
@@ -177,7 +177,8 @@ def _decoded(todo, encoder: Encoder, pad_short: bool, failed) -> Iterator[Decode
             yield from settle(*ahead.popleft())
 
 
-def _store(cache: CacheWriter, finished: list[Finished], summary: Summary, clips_by_row: dict, failed) -> None:
+def _store(cache: CacheWriter, finished: list[Finished], summary: Summary, clips_by_row: dict, failed) -> int:
+    """Write a batch's finished clips; returns how many were stored as ok."""
     good = [f for f in finished if np.isfinite(f.pooled).all()]
     for f in finished:
         if not np.isfinite(f.pooled).all():
@@ -188,6 +189,7 @@ def _store(cache: CacheWriter, finished: list[Finished], summary: Summary, clips
         )
     summary.ok += len(good)
     summary.audio_seconds += sum(f.seconds for f in good)
+    return len(good)
 
 
 def _ranges(layers: Sequence[int]) -> str:
