@@ -2,8 +2,10 @@
 so that every baseline record pairs fold by fold with the probe's layer records."""
 from __future__ import annotations
 
+import json
 import os
 import sys
+from pathlib import Path
 from collections.abc import Iterator, Sequence
 
 import h5py
@@ -11,6 +13,8 @@ import numpy as np
 
 from layerprobe.baselines.classifiers import CHANCE_LAYER, baseline_specs, chance_input, chance_specs
 from layerprobe.baselines.compute import compute_features, feature_by_name
+from layerprobe.baselines.features import Feature
+from layerprobe.data.cache import open_cache
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.probes.classifiers import CLASS_WEIGHTS
@@ -25,18 +29,18 @@ DEFAULT_CLASSIFIERS = ("svm-rbf", "logreg", "linear-svm")
 def evaluate_baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfcc",),
                        classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, cv: str | None = None, folds: int = 5,
                        seed: int = 0, class_weight: str = "none", permutations: int = 0, n_jobs: int = -1,
-                       progress: bool = False) -> Sweep:
+                       progress: bool = False, overwrite: bool = False) -> Sweep:
     """Like `baselines`, but returns the Sweep (folds, records, clip ids, cache attrs) the probe's
-    output functions take."""
+    output functions take. overwrite: recompute a stored feature whose parameters differ instead
+    of refusing (default False)."""
     if class_weight not in CLASS_WEIGHTS:
         raise UserError(f"unknown class weighting {class_weight!r}; choose from {', '.join(CLASS_WEIGHTS)}")
     if permutations < 0:
         raise UserError(f"--permutations must be >= 0, got {permutations}")
     specs = baseline_specs(classifiers)
-    for name in features:
-        feature_by_name(name)  # an unknown name fails before any work
-    if _missing(cache, features):
-        summary = compute_features(cache, features, progress=progress)
+    wanted = [feature_by_name(name) for name in features]  # an unknown name fails before any work
+    if _needs_computing(cache, wanted):
+        summary = compute_features(cache, features, overwrite=overwrite, progress=progress)
         if progress:
             print(summary, file=sys.stderr)
     with CacheReader(cache) as reader:
@@ -75,13 +79,20 @@ def baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfcc",),
                               progress).records
 
 
-def _missing(cache: str | os.PathLike, names: Sequence[str]) -> bool:
-    """Whether some feature is absent, or not yet ok for a clip that did not fail."""
-    with h5py.File(cache, "r") as file:
+def _needs_computing(cache: str | os.PathLike, features: Sequence[Feature]) -> bool:
+    """Whether a feature is absent, stored with other parameters, or not yet ok for a clip that did not fail.
+
+    Clips that failed extraction are left alone: retrying them would need the audio again for
+    rows no probe reads.
+    """
+    with open_cache(Path(cache)) as file:
         usable = file["clips/status"][()] != b"failed"
-        for name in names:
-            status = file.get(f"feature_status/{name}")
-            if status is None or (status[()][usable] != b"ok").any():
+        for feature in features:
+            values = file.get(f"features/{feature.name}")
+            status = file.get(f"feature_status/{feature.name}")
+            if values is None or status is None or values.attrs.get("params") != json.dumps(feature.params, sort_keys=True):
+                return True
+            if (status[()][usable] != b"ok").any():
                 return True
     return False
 
