@@ -13,7 +13,8 @@ from pathlib import Path
 
 import h5py
 
-from layerprobe.baselines.classifiers import BASELINE_CLASSIFIERS
+from layerprobe.baselines.classifiers import BASELINE_CLASSIFIERS, baseline_specs
+from layerprobe.baselines.compute import feature_by_name
 from layerprobe.baselines.features_only import features_only_cache
 from layerprobe.baselines.paired import compare
 from layerprobe.baselines.run import DEFAULT_CLASSIFIERS, evaluate_baselines
@@ -62,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the baselines command on parsed arguments; returns the exit code."""
+    for name in args.features:  # unknown names fail before a cache is made
+        feature_by_name(name)
+    baseline_specs(args.classifier)
     cache = _cache(args)
     result = evaluate_baselines(cache, args.features, args.classifier, None if args.cv == "auto" else args.cv,
                                 args.folds, args.seed, args.class_weight, args.permutations, args.n_jobs,
