@@ -7,7 +7,6 @@ import pytest
 from conftest import write_probe_cache
 from test_baseline_compute import write_dataset
 
-from layerprobe.baselines.compute import compute_features
 from layerprobe.baselines.features_only import features_only_cache
 from layerprobe.baselines.paired import compare
 from layerprobe.baselines.run import baselines
