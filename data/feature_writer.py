@@ -4,6 +4,10 @@ Beside `features/NAME` (N, F) float32 the cache gets `feature_status/NAME` ("ok"
 "pending") and `feature_error/NAME`. Adding them changes the file's structure, so that happens on
 a copy that replaces the cache atomically; afterwards only values are written in place (see
 data/cache.py for why that survives kill -9).
+
+A cache without encoder layers (made by `baselines DATA`) has no other stage to say which clips
+are usable, so there the writer also keeps clips/status: "ok" once every stored feature of the
+clip is ok, "failed" (with the reason in clips/error) as soon as one fails.
 """
 from __future__ import annotations
 
@@ -39,6 +43,8 @@ class FeatureWriter:
         self.values = self._file[f"features/{name}"]
         self.status = self._file[f"feature_status/{name}"]
         self.error = self._file[f"feature_error/{name}"]
+        self.ids = self._file["clips/id"].asstr()[()]
+        self.owns_clips = len(self._file.attrs.get("layers", ())) == 0
 
     def _prepare(self, dim: int, params: dict, overwrite: bool) -> None:
         wanted = json.dumps(params, sort_keys=True)
@@ -70,18 +76,40 @@ class FeatureWriter:
         """Rows whose feature is not yet "ok"."""
         return np.flatnonzero(self.status[()] != b"ok")
 
-    def write_ok(self, rows: np.ndarray, values: np.ndarray) -> None:
+    def write_ok(self, rows: np.ndarray, values: np.ndarray, durations: np.ndarray | None = None) -> None:
+        """Store finished rows: values is (rows, dim). durations (seconds per row) go to
+        clips/duration where the writer owns the clips (see the module docstring)."""
         order = np.argsort(rows)
         rows = np.asarray(rows)[order]
         self.values[rows] = values[order]
         self._file.flush()
         self.status[rows] = b"ok"
         self._file.flush()
+        if self.owns_clips:
+            self._settle_clips(rows, None if durations is None else np.asarray(durations)[order])
 
-    def write_failed(self, row: int, message: str) -> None:
+    def write_failed(self, row: int, message: str, duration: float = float("nan")) -> None:
+        """Record why the feature of one row could not be computed (and fail the clip where the writer owns clips)."""
         self.error[row] = encode_error(message)
         self.status[row] = b"failed"
         self._file.flush()
+        if self.owns_clips:
+            self._file["clips/duration"][row] = duration
+            self._file["clips/error"][row] = encode_error(f"{self.name}: {message}")
+            self._file["clips/status"][row] = b"failed"
+            self._file.flush()
+
+    def _settle_clips(self, rows: np.ndarray, durations: np.ndarray | None) -> None:
+        if durations is not None:
+            self._file["clips/duration"][rows] = durations.astype(np.float32)
+        statuses = self._file["feature_status"]
+        every_ok = np.logical_and.reduce([statuses[name][()][rows] == b"ok" for name in statuses])
+        done = rows[every_ok]
+        if len(done):
+            self._file["clips/error"][done] = b""
+            self._file.flush()
+            self._file["clips/status"][done] = b"ok"
+            self._file.flush()
 
     def close(self) -> None:
         self._file.close()

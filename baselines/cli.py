@@ -1,0 +1,147 @@
+"""`baselines CACHE.h5 | DATA --out DIR`: hand-made features and chance on the probe's folds.
+
+Given DATA (an audio folder or manifest) instead of a cache, it makes DIR/cache.h5 holding the
+clips and their features only, without running an encoder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+
+from layerprobe.baselines.classifiers import BASELINE_CLASSIFIERS, baseline_specs
+from layerprobe.baselines.compute import feature_by_name
+from layerprobe.baselines.features_only import features_only_cache
+from layerprobe.baselines.paired import compare
+from layerprobe.baselines.run import DEFAULT_CLASSIFIERS, evaluate_baselines
+from layerprobe.data.reader import CacheReader
+from layerprobe.errors import ArgumentParser, UserError, run_cli
+from layerprobe.probes.classifiers import CLASS_WEIGHTS
+from layerprobe.probes.output import document, table, warnings
+from layerprobe.probes.protocols import PROTOCOLS
+
+RESULTS_FILE = "baseline_results.json"
+CACHE_FILE = "cache.h5"
+
+
+def _names(text: str) -> list[str]:
+    return [name for name in text.replace(" ", "").split(",") if name]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The baselines command's arguments (shared by `baselines` and `layerprobe baselines`)."""
+    parser.add_argument("source", metavar="CACHE.h5|DATA",
+                        help="a cache from extract-embeddings, or an audio folder / manifest (then --out is needed)")
+    parser.add_argument("--features", type=_names, default=["mfcc"],
+                        help="comma-separated: mfcc (default), logmel, egemaps (needs the egemaps extra)")
+    parser.add_argument("--classifier", type=_names, default=list(DEFAULT_CLASSIFIERS),
+                        help=f"comma-separated from {', '.join(BASELINE_CLASSIFIERS)} (default: all); "
+                             "majority and stratified-random chance are always added")
+    parser.add_argument("--cv", default="auto", choices=["auto", *PROTOCOLS],
+                        help="evaluation protocol, as for probe (default auto)")
+    parser.add_argument("--folds", type=int, default=5, help="outer folds for k-fold protocols (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every split and shuffle (default 0)")
+    parser.add_argument("--class-weight", default="none", choices=CLASS_WEIGHTS, help="as for probe (default none)")
+    parser.add_argument("--permutations", type=int, default=0, help="label shuffles for a p-value (default 0)")
+    parser.add_argument("--n-jobs", type=int, default=-1, help="parallel workers (default -1: all cores)")
+    parser.add_argument("--format", default="table", choices=["table", "json"],
+                        help="table (default) or one JSON object on stdout")
+    parser.add_argument("--out", metavar="DIR", help=f"write DIR/{RESULTS_FILE}; with DATA, also DIR/{CACHE_FILE}")
+    parser.add_argument("--compare", metavar="PROBE_RESULTS.json",
+                        help="probe results on the same cache and folds: test the best layer against the best baseline")
+    parser.add_argument("--overwrite", action="store_true", help="recompute a stored feature made with other parameters")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--path-column", help="with DATA: manifest column with audio paths (default: path)")
+    parser.add_argument("--label-column", help="with DATA: manifest column with labels (default: label)")
+    parser.add_argument("--group-column", help="with DATA: speaker/session column (default: group, speaker, ...)")
+    parser.add_argument("--split-column", help="with DATA: train/test column (default: split if present)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the baselines command on parsed arguments; returns the exit code."""
+    for name in args.features:  # unknown names fail before a cache is made
+        feature_by_name(name)
+    baseline_specs(args.classifier)
+    cache = _cache(args)
+    result = evaluate_baselines(cache, args.features, args.classifier, None if args.cv == "auto" else args.cv,
+                                args.folds, args.seed, args.class_weight, args.permutations, args.n_jobs,
+                                progress=not args.quiet, overwrite=args.overwrite)
+    for line in warnings(result):
+        print(f"warning: {line}", file=sys.stderr)
+    options = {"features": args.features, "classifier": ",".join(args.classifier), "cv": args.cv,
+               "class_weight": args.class_weight, "permutations": args.permutations}
+    doc = document(result, cache, options)
+    if args.compare:
+        doc["comparison"] = _comparison(args.compare, doc, cache)
+    if args.out:
+        path = Path(args.out) / RESULTS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=1))
+        print(f"wrote {path}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps(doc))
+    else:
+        print(table(result))
+        if args.compare:
+            print(describe_comparison(doc["comparison"]))
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> str:
+    """The cache to evaluate: SOURCE itself, or DIR/cache.h5 made from DATA."""
+    source = Path(args.source)
+    if source.is_file() and h5py.is_hdf5(source):
+        return str(source)
+    if not source.exists():
+        raise UserError(f"{source}: no such cache, folder or manifest")
+    if not args.out:
+        raise UserError(f"{source} is a dataset, not a cache: give --out DIR to make DIR/{CACHE_FILE} from it")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    return str(features_only_cache(source, Path(args.out) / CACHE_FILE, args.path_column, args.label_column,
+                                   args.group_column, args.split_column))
+
+
+def _comparison(probe_results: str, doc: dict, cache: str) -> dict:
+    try:
+        probe_doc = json.loads(Path(probe_results).read_text())
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read probe results {probe_results}: {error}") from None
+    if probe_doc.get("clip_ids") != doc["clip_ids"] or probe_doc.get("protocol") != doc["protocol"]:
+        raise UserError(f"{probe_results} was not made on the clips and protocol of {cache}: run probe on the same "
+                        "cache with the same --cv, --folds and --seed")
+    with CacheReader(cache) as reader:
+        labels = reader.clips["label"].tolist()
+    try:
+        return compare(probe_doc["results"], doc["results"], labels=labels)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def describe_comparison(result: dict) -> str:
+    """Two lines for people: which record won by how much, and the test with its p-value."""
+    layer, baseline = result["best_layer"], result["best_baseline"]
+    lines = [f"best layer {layer['layer']} ({layer['classifier']}) {result['metric']} {layer['mean']:.3f} vs best "
+             f"baseline {baseline['layer']} ({baseline['classifier']}) {baseline['mean']:.3f}: difference "
+             f"{result['mean_difference']:+.3f} over {result['n_folds']} fold(s)"]
+    if result["p_value"] is None:
+        lines.append(f"{result['test']}: {result.get('note', 'no test possible')}")
+    else:
+        wilcoxon = result["wilcoxon_p_value"]
+        extra = f"; Wilcoxon signed-rank p = {wilcoxon:.3g}" if wilcoxon is not None else ""
+        lines.append(f"{result['test']}: p = {result['p_value']:.3g}{extra}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `baselines` console script."""
+    parser = ArgumentParser(prog="baselines", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_cli(run, parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

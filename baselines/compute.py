@@ -1,0 +1,134 @@
+"""Compute hand-made features for every clip of a cache, resumably: features/NAME rows beside the layers.
+
+The audio is found again through the cache's root attrs `data` and `columns` (where the clips
+came from, recorded when the cache was made), and matched to cache rows by clip id.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from layerprobe.baselines.features import FEATURES, MIN_SAMPLES, Feature
+from layerprobe.data.audio import ClipError, decode
+from layerprobe.data.cache import open_cache
+from layerprobe.data.feature_writer import FeatureWriter
+from layerprobe.data.manifest import Clip, load_manifest
+from layerprobe.errors import UserError
+
+ROWS_PER_WRITE = 32  # rows flushed together: few flushes, little lost work on a kill
+
+
+@dataclass
+class Summary:
+    """What compute_features did, per feature name; `str()` is the end-of-run report."""
+
+    computed: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    failed: dict[str, Counter] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    def __str__(self) -> str:
+        lines = []
+        for name in sorted(set(self.computed) | set(self.skipped) | set(self.failed)):
+            failed = self.failed.get(name, Counter())
+            lines.append(f"features/{name}: {self.computed[name]} computed, {sum(failed.values())} failed, "
+                         f"{self.skipped[name]} already in the cache")
+            lines += [f"  failed ({reason}): {count}" for reason, count in failed.most_common()]
+        lines.append(f"wall: {self.wall_seconds:.1f} s")
+        return "\n".join(lines)
+
+
+def feature_by_name(name: str) -> Feature:
+    """The Feature called `name`, or a UserError listing the known ones."""
+    if name == "egemaps":
+        from layerprobe.baselines.egemaps import egemaps_feature  # opensmile is an optional extra
+
+        return egemaps_feature()
+    if name not in FEATURES:
+        raise UserError(f"unknown feature {name!r}; choose from {', '.join([*FEATURES, 'egemaps'])}")
+    return FEATURES[name]
+
+
+def compute_features(cache: str | os.PathLike, names: Sequence[str] = ("mfcc", "logmel"), overwrite: bool = False,
+                     progress: bool = True) -> Summary:
+    """Fill features/NAME for every clip of `cache` whose feature is not yet ok; return what was done.
+
+    cache: an HDF5 cache (from extract-embeddings, or a features-only one). names: features to
+    compute, from baselines.features.FEATURES or "egemaps" (default mfcc and logmel).
+    overwrite: recompute a stored feature whose parameters differ instead of refusing (default
+    False). progress: show a tqdm bar (default True). Clips that cannot be decoded are recorded
+    as failed with their reason and counted in the summary; a killed run resumes where it stopped.
+    """
+    started = time.perf_counter()
+    features = [feature_by_name(name) for name in names]
+    summary = Summary()
+    clips: dict[str, Clip] | None = None
+    for feature in features:
+        with FeatureWriter(cache, feature.name, feature.dim, feature.params, overwrite) as writer:
+            todo = writer.pending()
+            summary.skipped[feature.name] = len(writer.status) - len(todo)
+            summary.failed[feature.name] = Counter()
+            if len(todo) == 0:
+                continue
+            if clips is None:  # only a run with work to do needs the audio
+                clips = _clips_of(cache)
+            _compute(writer, feature, [(row, clips.get(writer.ids[row])) for row in todo], summary, progress)
+    summary.wall_seconds = time.perf_counter() - started
+    return summary
+
+
+def _compute(writer: FeatureWriter, feature: Feature, todo: list[tuple[int, Clip | None]], summary: Summary,
+             progress: bool) -> None:
+    """Compute `feature` for each (row, clip); clip None: the dataset no longer lists the row's clip."""
+    rate = feature.params["sample_rate"]
+    done_rows: list[int] = []
+    done_values: list[np.ndarray] = []
+    durations: list[float] = []
+
+    def flush() -> None:
+        if done_rows:
+            writer.write_ok(np.array(done_rows), np.stack(done_values), np.array(durations))
+            summary.computed[feature.name] += len(done_rows)
+            done_rows.clear()
+            done_values.clear()
+            durations.clear()
+
+    for row, clip in tqdm(todo, desc=feature.name, unit="clip", disable=not progress, dynamic_ncols=True):
+        try:
+            if clip is None:
+                raise ClipError("unlisted", "the dataset the cache was made from no longer lists this clip")
+            wave = decode(clip.source, rate, min_samples=MIN_SAMPLES)
+            values = feature.compute(wave)
+            if not np.isfinite(values).all():
+                raise ClipError("non-finite", f"{feature.name} has NaN or infinity")
+        except ClipError as error:
+            writer.write_failed(row, str(error))
+            summary.failed[feature.name][error.reason] += 1
+            continue
+        done_rows.append(row)
+        done_values.append(values)
+        durations.append(len(wave) / rate)
+        if len(done_rows) >= ROWS_PER_WRITE:
+            flush()
+    flush()
+
+
+def _clips_of(cache: str | os.PathLike) -> dict[str, Clip]:
+    """The manifest the cache was made from, reloaded through its `data` and `columns` attrs, by clip id."""
+    with open_cache(cache) as file:
+        data = str(file.attrs.get("data", ""))
+        columns = json.loads(file.attrs.get("columns", "{}") or "{}")
+    if not data:
+        raise UserError(f"{cache} does not say where its audio came from (no 'data' attribute); "
+                        "re-extract it with a current extract-embeddings")
+    manifest = load_manifest(data, columns.get("path"), columns.get("label"), columns.get("group"),
+                             columns.get("split"))
+    return {clip.id: clip for clip in manifest.clips}
+

@@ -1,0 +1,114 @@
+"""Is the best encoder layer better than the best hand-made baseline? A paired test over shared folds.
+
+CV scores of one dataset are not independent (training parts overlap), so a plain paired t-test
+over folds is too confident. The main test for CV protocols is the corrected resampled t-test of
+Nadeau & Bengio (2003, Machine Learning 52:239-281), as recommended by Bouckaert & Frank (2004):
+the variance of the per-fold differences is inflated by n_test / n_train. The Wilcoxon
+signed-rank test over folds (Demsar 2006) is reported beside it as a second opinion. A single
+train/test split has one difference only; there McNemar's exact test compares the two
+classifiers' correctness on the paired test clips (Dietterich 1998).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+from layerprobe.baselines.classifiers import CHANCE_LAYER
+
+NADEAU_BENGIO = "corrected resampled t-test (Nadeau & Bengio 2003), two-sided, k-1 degrees of freedom"
+MCNEMAR = "McNemar's exact test on the paired test clips (Dietterich 1998), two-sided"
+# With fewer folds the exact Wilcoxon p-value cannot go below 0.0625, so it says nothing.
+MIN_WILCOXON_FOLDS = 5
+
+
+def compare(layer_records: Sequence[dict], baseline_records: Sequence[dict], metric: str = "balanced_accuracy",
+            labels: Sequence[str] | None = None) -> dict:
+    """Compare the best layer record with the best non-chance baseline record, fold by fold.
+
+    layer_records: probe records (probes.sweep.probe). baseline_records: records of
+    baselines.run.baselines on the same cache and fold arguments; "chance" records are skipped.
+    metric: "accuracy", "balanced_accuracy" (default) or "macro_f1"; "best" is the highest mean.
+    labels: the label of each ok clip (indexed like the records' predictions); needed only for
+    the single-split protocol, where McNemar's test counts which clips each side gets right.
+    Returns metric, best_layer and best_baseline ({"layer", "classifier", "mean"}), differences
+    (layer minus baseline, per fold), mean_difference, test, statistic, p_value,
+    wilcoxon_p_value, n_folds, and "note" when no test is possible and why.
+    Raises ValueError when the two records were not evaluated on the same folds.
+    """
+    layer = _best(layer_records, metric)
+    baseline = _best([r for r in baseline_records if r["layer"] != CHANCE_LAYER], metric)
+    _check_paired(layer, baseline)
+    differences = np.subtract(layer[metric]["folds"], baseline[metric]["folds"])
+    result = {
+        "metric": metric,
+        "best_layer": _summary(layer, metric),
+        "best_baseline": _summary(baseline, metric),
+        "differences": differences.tolist(),
+        "mean_difference": float(differences.mean()),
+        "n_folds": len(differences),
+        "wilcoxon_p_value": _wilcoxon(differences),
+    }
+    if len(differences) == 1:
+        return {**result, **_mcnemar(layer, baseline, labels)}
+    return {**result, **_corrected_t(differences, _test_train_ratio(layer))}
+
+
+def _best(records: Sequence[dict], metric: str) -> dict:
+    if not records:
+        raise ValueError("no records to compare")
+    return max(records, key=lambda record: record[metric]["mean"])
+
+
+def _summary(record: dict, metric: str) -> dict:
+    return {"layer": record["layer"], "classifier": record["classifier"], "mean": record[metric]["mean"]}
+
+
+def _check_paired(a: dict, b: dict) -> None:
+    same = a["protocol"] == b["protocol"] and len(a["predictions"]) == len(b["predictions"]) and all(
+        fa["index"] == fb["index"] for fa, fb in zip(a["predictions"], b["predictions"]))
+    if not same:
+        raise ValueError(f"layer {a['layer']} and {b['layer']} were not evaluated on the same folds: run probe "
+                         "and baselines on the same cache with the same --cv, --folds and --seed")
+
+
+def _test_train_ratio(record: dict) -> float:
+    """Mean n_test / n_train over folds (the folds partition the record's clips)."""
+    sizes = np.array([len(fold["index"]) for fold in record["predictions"]])
+    return float(np.mean(sizes / (record["n_clips"] - sizes)))
+
+
+def _corrected_t(differences: np.ndarray, ratio: float) -> dict:
+    k = len(differences)
+    variance = differences.var(ddof=1)
+    base = {"test": NADEAU_BENGIO}
+    if variance == 0:
+        if differences.mean() == 0:
+            return {**base, "statistic": 0.0, "p_value": 1.0}
+        return {**base, "statistic": None, "p_value": None,
+                "note": "the difference is the same in every fold: the t statistic is undefined, no test possible"}
+    t = differences.mean() / np.sqrt((1 / k + ratio) * variance)
+    return {**base, "statistic": float(t), "p_value": float(2 * stats.t.sf(abs(t), df=k - 1))}
+
+
+def _wilcoxon(differences: np.ndarray) -> float | None:
+    if len(differences) < MIN_WILCOXON_FOLDS or not differences.any():
+        return None
+    return float(stats.wilcoxon(differences).pvalue)
+
+
+def _mcnemar(layer: dict, baseline: dict, labels: Sequence[str] | None) -> dict:
+    base = {"test": MCNEMAR}
+    if labels is None:
+        return {**base, "statistic": None, "p_value": None,
+                "note": "one train/test split: McNemar's test needs the clip labels, none were given; no test done"}
+    truth = np.asarray(labels)[layer["predictions"][0]["index"]]
+    layer_right = np.asarray(layer["predictions"][0]["predicted"]) == truth
+    baseline_right = np.asarray(baseline["predictions"][0]["predicted"]) == truth
+    only_layer = int((layer_right & ~baseline_right).sum())
+    only_baseline = int((~layer_right & baseline_right).sum())
+    discordant = only_layer + only_baseline
+    p = float(stats.binomtest(only_layer, discordant, 0.5).pvalue) if discordant else 1.0
+    return {**base, "statistic": only_layer, "p_value": p,
+            "discordant": {"layer_only_correct": only_layer, "baseline_only_correct": only_baseline}}

@@ -1,0 +1,121 @@
+"""Evaluate hand-made features and chance on exactly the outer folds `probe` uses for the same cache,
+so that every baseline record pairs fold by fold with the probe's layer records."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from collections.abc import Iterator, Sequence
+
+import h5py
+import numpy as np
+
+from layerprobe.baselines.classifiers import CHANCE_LAYER, baseline_specs, chance_input, chance_specs
+from layerprobe.baselines.compute import compute_features, feature_by_name
+from layerprobe.baselines.features import Feature
+from layerprobe.data.cache import open_cache
+from layerprobe.data.reader import CacheReader
+from layerprobe.errors import UserError
+from layerprobe.probes.classifiers import CLASS_WEIGHTS
+from layerprobe.probes.evaluate import assemble, record_jobs, run_jobs
+from layerprobe.probes.protocols import outer_folds
+from layerprobe.probes.significance import permuted_labels
+from layerprobe.probes.sweep import Sweep
+
+DEFAULT_CLASSIFIERS = ("svm-rbf", "logreg", "linear-svm")
+
+
+def evaluate_baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfcc",),
+                       classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, cv: str | None = None, folds: int = 5,
+                       seed: int = 0, class_weight: str = "none", permutations: int = 0, n_jobs: int = -1,
+                       progress: bool = False, overwrite: bool = False) -> Sweep:
+    """Like `baselines`, but returns the Sweep (folds, records, clip ids, cache attrs) the probe's
+    output functions take. overwrite: recompute a stored feature whose parameters differ instead
+    of refusing (default False)."""
+    if class_weight not in CLASS_WEIGHTS:
+        raise UserError(f"unknown class weighting {class_weight!r}; choose from {', '.join(CLASS_WEIGHTS)}")
+    if permutations < 0:
+        raise UserError(f"--permutations must be >= 0, got {permutations}")
+    specs = baseline_specs(classifiers)
+    wanted = [feature_by_name(name) for name in features]  # an unknown name fails before any work
+    if _needs_computing(cache, wanted):
+        summary = compute_features(cache, features, overwrite=overwrite, progress=progress)
+        if progress:
+            print(summary, file=sys.stderr)
+    with CacheReader(cache) as reader:
+        clips = reader.clips
+        y = clips["label"].to_numpy()
+        # The same call on the same ok rows as probes.sweep.sweep: the folds are identical.
+        shared = outer_folds(y, clips["group"].to_numpy(), clips["split"].to_numpy(), cv, folds, seed)
+        matrices = {name: _feature_rows(reader, name) for name in features}
+        attrs = reader.attrs
+    shuffles = permuted_labels(y, shared.groups, permutations, seed)
+    chance = chance_specs(seed)
+    jobs = _jobs(matrices, specs, chance, y, shared, class_weight, shuffles)
+    total = len(shared.splits) * (len(features) * len(specs) * (1 + permutations) + len(chance))
+    outcomes = run_jobs(jobs, n_jobs, total, progress)
+    records = [assemble(name, spec.name, y, shared, class_weight, outcomes, (name, spec.name), permutations)
+               for name in features for spec in specs]
+    records += [assemble(CHANCE_LAYER, spec.name, y, shared, "none", outcomes, (CHANCE_LAYER, spec.name), 0)
+                for spec in chance]
+    return Sweep(shared, records, clips["id"].tolist(), attrs)
+
+
+def baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfcc",),
+              classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, cv: str | None = None, folds: int = 5, seed: int = 0,
+              class_weight: str = "none", permutations: int = 0, n_jobs: int = -1, progress: bool = False) -> list[dict]:
+    """Baseline records (DESIGN.md JSON shape) on the folds `probe` would use with the same arguments.
+
+    cache: the HDF5 cache; features missing from it are computed first. features: names of
+    hand-made features ("mfcc" default, "logmel", "egemaps"); each record's "layer" is the name.
+    classifiers: "svm-rbf" (RBF SVM, C x gamma by inner CV), "logreg", "linear-svm" (all three by
+    default), each a Pipeline with StandardScaler. Two chance records are always added, with layer
+    "chance" and classifier "majority" / "stratified-random". cv, folds, seed, class_weight,
+    permutations, n_jobs: as for probes.sweep.probe (defaults None, 5, 0, "none", 0, -1).
+    progress: show progress bars and the feature summary (default False).
+    """
+    return evaluate_baselines(cache, features, classifiers, cv, folds, seed, class_weight, permutations, n_jobs,
+                              progress).records
+
+
+def _needs_computing(cache: str | os.PathLike, features: Sequence[Feature]) -> bool:
+    """Whether a feature is absent, stored with other parameters, or not yet ok for a clip that did not fail.
+
+    Clips that failed extraction are left alone: retrying them would need the audio again for
+    rows no probe reads.
+    """
+    with open_cache(Path(cache)) as file:
+        usable = file["clips/status"][()] != b"failed"
+        for feature in features:
+            values = file.get(f"features/{feature.name}")
+            status = file.get(f"feature_status/{feature.name}")
+            if values is None or status is None or values.attrs.get("params") != json.dumps(feature.params, sort_keys=True):
+                return True
+            if (status[()][usable] != b"ok").any():
+                return True
+    return False
+
+
+def _feature_rows(reader: CacheReader, name: str) -> np.ndarray:
+    """features/NAME on the ok clips, refusing if any ok clip lacks it (probes would see other rows)."""
+    with h5py.File(reader.path, "r") as file:
+        ok = file["clips/status"][()] == b"ok"
+        status = file[f"feature_status/{name}"][()][ok]
+        errors = file[f"feature_error/{name}"][()][ok]
+        ids = file["clips/id"].asstr()[()][ok]
+    bad = np.flatnonzero(status != b"ok")
+    if len(bad):
+        first = bad[0]
+        raise UserError(f"{len(bad)} clip(s) usable by the probes have no {name} feature, so the baseline cannot "
+                        f"use the same clips, e.g. {ids[first]}: {errors[first].decode(errors='replace') or 'pending'}")
+    return reader.feature(name)
+
+
+def _jobs(matrices: dict[str, np.ndarray], specs, chance, y: np.ndarray, folds, class_weight: str,
+          shuffles: list[np.ndarray]) -> Iterator[tuple[tuple, object]]:
+    for name, X in matrices.items():
+        for spec in specs:
+            yield from record_jobs(X, y, folds, spec, class_weight, shuffles, (name, spec.name))
+    for spec in chance:
+        yield from record_jobs(chance_input(len(y)), y, folds, spec, "none", [], (CHANCE_LAYER, spec.name))
