@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q $(TORCH)
-	$(VENV)/bin/pip install -q -e '.[extract,test]'
+	$(VENV)/bin/pip install -q -e '.[extract,test,egemaps]'
 	touch $@
 
 .PHONY: setup test demo

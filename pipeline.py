@@ -104,10 +104,19 @@ def run(
     probes = _stage(run_dir / "probe_results.json", shared, cache, probe_document, "probe")
     baseline = _stage(run_dir / "baseline_results.json", {**shared, "features": list(features)}, cache,
                       baseline_document, "baselines")
-    comparison = compare(probes["results"], [r for r in baseline["results"] if r["layer"] != "chance"])
+    labels = dict(zip(*_ok_clips(cache)))
+    comparison = compare(probes["results"], [r for r in baseline["results"] if r["layer"] != "chance"],
+                         labels=[labels[clip_id] for clip_id in probes["clip_ids"]])
     (run_dir / "comparison.json").write_text(json.dumps(comparison, indent=1))
     _write_run_facts(run_dir, cache, probes, data, extract_seconds, baseline, command, random_init)
     return write_report(run_dir)
+
+
+def _ok_clips(cache: Path) -> tuple[list[str], list[str]]:
+    from layerprobe.data.reader import CacheReader
+
+    with CacheReader(cache) as reader:
+        return reader.clips["id"].tolist(), reader.clips["label"].tolist()
 
 
 def _write_run_facts(run_dir: Path, cache: Path, probes: dict, data: str, extract_seconds: float,

@@ -242,7 +242,12 @@ def _copy_rows(old: h5py.File, new: h5py.File) -> None:
     """Copy every per-clip value of the old file into the first rows of the new one."""
     for name in _row_datasets(old):
         source = old[name]
-        target = new[name] if name in new else contiguous(new, name, (len(new["clips/id"]), *source.shape[1:]), source.dtype)
+        if name in new:
+            target = new[name]
+        else:
+            target = contiguous(new, name, (len(new["clips/id"]), *source.shape[1:]), source.dtype)
+            if name.startswith("feature_status/"):
+                target[len(source):] = b"pending"  # clips appended after the feature was computed
         target.attrs.update(source.attrs)
         for start in range(0, len(source), ROWS_PER_COPY):
             stop = min(start + ROWS_PER_COPY, len(source))

@@ -123,3 +123,15 @@ def test_features_are_added_resumed_and_refused_when_computed_otherwise(tmp_path
         np.testing.assert_array_equal(f["layers/00"][0], np.ones(4))  # the embeddings survived the copy
     with FeatureWriter(path, "mfcc", 3, {"n_mfcc": 20}, overwrite=True) as features:
         assert features.pending().tolist() == [0, 1, 2] and features.values.shape == (3, 3)
+
+
+def test_clips_appended_after_a_feature_have_it_pending(tmp_path):
+    from layerprobe.data.feature_writer import FeatureWriter
+
+    path = tmp_path / "c.h5"
+    CacheWriter(path, clips("a1"), settings()).close()
+    with FeatureWriter(path, "mfcc", 2, {}) as features:
+        features.write_ok(np.array([0]), np.ones((1, 2), np.float32))
+    CacheWriter(path, clips("a1", "b1", "c1"), settings()).close()
+    with h5py.File(path, "r") as f:
+        assert f["feature_status/mfcc"].asstr()[()].tolist() == ["ok", "pending", "pending"]
