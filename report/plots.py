@@ -69,7 +69,10 @@ def confusion_matrix(record: dict, path: str | os.PathLike[str]) -> Path:
     ax = figure.subplots()
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     if len(classes) <= MAX_ANNOTATED_CLASSES:
+        # Empty cells stay blank so that the confusions stand out.
         for (i, j), rate in np.ndenumerate(rates):
+            if counts[i, j] == 0:
+                continue
             ax.text(j, i, f"{rate:.2f}\n({int(counts[i, j])})", ha="center", va="center", fontsize=8,
                     color="white" if rate > 0.5 else "black")
     _class_ticks(ax, classes)
