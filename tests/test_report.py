@@ -177,6 +177,15 @@ def test_cli_writes_the_report_and_warns_of_missing_inputs(run_dir, capsys):
     assert (run_dir / "report.html").is_file()
 
 
+def test_layerprobe_report_is_the_same_command(run_dir, tmp_path, capsys):
+    from layerprobe.cli import main as layerprobe_main
+
+    assert layerprobe_main(["report", str(run_dir)]) == 0
+    assert (run_dir / "report.md").is_file()
+    assert layerprobe_main(["report", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.endswith("does not exist\n")
+
+
 def test_report_does_not_import_torch():
     code = "import sys, layerprobe.report.cli; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
