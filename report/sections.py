@@ -6,7 +6,7 @@ from pathlib import Path
 from layerprobe.probes.output import COLUMNS, mean_std
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
-from layerprobe.report.selection import RANKING, best_baseline, best_layer, chance_level
+from layerprobe.report.selection import CHANCE, RANKING, best_baseline, best_layer, chance_level
 
 TITLES = dict(COLUMNS)
 
@@ -111,12 +111,16 @@ def comparison(inputs: RunInputs) -> list[Block]:
 
 
 def warnings(inputs: RunInputs) -> list[Block]:
-    """Missing inputs, then the probe's and the baselines' warnings (never-predicted classes among them)."""
+    """Missing inputs, then the probe's and the baselines' warnings (never-predicted classes among
+    them), less those of the chance baselines: a majority guess never predicting most classes is its
+    definition, not news."""
+    chance = {w for record in inputs.baseline_records if record["layer"] == CHANCE for w in record.get("warnings", [])}
     lines = [f"{name} is missing" for name in inputs.missing]
     for doc in (inputs.probe, inputs.baselines or {}):
         # The document's own list holds the protocol's warnings and every record's.
         lines += doc.get("warnings", [w for record in doc.get("results", []) for w in record.get("warnings", [])])
-    return [Heading("Warnings"), Bullets(list(dict.fromkeys(lines))) if lines else Paragraph("None.")]
+    lines = [line for line in dict.fromkeys(lines) if line not in chance]
+    return [Heading("Warnings"), Bullets(lines) if lines else Paragraph("None.")]
 
 
 def timings(inputs: RunInputs) -> list[Block]:
@@ -150,7 +154,7 @@ def _test_sentence(found: dict | None) -> str:
     if found.get("p_value") is None:
         return f"No paired test: {found.get('note', 'no p-value was computed')}."
     metric = TITLES.get(found["metric"], found["metric"])
-    sentence = f"Paired test on the per-fold {metric} differences ({found['test']}): p = {found['p_value']:.3g}"
+    sentence = f"Paired test on the per-fold {metric} differences, {found['test']}: p = {found['p_value']:.3g}"
     if found.get("wilcoxon_p_value") is not None:
         sentence += f" (Wilcoxon signed-rank p = {found['wilcoxon_p_value']:.3g})"
     return sentence + "."

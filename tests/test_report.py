@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from conftest import planted_data, write_probe_cache
 from scipy.stats import ttest_rel
+from sklearn.dummy import DummyClassifier
 
 from layerprobe.errors import UserError
-from layerprobe.probes.classifiers import classifier_specs
+from layerprobe.probes.classifiers import ProbeSpec, classifier_specs
 from layerprobe.probes.evaluate import evaluate
-from layerprobe.probes.metrics import summarize
 from layerprobe.probes.output import document, mean_std, write_results
 from layerprobe.probes.sweep import sweep
 from layerprobe.report.build import write_report
@@ -20,6 +20,10 @@ from layerprobe.report.cli import main
 from layerprobe.report.selection import best
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The name the pipeline's paired test gives itself: long, with parentheses of its own.
+TEST_NAME = "corrected resampled t-test (Nadeau & Bengio 2003), two-sided, k-1 degrees of freedom"
+MAJORITY = ProbeSpec("majority", lambda class_weight, inner: DummyClassifier(strategy="most_frequent"),
+                     lambda fitted: {})
 FIGURES = ("layer_curve.png", "confusion_best_layer.png", "per_class_recall.png")
 
 
@@ -48,9 +52,10 @@ def run_inputs(tmp_path_factory):
 
     mfcc = layers[1][:, :4] + np.random.default_rng(2).normal(size=(len(labels), 4))
     mfcc_records = [evaluate(mfcc, labels, result.folds, spec, layer="mfcc") for spec in classifier_specs("all")]
-    chance = {"layer": "chance", "classifier": "majority", "protocol": result.folds.protocol, "n_clips": len(labels),
-              **{m: summarize([0.25] * 3) for m in ("accuracy", "balanced_accuracy", "macro_f1")}}
-    baselines_doc = {"protocol": result.folds.protocol, "results": [*mfcc_records, chance], "warnings": []}
+    chance = evaluate(np.zeros((len(labels), 1)), labels, result.folds, MAJORITY, layer="chance")
+    records = [*mfcc_records, chance]
+    baselines_doc = {"protocol": result.folds.protocol, "results": records,
+                     "warnings": [w for record in records for w in record["warnings"]]}
     (folder / "baseline_results.json").write_text(json.dumps(baselines_doc))
 
     top, base = best(result.records), best(mfcc_records)
@@ -61,7 +66,7 @@ def run_inputs(tmp_path_factory):
         "best_layer": {"layer": top["layer"], "classifier": top["classifier"], "mean": top["balanced_accuracy"]["mean"]},
         "best_baseline": {"layer": "mfcc", "classifier": base["classifier"], "mean": base["balanced_accuracy"]["mean"]},
         "differences": differences.tolist(), "mean_difference": float(differences.mean()),
-        "test": "paired t-test", "statistic": float(test.statistic), "p_value": float(test.pvalue),
+        "test": TEST_NAME, "statistic": float(test.statistic), "p_value": float(test.pvalue),
         "wilcoxon_p_value": None, "n_folds": 3,
     }
     (folder / "comparison.json").write_text(json.dumps(comparison))
@@ -103,7 +108,7 @@ def test_markdown_states_the_best_layer_the_baselines_and_the_test(run_dir, run_
     uar, accuracy = mean_std(top["balanced_accuracy"]), mean_std(top["accuracy"])
     headline = markdown.split("\n\n")[1]
     assert f"layer {top['layer']} with {top['classifier']}: UAR {uar} and accuracy {accuracy}" in headline
-    assert f"p = {docs['comparison']['p_value']:.3g}" in headline and "paired t-test" in headline
+    assert f"{TEST_NAME}: p = {docs['comparison']['p_value']:.3g}" in headline
     row = next(line for line in markdown.splitlines() if line.startswith(f"| {top['layer']} (best) |"))
     assert [cell.strip() for cell in row.strip("|").split("|")][1:5] == [top["classifier"], accuracy, uar, mean_std(top["macro_f1"])]
     assert markdown.count("(best) |") == 2  # one layer, one baseline
@@ -122,6 +127,9 @@ def test_never_predicted_rare_class_is_listed_under_warnings(run_dir, run_inputs
     markdown = write_report(run_dir)["report.md"].read_text()
     warnings = markdown.split("## Warnings")[1].split("## ")[0]
     assert f"layer {top['layer']} {top['classifier']} never predicts class(es) rare" in warnings
+    # The chance baseline never predicts three of the four classes by design: not a warning.
+    assert "chance majority never predicts" in json.dumps(run_inputs[1]["baselines"])
+    assert "chance" not in warnings
 
 
 def test_html_is_self_contained_with_every_figure_embedded(run_dir):
