@@ -6,7 +6,7 @@ from pathlib import Path
 from layerprobe.probes.output import COLUMNS, mean_std
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
-from layerprobe.report.selection import CHANCE, RANKING, best_baseline, best_layer, chance_level
+from layerprobe.report.selection import CHANCE, RANKING, best_baseline, best_layer, chance_level, find
 
 TITLES = dict(COLUMNS)
 
@@ -106,8 +106,7 @@ def comparison(inputs: RunInputs) -> list[Block]:
     text = (f"{metric} of {_name(layer)} ({layer['mean']:.3f}) against {_name(baseline)} ({baseline['mean']:.3f}) "
             f"on the same {found.get('n_folds', len(found['differences']))} folds: mean difference "
             f"{found['mean_difference']:+.3f}. {_test_sentence(found)}")
-    rows = [[str(k + 1), f"{difference:+.3f}"] for k, difference in enumerate(found["differences"])]
-    return [Heading("Comparison"), Paragraph(text), Table(["fold", f"{metric} difference (layer - baseline)"], rows)]
+    return [Heading("Comparison"), Paragraph(text), _fold_table(inputs, metric)]
 
 
 def warnings(inputs: RunInputs) -> list[Block]:
@@ -134,6 +133,19 @@ def timings(inputs: RunInputs) -> list[Block]:
     if (inputs.run or {}).get("command"):
         blocks.append(Paragraph(f"Command: {inputs.run['command']}"))
     return blocks
+
+
+def _fold_table(inputs: RunInputs, title: str) -> Table:
+    """One row per fold: the difference, preceded by both sides' scores when their records are at hand."""
+    found = inputs.comparison
+    metric, differences = found["metric"], found["differences"]
+    sides = [find(inputs.layer_records, found["best_layer"]), find(inputs.baseline_records, found["best_baseline"])]
+    header = ["fold", f"{title} difference (layer - baseline)"]
+    columns = [[f"{difference:+.3f}" for difference in differences]]
+    if all(side and len(side[metric]["folds"]) == len(differences) for side in sides):
+        header[1:1] = [_name(side) for side in sides]
+        columns[:0] = [[f"{score:.3f}" for score in side[metric]["folds"]] for side in sides]
+    return Table(header, [[str(k + 1), *cells] for k, cells in enumerate(zip(*columns))])
 
 
 def _score_table(records: list[dict], top: dict | None, first_column: str) -> Table:

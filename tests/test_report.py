@@ -115,7 +115,8 @@ def test_markdown_states_the_best_layer_the_baselines_and_the_test(run_dir, run_
     for fact in ("/corpora/vowels/manifest.csv", "2 failed", "rare (4)", "4 (column speaker)", "abc1234",
                  "random-init control", "| extract | 12.5 |", "| total | 19.8 |", "| chance | majority |"):
         assert fact in markdown
-    assert f"{docs['comparison']['differences'][0]:+.3f}" in markdown
+    first_fold = [top["balanced_accuracy"]["folds"][0], docs["comparison"]["differences"][0]]
+    assert f"| 1 | {first_fold[0]:.3f} | " in markdown and f" | {first_fold[1]:+.3f} |" in markdown
     for name in FIGURES:
         assert f"]({name})" in markdown
 
