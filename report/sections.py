@@ -30,8 +30,10 @@ def headline(inputs: RunInputs) -> list[Block]:
     top = best_layer(inputs.layer_records, inputs.comparison)
     chance, kind = chance_level(top, RANKING)
     folds = len(top[RANKING]["folds"])
+    # One fold is the dataset's own train/test split: no std, and no "folds" to speak of.
+    where = "on the dataset's train/test split" if folds == 1 else f"over {folds} {top['protocol']} folds"
     sentences = [f"The best layer is {_name(top)}: UAR {mean_std(top[RANKING])} and accuracy "
-                 f"{mean_std(top['accuracy'])} over {folds} {top['protocol']} fold(s)."]
+                 f"{mean_std(top['accuracy'])} {where}."]
     if top.get("never_predicted"):
         sentences.append(f"It never predicts class(es) {', '.join(top['never_predicted'])}.")
     baseline = best_baseline(inputs.baseline_records, inputs.comparison)
@@ -104,7 +106,7 @@ def comparison(inputs: RunInputs) -> list[Block]:
     layer, baseline = found["best_layer"], found["best_baseline"]
     metric = TITLES.get(found["metric"], found["metric"])
     text = (f"{metric} of {_name(layer)} ({layer['mean']:.3f}) against {_name(baseline)} ({baseline['mean']:.3f}) "
-            f"on the same {found.get('n_folds', len(found['differences']))} folds: mean difference "
+            f"on the same {found.get('n_folds', len(found['differences']))} fold(s): mean difference "
             f"{found['mean_difference']:+.3f}. {_test_sentence(found)}")
     return [Heading("Comparison"), Paragraph(text), _fold_table(inputs, metric)]
 
@@ -164,7 +166,7 @@ def _test_sentence(found: dict | None) -> str:
     if found is None:
         return "No paired test was run."
     if found.get("p_value") is None:
-        return f"No paired test: {found.get('note', 'no p-value was computed')}."
+        return f"No paired test ({found.get('note', 'no p-value was computed')})."
     metric = TITLES.get(found["metric"], found["metric"])
     sentence = f"Paired test on the per-fold {metric} differences, {found['test']}: p = {found['p_value']:.3g}"
     if found.get("wilcoxon_p_value") is not None:

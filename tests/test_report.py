@@ -198,3 +198,24 @@ def test_layerprobe_report_is_the_same_command(run_dir, tmp_path, capsys):
 def test_report_does_not_import_torch():
     code = "import sys, layerprobe.report.cli; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_single_split_has_no_std_and_a_comparison_note_instead_of_a_p_value(tmp_path):
+    labels, groups, layers = planted_data(n_groups=4, per_cell=5)
+    cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, labels, groups,
+                              split=np.where(groups == "spk3", "test", "train"))
+    result = sweep(cache, classifier="linear-svm", n_jobs=1)
+    run_dir = tmp_path / "run"
+    write_results(document(result, cache, {}), run_dir)
+    record = result.records[0]
+    note = "one train/test split: McNemar's test needs the clip labels, none were given; no test done"
+    comparison = {"metric": "balanced_accuracy", "best_layer": {"layer": 2, "classifier": "linear-svm", "mean": 1.0},
+                  "best_baseline": {"layer": "mfcc", "classifier": "svm-rbf", "mean": 0.5}, "differences": [0.5],
+                  "mean_difference": 0.5, "test": "McNemar's exact test", "statistic": None, "p_value": None,
+                  "wilcoxon_p_value": None, "n_folds": 1, "note": note}
+    (run_dir / "comparison.json").write_text(json.dumps(comparison))
+    headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
+    assert record["accuracy"]["std"] is None
+    assert f"UAR {record['balanced_accuracy']['mean']:.3f} and accuracy {record['accuracy']['mean']:.3f} on the " \
+           "dataset's train/test split" in headline
+    assert f"No paired test ({note})." in headline and "p =" not in headline
