@@ -52,13 +52,11 @@ def dataset(inputs: RunInputs) -> list[Block]:
         counts = run["classes"]
     else:
         counts = dict(zip(first["classes"], first["per_class"]["support"]))
-    groups = run.get("groups")
     items = [
         f"data: {run.get('data', 'unknown')}",
         f"clips: {run.get('n_clips', first['n_clips'])} ok, {run.get('n_failed', 'unknown')} failed",
         f"classes ({len(counts)}): " + ", ".join(f"{label} ({count})" for label, count in counts.items()),
-        "groups: " + ("unknown" if groups is None else
-                      f"{groups} (column {run.get('group_column')})" if groups else "none"),
+        f"groups: {_groups(run)}",
         f"protocol: {probe.get('protocol', first['protocol'])}, {probe.get('n_folds', len(first[RANKING]['folds']))} "
         f"fold(s), seed {probe.get('seed', 'unknown')}",
     ]
@@ -172,6 +170,13 @@ def _test_sentence(found: dict | None) -> str:
     if found.get("wilcoxon_p_value") is not None:
         sentence += f" (Wilcoxon signed-rank p = {found['wilcoxon_p_value']:.3g})"
     return sentence + "."
+
+
+def _groups(run: dict) -> str:
+    groups = run.get("groups")
+    if groups is None:
+        return "unknown"
+    return f"{groups} (column {run.get('group_column')})" if groups else "none"
 
 
 def _name(record: dict) -> str:
