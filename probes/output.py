@@ -8,7 +8,8 @@ from pathlib import Path
 from layerprobe.probes.sweep import Sweep
 
 RESULTS_FILE = "probe_results.json"
-_COLUMNS = (("accuracy", "accuracy"), ("balanced_accuracy", "UAR"), ("macro_f1", "macro-F1"))
+# The metrics every table shows, with the titles people read.
+COLUMNS = (("accuracy", "accuracy"), ("balanced_accuracy", "UAR"), ("macro_f1", "macro-F1"))
 
 
 def document(result: Sweep, cache: str | os.PathLike[str], options: dict) -> dict:
@@ -66,18 +67,19 @@ def table(result: Sweep) -> str:
         f"chance: majority accuracy {chance['majority']['accuracy']:.3f}, "
         f"class-prior accuracy {chance['class_prior']['accuracy']:.3f}, UAR {chance['class_prior']['balanced_accuracy']:.3f}",
         "",
-        "  layer  classifier  " + "".join(f"{title:<17}" for _, title in _COLUMNS) + ("p-value" if has_p else ""),
+        "  layer  classifier  " + "".join(f"{title:<17}" for _, title in COLUMNS) + ("p-value" if has_p else ""),
     ]
     for record in records:
         mark = "*" if best[record["classifier"]][1] == record["layer"] else " "
-        cells = "".join(f"{_mean_std(record[metric]):<17}" for metric, _ in _COLUMNS)
+        cells = "".join(f"{mean_std(record[metric]):<17}" for metric, _ in COLUMNS)
         p = f"{record['p_value']:.3g}" if "p_value" in record else ""
         lines.append(f"{mark} {str(record['layer']):>5}  {record['classifier']:<10}  {cells}{p}".rstrip())
     lines.append("* best layer per classifier (highest UAR)")
     return "\n".join(lines)
 
 
-def _mean_std(summary: dict) -> str:
+def mean_std(summary: dict) -> str:
+    """"0.712 ± 0.031" from {"mean", "std", ...}; the mean alone when std is None (one fold)."""
     if summary["std"] is None:
         return f"{summary['mean']:.3f}"
     return f"{summary['mean']:.3f} ± {summary['std']:.3f}"

@@ -1,0 +1,67 @@
+"""`write_report`: read a run folder, draw the figures, write report.md, report.html and results.json."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from layerprobe.report import plots
+from layerprobe.report.document import Image, to_html, to_markdown
+from layerprobe.report.run_dir import RunInputs, read_run_dir
+from layerprobe.report.sections import report_blocks, title
+from layerprobe.report.selection import best_layer, best_per_feature
+
+
+def write_report(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write the comparison report into RUN_DIR and return the written paths by file name:
+    report.md, report.html, results.json, layer_curve.png, confusion_best_layer.png,
+    per_class_recall.png. Raises UserError when RUN_DIR or its probe_results.json is missing."""
+    inputs = read_run_dir(run_dir)
+    figures = draw_figures(inputs)
+    blocks = report_blocks(inputs, figures)
+    directory = inputs.directory
+    written = {
+        "report.md": directory / "report.md",
+        "report.html": directory / "report.html",
+        "results.json": directory / "results.json",
+    }
+    written["report.md"].write_text(to_markdown(blocks), encoding="utf-8")
+    written["report.html"].write_text(to_html(blocks, title(inputs)), encoding="utf-8")
+    written["results.json"].write_text(json.dumps(results_document(inputs), indent=1), encoding="utf-8")
+    return {**written, **{figure.path.name: figure.path for figure in figures}}
+
+
+def draw_figures(inputs: RunInputs) -> list[Image]:
+    """The three figures, written into the run folder, with their captions."""
+    directory = inputs.directory
+    records = inputs.layer_records
+    top = best_layer(records, inputs.comparison)
+    curve = plots.layer_curve(records, best_per_feature(inputs.baseline_records), top,
+                              directory / "layer_curve.png")
+    confusion = plots.confusion_matrix(top, directory / "confusion_best_layer.png")
+    recall = plots.per_class_recall(records, top, directory / "per_class_recall.png")
+    return [
+        Image(curve, "Accuracy and UAR against layer (error bars: std over folds); bands: the best classifier "
+                     "of each baseline feature (mean ± std); dashed: chance."),
+        Image(confusion, f"Confusion matrix of the best layer ({top['layer']}, {top['classifier']}) over all test "
+                         "folds, rows normalized (counts in brackets)."),
+        Image(recall, f"Recall of each class at each layer ({top['classifier']}): a dark column is a class "
+                      "that the probes miss."),
+    ]
+
+
+def results_document(inputs: RunInputs) -> dict:
+    """Every layer and baseline record unchanged, the paired comparison and the run facts
+    (None where absent); `probe` and `baselines` keep the documents' other top-level fields,
+    such as clip_ids, into which the records' prediction indices point."""
+    return {
+        "results": inputs.layer_records + inputs.baseline_records,
+        "comparison": inputs.comparison,
+        "run": inputs.run,
+        "probe": _metadata(inputs.probe),
+        "baselines": _metadata(inputs.baselines),
+    }
+
+
+def _metadata(doc: dict | None) -> dict | None:
+    return None if doc is None else {key: value for key, value in doc.items() if key != "results"}

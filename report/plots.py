@@ -1,0 +1,134 @@
+"""The report's figures, one function each; every function writes a PNG and returns its path.
+
+Figures are built with matplotlib's object API (Figure, not pyplot): no global state and no GUI
+backend, so the report renders the same on a headless machine.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from layerprobe.probes.output import COLUMNS
+from layerprobe.report.selection import chance_level
+
+TITLES = dict(COLUMNS)
+CURVE_METRICS = ("accuracy", "balanced_accuracy")
+DPI = 130
+# Cell values are printed only while they stay legible.
+MAX_ANNOTATED_CLASSES = 12
+MAX_ANNOTATED_CELLS = 200
+
+
+def layer_curve(layer_records: list[dict], baselines: list[dict], best: dict, path: str | os.PathLike[str]) -> Path:
+    """Accuracy and UAR against layer, one line per classifier (error bars: std over folds), the
+    best layer starred, one band (mean ± std) per baseline record and a dashed chance line."""
+    classifiers = list(dict.fromkeys(record["classifier"] for record in layer_records))
+    # Classifiers sit side by side at each layer so that their error bars do not hide each other.
+    shifts = {c: 0.08 * (i - (len(classifiers) - 1) / 2) for i, c in enumerate(classifiers)}
+    best_label = f"best: layer {best['layer']} ({best['classifier']})"
+    figure = Figure(figsize=(11, 4.6), layout="constrained")
+    axes = figure.subplots(1, len(CURVE_METRICS), sharey=True)
+    for ax, metric in zip(axes, CURVE_METRICS):
+        _baseline_bands(ax, baselines, metric)
+        chance, kind = chance_level(best, metric)
+        ax.axhline(chance, color="black", linestyle="--", linewidth=1.2, label=f"chance ({kind})")
+        for classifier in classifiers:
+            records = sorted((r for r in layer_records if r["classifier"] == classifier), key=lambda r: r["layer"])
+            ax.errorbar([r["layer"] + shifts[classifier] for r in records], [r[metric]["mean"] for r in records],
+                        yerr=[r[metric]["std"] or 0.0 for r in records], marker="o", markersize=4, capsize=3,
+                        linewidth=1.5, label=classifier, zorder=3)
+        ax.plot(best["layer"] + shifts[best["classifier"]], best[metric]["mean"], marker="*", markersize=17,
+                color="gold", markeredgecolor="black", linestyle="none", zorder=4, label=best_label)
+        ax.set_title(TITLES[metric])
+        ax.set_xlabel("layer")
+        ax.set_xticks(sorted({r["layer"] for r in layer_records}))
+        ax.set_ylim(0, 1.02)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("score (mean ± std over folds)")
+    # The probes first in the legend, then what they are measured against.
+    handles, labels = axes[0].get_legend_handles_labels()
+    by_label = dict(zip(labels, handles))
+    order = [*classifiers, best_label, *(label for label in labels if label not in classifiers + [best_label])]
+    figure.legend([by_label[label] for label in order], order, loc="outside lower center",
+                  ncol=min(len(order), 4), frameon=False)
+    return _save(figure, path)
+
+
+def confusion_matrix(record: dict, path: str | os.PathLike[str]) -> Path:
+    """The record's confusion matrix over all test folds, rows normalized to recall, counts
+    annotated when there are few classes."""
+    classes = record["classes"]
+    counts = np.asarray(record["confusion_matrix"], dtype=float)
+    totals = counts.sum(axis=1, keepdims=True)
+    rates = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    side = max(4.5, 0.55 * len(classes) + 2.5)
+    figure = Figure(figsize=(side + 1, side), layout="constrained")
+    ax = figure.subplots()
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    if len(classes) <= MAX_ANNOTATED_CLASSES:
+        # Empty cells stay blank so that the confusions stand out.
+        for (i, j), rate in np.ndenumerate(rates):
+            if counts[i, j] == 0:
+                continue
+            ax.text(j, i, f"{rate:.2f}\n({int(counts[i, j])})", ha="center", va="center", fontsize=8,
+                    color="white" if rate > 0.5 else "black")
+    _class_ticks(ax, classes)
+    ax.set_yticks(range(len(classes)), classes)
+    never = record.get("never_predicted", [])
+    for label in ax.get_xticklabels():
+        if label.get_text() in never:
+            label.set_color("tab:red")
+    ax.set_xlabel("predicted class" + (" (red: never predicted)" if never else ""))
+    ax.set_ylabel("true class")
+    ax.set_title(f"layer {record['layer']} ({record['classifier']}): confusion, rows normalized")
+    figure.colorbar(image, ax=ax, label="fraction of the true class", shrink=0.8)
+    return _save(figure, path)
+
+
+def per_class_recall(layer_records: list[dict], best: dict, path: str | os.PathLike[str]) -> Path:
+    """Recall of each class at each layer for the best record's classifier (a heatmap, layers x
+    classes, the best layer marked): a class that no layer recognizes shows as a dark column."""
+    classifier = best["classifier"]
+    records = sorted((r for r in layer_records if r["classifier"] == classifier), key=lambda r: r["layer"])
+    classes = records[0]["classes"]
+    recall = np.array([r["per_class"]["recall"] for r in records])
+    figure = Figure(figsize=(max(5.5, 0.7 * len(classes) + 3), max(3.5, 0.32 * len(records) + 2)),
+                    layout="constrained")
+    ax = figure.subplots()
+    image = ax.imshow(recall, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    if recall.size <= MAX_ANNOTATED_CELLS:
+        for (i, j), value in np.ndenumerate(recall):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                    color="black" if value > 0.6 else "white")
+    _class_ticks(ax, classes)
+    ax.set_yticks(range(len(records)), [f"{r['layer']} (best)" if r is best else str(r["layer"]) for r in records])
+    ax.set_xlabel("class")
+    ax.set_ylabel("layer")
+    ax.set_title(f"per-class recall by layer ({classifier})")
+    figure.colorbar(image, ax=ax, label="recall")
+    return _save(figure, path)
+
+
+def _baseline_bands(ax, baselines: list[dict], metric: str) -> None:
+    # The later colours of the default cycle: the classifier lines take the first ones.
+    colours = ["tab:gray", "tab:brown", "tab:olive", "tab:pink", "tab:cyan"]
+    for i, record in enumerate(baselines):
+        mean, std = record[metric]["mean"], record[metric]["std"] or 0.0
+        colour = colours[i % len(colours)]
+        ax.axhspan(mean - std, mean + std, color=colour, alpha=0.18, linewidth=0)
+        ax.axhline(mean, color=colour, linewidth=1.5, label=f"{record['layer']} / {record['classifier']} (± std)")
+
+
+def _class_ticks(ax, classes: list[str]) -> None:
+    # Long class names are slanted so that neighbours do not overlap.
+    slanted = len(classes) > 4 or max(len(c) for c in classes) > 6
+    ax.set_xticks(range(len(classes)), classes, rotation=35 if slanted else 0, ha="right" if slanted else "center")
+
+
+def _save(figure: Figure, path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    figure.savefig(path, dpi=DPI)
+    return path

@@ -1,0 +1,71 @@
+"""The run folder the report reads (the contract with the pipeline): which files, loaded, which are missing."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from layerprobe.errors import UserError
+from layerprobe.probes.output import RESULTS_FILE
+
+BASELINES_FILE = "baseline_results.json"
+COMPARISON_FILE = "comparison.json"
+RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What a run folder holds: the probe document, and the optional documents (None when absent)."""
+
+    directory: Path
+    probe: dict
+    baselines: dict | None
+    comparison: dict | None
+    run: dict | None
+
+    @property
+    def missing(self) -> list[str]:
+        """File names of the optional inputs that the folder lacks."""
+        optional = {BASELINES_FILE: self.baselines, COMPARISON_FILE: self.comparison, RUN_FILE: self.run}
+        return [name for name, doc in optional.items() if doc is None]
+
+    @property
+    def layer_records(self) -> list[dict]:
+        """The probe's records, one per layer x classifier."""
+        return self.probe["results"]
+
+    @property
+    def baseline_records(self) -> list[dict]:
+        """The baselines' records (feature baselines and chance), [] without baseline_results.json."""
+        return self.baselines["results"] if self.baselines else []
+
+
+def read_run_dir(run_dir: str | os.PathLike[str]) -> RunInputs:
+    """Load RUN_DIR; only probe_results.json is required. Raises UserError when RUN_DIR or it is
+    missing, or when a file present is not the JSON document it should be."""
+    directory = Path(run_dir)
+    if not directory.is_dir():
+        raise UserError(f"run folder {directory} does not exist")
+    probe = _read(directory / RESULTS_FILE)
+    if probe is None:
+        raise UserError(f"{directory / RESULTS_FILE} is missing: run `probe CACHE.h5 --out {directory}` first")
+    baselines = _read(directory / BASELINES_FILE)
+    for name, doc in ((RESULTS_FILE, probe), (BASELINES_FILE, baselines)):
+        if doc is not None and not isinstance(doc.get("results"), list):
+            raise UserError(f"{directory / name} has no list `results`: not a probe or baselines document")
+    if not probe["results"]:
+        raise UserError(f"{directory / RESULTS_FILE} holds no results")
+    return RunInputs(directory, probe, baselines, _read(directory / COMPARISON_FILE), _read(directory / RUN_FILE))
+
+
+def _read(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(doc, dict):
+        raise UserError(f"{path} should hold a JSON object")
+    return doc

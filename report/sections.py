@@ -1,0 +1,195 @@
+"""What the report says, section by section, as document blocks (document.py renders them)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from layerprobe.probes.output import COLUMNS, mean_std
+from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
+from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
+from layerprobe.report.selection import CHANCE, RANKING, best_baseline, best_layer, chance_level, find
+
+TITLES = dict(COLUMNS)
+
+
+def title(inputs: RunInputs) -> str:
+    """The report's title: the dataset's name when run.json gives it, else the run folder's."""
+    data = (inputs.run or {}).get("data")
+    return f"layerprobe report: {Path(data).name if data else inputs.directory.resolve().name}"
+
+
+def report_blocks(inputs: RunInputs, figures: list[Image]) -> list[Block]:
+    """The whole report: headline, dataset, encoder, layers, baselines, comparison, warnings,
+    timings, figures."""
+    return [Heading(title(inputs), level=1), *headline(inputs), *dataset(inputs), *encoder(inputs),
+            *layer_table(inputs), *baseline_table(inputs), *comparison(inputs), *warnings(inputs),
+            *timings(inputs), Heading("Figures"), *figures]
+
+
+def headline(inputs: RunInputs) -> list[Block]:
+    """Two or three plain sentences: the best layer against the best baseline, chance and the paired test."""
+    top = best_layer(inputs.layer_records, inputs.comparison)
+    chance, kind = chance_level(top, RANKING)
+    folds = len(top[RANKING]["folds"])
+    # One fold is the dataset's own train/test split: no std, and no "folds" to speak of.
+    where = "on the dataset's train/test split" if folds == 1 else f"over {folds} {top['protocol']} folds"
+    sentences = [f"The best layer is {_name(top)}: UAR {mean_std(top[RANKING])} and accuracy "
+                 f"{mean_std(top['accuracy'])} {where}."]
+    if top.get("never_predicted"):
+        sentences.append(f"It never predicts class(es) {', '.join(top['never_predicted'])}.")
+    baseline = best_baseline(inputs.baseline_records, inputs.comparison)
+    against = f"the best baseline, {_name(baseline)}, reaches UAR {mean_std(baseline[RANKING])}; " if baseline \
+        else "no baseline was run; "
+    sentences.append(f"For comparison, {against}chance ({kind}) is UAR {chance:.3f}.")
+    sentences.append(_test_sentence(inputs.comparison))
+    return [Paragraph(" ".join(sentences))]
+
+
+def dataset(inputs: RunInputs) -> list[Block]:
+    """Where the clips came from, how many were usable, the classes, groups and the protocol."""
+    run, probe = inputs.run or {}, inputs.probe
+    first = inputs.layer_records[0]
+    if "classes" in run:
+        counts = run["classes"]
+    else:
+        counts = dict(zip(first["classes"], first["per_class"]["support"]))
+    items = [
+        f"data: {run.get('data', 'unknown')}",
+        f"clips: {run.get('n_clips', first['n_clips'])} ok, {run.get('n_failed', 'unknown')} failed",
+        f"classes ({len(counts)}): " + ", ".join(f"{label} ({count})" for label, count in counts.items()),
+        f"groups: {_groups(run)}",
+        f"protocol: {probe.get('protocol', first['protocol'])}, {probe.get('n_folds', len(first[RANKING]['folds']))} "
+        f"fold(s), seed {probe.get('seed', 'unknown')}",
+    ]
+    blocks: list[Block] = [Heading("Dataset"), Bullets(items)]
+    if not inputs.run:
+        blocks.append(Note(f"{RUN_FILE} is missing: the data source, failed clips and groups are unknown; "
+                           "class counts are the probe's test support."))
+    return blocks
+
+
+def encoder(inputs: RunInputs) -> list[Block]:
+    """The encoder, its revision and the layers probed, with the random-init note when there is one."""
+    run = inputs.run or {}
+    layers = run.get("layers") or sorted({r["layer"] for r in inputs.layer_records})
+    items = [f"model: {run.get('model') or inputs.probe.get('model') or 'unknown'}",
+             f"revision: {run.get('model_revision') or 'unknown'}",
+             f"layers: {_ranges(layers)}"]
+    blocks: list[Block] = [Heading("Encoder"), Bullets(items)]
+    if run.get("random_init_note"):
+        blocks.append(Note(run["random_init_note"]))
+    return blocks
+
+
+def layer_table(inputs: RunInputs) -> list[Block]:
+    """Every layer x classifier: accuracy, UAR, macro-F1 (mean ± std over folds), p-value if any."""
+    records = sorted(inputs.layer_records, key=lambda r: r["layer"])
+    top = best_layer(inputs.layer_records, inputs.comparison)
+    return [Heading("Layers"), _score_table(records, top, "layer"),
+            Paragraph("Mean ± standard deviation over the outer folds; (best) marks the layer put forward above.")]
+
+
+def baseline_table(inputs: RunInputs) -> list[Block]:
+    """Every baseline record (features and chance) on the same folds, or why there are none."""
+    if inputs.baselines is None:
+        return [Heading("Baselines"), Note(f"{BASELINES_FILE} is missing: no baselines were run.")]
+    records = inputs.baseline_records
+    return [Heading("Baselines"), _score_table(records, best_baseline(records, inputs.comparison), "feature")]
+
+
+def comparison(inputs: RunInputs) -> list[Block]:
+    """The paired test of the best layer against the best baseline, with its per-fold differences."""
+    found = inputs.comparison
+    if found is None:
+        return [Heading("Comparison"), Note(f"{COMPARISON_FILE} is missing: no paired test was run.")]
+    layer, baseline = found["best_layer"], found["best_baseline"]
+    metric = TITLES.get(found["metric"], found["metric"])
+    text = (f"{metric} of {_name(layer)} ({layer['mean']:.3f}) against {_name(baseline)} ({baseline['mean']:.3f}) "
+            f"on the same {found.get('n_folds', len(found['differences']))} fold(s): mean difference "
+            f"{found['mean_difference']:+.3f}. {_test_sentence(found)}")
+    return [Heading("Comparison"), Paragraph(text), _fold_table(inputs, metric)]
+
+
+def warnings(inputs: RunInputs) -> list[Block]:
+    """Missing inputs, then the probe's and the baselines' warnings (never-predicted classes among
+    them), less those of the chance baselines: a majority guess never predicting most classes is its
+    definition, not news."""
+    chance = {w for record in inputs.baseline_records if record["layer"] == CHANCE for w in record.get("warnings", [])}
+    lines = [f"{name} is missing" for name in inputs.missing]
+    for doc in (inputs.probe, inputs.baselines or {}):
+        # The document's own list holds the protocol's warnings and every record's.
+        lines += doc.get("warnings", [w for record in doc.get("results", []) for w in record.get("warnings", [])])
+    lines = [line for line in dict.fromkeys(lines) if line not in chance]
+    return [Heading("Warnings"), Bullets(lines) if lines else Paragraph("None.")]
+
+
+def timings(inputs: RunInputs) -> list[Block]:
+    """Seconds each stage took, and their sum."""
+    stages = (inputs.run or {}).get("stage_seconds")
+    if not stages:
+        return [Heading("Stage timings"), Paragraph("Not recorded.")]
+    rows = [[stage, f"{seconds:.1f}"] for stage, seconds in stages.items()]
+    rows.append(["total", f"{sum(stages.values()):.1f}"])
+    blocks: list[Block] = [Heading("Stage timings"), Table(["stage", "seconds"], rows)]
+    if (inputs.run or {}).get("command"):
+        blocks.append(Paragraph(f"Command: {inputs.run['command']}"))
+    return blocks
+
+
+def _fold_table(inputs: RunInputs, title: str) -> Table:
+    """One row per fold: the difference, preceded by both sides' scores when their records are at hand."""
+    found = inputs.comparison
+    metric, differences = found["metric"], found["differences"]
+    sides = [find(inputs.layer_records, found["best_layer"]), find(inputs.baseline_records, found["best_baseline"])]
+    header = ["fold", f"{title} difference (layer - baseline)"]
+    columns = [[f"{difference:+.3f}" for difference in differences]]
+    if all(side and len(side[metric]["folds"]) == len(differences) for side in sides):
+        header[1:1] = [_name(side) for side in sides]
+        columns[:0] = [[f"{score:.3f}" for score in side[metric]["folds"]] for side in sides]
+    return Table(header, [[str(k + 1), *cells] for k, cells in enumerate(zip(*columns))])
+
+
+def _score_table(records: list[dict], top: dict | None, first_column: str) -> Table:
+    has_p = any("p_value" in record for record in records)
+    header = [first_column, "classifier", *(title for _, title in COLUMNS)] + (["p-value"] if has_p else [])
+    rows = []
+    for record in records:
+        mark = " (best)" if record is top else ""
+        cells = [mean_std(record[metric]) if metric in record else "n/a" for metric, _ in COLUMNS]
+        p = [f"{record['p_value']:.3g}" if "p_value" in record else ""] if has_p else []
+        rows.append([f"{record['layer']}{mark}", record["classifier"], *cells, *p])
+    return Table(header, rows)
+
+
+def _test_sentence(found: dict | None) -> str:
+    if found is None:
+        return "No paired test was run."
+    if found.get("p_value") is None:
+        return f"No paired test ({found.get('note', 'no p-value was computed')})."
+    metric = TITLES.get(found["metric"], found["metric"])
+    sentence = f"Paired test on the per-fold {metric} differences, {found['test']}: p = {found['p_value']:.3g}"
+    if found.get("wilcoxon_p_value") is not None:
+        sentence += f" (Wilcoxon signed-rank p = {found['wilcoxon_p_value']:.3g})"
+    return sentence + "."
+
+
+def _groups(run: dict) -> str:
+    groups = run.get("groups")
+    if groups is None:
+        return "unknown"
+    return f"{groups} (column {run.get('group_column')})" if groups else "none"
+
+
+def _name(record: dict) -> str:
+    layer = record["layer"]
+    return f"{'layer ' if isinstance(layer, int) else ''}{layer} with {record['classifier']}"
+
+
+def _ranges(layers: list[int]) -> str:
+    """[0, 1, 2, 3, 6] -> "0-3, 6"."""
+    parts: list[list[int]] = []
+    for layer in sorted(layers):
+        if parts and layer == parts[-1][-1] + 1:
+            parts[-1].append(layer)
+        else:
+            parts.append([layer])
+    return ", ".join(str(p[0]) if len(p) == 1 else f"{p[0]}-{p[-1]}" for p in parts)
