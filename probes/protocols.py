@@ -113,7 +113,7 @@ def inner_splits(labels: np.ndarray, groups: np.ndarray | None, seed: int) -> li
         counts = np.unique(labels, return_counts=True)
         if counts[1].min() < INNER_FOLDS:
             rare = counts[0][counts[1].argmin()]
-            raise UserError(f"class {rare!r} has {counts[1].min()} clip(s) in a training fold; choosing C by "
+            raise UserError(f"class '{rare}' has {counts[1].min()} clip(s) in a training fold; choosing C by "
                             f"{INNER_FOLDS}-fold inner CV needs at least {INNER_FOLDS}; use fewer --folds")
         return list(StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=seed).split(blank, labels))
     n_groups = len(np.unique(groups))
@@ -162,7 +162,7 @@ def _choose(cv: str | None, groups: np.ndarray | None, has_split: bool, folds: i
 
 def _check_class_counts(labels: np.ndarray, folds: int) -> None:
     classes, counts = np.unique(labels, return_counts=True)
-    too_few = [f"{c!r} ({n})" for c, n in zip(classes, counts) if n < folds]
+    too_few = [f"'{c}' ({n})" for c, n in zip(classes, counts) if n < folds]
     if too_few:
         raise UserError(f"stratified {folds}-fold CV needs at least {folds} clips per class; too few: "
                         f"{', '.join(too_few)}")
@@ -179,6 +179,6 @@ def _check_train_has_every_class(labels: np.ndarray, splits: list[Split], groups
             if groups is not None:
                 n_groups = len(np.unique(groups[labels == missing[0]]))
                 where = f"; it occurs in only {n_groups} group(s), grouped CV needs it in at least 2"
-            raise UserError(f"class {missing[0]!r} has no clip in the training part of fold {k + 1}{where}")
+            raise UserError(f"class '{missing[0]}' has no clip in the training part of fold {k + 1}{where}")
         if len(test) == 0:
             raise UserError(f"fold {k + 1} has an empty test part")

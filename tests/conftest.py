@@ -78,7 +78,7 @@ def write_probe_cache(path: Path, layers: dict[int, np.ndarray], labels, groups=
     return path
 
 
-def planted_data(seed: int = 0, n_groups: int = 6, n_classes: int = 3, per_cell: int = 10, dim: int = 16):
+def planted_data(seed: int = 0, n_groups: int = 8, n_classes: int = 3, per_cell: int = 6, dim: int = 32):
     """Labels, groups and four layers: 0 pure noise, 1 and 2 class signal (2 stronger),
     3 a class signal that is different for every group (learnable only from a seen speaker)."""
     rng = np.random.default_rng(seed)
@@ -100,6 +100,6 @@ def planted_data(seed: int = 0, n_groups: int = 6, n_classes: int = 3, per_cell:
 
 @pytest.fixture
 def planted_probe_cache(tmp_path: Path) -> Path:
-    """A grouped cache (6 speakers x 3 classes x 10 clips, 16 dims) with planted signal: see planted_data."""
+    """A grouped cache (8 speakers x 3 classes x 6 clips, 32 dims) with planted signal: see planted_data."""
     labels, groups, layers = planted_data()
     return write_probe_cache(tmp_path / "planted.h5", layers, labels, groups)

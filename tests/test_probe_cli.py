@@ -1,0 +1,111 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import planted_data, write_probe_cache
+
+from layerprobe.probes.cli import main
+from layerprobe.probes.saved_probe import load_probe
+from layerprobe.probes.sweep import records_frame, sweep
+
+
+def test_table_marks_the_best_layer_and_warns_without_groups(tmp_path, capsys):
+    labels, _, layers = planted_data()
+    cache = write_probe_cache(tmp_path / "c.h5", {0: layers[0], 2: layers[2]}, labels)
+    assert main([str(cache), "--layer", "all", "--classifier", "logreg", "--n-jobs", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "protocol: stratified-kfold" in out
+    rows = [line for line in out.splitlines() if "logreg" in line]
+    assert rows[0].startswith("      0") and rows[1].startswith("*     2")
+    assert "warning: no groups in the cache" in err
+
+
+def test_json_is_the_only_thing_on_stdout_and_out_writes_it(tmp_path, capsys, planted_probe_cache):
+    code = main([str(planted_probe_cache), "--layer", "1-2", "--format", "json", "--out", str(tmp_path / "run"),
+                 "--n-jobs", "2", "--seed", "3"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == json.loads((tmp_path / "run" / "probe_results.json").read_text())
+    assert doc["protocol"] == "stratified-group-kfold" and doc["seed"] == 3 and doc["n_folds"] == 5
+    assert [(r["layer"], r["classifier"]) for r in doc["results"]] == [
+        (1, "logreg"), (1, "linear-svm"), (2, "logreg"), (2, "linear-svm")]
+    record = doc["results"][0]
+    for metric in ("accuracy", "balanced_accuracy", "macro_f1"):
+        assert set(record[metric]) == {"mean", "std", "folds"} and len(record[metric]["folds"]) == 5
+    assert record["chance"]["majority"]["accuracy"] == pytest.approx(1 / 3, abs=0.05)
+    assert "p_value" not in record
+
+
+def test_api_frame_has_one_row_per_layer_and_classifier(planted_probe_cache):
+    records = sweep(planted_probe_cache, layers=[0, 2], classifier="logreg", n_jobs=1, permutations=2).records
+    frame = records_frame(records)
+    assert frame[["layer", "classifier"]].values.tolist() == [[0, "logreg"], [2, "logreg"]]
+    assert frame.loc[1, "balanced_accuracy_mean"] == pytest.approx(records[1]["balanced_accuracy"]["mean"])
+    assert "p_value" in frame
+
+
+def test_saved_probe_predicts_like_the_fitted_pipeline(tmp_path, capsys, planted_probe_cache):
+    out = tmp_path / "run"
+    assert main([str(planted_probe_cache), "--layer", "2", "--out", str(out), "--save-model", "--n-jobs", "1"]) == 0
+    capsys.readouterr()
+    result = sweep(planted_probe_cache, layers=2, n_jobs=1, save_models=True)
+    X = planted_data()[2][2].astype(np.float32)
+    for classifier in ("logreg", "linear-svm"):
+        saved = load_probe(out / "models" / f"layer02_{classifier}.npz")
+        assert saved.meta["layer"] == 2 and saved.meta["model"] == "synthetic/encoder"
+        np.testing.assert_array_equal(saved.predict(X), result.models[(2, classifier)].predict(X))
+    assert main([str(planted_probe_cache), "--predict", str(out / "models" / "layer02_logreg.npz"),
+                 "--out", str(tmp_path / "pred")]) == 0
+    printed, err = capsys.readouterr()
+    assert printed.splitlines()[0] == "id,label,predicted"
+    assert "accuracy on the 144 labelled clips: 1.000" in err
+    assert (tmp_path / "pred" / "predictions.csv").exists()
+
+
+def test_saved_binary_probe_predicts_like_sklearn(tmp_path, planted_probe_cache):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from layerprobe.probes.saved_probe import save_probe
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 5)), np.array(["no", "yes"] * 30)
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=100)).fit(X, y)
+    saved = load_probe(save_probe(pipeline, tmp_path / "b.npz", {"layer": 0, "model": "m"}))
+    np.testing.assert_array_equal(saved.predict(X), pipeline.predict(X))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["{cache}", "--layer", "14"], "layer(s) 14 not in the cache; stored layers: 0, 1, 2, 3"),
+    (["{cache}", "--layer", "two"], "bad --layer 'two'"),
+    (["{tmp}/nope.h5"], "cache not found"),
+    (["{cache}", "--classifier", "mlp"], "argument --classifier: invalid choice: 'mlp'"),
+    (["{cache}", "--cv", "stratified", "--folds", "50"], "at least 50 clips per class; too few: 'class0' (48)"),
+    (["{cache}", "--cv", "group", "--folds", "9"], "9-fold grouped CV needs at least 9 groups, the cache has 8"),
+    (["{cache}", "--save-model"], "--save-model needs --out DIR"),
+    (["{cache}", "--predict", "{tmp}/nope.npz"], "saved probe not found"),
+])
+def test_user_errors_exit_2_with_one_line(tmp_path, capsys, planted_probe_cache, argv, message):
+    argv = [a.format(cache=planted_probe_cache, tmp=tmp_path) for a in argv]
+    assert main(argv + ["--n-jobs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_predict_refuses_a_cache_from_another_encoder(tmp_path, capsys, planted_probe_cache):
+    assert main([str(planted_probe_cache), "--layer", "0", "--classifier", "logreg", "--out", str(tmp_path),
+                 "--save-model", "--n-jobs", "1"]) == 0
+    other = write_probe_cache(tmp_path / "other.h5", {0: np.zeros((4, 32))}, ["a", "b", "a", "b"])
+    with __import__("h5py").File(other, "a") as f:
+        f.attrs["model"] = "another/encoder"
+    assert main([str(other), "--predict", str(tmp_path / "models" / "layer00_logreg.npz")]) == 2
+    assert "fitted on embeddings of 'synthetic/encoder'" in capsys.readouterr().err
+
+
+def test_probe_stage_never_imports_torch():
+    code = "import sys, layerprobe.probes.cli, layerprobe.data.reader; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
