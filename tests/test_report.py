@@ -123,11 +123,12 @@ def test_markdown_states_the_best_layer_the_baselines_and_the_test(run_dir, run_
 
 def test_never_predicted_rare_class_is_listed_under_warnings(run_dir, run_inputs):
     records = run_inputs[1]["probe"]["results"]
-    top = best(records)
-    assert "rare" in top["never_predicted"]
+    blind = [r for r in records if "rare" in r["never_predicted"]]
+    assert blind, "the planted rare class should be missed by some probe"
     markdown = write_report(run_dir)["report.md"].read_text()
     warnings = markdown.split("## Warnings")[1].split("## ")[0]
-    assert f"layer {top['layer']} {top['classifier']} never predicts class(es) rare" in warnings
+    for record in blind:
+        assert f"layer {record['layer']} {record['classifier']} never predicts class(es) rare" in warnings
     # The chance baseline never predicts three of the four classes by design: not a warning.
     assert "chance majority never predicts" in json.dumps(run_inputs[1]["baselines"])
     assert "chance" not in warnings
