@@ -6,8 +6,10 @@ rewrites the report.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import shlex
 import sys
 import time
 from collections import Counter
@@ -20,30 +22,27 @@ import numpy as np
 RANDOM_INIT_NOTE = "The encoder has random weights: these numbers are a smoke run of the pipeline, not a result."
 
 
-def cache_signature(cache: Path) -> str:
-    """A hash of what the probes read from a cache: its encoder, clip table and every status column."""
+def cache_signature(cache: Path, features: Sequence[str]) -> str:
+    """A hash of what a stage reads from a cache: its encoder, clip table, statuses and these features'."""
     digest = hashlib.blake2b(digest_size=16)
     with h5py.File(cache, "r") as f:
         digest.update(str(f.attrs.get("model_fingerprint", "")).encode())
         for name in ("clips/id", "clips/label", "clips/group", "clips/split", "clips/status"):
             digest.update(np.asarray(f[name][()]).astype(bytes).tobytes())
-        for name in sorted(f.get("feature_status", {})):
+        for name in features:
             digest.update(name.encode() + f[f"feature_status/{name}"][()].astype(bytes).tobytes())
+            digest.update(str(f[f"features/{name}"].attrs.get("params", "")).encode())
     return digest.hexdigest()
 
 
-def _key(options: dict, cache: Path) -> str:
-    text = json.dumps(options, sort_keys=True, default=str) + cache_signature(cache)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def _stage(path: Path, options: dict, cache: Path, compute: Callable[[], dict], name: str) -> dict:
+def _stage(path: Path, options: dict, signature: str, compute: Callable[[], dict], name: str) -> dict:
     """Reuse path's document when it was computed with these options on these cache rows; else compute it."""
-    key = _key(options, cache)
+    key = hashlib.blake2b((json.dumps(options, sort_keys=True, default=str) + signature).encode(),
+                          digest_size=16).hexdigest()
     if path.exists():
         previous = json.loads(path.read_text())
         if previous.get("run_key") == key:
-            print(f"{name}: unchanged, reusing {path.name}", file=sys.stderr)
+            print(f"{name}: unchanged since the last run, reusing {path.name}", file=sys.stderr)
             return previous
     started = time.perf_counter()
     document = compute()
@@ -78,7 +77,8 @@ def run(
     encoder is untrained (the demo's).
     """
     from layerprobe.baselines.paired import compare
-    from layerprobe.baselines.run import baselines
+    from layerprobe.baselines.compute import compute_features
+    from layerprobe.baselines.run import evaluate_baselines
     from layerprobe.extract.runner import extract
     from layerprobe.probes.output import document
     from layerprobe.probes.sweep import sweep
@@ -98,14 +98,15 @@ def run(
         return document(result, cache, {"classifier": "all", **shared})
 
     def baseline_document() -> dict:
-        records = baselines(cache, features=tuple(features), n_jobs=n_jobs, progress=progress, **shared)
-        return {"cache": str(cache), "protocol": records[0]["protocol"], **shared, "results": records}
+        result = evaluate_baselines(cache, tuple(features), n_jobs=n_jobs, progress=progress, **shared)
+        return document(result, cache, {"features": list(features), **shared})
 
-    probes = _stage(run_dir / "probe_results.json", shared, cache, probe_document, "probe")
-    baseline = _stage(run_dir / "baseline_results.json", {**shared, "features": list(features)}, cache,
-                      baseline_document, "baselines")
+    probes = _stage(run_dir / "probe_results.json", shared, cache_signature(cache, ()), probe_document, "probe")
+    compute_features(cache, tuple(features), progress=progress)
+    baseline = _stage(run_dir / "baseline_results.json", {**shared, "features": list(features)},
+                      cache_signature(cache, features), baseline_document, "baselines")
     labels = dict(zip(*_ok_clips(cache)))
-    comparison = compare(probes["results"], [r for r in baseline["results"] if r["layer"] != "chance"],
+    comparison = compare(probes["results"], baseline["results"],
                          labels=[labels[clip_id] for clip_id in probes["clip_ids"]])
     (run_dir / "comparison.json").write_text(json.dumps(comparison, indent=1))
     _write_run_facts(run_dir, cache, probes, data, extract_seconds, baseline, command, random_init)
@@ -147,33 +148,26 @@ def _write_run_facts(run_dir: Path, cache: Path, probes: dict, data: str, extrac
     (run_dir / "run.json").write_text(json.dumps(facts, indent=1))
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from layerprobe.extract.cli import add_data_arguments, add_model_arguments
+    from layerprobe.probes.cli import add_protocol_arguments
 
     add_data_arguments(parser)
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="folder for the cache, results and report")
     add_model_arguments(parser)
-    parser.add_argument("--features", default="mfcc", help="hand-made baselines, comma-separated (default: mfcc)")
-    parser.add_argument("--cv", choices=("split", "group", "loso", "stratified"),
-                        help="evaluation protocol (default: chosen from the data and printed)")
-    parser.add_argument("--folds", type=int, default=5, help="outer folds of the k-fold protocols (default: 5)")
-    parser.add_argument("--seed", type=int, default=0, help="makes every split reproducible (default: 0)")
-    parser.add_argument("--class-weight", default="none", choices=("none", "balanced", "sqrt"),
-                        help="class weighting of every classifier (default: none)")
-    parser.add_argument("--permutations", type=int, default=0, help="label shuffles for a p-value per layer (default: 0)")
-    parser.add_argument("--jobs", type=int, default=-1, help="CPU workers for probes and baselines (default: all)")
+    parser.add_argument("--features", default="mfcc",
+                        help="hand-made baselines, comma-separated: mfcc (default), logmel, egemaps")
+    add_protocol_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def run_command(args) -> int:
-    import shlex
-
+def run_command(args: argparse.Namespace) -> int:
     from layerprobe.extract.cli import extract_kwargs
+    from layerprobe.probes.cli import protocol_kwargs
 
     files = run(
-        args.data, args.out, features=[f.strip() for f in args.features.split(",") if f.strip()], cv=args.cv,
-        folds=args.folds, seed=args.seed, class_weight=args.class_weight, permutations=args.permutations,
-        n_jobs=args.jobs, progress=not args.quiet, command=shlex.join(sys.argv), **extract_kwargs(args),
+        args.data, args.out, features=[f.strip() for f in args.features.split(",") if f.strip()],
+        progress=not args.quiet, command=shlex.join(sys.argv), **protocol_kwargs(args), **extract_kwargs(args),
     )
     print_headline(Path(args.out))
     print(f"report: {files['report.html']}")
@@ -182,12 +176,8 @@ def run_command(args) -> int:
 
 def print_headline(run_dir: Path) -> None:
     """The probe table and the paired comparison, as the terminal shows them."""
-    from layerprobe.probes.output import table_from_document
+    from layerprobe.baselines.cli import describe_comparison
+    from layerprobe.probes.output import table
 
-    print(table_from_document(json.loads((run_dir / "probe_results.json").read_text())))
-    comparison = json.loads((run_dir / "comparison.json").read_text())
-    if "p_value" in comparison:
-        layer, base = comparison["best_layer"], comparison["best_baseline"]
-        print(f"best layer {layer['layer']} ({layer['classifier']}) vs {base['layer']} {base['classifier']}: "
-              f"{comparison['metric']} difference {comparison['mean_difference']:+.3f}, "
-              f"{comparison['test']} p = {comparison['p_value']:.3g}")
+    print(table(json.loads((run_dir / "probe_results.json").read_text())))
+    print(describe_comparison(json.loads((run_dir / "comparison.json").read_text())))

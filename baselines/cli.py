@@ -18,11 +18,11 @@ from layerprobe.baselines.compute import feature_by_name
 from layerprobe.baselines.features_only import features_only_cache
 from layerprobe.baselines.paired import compare
 from layerprobe.baselines.run import DEFAULT_CLASSIFIERS, evaluate_baselines
+from layerprobe.data.arguments import add_column_arguments, column_kwargs
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import ArgumentParser, UserError, run_cli
-from layerprobe.probes.classifiers import CLASS_WEIGHTS
 from layerprobe.probes.output import document, table, warnings
-from layerprobe.probes.protocols import PROTOCOLS
+from layerprobe.probes.cli import add_protocol_arguments, protocol_kwargs
 
 RESULTS_FILE = "baseline_results.json"
 CACHE_FILE = "cache.h5"
@@ -41,13 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classifier", type=_names, default=list(DEFAULT_CLASSIFIERS),
                         help=f"comma-separated from {', '.join(BASELINE_CLASSIFIERS)} (default: all); "
                              "majority and stratified-random chance are always added")
-    parser.add_argument("--cv", default="auto", choices=["auto", *PROTOCOLS],
-                        help="evaluation protocol, as for probe (default auto)")
-    parser.add_argument("--folds", type=int, default=5, help="outer folds for k-fold protocols (default 5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every split and shuffle (default 0)")
-    parser.add_argument("--class-weight", default="none", choices=CLASS_WEIGHTS, help="as for probe (default none)")
-    parser.add_argument("--permutations", type=int, default=0, help="label shuffles for a p-value (default 0)")
-    parser.add_argument("--n-jobs", type=int, default=-1, help="parallel workers (default -1: all cores)")
+    add_protocol_arguments(parser)
     parser.add_argument("--format", default="table", choices=["table", "json"],
                         help="table (default) or one JSON object on stdout")
     parser.add_argument("--out", metavar="DIR", help=f"write DIR/{RESULTS_FILE}; with DATA, also DIR/{CACHE_FILE}")
@@ -55,10 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="probe results on the same cache and folds: test the best layer against the best baseline")
     parser.add_argument("--overwrite", action="store_true", help="recompute a stored feature made with other parameters")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--path-column", help="with DATA: manifest column with audio paths (default: path)")
-    parser.add_argument("--label-column", help="with DATA: manifest column with labels (default: label)")
-    parser.add_argument("--group-column", help="with DATA: speaker/session column (default: group, speaker, ...)")
-    parser.add_argument("--split-column", help="with DATA: train/test column (default: split if present)")
+    add_column_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,9 +58,8 @@ def run(args: argparse.Namespace) -> int:
         feature_by_name(name)
     baseline_specs(args.classifier)
     cache = _cache(args)
-    result = evaluate_baselines(cache, args.features, args.classifier, None if args.cv == "auto" else args.cv,
-                                args.folds, args.seed, args.class_weight, args.permutations, args.n_jobs,
-                                progress=not args.quiet, overwrite=args.overwrite)
+    result = evaluate_baselines(cache, args.features, args.classifier, progress=not args.quiet,
+                                overwrite=args.overwrite, **protocol_kwargs(args))
     for line in warnings(result):
         print(f"warning: {line}", file=sys.stderr)
     options = {"features": args.features, "classifier": ",".join(args.classifier), "cv": args.cv,
@@ -85,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(doc))
     else:
-        print(table(result))
+        print(table(doc))
         if args.compare:
             print(describe_comparison(doc["comparison"]))
     return 0
@@ -101,8 +91,7 @@ def _cache(args: argparse.Namespace) -> str:
     if not args.out:
         raise UserError(f"{source} is a dataset, not a cache: give --out DIR to make DIR/{CACHE_FILE} from it")
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    return str(features_only_cache(source, Path(args.out) / CACHE_FILE, args.path_column, args.label_column,
-                                   args.group_column, args.split_column))
+    return str(features_only_cache(source, Path(args.out) / CACHE_FILE, **column_kwargs(args)))
 
 
 def _comparison(probe_results: str, doc: dict, cache: str) -> dict:

@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from layerprobe.data.reader import CacheReader
-from layerprobe.probes.classifiers import C_GRID, SELECTION_SCORING
+from layerprobe.probes.classifiers import C_GRID, SELECTION_SCORING, SVM_C_GRID
 from layerprobe.probes.protocols import outer_folds
 from layerprobe.probes.sweep import sweep
 
@@ -54,7 +54,7 @@ def build_cache(path: Path, n_clips: int = 3000, n_layers: int = 13, dim: int = 
 
 def plain_seconds(cache: Path, n_layers: int, n_folds: int, n_jobs: int) -> tuple[float, float]:
     """Seconds for the plain approach on n_layers x n_folds, and its extrapolation to the full sweep."""
-    plain = {"logreg": LogisticRegression(), "linear-svm": LinearSVC()}
+    plain = {"logreg": (LogisticRegression(), C_GRID), "linear-svm": (LinearSVC(), SVM_C_GRID)}
     with CacheReader(cache) as reader:
         clips = reader.clips
         y = clips["label"].to_numpy()
@@ -62,10 +62,10 @@ def plain_seconds(cache: Path, n_layers: int, n_folds: int, n_jobs: int) -> tupl
         start = time.perf_counter()
         for layer in reader.layers[:n_layers]:
             X = reader.layer(layer)
-            for clf in plain.values():
+            for clf, grid in plain.values():
                 for (train, test), inner in list(zip(folds.splits, folds.inner))[:n_folds]:
                     search = GridSearchCV(Pipeline([("scale", StandardScaler()), ("clf", clf)]),
-                                          {"clf__C": list(C_GRID)}, cv=inner, scoring=SELECTION_SCORING, n_jobs=n_jobs)
+                                          {"clf__C": list(grid)}, cv=inner, scoring=SELECTION_SCORING, n_jobs=n_jobs)
                     search.fit(X[train], y[train]).predict(X[test])
         measured = time.perf_counter() - start
         scale = (len(reader.layers) / n_layers) * (len(folds.splits) / n_folds)
@@ -88,7 +88,7 @@ def main() -> None:
         ours = measured_ours * 13 / n_ours
         best = max(result.records, key=lambda r: r["balanced_accuracy"]["mean"])
         print(f"cache: 3000 clips x 13 layers x 768 dims, 10 classes, 6 groups; protocol {result.folds.protocol}, "
-              f"{len(result.folds.splits)} outer folds, C grid {len(C_GRID)} values, n_jobs={args.n_jobs}")
+              f"{len(result.folds.splits)} outer folds, C grids {len(C_GRID)} (logreg) and {len(SVM_C_GRID)} (linear-svm) values, n_jobs={args.n_jobs}")
         print(f"ours : {measured_ours:8.1f} s measured on {n_ours} layer(s) x 2 classifiers, for 13 layers: {ours:.1f} s "
               f"(best: layer {best['layer']} {best['classifier']} UAR {best['balanced_accuracy']['mean']:.3f})")
         measured, estimate = plain_seconds(cache, args.plain_layers, args.plain_folds, args.n_jobs)

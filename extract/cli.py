@@ -6,6 +6,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+from layerprobe.data.arguments import add_column_arguments, column_kwargs
 from layerprobe.errors import ArgumentParser, UserError, run_cli
 from layerprobe.layer_spec import parse_layers
 
@@ -20,13 +21,10 @@ def _positive(text: str) -> float:
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """DATA and its column flags, shared by every command that reads a dataset."""
+    """DATA and its column flags."""
     parser.add_argument("data", metavar="DATA", help="audio folder (subfolders are labels), manifest CSV/TSV "
                         "(or a folder holding manifest.csv), or a Hugging Face dataset saved with save_to_disk")
-    parser.add_argument("--path-column", help="manifest column with audio paths (default: path)")
-    parser.add_argument("--label-column", help="manifest column with labels (default: label)")
-    parser.add_argument("--group-column", help="speaker/actor/session column (default: group, speaker, ... if present)")
-    parser.add_argument("--split-column", help="train/validation/test column (default: split if present)")
+    add_column_arguments(parser)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,8 +59,7 @@ def extract_kwargs(args: argparse.Namespace) -> dict:
         model=args.model, layers=parse_layers(args.layers), revision=args.revision, device=args.device,
         dtype=args.dtype, chunk_seconds=args.chunk_seconds, batch_seconds=args.batch_seconds,
         pad_short=args.pad_short, strict=args.strict, overwrite=args.overwrite,
-        path_column=args.path_column, label_column=args.label_column, group_column=args.group_column,
-        split_column=args.split_column, trust_remote_code=args.trust_remote_code,
+        trust_remote_code=args.trust_remote_code, **column_kwargs(args),
     )
 
 

@@ -21,12 +21,8 @@ PREDICTIONS_FILE = "predictions.csv"
 MODELS_DIR = "models"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The probe command's arguments (shared by `probe` and `layerprobe probe`)."""
-    parser.add_argument("cache", help="HDF5 cache written by extract-embeddings")
-    parser.add_argument("--layer", default="all", help="layers to probe: all (default), 11, 3,6,9 or 3-9")
-    parser.add_argument("--classifier", default="all", choices=[*CLASSIFIERS, "all"],
-                        help="linear classifier(s), each in a Pipeline with StandardScaler (default all)")
+def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
+    """How every classifier is evaluated; shared by probe, baselines and run so that they pair."""
     parser.add_argument("--cv", default="auto", choices=["auto", *PROTOCOLS],
                         help="evaluation protocol: auto (default) uses the cache's train/test split, else "
                              "speaker-grouped CV when groups exist, else stratified CV")
@@ -37,6 +33,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--permutations", type=int, default=0,
                         help="label shuffles (within groups) for a p-value per layer (default 0: none)")
     parser.add_argument("--n-jobs", type=int, default=-1, help="parallel workers (default -1: all cores)")
+
+
+def protocol_kwargs(args: argparse.Namespace) -> dict:
+    """The protocol flags as keyword arguments of sweep/baselines."""
+    return dict(cv=None if args.cv == "auto" else args.cv, folds=args.folds, seed=args.seed,
+                class_weight=args.class_weight, permutations=args.permutations, n_jobs=args.n_jobs)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The probe command's arguments (shared by `probe` and `layerprobe probe`)."""
+    parser.add_argument("cache", help="HDF5 cache written by extract-embeddings")
+    parser.add_argument("--layer", default="all", help="layers to probe: all (default), 11, 3,6,9 or 3-9")
+    parser.add_argument("--classifier", default="all", choices=[*CLASSIFIERS, "all"],
+                        help="linear classifier(s), each in a Pipeline with StandardScaler (default all)")
+    add_protocol_arguments(parser)
     parser.add_argument("--format", default="table", choices=["table", "json"],
                         help="table (default) or one JSON object on stdout")
     parser.add_argument("--out", metavar="DIR", help=f"write DIR/probe_results.json (or DIR/{PREDICTIONS_FILE})")
@@ -66,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             meta = {"layer": layer, "classifier": classifier, "model": doc["model"], "cache": doc["cache"],
                     "n_clips": doc["n_clips"], "class_weight": args.class_weight}
             save_probe(pipeline, Path(args.out) / MODELS_DIR / f"layer{layer:02d}_{classifier}.npz", meta)
-    print(json.dumps(doc) if args.format == "json" else table(result))
+    print(json.dumps(doc) if args.format == "json" else table(doc))
     return 0
 
 

@@ -48,9 +48,10 @@ def write_results(doc: dict, out_dir: str | os.PathLike[str]) -> Path:
     return path
 
 
-def table(result: Sweep) -> str:
-    """A fixed-width table: one row per layer x classifier, mean +- std, * on each classifier's best layer (by UAR)."""
-    records = result.records
+def table(doc: dict) -> str:
+    """A fixed-width table of a results document (see `document`): one row per layer x classifier,
+    mean +- std, * on each classifier's best layer (by UAR)."""
+    records = doc["results"]
     if not records:
         return "no results"
     best = {}
@@ -62,7 +63,7 @@ def table(result: Sweep) -> str:
     first = records[0]
     chance = first["chance"]
     lines = [
-        f"protocol: {result.folds.protocol} ({len(result.folds.splits)} fold(s), seed {result.folds.seed}), "
+        f"protocol: {doc['protocol']} ({doc['n_folds']} fold(s), seed {doc['seed']}), "
         f"{first['n_clips']} clips, {len(first['classes'])} classes",
         f"chance: majority accuracy {chance['majority']['accuracy']:.3f}, "
         f"class-prior accuracy {chance['class_prior']['accuracy']:.3f}, UAR {chance['class_prior']['balanced_accuracy']:.3f}",

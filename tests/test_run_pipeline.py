@@ -1,0 +1,63 @@
+"""`layerprobe run` end to end on generated audio with a tiny encoder, and the notebook API."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import layerprobe
+from layerprobe.data.demo_dataset import write_demo_dataset
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, request):
+    model = request.getfixturevalue("group_norm_model")
+    root = tmp_path_factory.mktemp("run")
+    manifest = write_demo_dataset(root / "data", speakers=4, clips_per_vowel=4)
+    files = layerprobe.run(manifest, root / "out", model=model, device="cpu", n_jobs=1, progress=False)
+    return root, manifest, model, files
+
+
+def test_the_report_holds_the_results_numbers(finished_run):
+    root, _, _, files = finished_run
+    for name in ("report.md", "report.html", "results.json"):
+        assert files[name].exists()
+    results = json.loads(files["results.json"].read_text())
+    probes = json.loads((root / "out" / "probe_results.json").read_text())["results"]
+    layers = [r for r in results["results"] if isinstance(r["layer"], int)]
+    assert {(r["layer"], r["classifier"]) for r in layers} == {(r["layer"], r["classifier"]) for r in probes}
+    assert {r["layer"] for r in results["results"]} >= {"mfcc", "chance"}
+    best = max(probes, key=lambda r: r["balanced_accuracy"]["mean"])
+    assert f"{best['balanced_accuracy']['mean']:.3f}" in files["report.md"].read_text()
+    facts = json.loads((root / "out" / "run.json").read_text())
+    assert facts["n_clips"] == 4 * 3 * 4 and facts["groups"] == 4 and facts["classes"] == {"a": 16, "i": 16, "u": 16}
+
+
+def test_a_second_run_computes_nothing_new(finished_run, monkeypatch):
+    root, manifest, model, _ = finished_run
+    from layerprobe.extract.encoder import Encoder
+
+    before = {name: (root / "out" / name).read_text() for name in ("probe_results.json", "baseline_results.json")}
+    monkeypatch.setattr(Encoder, "pooled", lambda *a: pytest.fail("a finished clip was encoded again"))
+    layerprobe.run(manifest, root / "out", model=model, device="cpu", n_jobs=1, progress=False)
+    for name, text in before.items():
+        assert (root / "out" / name).read_text() == text
+
+
+def test_the_notebook_api(finished_run):
+    root, _, _, _ = finished_run
+    cache = root / "out" / "cache.h5"
+    frame = layerprobe.probe(cache, layers="0,4", classifier="logreg", n_jobs=1)
+    assert frame["layer"].tolist() == [0, 4] and "balanced_accuracy_mean" in frame
+    loaded = layerprobe.load_cache(cache)
+    assert len(loaded.clips) == 48 and loaded.layers[4].shape == (48, 32) and loaded.features["mfcc"].shape[0] == 48
+    baselines = layerprobe.baselines(cache, features=("mfcc",), classifiers=("logreg",), n_jobs=1)
+    assert baselines["layer"].tolist()[0] == "mfcc"
+
+
+def test_importing_the_cpu_stages_does_not_import_torch():
+    code = ("import sys, layerprobe, layerprobe.probes.cli, layerprobe.baselines.cli, layerprobe.report.cli; "
+            "print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
