@@ -128,14 +128,13 @@ def _write_run_facts(run_dir: Path, cache: Path, probes: dict, data: str, extrac
         groups = f["clips/group"].asstr()[()][ok]
         attrs = dict(f.attrs)
         failed = int((f["clips/status"].asstr()[()] == "failed").sum())
-    columns = json.loads(attrs.get("columns", "{}"))
     facts = {
         "data": str(data),
         "n_clips": int(ok.sum()),
         "n_failed": failed,
         "classes": dict(sorted(Counter(labels.tolist()).items())),
         "groups": len(set(groups) - {""}),
-        "group_column": columns.get("group"),
+        "group_column": str(attrs.get("group_column", "")) or None,
         "protocol": probes["protocol"],
         "model": str(attrs["model"]),
         "model_revision": str(attrs.get("model_revision", "")),

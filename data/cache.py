@@ -44,6 +44,7 @@ class Settings:
     pooling: str = "mean"
     data: str = ""  # where the audio came from, so later stages (baselines) can read it again
     columns: dict = field(default_factory=dict)  # the manifest column flags used for `data`
+    group_column: str = ""  # where the groups came from ("" without groups)
     versions: dict = field(default_factory=dict)
     command: str = ""
 
@@ -65,6 +66,7 @@ class Settings:
             "pad_short": self.pad_short,
             "data": self.data,
             "columns": json.dumps(self.columns, sort_keys=True),
+            "group_column": self.group_column,
             "versions": json.dumps(self.versions, sort_keys=True),
             "command": self.command,
         }

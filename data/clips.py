@@ -47,3 +47,4 @@ class Clip:
 class Manifest:
     clips: list[Clip]
     description: str  # one line for the terminal: what was read and which columns were used
+    group_column: str | None = None  # the column the groups came from (found or given), None without groups

@@ -87,7 +87,7 @@ def read_saved_dataset(
         split_source = "splits of the DatasetDict"
     else:
         split_source = f"split column {split_name!r}" if split_name else None
-    return Manifest(clips, describe(where, clips, group_name, split_source))
+    return Manifest(clips, describe(where, clips, group_name, split_source), group_name)
 
 
 def _audio_column(features: datasets.Features, explicit: str | None, where: str) -> str:

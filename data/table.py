@@ -59,7 +59,7 @@ def read_table(
             )
         )
     split_source = f"split column {split_name!r}" if split_name else None
-    return Manifest(clips, describe(where, clips, group_name, split_source))
+    return Manifest(clips, describe(where, clips, group_name, split_source), group_name)
 
 
 def _read_rows(table: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:

@@ -108,6 +108,7 @@ def extract(
         pad_short=pad_short,
         data=str(Path(data).resolve()),
         columns={"path": path_column, "label": label_column, "group": group_column, "split": split_column},
+        group_column=manifest.group_column or "",
         versions=versions(),
         command=command,
     )

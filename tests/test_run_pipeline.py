@@ -33,6 +33,7 @@ def test_the_report_holds_the_results_numbers(finished_run):
     assert f"{best['balanced_accuracy']['mean']:.3f}" in files["report.md"].read_text()
     facts = json.loads((root / "out" / "run.json").read_text())
     assert facts["n_clips"] == 4 * 3 * 4 and facts["groups"] == 4 and facts["classes"] == {"a": 16, "i": 16, "u": 16}
+    assert facts["group_column"] == "speaker"
 
 
 def test_a_second_run_computes_nothing_new(finished_run, monkeypatch):
