@@ -48,8 +48,10 @@ def test_a_second_run_computes_nothing_new(finished_run, monkeypatch):
 
 
 def test_the_notebook_api(finished_run):
-    root, _, _, _ = finished_run
+    root, manifest, model, _ = finished_run
     cache = root / "out" / "cache.h5"
+    summary = layerprobe.extract(manifest, cache, model=model, device="cpu", progress=False)
+    assert summary.skipped == 48 and summary.ok == 0  # the subpackage is callable, and resumes
     frame = layerprobe.probe(cache, layers="0,4", classifier="logreg", n_jobs=1)
     assert frame["layer"].tolist() == [0, 4] and "balanced_accuracy_mean" in frame
     loaded = layerprobe.load_cache(cache)
