@@ -102,7 +102,7 @@ def run(
         return document(result, cache, {"features": list(features), **shared})
 
     probes = _stage(run_dir / "probe_results.json", shared, cache_signature(cache, ()), probe_document, "probe")
-    compute_features(cache, tuple(features), progress=progress)
+    print(compute_features(cache, tuple(features), progress=progress), file=sys.stderr)
     baseline = _stage(run_dir / "baseline_results.json", {**shared, "features": list(features)},
                       cache_signature(cache, features), baseline_document, "baselines")
     labels = dict(zip(*_ok_clips(cache)))

@@ -166,7 +166,9 @@ def _test_sentence(found: dict | None) -> str:
     if found.get("p_value") is None:
         return f"No paired test ({found.get('note', 'no p-value was computed')})."
     metric = TITLES.get(found["metric"], found["metric"])
-    sentence = f"Paired test on the per-fold {metric} differences, {found['test']}: p = {found['p_value']:.3g}"
+    # One fold (a train/test split) leaves no per-fold differences: the test pairs the clips instead.
+    paired = "the test clips each side gets right" if found.get("n_folds") == 1 else f"the per-fold {metric} differences"
+    sentence = f"Paired test on {paired}, {found['test']}: p = {found['p_value']:.3g}"
     if found.get("wilcoxon_p_value") is not None:
         sentence += f" (Wilcoxon signed-rank p = {found['wilcoxon_p_value']:.3g})"
     return sentence + "."

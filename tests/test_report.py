@@ -220,3 +220,7 @@ def test_single_split_has_no_std_and_a_comparison_note_instead_of_a_p_value(tmp_
     assert f"UAR {record['balanced_accuracy']['mean']:.3f} and accuracy {record['accuracy']['mean']:.3f} on the " \
            "dataset's train/test split" in headline
     assert f"No paired test ({note})." in headline and "p =" not in headline
+    comparison.update(p_value=6.25e-28, statistic=3.0, note=None)
+    (run_dir / "comparison.json").write_text(json.dumps(comparison))
+    headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
+    assert "Paired test on the test clips each side gets right, McNemar's exact test: p = 6.25e-28." in headline
