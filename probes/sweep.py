@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -13,14 +12,12 @@ from sklearn.pipeline import Pipeline
 
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
+from layerprobe.layer_spec import parse_layers
 from layerprobe.probes.classifiers import CLASS_WEIGHTS, ProbeSpec, classifier_specs
 from layerprobe.probes.evaluate import assemble, fit_fold, record_jobs, run_jobs
 from layerprobe.probes.metrics import METRICS
 from layerprobe.probes.protocols import Folds, inner_splits, outer_folds
 from layerprobe.probes.significance import permuted_labels
-
-_LAYER_SPEC = re.compile(r"^\d+(-\d+)?$")
-
 
 @dataclass(frozen=True)
 class Sweep:
@@ -39,17 +36,12 @@ def select_layers(choice: str | int | Sequence[int], stored: list[int]) -> list[
     """The layers to probe: "all", one index, a list, or a string such as "3,6,9" or "0,3-5"."""
     if isinstance(choice, int):
         wanted = [choice]
-    elif not isinstance(choice, str):
-        wanted = [int(i) for i in choice]
-    elif choice.strip() == "all":
-        wanted = list(stored)
+    elif isinstance(choice, str):
+        wanted = parse_layers(choice)
+        if wanted is None:
+            wanted = list(stored)
     else:
-        wanted = []
-        for part in choice.replace(" ", "").split(","):
-            if not _LAYER_SPEC.match(part):
-                raise UserError(f"bad --layer {choice!r}: use all, 11, 3,6,9 or 3-9")
-            first, _, last = part.partition("-")
-            wanted.extend(range(int(first), int(last or first) + 1))
+        wanted = [int(i) for i in choice]
     missing = sorted(set(wanted) - set(stored))
     if missing:
         raise UserError(f"layer(s) {', '.join(map(str, missing))} not in the cache; stored layers: "

@@ -79,7 +79,7 @@ def test_saved_binary_probe_predicts_like_sklearn(tmp_path, planted_probe_cache)
 
 @pytest.mark.parametrize("argv, message", [
     (["{cache}", "--layer", "14"], "layer(s) 14 not in the cache; stored layers: 0, 1, 2, 3"),
-    (["{cache}", "--layer", "two"], "bad --layer 'two'"),
+    (["{cache}", "--layer", "two"], "layers 'two': use all"),
     (["{tmp}/nope.h5"], "cache not found"),
     (["{cache}", "--classifier", "mlp"], "argument --classifier: invalid choice: 'mlp'"),
     (["{cache}", "--cv", "stratified", "--folds", "50"], "at least 50 clips per class; too few: 'class0' (48)"),
