@@ -14,6 +14,7 @@ import soundfile as sf
 import torch
 from transformers import AutoModel
 
+from audio_files import write_truncated
 from layerprobe.data.audio import decode
 from layerprobe.data.manifest import load_manifest
 from layerprobe.errors import UserError
@@ -82,15 +83,16 @@ def test_bad_clips_are_recorded_and_the_rest_extracted(dataset, tmp_path, group_
     (dataset / "no" / "noise.wav").write_bytes(os.urandom(2000))
     (dataset / "no" / "empty.wav").write_bytes(b"")
     sf.write(dataset / "yes" / "nan.wav", np.full(16000, np.nan, dtype=np.float32), 16000, subtype="FLOAT")
+    write_truncated(dataset / "yes" / "cut.wav", duration=1.0)
     cache = tmp_path / "cache.h5"
     summary = extract(str(dataset), str(cache), model=group_norm_model, device="cpu", progress=False)
     rows = stored(cache)
     assert summary.ok == len(CLIPS) - 1
     failed = {i: e.split(":")[0] for i, s, e in zip(rows["ids"], rows["status"], rows["error"]) if s == "failed"}
-    assert failed["yes/nan.wav"] == "non-finite"
+    assert failed["yes/nan.wav"] == "non-finite" and failed["yes/cut.wav"] == "truncated"
     assert failed["no/clip4.wav"] == "too-short"
-    assert set(failed) == {"no/noise.wav", "no/empty.wav", "yes/nan.wav", "no/clip4.wav"}
-    assert sum(summary.failed.values()) == 4
+    assert set(failed) == {"no/noise.wav", "no/empty.wav", "yes/nan.wav", "yes/cut.wav", "no/clip4.wav"}
+    assert sum(summary.failed.values()) == 5
     assert "failed (too-short): 1" in str(summary)
 
 
