@@ -21,16 +21,28 @@ PREDICTIONS_FILE = "predictions.csv"
 MODELS_DIR = "models"
 
 
+def _at_least(minimum: int):
+    """An argparse type: an integer >= minimum, checked before any work starts."""
+
+    def integer(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text} is less than {minimum}")
+        return value
+
+    return integer
+
+
 def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     """How every classifier is evaluated; shared by probe, baselines and run so that they pair."""
     parser.add_argument("--cv", default="auto", choices=["auto", *PROTOCOLS],
                         help="evaluation protocol: auto (default) uses the cache's train/test split, else "
                              "speaker-grouped CV when groups exist, else stratified CV")
-    parser.add_argument("--folds", type=int, default=5, help="outer folds for k-fold protocols (default 5)")
+    parser.add_argument("--folds", type=_at_least(2), default=5, help="outer folds for k-fold protocols (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every split and shuffle (default 0)")
     parser.add_argument("--class-weight", default="none", choices=CLASS_WEIGHTS,
                         help="none (default), balanced, or sqrt: min(sqrt(max_count/count), 3)")
-    parser.add_argument("--permutations", type=int, default=0,
+    parser.add_argument("--permutations", type=_at_least(0), default=0,
                         help="label shuffles (within groups) for a p-value per layer (default 0: none)")
     parser.add_argument("--n-jobs", type=int, default=-1, help="parallel workers (default -1: all cores)")
 
