@@ -1,6 +1,8 @@
 """The `--layers` / `--layer` syntax shared by every stage: all | N | N,M | N-M, combinable."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from layerprobe.errors import UserError
 
 
@@ -20,3 +22,14 @@ def parse_layers(text: str) -> list[int] | None:
     except ValueError:
         raise UserError(f"layers {text!r}: use all, N, N,M or N-M (e.g. 0,6,12 or 3-9)") from None
     return sorted(layers)
+
+
+def format_layers(layers: Iterable[int]) -> str:
+    """The inverse of parse_layers, for messages and reports: [0, 1, 2, 5] -> "0-2,5"; [] -> "none"."""
+    runs: list[tuple[int, int]] = []
+    for layer in sorted(layers):
+        if runs and layer == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], layer)
+        else:
+            runs.append((layer, layer))
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs) or "none"

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from layerprobe.errors import UserError
+from layerprobe.layer_spec import format_layers
 
 CLIP_COLUMNS = ("id", "path", "label", "group", "split")
 _LAYER_NAME = re.compile(r"^\d{2}$")
@@ -80,7 +81,7 @@ class CacheReader:
     def layer(self, index: int) -> np.ndarray:
         """Layer `index` as float32 (n_ok, D); only this layer is read."""
         if index not in self.layers:
-            raise UserError(f"layer {index} is not in the cache; stored layers: {_ranges(self.layers)}")
+            raise UserError(f"layer {index} is not in the cache; stored layers: {format_layers(self.layers)}")
         return self._rows(f"layers/{index:02d}", f"layer {index}")
 
     def feature(self, name: str) -> np.ndarray:
@@ -105,14 +106,3 @@ class CacheReader:
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
-
-
-def _ranges(values: list[int]) -> str:
-    """[0, 1, 2, 5] -> '0-2,5': how stored layers are named in messages."""
-    parts: list[tuple[int, int]] = []
-    for value in values:
-        if parts and value == parts[-1][1] + 1:
-            parts[-1] = (parts[-1][0], value)
-        else:
-            parts.append((value, value))
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in parts) or "none"

@@ -21,6 +21,7 @@ from layerprobe.data.manifest import Clip, load_manifest
 from layerprobe.errors import UserError
 from layerprobe.extract.batching import Decoded, Finished, pooled_batches
 from layerprobe.extract.encoder import Encoder
+from layerprobe.layer_spec import format_layers
 
 PREFETCH_CLIPS = 64
 
@@ -115,7 +116,7 @@ def extract(
     if batch_seconds is None:
         batch_seconds = 4.0 if encoder.device.type == "cpu" else 256.0
     print(manifest.description, file=sys.stderr)
-    print(f"encoder: {info.model} ({info.model_type}, layers {_ranges(encoder.layers)}) on {encoder.device}", file=sys.stderr)
+    print(f"encoder: {info.model} ({info.model_type}, layers {format_layers(encoder.layers)}) on {encoder.device}", file=sys.stderr)
     summary = Summary()
     with CacheWriter(out, manifest.clips, settings, overwrite) as cache:
         if cache.unlisted:
@@ -191,9 +192,3 @@ def _store(cache: CacheWriter, finished: list[Finished], summary: Summary, clips
     summary.ok += len(good)
     summary.audio_seconds += sum(f.seconds for f in good)
     return len(good)
-
-
-def _ranges(layers: Sequence[int]) -> str:
-    if list(layers) == list(range(layers[0], layers[-1] + 1)) and len(layers) > 2:
-        return f"{layers[0]}-{layers[-1]}"
-    return ",".join(map(str, layers))

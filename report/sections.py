@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from layerprobe.layer_spec import format_layers
 from layerprobe.probes.output import COLUMNS, mean_std
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
@@ -73,7 +74,7 @@ def encoder(inputs: RunInputs) -> list[Block]:
     layers = run.get("layers") or sorted({r["layer"] for r in inputs.layer_records})
     items = [f"model: {run.get('model') or inputs.probe.get('model') or 'unknown'}",
              f"revision: {run.get('model_revision') or 'unknown'}",
-             f"layers: {_ranges(layers)}"]
+             f"layers: {format_layers(layers)}"]
     blocks: list[Block] = [Heading("Encoder"), Bullets(items)]
     if run.get("random_init_note"):
         blocks.append(Note(run["random_init_note"]))
@@ -184,14 +185,3 @@ def _groups(run: dict) -> str:
 def _name(record: dict) -> str:
     layer = record["layer"]
     return f"{'layer ' if isinstance(layer, int) else ''}{layer} with {record['classifier']}"
-
-
-def _ranges(layers: list[int]) -> str:
-    """[0, 1, 2, 3, 6] -> "0-3, 6"."""
-    parts: list[list[int]] = []
-    for layer in sorted(layers):
-        if parts and layer == parts[-1][-1] + 1:
-            parts[-1].append(layer)
-        else:
-            parts.append([layer])
-    return ", ".join(str(p[0]) if len(p) == 1 else f"{p[0]}-{p[-1]}" for p in parts)
