@@ -18,6 +18,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 
 RANDOM_INIT_NOTE = "The encoder has random weights: these numbers are a smoke run of the pipeline, not a result."
 
@@ -105,35 +106,17 @@ def run(
     print(compute_features(cache, tuple(features), progress=progress), file=sys.stderr)
     baseline = _stage(run_dir / "baseline_results.json", {**shared, "features": list(features)},
                       cache_signature(cache, features), baseline_document, "baselines")
-    labels = dict(zip(*_ok_clips(cache)))
+    clips, attrs, n_failed = _ok_clips(cache)
+    label_of = dict(zip(clips["id"], clips["label"]))
     comparison = compare(probes["results"], baseline["results"],
-                         labels=[labels[clip_id] for clip_id in probes["clip_ids"]])
+                         labels=[label_of[clip_id] for clip_id in probes["clip_ids"]])
     (run_dir / "comparison.json").write_text(json.dumps(comparison, indent=1))
-    _write_run_facts(run_dir, cache, probes, data, extract_seconds, baseline, command, random_init)
-    return write_report(run_dir)
-
-
-def _ok_clips(cache: Path) -> tuple[list[str], list[str]]:
-    from layerprobe.data.reader import CacheReader
-
-    with CacheReader(cache) as reader:
-        return reader.clips["id"].tolist(), reader.clips["label"].tolist()
-
-
-def _write_run_facts(run_dir: Path, cache: Path, probes: dict, data: str, extract_seconds: float,
-                     baseline: dict, command: str, random_init: bool) -> None:
-    with h5py.File(cache, "r") as f:
-        ok = f["clips/status"].asstr()[()] == "ok"
-        labels = f["clips/label"].asstr()[()][ok]
-        groups = f["clips/group"].asstr()[()][ok]
-        attrs = dict(f.attrs)
-        failed = int((f["clips/status"].asstr()[()] == "failed").sum())
     facts = {
         "data": str(data),
-        "n_clips": int(ok.sum()),
-        "n_failed": failed,
-        "classes": dict(sorted(Counter(labels.tolist()).items())),
-        "groups": len(set(groups) - {""}),
+        "n_clips": len(clips),
+        "n_failed": n_failed,
+        "classes": dict(sorted(Counter(clips["label"]).items())),
+        "groups": len(set(clips["group"]) - {""}),
         "group_column": str(attrs.get("group_column", "")) or None,
         "protocol": probes["protocol"],
         "model": str(attrs["model"]),
@@ -145,6 +128,18 @@ def _write_run_facts(run_dir: Path, cache: Path, probes: dict, data: str, extrac
     if random_init:
         facts["random_init_note"] = RANDOM_INIT_NOTE
     (run_dir / "run.json").write_text(json.dumps(facts, indent=1))
+    return write_report(run_dir)
+
+
+def _ok_clips(cache: Path) -> tuple[pd.DataFrame, dict, int]:
+    """The cache's ok clips (a DataFrame), its root attrs, and how many clips failed."""
+    from layerprobe.data.reader import CacheReader
+
+    with CacheReader(cache) as reader:
+        clips, attrs = reader.clips, reader.attrs
+    with h5py.File(cache, "r") as f:
+        n_failed = int((f["clips/status"][()] == b"failed").sum())
+    return clips, attrs, n_failed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
