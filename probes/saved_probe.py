@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
+from layerprobe.probes.spec import LinearModel
 
 FORMAT = 1
 
@@ -42,13 +42,12 @@ class SavedProbe:
         return self.classes[scores.argmax(axis=1)]
 
 
-def save_probe(pipeline: Pipeline, path: str | os.PathLike[str], meta: dict) -> Path:
-    """Write a fitted Pipeline(StandardScaler, linear classifier) to `path` (.npz) with `meta`."""
-    scaler, clf = pipeline[0], pipeline[-1]
+def save_probe(model: LinearModel, classes: list[str], path: str | os.PathLike[str], meta: dict) -> Path:
+    """Write a fitted linear probe and its class names (indexed by class code) to `path` (.npz) with `meta`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, mean=scaler.mean_, scale=scaler.scale_, coef=clf.coef_, intercept=clf.intercept_,
-             classes=np.asarray(clf.classes_, dtype=str), meta=np.array(json.dumps({"format": FORMAT, **meta})))
+    np.savez(path, mean=model.mean, scale=model.scale, coef=model.coef, intercept=model.intercept,
+             classes=np.asarray(classes, dtype=str), meta=np.array(json.dumps({"format": FORMAT, **meta})))
     return path
 
 
