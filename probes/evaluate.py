@@ -10,14 +10,14 @@ single extra fit.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from layerprobe.probes.protocols import Folds, OuterFold
-from layerprobe.probes.spec import FoldTask, LinearModel, ProbeSpec
+from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
 
 SELECTED = "selected"
 
@@ -84,9 +84,8 @@ class Plan:
 def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, fold: OuterFold, spec: ProbeSpec,
              class_weight: str, seed: int, keep_model: bool = False) -> JobResult:
     """Run `spec` on one outer fold for label vectors `codes` (P, n) and keep what the records need."""
-    task = FoldTask(X, codes, n_classes, fold.fit, fold.test, fold.selection, class_weight, seed,
-                    keep_model and observed)
-    outcomes = spec.run(task)
+    outcomes = _run_spec(spec, FoldTask(X, codes, n_classes, fold.fit, fold.test, fold.selection, class_weight,
+                                        seed, keep_model and observed))
     best = np.array([outcome.scores[outcome.chosen] for outcome in outcomes])
     truth = codes[:, fold.test]
     predicted = np.stack([outcome.predicted for outcome in outcomes])
@@ -96,6 +95,23 @@ def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, f
         return JobResult(best, hits, support)
     first = outcomes[0]
     return JobResult(best, hits, support, first.chosen, first.scores, first.predicted, first.model)
+
+
+def _run_spec(spec: ProbeSpec, task: FoldTask) -> list[FoldOutcome]:
+    """spec.run on the label vectors whose fitting rows hold two classes or more; a permutation that
+    leaves a single class there (speaker-level labels, few speakers) gets that class as every prediction."""
+    single = np.array([len(np.unique(codes[task.fit_rows])) < 2 for codes in task.codes])
+    if not single.any():
+        return spec.run(task)
+    outcomes: list[FoldOutcome | None] = [None] * len(task.codes)
+    if not single.all():
+        fitted = spec.run(replace(task, codes=task.codes[~single], keep_model=task.keep_model and not single[0]))
+        for index, outcome in zip(np.flatnonzero(~single), fitted):
+            outcomes[index] = outcome
+    for index in np.flatnonzero(single):
+        constant = np.full(len(task.test_rows), task.codes[index, task.fit_rows[0]], dtype=np.int64)
+        outcomes[index] = FoldOutcome(np.zeros(len(spec.grid)), 0, constant)
+    return outcomes
 
 
 def jobs_for(key: tuple, X: np.ndarray, spec: ProbeSpec, plan: Plan) -> Iterator[Job]:
