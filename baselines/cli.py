@@ -21,6 +21,7 @@ from layerprobe.baselines.run import DEFAULT_CLASSIFIERS, evaluate_baselines
 from layerprobe.data.arguments import add_column_arguments, column_kwargs
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import ArgumentParser, UserError, run_cli
+from layerprobe.probes.records import describe
 from layerprobe.probes.output import document, table, warnings, write_results
 from layerprobe.probes.cli import add_protocol_arguments, protocol_kwargs
 
@@ -113,9 +114,8 @@ def describe_comparison(result: dict) -> str:
     """Two lines for people: the selected layer against the selected baseline, and the paired test."""
     layer, baseline = result["best_layer"], result["best_baseline"]
     metric = "UAR" if result["metric"] == "balanced_accuracy" else result["metric"]
-    lines = [f"selected layer ({layer['classifier']}) {metric} {_figure(layer)} vs selected baseline "
-             f"{metric} {_figure(baseline)}: difference {result['value_difference']:+.3f} over {result['n_folds']} "
-             f"fold(s)"]
+    lines = [f"{describe(layer)} {metric} {_figure(layer)} vs selected baseline {metric} {_figure(baseline)}: "
+             f"difference {result['value_difference']:+.3f} over {result['n_folds']} fold(s)"]
     if result["p_value"] is None:
         lines.append(f"{result['test']}: {result.get('note', 'no test possible')}")
     else:
