@@ -19,9 +19,11 @@ from layerprobe.probes.grids import C_GRID
 from layerprobe.probes.newton import Evaluation, minimize
 from layerprobe.probes.path_probe import Design, path_spec
 
-# Relative gradient norm at which a problem counts as solved; agreement with liblinear (tol 1e-4 on
-# its dual) is limited by liblinear, not by this.
-TOL = 1e-5
+# A class's problem counts as solved when |gradient| <= TOL * |gradient at zero|. Measured against
+# LinearSVC (dual, tol 1e-4) on the tests' planted data: 1e-2 chose another C in 15% of folds, 3e-3
+# and tighter none (selection scores within 0.008, identical pooled predictions' accuracy); each
+# decade tighter costs about 1.5x, most of it at large C where few margin violators carry the curvature.
+TOL = 3e-3
 
 
 def fit_path(design: Design, labels: np.ndarray, class_weight: np.ndarray, n_classes: int,
@@ -48,16 +50,14 @@ def fit_path(design: Design, labels: np.ndarray, class_weight: np.ndarray, n_cla
 
 def _objective(design: Design, targets: np.ndarray, cost: np.ndarray):
     """The K one-vs-rest objectives (columns of W), per-clip costs `cost` (n, K)."""
-    X = design.features
-
     def evaluate(W: np.ndarray) -> Evaluation:
-        margin = 1.0 - targets * (X @ W)
+        margin = 1.0 - targets * design.times(W)
         weighted = cost * (margin > 0)
         value = 0.5 * np.einsum("ij,ij->j", W, W) + np.einsum("ij,ij->j", weighted, margin * margin)
-        gradient = W - 2.0 * (X.T @ (weighted * targets * margin))
+        gradient = W - 2.0 * design.transposed_times(weighted * targets * margin)
         curvature = 2.0 * weighted.mean(axis=0)
         return Evaluation(value, gradient,
-                          lambda V: V + 2.0 * (X.T @ (weighted * (X @ V))),
+                          lambda V: V + 2.0 * design.transposed_times(weighted * design.times(V)),
                           lambda R: design.precondition(R, curvature))
 
     return evaluate

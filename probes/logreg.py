@@ -6,10 +6,10 @@ model, which is the multinomial one at C/2 (its two weight rows are opposite: w1
 weight vector, and their penalty is half of its). Every Hessian-vector product couples the classes
 but is still two matrix products over all of them.
 
-The features are standardized and solved in float64. scikit-learn fits float32 input (the cache's
-dtype) in float32; where the optimum leaves classes nearly tied (C=1e-4 with balanced weights) its
-lbfgs then predicts some clips differently from the exact optimum, which this solver and lbfgs on
-float64 input both find.
+scikit-learn fits float32 input (the cache's dtype) in float32 throughout; this solver runs only its
+matrix products in float32 and accumulates in float64. Where the optimum leaves classes nearly tied
+(C=1e-4 with balanced weights) lbfgs' float32 fit predicts some clips differently from the optimum,
+which this solver and lbfgs on float64 input both find.
 """
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from layerprobe.probes.grids import C_GRID
 from layerprobe.probes.newton import Evaluation, minimize
 from layerprobe.probes.path_probe import Design, path_spec
 
-# Relative gradient norm at which the problem counts as solved; finer than lbfgs' tol=1e-4 on the
-# same (mean-loss) objective, so the differences left are lbfgs'.
-TOL = 1e-5
+# The problem counts as solved when |gradient| <= TOL * |gradient at zero|. Measured against
+# LogisticRegression (lbfgs, tol 1e-4) on the tests' planted data: 1e-3 moved pooled accuracy by
+# 0.01, 3e-4 and tighter left it and every chosen C identical.
+TOL = 3e-4
 
 
 def fit_path(design: Design, labels: np.ndarray, class_weight: np.ndarray, n_classes: int,
@@ -56,22 +57,20 @@ def _penalized(W: np.ndarray) -> np.ndarray:
 
 def _objective(design: Design, onehot: np.ndarray, cost: np.ndarray):
     """The multinomial objective with per-clip costs `cost` (n, 1) = C times the class weight."""
-    X = design.features
-
     def evaluate(W: np.ndarray) -> Evaluation:
-        logits = X @ W
+        logits = design.times(W)
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         total = p.sum(axis=1, keepdims=True)
         p /= total
         loss = np.log(total[:, 0]) - (logits * onehot).sum(axis=1)
         value = np.array([0.5 * np.vdot(W[:-1], W[:-1]) + cost[:, 0] @ loss])
-        gradient = _penalized(W) + X.T @ (cost * (p - onehot))
+        gradient = _penalized(W) + design.transposed_times(cost * (p - onehot))
         curvature = (cost * p * (1.0 - p)).mean(axis=0)
 
         def hessian_times(V: np.ndarray) -> np.ndarray:
-            q = p * (X @ V)
-            return _penalized(V) + X.T @ (cost * (q - p * q.sum(axis=1, keepdims=True)))
+            q = p * design.times(V)
+            return _penalized(V) + design.transposed_times(cost * (q - p * q.sum(axis=1, keepdims=True)))
 
         return Evaluation(value, gradient, hessian_times, lambda R: design.precondition(R, curvature))
 
