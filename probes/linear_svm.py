@@ -1,0 +1,66 @@
+"""The linear SVM probe: LinearSVC's exact problem, solved in the primal by Newton-CG.
+
+For each class k (one problem only for two classes, class 1 positive), liblinear minimizes
+    1/2 |w|^2 + sum_i c_i max(0, 1 - t_i w'x_i)^2,   x_i = [z_i, 1],
+t_i = +1 for class k, else -1; the constant feature's weight (the intercept, intercept_scaling=1) is
+penalized like the others. c_i is C times the class weight: with more than two classes liblinear
+weighs only the positives (C w_k) and gives every negative plain C; with two, each clip gets its own
+class's weight. The squared hinge is differentiable with a piecewise-constant Hessian
+I + 2 X_A' diag(c) X_A over the margin violators A, so Newton-CG converges in a few steps where
+liblinear's dual coordinate descent needs ever more epochs as C grows.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from layerprobe.probes.grids import C_GRID
+from layerprobe.probes.newton import Evaluation, minimize
+from layerprobe.probes.path_probe import Design, path_spec
+
+# A class's problem counts as solved when |gradient| <= TOL * |gradient at zero|. Measured against
+# LinearSVC (dual, tol 1e-4) on the tests' planted data: 1e-2 chose another C in 15% of folds, 3e-3
+# and tighter none (selection scores within 0.008, identical pooled predictions' accuracy); each
+# decade tighter costs about 1.5x, most of it at large C where few margin violators carry the curvature.
+TOL = 3e-3
+
+
+def fit_path(design: Design, labels: np.ndarray, class_weight: np.ndarray, n_classes: int,
+             values: Sequence[float]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The one-vs-rest squared-hinge SVMs for every C of `values`, each warm-started from the last.
+
+    labels: (n,) class codes of design's rows. class_weight: (n_classes,) weight of each class.
+    Returns (coef (K, D) or (1, D) for two classes, intercept) per C, in standardized units.
+    """
+    if n_classes == 2:
+        targets = np.where(labels == 1, 1.0, -1.0)[:, None]
+        unit_cost = class_weight[labels][:, None]
+    else:
+        positive = labels[:, None] == np.arange(n_classes)
+        targets = np.where(positive, 1.0, -1.0)
+        unit_cost = np.where(positive, class_weight, 1.0)
+    W = np.zeros((design.features.shape[1], targets.shape[1]))
+    fits = []
+    for C in values:
+        W = minimize(_objective(design, targets, C * unit_cost), W, separable=True, tol=TOL)
+        fits.append((W[:-1].T.copy(), W[-1].copy()))
+    return fits
+
+
+def _objective(design: Design, targets: np.ndarray, cost: np.ndarray):
+    """The K one-vs-rest objectives (columns of W), per-clip costs `cost` (n, K)."""
+    def evaluate(W: np.ndarray) -> Evaluation:
+        margin = 1.0 - targets * design.times(W)
+        weighted = cost * (margin > 0)
+        value = 0.5 * np.einsum("ij,ij->j", W, W) + np.einsum("ij,ij->j", weighted, margin * margin)
+        gradient = W - 2.0 * design.transposed_times(weighted * targets * margin)
+        curvature = 2.0 * weighted.mean(axis=0)
+        return Evaluation(value, gradient,
+                          lambda V: V + 2.0 * design.transposed_times(weighted * design.times(V)),
+                          lambda R: design.precondition(R, curvature))
+
+    return evaluate
+
+
+LINEAR_SVM = path_spec("linear-svm", fit_path, C_GRID)
