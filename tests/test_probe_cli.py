@@ -32,8 +32,8 @@ def test_json_is_the_only_thing_on_stdout_and_out_writes_it(tmp_path, capsys, pl
     assert doc == json.loads((tmp_path / "run" / "probe_results.json").read_text())
     assert doc["protocol"] == "stratified-group-kfold" and doc["seed"] == 3 and doc["n_folds"] == 5
     assert [(r["layer"], r["classifier"]) for r in doc["results"]] == [
-        (1, "logreg"), (1, "linear-svm"), (2, "logreg"), (2, "linear-svm"), ("selected", "logreg"),
-        ("selected", "linear-svm"), ("selected", "selected")]
+        (1, "logreg"), (1, "linear-svm"), (1, "ridge"), (2, "logreg"), (2, "linear-svm"), (2, "ridge"),
+        ("selected", "logreg"), ("selected", "linear-svm"), ("selected", "ridge"), ("selected", "selected")]
     record = doc["results"][0]
     assert record["selection"] == "inner-cv" and len(record["C"]) == 5
     for metric in ("accuracy", "balanced_accuracy", "macro_f1"):
@@ -56,7 +56,7 @@ def test_saved_probe_predicts_like_the_fitted_pipeline(tmp_path, capsys, planted
     capsys.readouterr()
     result = sweep(planted_probe_cache, layers=2, n_jobs=1, save_models=True)
     X = planted_data()[2][2].astype(np.float32)
-    for classifier in ("logreg", "linear-svm"):
+    for classifier in ("logreg", "linear-svm", "ridge"):
         saved = load_probe(out / "models" / f"layer02_{classifier}.npz")
         assert saved.meta["layer"] == 2 and saved.meta["model"] == "synthetic/encoder"
         expected = np.array(result.classes)[result.models[(2, classifier)].predict(X)]

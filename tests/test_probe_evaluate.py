@@ -8,7 +8,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from layerprobe.probes.classifiers import C_GRID, LINEAR_SVM_REFERENCE as LINEAR_SVM, LOGREG_REFERENCE as LOGREG
+from layerprobe.probes.classifiers import C_GRID, LINEAR_SVM_REFERENCE
+from layerprobe.probes.linear_svm import LINEAR_SVM
+from layerprobe.probes.logreg import LOGREG
+from layerprobe.probes.ridge import RIDGE
 from layerprobe.probes.protocols import outer_folds
 from layerprobe.probes.spec import sklearn_spec
 
@@ -59,10 +62,10 @@ def test_record_numbers_agree_with_sklearn_on_its_own_predictions(planted):
     assert len(record["C"]) == len(folds.splits) and set(record["C"]) <= set(C_GRID)
 
 
-def test_linear_svm_fold_matches_a_hand_built_grid_search(planted):
+def test_the_sklearn_reference_spec_matches_a_hand_built_grid_search(planted):
     labels, _, layers, folds = planted
     fold = folds.outer[0]
-    [outcome] = LINEAR_SVM.run(fold_task(layers[1], labels, fold))
+    [outcome] = LINEAR_SVM_REFERENCE.run(fold_task(layers[1], labels, fold))
     inner = [(np.searchsorted(fold.fit, a), np.searchsorted(fold.fit, b)) for a, b in fold.selection]
     reference = GridSearchCV(
         Pipeline([("scale", StandardScaler()), ("clf", LinearSVC(dual=True, max_iter=20000, random_state=0))]),
@@ -72,7 +75,7 @@ def test_linear_svm_fold_matches_a_hand_built_grid_search(planted):
     np.testing.assert_array_equal(classes[outcome.predicted], reference.predict(layers[1][fold.test]))
 
 
-@pytest.mark.parametrize("spec", [LOGREG, LINEAR_SVM], ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", [LOGREG, LINEAR_SVM, RIDGE], ids=lambda s: s.name)
 def test_nested_selection_ignores_the_test_fold(planted, spec):
     labels, _, layers, folds = planted
     fold = folds.outer[1]

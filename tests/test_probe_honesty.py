@@ -124,11 +124,12 @@ def test_two_identical_runs_write_identical_results(tmp_path, planted_probe_cach
     assert first == second
 
 
-def test_permutations_that_leave_one_class_in_a_training_part_do_not_stop_the_test(tmp_path):
+@pytest.mark.parametrize("classifier", ["logreg", "linear-svm", "ridge"])
+def test_permutations_that_leave_one_class_in_a_training_part_do_not_stop_the_test(tmp_path, classifier):
     # 4 speakers, one label each: leave-one-speaker-out, and many between-groups permutations give a
     # training part a single class. Such a part can only predict that class.
     X, labels, groups = speaker_level_data(3.0, seed=0)
     keep = np.isin(groups, ["spk00", "spk01", "spk02", "spk03", "spk04", "spk05"])
     cache = write_probe_cache(tmp_path / "c.h5", {0: X[keep]}, labels[keep], groups[keep])
-    record = sweep(cache, classifier="logreg", permutations=9, cv="loso", n_jobs=1).records[0]
+    record = sweep(cache, classifier=classifier, permutations=9, cv="loso", n_jobs=1).records[0]
     assert record["permutation"] == "between-groups" and 0 < record["p_value"] <= 1

@@ -30,12 +30,10 @@ def planted(n: int = 300, dim: int = 30, n_classes: int = 4, n_groups: int = 6, 
 def fold_tasks(X: np.ndarray, codes: np.ndarray, groups: np.ndarray, class_weight: str = "none",
                permutations: int = 0, seed: int = 0) -> list[FoldTask]:
     """One FoldTask per outer fold of grouped 5-fold CV, codes stacked with `permutations` shuffles."""
-    folds = outer_folds(codes, groups.astype(str), None, "group", 5, seed)
-    stacked = np.stack([codes, *permuted_labels(codes, groups, permutations, seed)])
-    return [FoldTask(X, stacked, int(codes.max()) + 1, train, test,
-                     tuple((train[inner_train], train[inner_val]) for inner_train, inner_val in inner),
-                     class_weight=class_weight, seed=seed, keep_model=True)
-            for (train, test), inner in zip(folds.splits, folds.inner)]
+    folds = outer_folds(codes, groups.astype(str), cv="group", folds=5, seed=seed)
+    stacked = np.vstack([codes, permuted_labels(codes, groups, "within-groups", permutations, seed)])
+    return [FoldTask(X, stacked, int(codes.max()) + 1, fold.fit, fold.test, fold.selection,
+                     class_weight=class_weight, seed=seed, keep_model=True) for fold in folds.outer]
 
 
 class PerClipRidge(ClassifierMixin, BaseEstimator):
