@@ -69,7 +69,8 @@ class Job:
 
 @dataclass
 class Plan:
-    """The label vectors (row 0 observed) and the options every job of one evaluation shares."""
+    """The label vectors and the options every job of one evaluation shares. first_observed: row 0
+    holds the observed labels (its predictions and chosen points are kept); else all are permutations."""
 
     codes: np.ndarray
     n_classes: int
@@ -79,6 +80,7 @@ class Plan:
     keep_models: bool = False
     final_rows: np.ndarray | None = None
     final_selection: tuple = field(default_factory=tuple)
+    first_observed: bool = True
 
 
 def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, fold: OuterFold, spec: ProbeSpec,
@@ -120,7 +122,8 @@ def jobs_for(key: tuple, X: np.ndarray, spec: ProbeSpec, plan: Plan) -> Iterator
     for k, fold in enumerate(plan.folds.outer):
         for start in range(0, total, spec.batch):
             chunk = plan.codes[start:start + spec.batch]
-            yield Job((key, k, start), delayed(fold_job)(X, chunk, start == 0, plan.n_classes, fold, spec,
+            observed = start == 0 and plan.first_observed
+            yield Job((key, k, start), delayed(fold_job)(X, chunk, observed, plan.n_classes, fold, spec,
                                                          plan.class_weight, plan.seed))
     if plan.keep_models:
         final = OuterFold(plan.final_rows, np.zeros(0, dtype=np.int64), plan.final_selection)
@@ -150,9 +153,18 @@ def candidate(layer: int | str, spec: ProbeSpec, plan: Plan, results: dict[tuple
     per_fold = [[results.pop((key, k, start)) for start in starts] for k in range(len(plan.folds.outer))]
     stack = lambda name: np.stack([np.concatenate([getattr(r, name) for r in fold]) for fold in per_fold])
     final = results.pop((key, "final", 0), None)
+    if not plan.first_observed:
+        return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"), [], [])
     return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"),
                      [fold[0].predicted for fold in per_fold], [spec.grid[fold[0].chosen] for fold in per_fold],
                      grid=spec.grid, scores=[fold[0].scores for fold in per_fold], model=final.model if final else None)
+
+
+def extend(observed: Candidate, null: Candidate) -> Candidate:
+    """The observed candidate with the permutations' label vectors appended after its own."""
+    return replace(observed, best=np.concatenate([observed.best, null.best], axis=1),
+                   hits=np.concatenate([observed.hits, null.hits], axis=1),
+                   support=np.concatenate([observed.support, null.support], axis=1))
 
 
 def select(candidates: Sequence[Candidate], classifier: str) -> Candidate:

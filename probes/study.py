@@ -2,16 +2,23 @@
 permutation p-values (per record and family-wise). Used by the probe sweep and the baselines alike."""
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from layerprobe.probes.evaluate import SELECTED, Candidate, Plan, evaluate_candidates, null_statistic, select
+from layerprobe.probes.evaluate import SELECTED, Candidate, Plan, evaluate_candidates, extend, null_statistic, select
 from layerprobe.probes.protocols import Folds, final_fold
 from layerprobe.probes.records import record
-from layerprobe.probes.significance import max_t_p_values, p_value, permuted_labels, resolution_note, scheme
+from layerprobe.probes.significance import (
+    MIN_ASSIGNMENTS, distinct_assignments, max_t_p_values, p_value, permuted_labels, resolution_note, scheme,
+)
 from layerprobe.probes.spec import LinearModel, ProbeSpec
+
+# Permutations expected to take longer than this are announced before they start.
+ANNOUNCE_SECONDS = 180.0
 
 
 @dataclass(frozen=True)
@@ -51,14 +58,22 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
         note = resolution_note(codes, folds.groups, kind, permutations)
         if note:
             notes.append(note)
-            if "no permutation test" in note:
-                permutations = 0
-    codes_all = np.vstack([codes, permuted_labels(codes, folds.groups, kind, permutations, folds.seed)])
-    plan = Plan(codes_all, len(classes), folds, class_weight, folds.seed, keep_models)
+        if distinct_assignments(codes, folds.groups, kind) < MIN_ASSIGNMENTS:
+            permutations = 0
+    plan = Plan(codes[None, :], len(classes), folds, class_weight, folds.seed, keep_models)
     if keep_models:
         final = final_fold(codes, folds)
         plan.final_rows, plan.final_selection = final.fit, final.selection
+    started = time.perf_counter()
     candidates = evaluate_candidates(sources, specs, plan, n_jobs, progress)
+    if permutations:
+        shuffled = permuted_labels(codes, folds.groups, kind, permutations, folds.seed)
+        cost = permutation_cost(time.perf_counter() - started, specs, permutations)
+        if progress and cost:
+            print(cost, file=sys.stderr)
+        null_plan = Plan(shuffled, len(classes), folds, class_weight, folds.seed, first_observed=False)
+        nulls = evaluate_candidates(sources, specs, null_plan, n_jobs, progress)
+        candidates = [extend(observed, null) for observed, null in zip(candidates, nulls)]
     selected = [select([c for c in candidates if c.classifier in names], name) for name, names in selections]
     everything: list[Candidate] = candidates + selected
     records = [record(c, codes, classes, folds, class_weight) for c in everything]
@@ -66,6 +81,21 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
         _add_p_values(records, everything, kind, permutations)
     models = {(c.layer, c.classifier): c.model for c in candidates if c.model is not None}
     return Study(records, models, notes)
+
+
+def permutation_cost(observed_seconds: float, specs: Sequence[ProbeSpec], permutations: int) -> str | None:
+    """One line announcing the permutations' expected time when it exceeds a few minutes, else None.
+
+    Probes that refit per label vector (batch 1: logreg, linear-svm) cost one observed run each;
+    a batched probe (ridge) shares its decompositions across them and is left out of the estimate.
+    """
+    refitting = [spec.name for spec in specs if spec.batch == 1]
+    share = len(refitting) / len(specs)
+    expected = observed_seconds * share * permutations
+    if expected < ANNOUNCE_SECONDS:
+        return None
+    return (f"permutations: {permutations} re-runs of every {', '.join(refitting)} fit, about {expected / 60:.0f} min "
+            "expected (ridge shares one decomposition across them: --classifier ridge tests in a fraction of it)")
 
 
 def selections_for(spec_names: Sequence[str]) -> list[tuple[str, list[str]]]:

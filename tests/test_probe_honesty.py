@@ -133,3 +133,13 @@ def test_permutations_that_leave_one_class_in_a_training_part_do_not_stop_the_te
     cache = write_probe_cache(tmp_path / "c.h5", {0: X[keep]}, labels[keep], groups[keep])
     record = sweep(cache, classifier=classifier, permutations=9, cv="loso", n_jobs=1).records[0]
     assert record["permutation"] == "between-groups" and 0 < record["p_value"] <= 1
+
+
+def test_a_costly_permutation_run_is_announced_before_it_starts():
+    from layerprobe.probes.classifiers import CLASSIFIERS
+    from layerprobe.probes.study import permutation_cost
+
+    specs = list(CLASSIFIERS.values())  # logreg, linear-svm refit per permutation; ridge does not
+    line = permutation_cost(6.0, specs, 999)
+    assert "999 re-runs of every logreg, linear-svm fit, about 67 min expected" in line
+    assert permutation_cost(6.0, specs, 9) is None
