@@ -37,8 +37,8 @@ def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, c
         "predictions": [{"index": fold.test.tolist(), "predicted": [str(classes[p]) for p in predicted]}
                         for fold, predicted in zip(folds.outer, c.predicted)],
     }
-    if "C" in (c.params[0] if c.params else {}):
-        out["C"] = [params["C"] for params in c.params]
+    if any("C" in params for params in c.params):
+        out["C"] = [params.get("C") for params in c.params]
     if c.picks is not None:
         out["picked"] = c.picks
     never = [str(classes[i]) for i in np.flatnonzero(pooled.sum(axis=0) == 0)]
