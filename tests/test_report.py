@@ -15,6 +15,7 @@ from layerprobe.probes.classifiers import ProbeSpec, classifier_specs
 from layerprobe.probes.evaluate import evaluate
 from layerprobe.probes.output import document, mean_std, write_results
 from layerprobe.probes.sweep import sweep
+from layerprobe.report import plots
 from layerprobe.report.build import write_report
 from layerprobe.report.cli import main
 from layerprobe.report.selection import best
@@ -224,3 +225,10 @@ def test_single_split_has_no_std_and_a_comparison_note_instead_of_a_p_value(tmp_
     (run_dir / "comparison.json").write_text(json.dumps(comparison))
     headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
     assert "Paired test on the test clips each side gets right, McNemar's exact test: p = 6.25e-28." in headline
+
+
+def test_labels_are_drawn_literally_not_as_mathtext(tmp_path):
+    record = {"classes": ["$\\frac{1}{$", "$5"], "confusion_matrix": [[2, 1], [0, 3]], "layer": 3,
+              "classifier": "logreg"}
+    path = plots.confusion_matrix(record, tmp_path / "confusion.png")
+    assert path.read_bytes().startswith(b"\x89PNG") and [p.name for p in tmp_path.iterdir()] == ["confusion.png"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -45,6 +46,18 @@ def test_a_second_run_computes_nothing_new(finished_run, monkeypatch):
     layerprobe.run(manifest, root / "out", model=model, device="cpu", n_jobs=1, progress=False)
     for name, text in before.items():
         assert (root / "out" / name).read_text() == text
+
+
+def test_a_rerun_with_other_layers_recomputes_the_probes(finished_run, tmp_path, capsys):
+    root, manifest, model, _ = finished_run
+    out = tmp_path / "out"
+    shutil.copytree(root / "out", out)
+    (out / "baseline_results.json").write_bytes(b"")  # as a kill during its write would leave it
+    layerprobe.run(manifest, out, model=model, layers=[0, 1, 2], overwrite=True, device="cpu", n_jobs=1,
+                   progress=False)
+    probes = json.loads((out / "probe_results.json").read_text())["results"]
+    assert {r["layer"] for r in probes} == {0, 1, 2}
+    assert "baseline_results.json cannot be read" in capsys.readouterr().err
 
 
 def test_the_notebook_api(finished_run):
