@@ -18,13 +18,18 @@ _SHORT_DATA_CHUNK = re.compile(r"^\s*(?:data|SSND|Data Size)\s*:\s*(\d+) \(shoul
 # Streaming writers (ffmpeg to a pipe, some recorders) leave the data size at 0xFFFFFFFF:
 # an unknown length, not a truncation.
 _UNKNOWN_LENGTH = 0xFFFFFFFF
+# Sample rates of real recordings; a header outside says something false (a forged 1 Hz header
+# turns 400 KB into 55 hours of audio).
+MIN_RATE, MAX_RATE = 1_000, 768_000
+MAX_SECONDS = 4 * 3600.0  # a bound on one clip's decoded length: longer is a broken header, not speech
 
 
 class ClipError(Exception):
     """A clip that cannot be used; the run records it as failed and goes on.
 
     reason: short category for the end-of-run summary ("unreadable", "empty", "truncated",
-    "corrupt", "non-finite", "too-short"); detail: what exactly is wrong.
+    "corrupt", "non-finite", "too-short", "bad-rate", "too-long", "out-of-memory"); detail: what
+    exactly is wrong.
     """
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -33,21 +38,31 @@ class ClipError(Exception):
         self.detail = detail
 
 
-def decode(source: AudioSource, sample_rate: int, min_samples: int = 0, pad_short: bool = False) -> np.ndarray:
+def decode(
+    source: AudioSource,
+    sample_rate: int,
+    min_samples: int = 0,
+    pad_short: bool = False,
+    max_seconds: float = MAX_SECONDS,
+) -> np.ndarray:
     """Mono (mean of channels) float32 audio at sample_rate.
 
     Raises ClipError. Clips shorter than min_samples at sample_rate raise ClipError("too-short")
-    unless pad_short, which zero-pads them at the end to min_samples. No gain or mean
-    normalization: the model's feature extractor does that.
+    unless pad_short, which zero-pads them at the end to min_samples. A clip longer than
+    max_seconds (default 4 h), or whose header claims a rate outside 1-768 kHz, raises ClipError
+    before it is decoded. No gain or mean normalization: the model's feature extractor does that.
     """
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    frames, rate = _read(_open(source))
-    if not np.isfinite(frames).all():
-        bad = int((~np.isfinite(frames)).any(axis=1).sum())
-        raise ClipError("non-finite", f"{bad} of {len(frames)} frames hold NaN or infinity")
-    mono = frames.mean(axis=1, dtype=np.float32)
-    audio = _resample(mono, rate, sample_rate)
+    try:
+        frames, rate = _read(_open(source), max_seconds)
+        if not np.isfinite(frames).all():
+            bad = int((~np.isfinite(frames)).any(axis=1).sum())
+            raise ClipError("non-finite", f"{bad} of {len(frames)} frames hold NaN or infinity")
+        mono = frames.mean(axis=1, dtype=np.float32)
+        audio = _resample(mono, rate, sample_rate)
+    except MemoryError:
+        raise ClipError("out-of-memory", "decoding this clip needs more memory than there is") from None
     return _fit_length(audio, sample_rate, min_samples, pad_short)
 
 
@@ -77,19 +92,27 @@ def _open(source: AudioSource) -> str | io.BytesIO:
     return opened
 
 
-def _read(opened: str | io.BytesIO) -> tuple[np.ndarray, int]:
-    """All frames as float32 (frames, channels) and the file's rate; checks the file is whole."""
+def _read(opened: str | io.BytesIO, max_seconds: float) -> tuple[np.ndarray, int]:
+    """All frames as float32 (frames, channels) and the file's rate; checks the file is whole,
+    its rate plausible and its length within max_seconds."""
     try:
         with sf.SoundFile(opened) as file:
             _check_data_chunk(file.extra_info)
-            declared = file.frames
+            declared, rate = file.frames, file.samplerate
+            if not MIN_RATE <= rate <= MAX_RATE:
+                raise ClipError("bad-rate", f"the header says {rate} Hz, outside {MIN_RATE}-{MAX_RATE} Hz")
+            limit = int(max_seconds * rate)
+            if declared > limit:
+                raise ClipError("too-long", f"{declared / rate:.0f} s by its header, above --max-seconds {max_seconds:g}")
             try:
-                frames = file.read(dtype="float32", always_2d=True)
+                # One frame past the limit tells a too-long clip whose header understates it.
+                frames = file.read(limit + 1, dtype="float32", always_2d=True)
             except (sf.SoundFileError, RuntimeError) as error:
                 raise ClipError("corrupt", f"decoding failed part-way: {error}") from error
-            rate = file.samplerate
     except (sf.SoundFileError, RuntimeError, OSError) as error:
         raise ClipError("unreadable", str(error)) from error
+    if len(frames) > limit:
+        raise ClipError("too-long", f"more than --max-seconds {max_seconds:g} decoded")
     if len(frames) < declared:
         # e.g. a cut MP3: the header promises more frames than the decoder finds.
         raise ClipError("truncated", f"header declares {declared} frames, only {len(frames)} decoded")

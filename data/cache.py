@@ -190,7 +190,19 @@ def open_cache(path: Path) -> h5py.File:
     if "layerprobe_format" not in file.attrs:
         file.close()
         raise UserError(f"{path} is not a layerprobe cache; use another --out or --overwrite")
+    try:
+        check_format(file, path)
+    except UserError:
+        file.close()
+        raise
     return file
+
+
+def check_format(file: h5py.File, path: str | os.PathLike) -> None:
+    """Refuse a cache written in another layout than the one this version reads and writes."""
+    found = file.attrs.get("layerprobe_format")
+    if not (isinstance(found, (int, np.integer)) and found == FORMAT):
+        raise UserError(f"{path} is a layerprobe cache of format {_show(found)}; this version reads format {FORMAT}")
 
 
 class CacheWriter:

@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from layerprobe.data.cache import check_format
 from layerprobe.errors import UserError
 from layerprobe.layer_spec import format_layers
 
@@ -43,6 +44,7 @@ class CacheReader:
     def _read_ok_mask(self) -> np.ndarray:
         if "layerprobe_format" not in self._file.attrs or "clips/status" not in self._file:
             raise UserError(f"not a layerprobe cache (no layerprobe_format attribute or clips/status): {self.path}")
+        check_format(self._file, self.path)
         ok = self._file["clips/status"].asstr()[()] == "ok"
         if not ok.any():
             raise UserError(f"no clip has status 'ok' in {self.path}: nothing to probe")

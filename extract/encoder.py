@@ -157,7 +157,9 @@ class Encoder:
             sample_rate=int(self.feature_extractor.sampling_rate),
             receptive_field=receptive_field(config),
         )
-        _truncate(model, max(self.layers))
+        # transformers records hidden states as its blocks run: with none left there would be none,
+        # not even hidden_states[0], so one block stays.
+        _truncate(model, max(*self.layers, 1))
         self._guard = PaddingGuard(model)
         self.model = model.to(self.device).eval()
 

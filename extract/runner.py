@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from layerprobe.data.audio import ClipError, decode, header_duration
+from layerprobe.data.audio import MAX_SECONDS, ClipError, decode, header_duration
 from layerprobe.data.cache import CacheWriter, Settings
 from layerprobe.data.manifest import Clip, load_manifest
 from layerprobe.errors import UserError
@@ -73,6 +73,7 @@ def extract(
     chunk_seconds: float = 30.0,
     batch_seconds: float | None = None,
     pad_short: bool = False,
+    max_seconds: float = MAX_SECONDS,
     strict: bool = False,
     overwrite: bool = False,
     path_column: str | None = None,
@@ -88,7 +89,8 @@ def extract(
     data: audio folder, manifest CSV/TSV (or a folder holding one), or a saved HF dataset.
     out: the HDF5 cache; an existing one is resumed (finished clips are not recomputed).
     layers: hidden_states indices; None means all. batch_seconds: padded audio per batch
-    (default 4 s on CPU, where small batches stay in cache, 256 s on GPU). Other parameters mirror the extract-embeddings flags.
+    (default 4 s on CPU, where small batches stay in cache, 256 s on GPU). max_seconds: a longer
+    clip fails as "too-long" (default 4 h). Other parameters mirror the extract-embeddings flags.
     """
     started = time.perf_counter()
     manifest = load_manifest(data, path_column, label_column, group_column, split_column)
@@ -135,7 +137,7 @@ def extract(
             if strict:
                 raise UserError(f"{clip.id}: {error} (--strict stops at the first failed clip)")
 
-        decoded = _decoded(todo, encoder, pad_short, failed)
+        decoded = _decoded(todo, encoder, pad_short, max_seconds, failed)
         encoding_started = time.perf_counter()
         for finished in pooled_batches(
             decoded, encoder.pooled, int(chunk_seconds * info.sample_rate), int(batch_seconds * info.sample_rate)
@@ -153,12 +155,13 @@ def _sort_key(clip: Clip) -> float:
     return -1.0 if math.isnan(seconds) else seconds  # unreadable ones first: they fail fast
 
 
-def _decoded(todo, encoder: Encoder, pad_short: bool, failed) -> Iterator[Decoded]:
+def _decoded(todo, encoder: Encoder, pad_short: bool, max_seconds: float, failed) -> Iterator[Decoded]:
     """Decode and normalize clips in a background thread, a bounded number ahead of the encoder."""
     rate = encoder.info.sample_rate
 
     def work(clip: Clip) -> np.ndarray:
-        wave = decode(clip.source, rate, min_samples=encoder.info.receptive_field, pad_short=pad_short)
+        wave = decode(clip.source, rate, min_samples=encoder.info.receptive_field, pad_short=pad_short,
+                      max_seconds=max_seconds)
         return encoder.normalize(wave)
 
     def settle(row: int, clip: Clip, future: Future) -> Iterator[Decoded]:
