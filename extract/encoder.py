@@ -52,6 +52,8 @@ def resolve_device(device: str) -> torch.device:
         resolved = torch.device(device)
     except RuntimeError as error:
         raise UserError(f"--device {device!r} is not a device (auto, cpu, cuda, cuda:N, mps)") from error
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {device}: choose auto, cpu, cuda, cuda:N or mps")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"--device {device}: no CUDA device is available on this machine")
     if resolved.type == "mps" and not torch.backends.mps.is_available():
