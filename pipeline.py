@@ -12,6 +12,7 @@ import hashlib
 import json
 import shlex
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ import pandas as pd
 
 from layerprobe import __version__
 from layerprobe.atomic_write import write_text_atomic
+from layerprobe.errors import UserError
 
 RANDOM_INIT_NOTE = "The encoder has random weights: these numbers are a smoke run of the pipeline, not a result."
 
@@ -126,15 +128,18 @@ def run(
     encoder is untrained (the demo's).
     """
     from layerprobe.baselines.paired import compare
-    from layerprobe.baselines.compute import compute_features
+    from layerprobe.baselines.compute import compute_features, feature_by_name
     from layerprobe.baselines.run import evaluate_baselines
     from layerprobe.extract.runner import extract
     from layerprobe.probes.output import document
     from layerprobe.probes.sweep import sweep
     from layerprobe.report.build import write_report
 
-    run_dir = Path(out)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = writable_folder(Path(out))
+    if not features:
+        raise UserError("--features names no feature; give one or more of mfcc, logmel, egemaps")
+    for name in features:
+        feature_by_name(name)  # an unknown or unavailable feature is refused before the encoder runs
     cache = run_dir / "cache.h5"
     started = time.perf_counter()
     summary = extract(data, str(cache), model=model, command=command, progress=progress, **extract_options)
@@ -177,6 +182,20 @@ def run(
         facts["random_init_note"] = RANDOM_INIT_NOTE
     write_text_atomic(run_dir / "run.json", json.dumps(facts, indent=1))
     return write_report(run_dir)
+
+
+def writable_folder(folder: Path) -> Path:
+    """`folder`, created if need be, once a file could be written in it: an unwritable run folder is
+    found before the first stage, not when the last one writes its results."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--out {folder} is a file; give a folder for the run")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write in {folder}: {error.strerror or error}") from None
+    return folder
 
 
 def _ok_clips(cache: Path) -> tuple[pd.DataFrame, dict, int]:

@@ -176,7 +176,20 @@ def lock(path: Path) -> FileLock:
         held.acquire()
     except Timeout:
         raise UserError(f"{path} is being written by another process (its lock {held.lock_file} is held)") from None
+    except OSError as error:  # a read-only or missing folder
+        raise UserError(f"cannot write {held.lock_file}: {error.strerror or error}") from None
     return held
+
+
+def open_for_writing(path: Path) -> h5py.File:
+    """The cache opened to write values in place, or a UserError saying why it cannot be."""
+    try:
+        return h5py.File(path, "r+")
+    except BlockingIOError:
+        raise UserError(f"{path} is open in another process (HDF5 locks it while it is read); "
+                        "close that process first") from None
+    except OSError as error:
+        raise storage_error(path, error) from None
 
 
 def open_cache(path: Path) -> h5py.File:
@@ -219,7 +232,7 @@ class CacheWriter:
         self._lock = lock(self.path)
         try:
             self.unlisted = self._prepare(clips, overwrite)
-            self._file = h5py.File(self.path, "r+")
+            self._file = open_for_writing(self.path)
         except BaseException:
             self._lock.release()
             raise

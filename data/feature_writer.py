@@ -28,6 +28,7 @@ from layerprobe.data.cache import (
     encode_error,
     lock,
     open_cache,
+    open_for_writing,
     replacing,
     reserve,
     storage_error,
@@ -48,7 +49,7 @@ class FeatureWriter:
         self._lock = lock(self.path)
         try:
             self._prepare(dim, params, overwrite)
-            self._file = h5py.File(self.path, "r+")
+            self._file = open_for_writing(self.path)
         except BaseException:
             self._lock.release()
             raise

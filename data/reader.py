@@ -17,6 +17,7 @@ from layerprobe.errors import UserError
 from layerprobe.layer_spec import format_layers
 
 CLIP_COLUMNS = ("id", "path", "label", "group", "split")
+ROW_GROUPS = ("clips", "layers", "pooled", "features", "feature_status", "feature_error")  # one row per clip
 _LAYER_NAME = re.compile(r"^\d{2}$")
 
 
@@ -32,6 +33,8 @@ class CacheReader:
             raise UserError(f"cache not found: {self.path}")
         try:
             self._file = h5py.File(self.path, "r")
+        except BlockingIOError:
+            raise UserError(f"{self.path} is open for writing in another process; wait until it ends") from None
         except OSError as error:
             raise UserError(f"not an HDF5 file: {self.path} ({error})") from None
         try:
@@ -46,9 +49,19 @@ class CacheReader:
             raise UserError(f"not a layerprobe cache (no layerprobe_format attribute or clips/status): {self.path}")
         check_format(self._file, self.path)
         ok = self._file["clips/status"].asstr()[()] == "ok"
+        self._check_row_counts(len(ok))
         if not ok.any():
             raise UserError(f"no clip has status 'ok' in {self.path}: nothing to probe")
         return ok
+
+    def _check_row_counts(self, rows: int) -> None:
+        """Every per-clip dataset has one row per clip: a shorter or longer one would misalign labels."""
+        names: list[str] = []
+        self._file.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)
+        for name in (n for n in names if n.split("/")[0] in ROW_GROUPS):
+            if len(self._file[name]) != rows:
+                raise UserError(f"{self.path} is damaged: {name} has {len(self._file[name])} rows, "
+                                f"clips/status {rows}")
 
     def _read_clips(self) -> pd.DataFrame:
         clips = self._file["clips"]

@@ -10,6 +10,7 @@ import pytest
 
 import layerprobe
 from layerprobe.data.demo_dataset import write_demo_dataset
+from layerprobe.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,12 @@ def test_a_rerun_with_other_layers_recomputes_the_probes(finished_run, tmp_path,
     probes = json.loads((out / "probe_results.json").read_text())["results"]
     assert {r["layer"] for r in probes} == {0, 1, 2}
     assert "baseline_results.json cannot be read" in capsys.readouterr().err
+
+
+def test_an_empty_or_unknown_feature_is_refused_before_extraction(tmp_path):
+    for features, message in (([], "--features names no feature"), (["mfcc", "chroma"], "unknown feature 'chroma'")):
+        with pytest.raises(UserError, match=message):
+            layerprobe.run(tmp_path / "no-such-data", tmp_path / "out", features=features)
 
 
 def test_the_notebook_api(finished_run):
