@@ -22,6 +22,7 @@ _UNKNOWN_LENGTH = 0xFFFFFFFF
 # turns 400 KB into 55 hours of audio).
 MIN_RATE, MAX_RATE = 1_000, 768_000
 MAX_SECONDS = 4 * 3600.0  # a bound on one clip's decoded length: longer is a broken header, not speech
+BLOCK_FRAMES = 1 << 18  # frames decoded at a time: 2 MB of stereo float32
 
 
 class ClipError(Exception):
@@ -51,16 +52,12 @@ def decode(
     unless pad_short, which zero-pads them at the end to min_samples. A clip longer than
     max_seconds (default 4 h), or whose header claims a rate outside 1-768 kHz, raises ClipError
     before it is decoded. No gain or mean normalization: the model's feature extractor does that.
+    The file is decoded, mixed and resampled in blocks, so memory holds the result and one block.
     """
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     try:
-        frames, rate = _read(_open(source), max_seconds)
-        if not np.isfinite(frames).all():
-            bad = int((~np.isfinite(frames)).any(axis=1).sum())
-            raise ClipError("non-finite", f"{bad} of {len(frames)} frames hold NaN or infinity")
-        mono = frames.mean(axis=1, dtype=np.float32)
-        audio = _resample(mono, rate, sample_rate)
+        audio = _read(_open(source), sample_rate, max_seconds)
     except MemoryError:
         raise ClipError("out-of-memory", "decoding this clip needs more memory than there is") from None
     return _fit_length(audio, sample_rate, min_samples, pad_short)
@@ -92,9 +89,9 @@ def _open(source: AudioSource) -> str | io.BytesIO:
     return opened
 
 
-def _read(opened: str | io.BytesIO, max_seconds: float) -> tuple[np.ndarray, int]:
-    """All frames as float32 (frames, channels) and the file's rate; checks the file is whole,
-    its rate plausible and its length within max_seconds."""
+def _read(opened: str | io.BytesIO, sample_rate: int, max_seconds: float) -> np.ndarray:
+    """The file's audio, mono at sample_rate; checks the file is whole, its rate plausible, its
+    length within max_seconds and its samples finite."""
     try:
         with sf.SoundFile(opened) as file:
             _check_data_chunk(file.extra_info)
@@ -104,21 +101,70 @@ def _read(opened: str | io.BytesIO, max_seconds: float) -> tuple[np.ndarray, int
             limit = int(max_seconds * rate)
             if declared > limit:
                 raise ClipError("too-long", f"{declared / rate:.0f} s by its header, above --max-seconds {max_seconds:g}")
-            try:
-                # One frame past the limit tells a too-long clip whose header understates it.
-                frames = file.read(limit + 1, dtype="float32", always_2d=True)
-            except (sf.SoundFileError, RuntimeError) as error:
-                raise ClipError("corrupt", f"decoding failed part-way: {error}") from error
+            return _decode_blocks(file, declared, limit, sample_rate, max_seconds)
     except (sf.SoundFileError, RuntimeError, OSError) as error:
         raise ClipError("unreadable", str(error)) from error
-    if len(frames) > limit:
-        raise ClipError("too-long", f"more than --max-seconds {max_seconds:g} decoded")
-    if len(frames) < declared:
+
+
+def _decode_blocks(file: sf.SoundFile, declared: int, limit: int, sample_rate: int, max_seconds: float) -> np.ndarray:
+    rate = file.samplerate
+    output = _Growing(math.ceil(declared * sample_rate / rate) + 1)
+    resampler = _resampler(rate, sample_rate)
+    decoded = non_finite = 0
+    while True:
+        try:
+            # One frame past the limit tells a too-long clip whose header understates it.
+            block = file.read(min(BLOCK_FRAMES, limit + 1 - decoded), dtype="float32", always_2d=True)
+        except (sf.SoundFileError, RuntimeError) as error:
+            raise ClipError("corrupt", f"decoding failed part-way: {error}") from error
+        if len(block) == 0:
+            break
+        decoded += len(block)
+        if decoded > limit:
+            raise ClipError("too-long", f"more than --max-seconds {max_seconds:g} decoded")
+        finite = np.isfinite(block).all(axis=1)
+        non_finite += len(block) - int(finite.sum())
+        mono = block.mean(axis=1, dtype=np.float32)
+        output.extend(resampler.resample_chunk(mono) if resampler else mono)
+    if decoded < declared:
         # e.g. a cut MP3: the header promises more frames than the decoder finds.
-        raise ClipError("truncated", f"header declares {declared} frames, only {len(frames)} decoded")
-    if len(frames) == 0:
+        raise ClipError("truncated", f"header declares {declared} frames, only {decoded} decoded")
+    if decoded == 0:
         raise ClipError("empty", "the file holds 0 audio frames")
-    return frames, rate
+    if non_finite:
+        raise ClipError("non-finite", f"{non_finite} of {decoded} frames hold NaN or infinity")
+    if resampler:
+        output.extend(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+    return output.values()
+
+
+class _Growing:
+    """A float32 array filled block by block, allocated once at the expected length."""
+
+    def __init__(self, expected: int) -> None:
+        self._array = np.empty(expected, dtype=np.float32)
+        self._filled = 0
+
+    def extend(self, block: np.ndarray) -> None:
+        end = self._filled + len(block)
+        if end > len(self._array):  # the header understated the length
+            self._array = np.resize(self._array, max(end, 2 * len(self._array)))
+        self._array[self._filled:end] = block
+        self._filled = end
+
+    def values(self) -> np.ndarray:
+        return self._array[: self._filled]
+
+
+def _resampler(rate: int, sample_rate: int) -> soxr.ResampleStream | None:
+    if rate == sample_rate:
+        return None
+    try:
+        # VHQ (linear phase, 28-bit precision): resampling must not be a source of differences
+        # between datasets recorded at different rates; its cost is negligible next to the encoder.
+        return soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="VHQ")
+    except (ValueError, RuntimeError) as error:
+        raise ClipError("unreadable", f"cannot resample {rate} Hz to {sample_rate} Hz: {error}") from error
 
 
 def _check_data_chunk(extra_info: str) -> None:
@@ -127,17 +173,6 @@ def _check_data_chunk(extra_info: str) -> None:
             raise ClipError(
                 "truncated", f"data chunk declares {declared} bytes, the file holds {present}"
             )
-
-
-def _resample(mono: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
-    if rate == sample_rate:
-        return mono
-    try:
-        # VHQ (linear phase, 28-bit precision): resampling must not be a source of differences
-        # between datasets recorded at different rates; its cost is negligible next to the encoder.
-        return soxr.resample(mono, rate, sample_rate, quality="VHQ")
-    except (ValueError, RuntimeError) as error:
-        raise ClipError("unreadable", f"cannot resample {rate} Hz to {sample_rate} Hz: {error}") from error
 
 
 def _fit_length(audio: np.ndarray, sample_rate: int, min_samples: int, pad_short: bool) -> np.ndarray:

@@ -166,7 +166,13 @@ class Encoder:
         self.model = model.to(self.device).eval()
 
     def normalize(self, wave: np.ndarray) -> np.ndarray:
-        """The model's own input normalization, applied to one whole clip."""
+        """The model's own input normalization, applied to one whole clip (float32; may be `wave` itself)."""
+        from transformers import Wav2Vec2FeatureExtractor
+
+        if type(self.feature_extractor) is Wav2Vec2FeatureExtractor:
+            # Its zero-mean unit-variance normalization, in place: called on an hour of audio the
+            # extractor itself makes several full-length copies (1 GB), the clip fits in 230 MB.
+            return zero_mean_unit_var(wave) if self.feature_extractor.do_normalize else wave
         features = self.feature_extractor(wave, sampling_rate=self.info.sample_rate, return_tensors="np")
         return features["input_values"][0].astype(np.float32)
 
@@ -204,6 +210,17 @@ class Encoder:
         if self.dtype == "float32":
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=DTYPES[self.dtype])
+
+
+def zero_mean_unit_var(wave: np.ndarray, block: int = 1 << 20) -> np.ndarray:
+    """Wav2Vec2FeatureExtractor's (x - mean) / sqrt(var + 1e-7), computed in place on a float32
+    array; the statistics are summed in float64 a block at a time, so no full-length temporary."""
+    total = sum(float(wave[i:i + block].sum(dtype=np.float64)) for i in range(0, len(wave), block))
+    mean = total / len(wave)
+    squares = sum(float(np.square(wave[i:i + block].astype(np.float64) - mean).sum()) for i in range(0, len(wave), block))
+    wave -= np.float32(mean)
+    wave /= np.float32(np.sqrt(squares / len(wave) + 1e-7))
+    return wave
 
 
 def _truncate(model: nn.Module, deepest: int) -> None:

@@ -23,7 +23,10 @@ from layerprobe.extract.batching import Decoded, Finished, pooled_batches
 from layerprobe.extract.encoder import Encoder
 from layerprobe.layer_spec import format_layers
 
+# Decoded clips waiting for the encoder: bounded in samples (by their headers), so that memory
+# does not grow with clip length; at least one clip is always ahead, however long.
 PREFETCH_CLIPS = 64
+PREFETCH_SECONDS = 120.0
 
 
 @dataclass
@@ -155,6 +158,11 @@ def _sort_key(clip: Clip) -> float:
     return -1.0 if math.isnan(seconds) else seconds  # unreadable ones first: they fail fast
 
 
+def _header_seconds(clip: Clip) -> float:
+    seconds = header_duration(clip.source)
+    return 0.0 if math.isnan(seconds) else seconds
+
+
 def _decoded(todo, encoder: Encoder, pad_short: bool, max_seconds: float, failed) -> Iterator[Decoded]:
     """Decode and normalize clips in a background thread, a bounded number ahead of the encoder."""
     rate = encoder.info.sample_rate
@@ -173,13 +181,18 @@ def _decoded(todo, encoder: Encoder, pad_short: bool, max_seconds: float, failed
         yield Decoded(row, wave, len(wave) / rate)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead: deque[tuple[int, Clip, Future]] = deque()
+        ahead: deque[tuple[int, Clip, Future, float]] = deque()
+        queued = 0.0
         for row, clip in todo:
-            ahead.append((row, clip, pool.submit(work, clip)))
-            if len(ahead) > PREFETCH_CLIPS:
-                yield from settle(*ahead.popleft())
+            seconds = _header_seconds(clip)
+            while ahead and (len(ahead) >= PREFETCH_CLIPS or queued + seconds > PREFETCH_SECONDS):
+                done_row, done_clip, future, done_seconds = ahead.popleft()
+                queued -= done_seconds
+                yield from settle(done_row, done_clip, future)
+            ahead.append((row, clip, pool.submit(work, clip), seconds))
+            queued += seconds
         while ahead:
-            yield from settle(*ahead.popleft())
+            yield from settle(*ahead.popleft()[:3])
 
 
 def _store(cache: CacheWriter, finished: list[Finished], summary: Summary, clips_by_row: dict, failed) -> int:
