@@ -1,10 +1,12 @@
 """Decode any clip to mono float32 at the encoder's rate, or say why it cannot be used."""
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
 import re
+from collections.abc import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -57,10 +59,21 @@ def decode(
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     try:
-        audio = _read(_open(source), sample_rate, max_seconds)
+        with _checked(source, max_seconds) as file:
+            audio = _Growing(math.ceil(file.frames * sample_rate / file.samplerate) + 1)
+            for block in _decode_blocks(file, sample_rate, max_seconds):
+                audio.extend(block)
     except MemoryError:
         raise ClipError("out-of-memory", "decoding this clip needs more memory than there is") from None
-    return _fit_length(audio, sample_rate, min_samples, pad_short)
+    return _fit_length(audio.values(), sample_rate, min_samples, pad_short)
+
+
+def audio_blocks(source: AudioSource, sample_rate: int, max_seconds: float = MAX_SECONDS) -> Iterator[np.ndarray]:
+    """The clip's audio as decode() gives it, mono float32 at sample_rate, a block at a time, so
+    that a clip of any length can be read in little memory. Raises decode()'s ClipErrors; the
+    checks of the whole file (truncated, empty, non-finite) come after the last block."""
+    with _checked(source, max_seconds) as file:
+        yield from _decode_blocks(file, sample_rate, max_seconds)
 
 
 def header_duration(source: AudioSource) -> float:
@@ -89,26 +102,27 @@ def _open(source: AudioSource) -> str | io.BytesIO:
     return opened
 
 
-def _read(opened: str | io.BytesIO, sample_rate: int, max_seconds: float) -> np.ndarray:
-    """The file's audio, mono at sample_rate; checks the file is whole, its rate plausible, its
-    length within max_seconds and its samples finite."""
+@contextlib.contextmanager
+def _checked(source: AudioSource, max_seconds: float) -> Iterator[sf.SoundFile]:
+    """The file opened for decoding, once its header says a plausible rate and length."""
+    opened = _open(source)
     try:
         with sf.SoundFile(opened) as file:
             _check_data_chunk(file.extra_info)
-            declared, rate = file.frames, file.samplerate
-            if not MIN_RATE <= rate <= MAX_RATE:
-                raise ClipError("bad-rate", f"the header says {rate} Hz, outside {MIN_RATE}-{MAX_RATE} Hz")
-            limit = int(max_seconds * rate)
-            if declared > limit:
-                raise ClipError("too-long", f"{declared / rate:.0f} s by its header, above --max-seconds {max_seconds:g}")
-            return _decode_blocks(file, declared, limit, sample_rate, max_seconds)
+            if not MIN_RATE <= file.samplerate <= MAX_RATE:
+                raise ClipError("bad-rate", f"the header says {file.samplerate} Hz, outside {MIN_RATE}-{MAX_RATE} Hz")
+            if file.frames > max_seconds * file.samplerate:
+                raise ClipError("too-long", f"{file.frames / file.samplerate:.0f} s by its header, "
+                                            f"above --max-seconds {max_seconds:g}")
+            yield file
     except (sf.SoundFileError, RuntimeError, OSError) as error:
         raise ClipError("unreadable", str(error)) from error
 
 
-def _decode_blocks(file: sf.SoundFile, declared: int, limit: int, sample_rate: int, max_seconds: float) -> np.ndarray:
-    rate = file.samplerate
-    output = _Growing(math.ceil(declared * sample_rate / rate) + 1)
+def _decode_blocks(file: sf.SoundFile, sample_rate: int, max_seconds: float) -> Iterator[np.ndarray]:
+    """Mono blocks at sample_rate; checks the file is whole and finite once all is read."""
+    declared, rate = file.frames, file.samplerate
+    limit = int(max_seconds * rate)
     resampler = _resampler(rate, sample_rate)
     decoded = non_finite = 0
     while True:
@@ -122,10 +136,9 @@ def _decode_blocks(file: sf.SoundFile, declared: int, limit: int, sample_rate: i
         decoded += len(block)
         if decoded > limit:
             raise ClipError("too-long", f"more than --max-seconds {max_seconds:g} decoded")
-        finite = np.isfinite(block).all(axis=1)
-        non_finite += len(block) - int(finite.sum())
+        non_finite += len(block) - int(np.isfinite(block).all(axis=1).sum())
         mono = block.mean(axis=1, dtype=np.float32)
-        output.extend(resampler.resample_chunk(mono) if resampler else mono)
+        yield resampler.resample_chunk(mono) if resampler else mono
     if decoded < declared:
         # e.g. a cut MP3: the header promises more frames than the decoder finds.
         raise ClipError("truncated", f"header declares {declared} frames, only {decoded} decoded")
@@ -134,8 +147,7 @@ def _decode_blocks(file: sf.SoundFile, declared: int, limit: int, sample_rate: i
     if non_finite:
         raise ClipError("non-finite", f"{non_finite} of {decoded} frames hold NaN or infinity")
     if resampler:
-        output.extend(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-    return output.values()
+        yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
 class _Growing:

@@ -19,6 +19,7 @@ from torch import nn  # noqa: E402
 
 from layerprobe.errors import UserError  # noqa: E402
 from layerprobe.extract.exact_batching import PaddingGuard  # noqa: E402
+from layerprobe.extract.long_clips import Moments  # noqa: E402
 
 SUPPORTED_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -165,14 +166,29 @@ class Encoder:
         self._guard = PaddingGuard(model)
         self.model = model.to(self.device).eval()
 
-    def normalize(self, wave: np.ndarray) -> np.ndarray:
-        """The model's own input normalization, applied to one whole clip (float32; may be `wave` itself)."""
+    @property
+    def normalizes_in_blocks(self) -> bool:
+        """Whether the model's input normalization is known here (scaling), so that a clip can be
+        normalized a piece at a time instead of handed whole to the feature extractor."""
         from transformers import Wav2Vec2FeatureExtractor
 
-        if type(self.feature_extractor) is Wav2Vec2FeatureExtractor:
-            # Its zero-mean unit-variance normalization, in place: called on an hour of audio the
-            # extractor itself makes several full-length copies (1 GB), the clip fits in 230 MB.
-            return zero_mean_unit_var(wave) if self.feature_extractor.do_normalize else wave
+        return type(self.feature_extractor) is Wav2Vec2FeatureExtractor
+
+    def scaling(self, moments: Moments) -> tuple[float, float]:
+        """(shift, scale) such that (wave - shift) / scale is Wav2Vec2FeatureExtractor's output for
+        a clip of these moments: zero mean and unit variance, or unchanged without do_normalize."""
+        if not self.feature_extractor.do_normalize:
+            return 0.0, 1.0
+        return moments.mean, float(np.sqrt(moments.variance + 1e-7))
+
+    def normalize(self, wave: np.ndarray) -> np.ndarray:
+        """The model's own input normalization, applied to one whole clip (float32; may be `wave` itself)."""
+        if self.normalizes_in_blocks:
+            # In place: the feature extractor makes several full-length copies (1 GB for an hour).
+            shift, scale = self.scaling(Moments.of(wave))
+            wave -= np.float32(shift)
+            wave /= np.float32(scale)
+            return wave
         features = self.feature_extractor(wave, sampling_rate=self.info.sample_rate, return_tensors="np")
         return features["input_values"][0].astype(np.float32)
 
@@ -210,17 +226,6 @@ class Encoder:
         if self.dtype == "float32":
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=DTYPES[self.dtype])
-
-
-def zero_mean_unit_var(wave: np.ndarray, block: int = 1 << 20) -> np.ndarray:
-    """Wav2Vec2FeatureExtractor's (x - mean) / sqrt(var + 1e-7), computed in place on a float32
-    array; the statistics are summed in float64 a block at a time, so no full-length temporary."""
-    total = sum(float(wave[i:i + block].sum(dtype=np.float64)) for i in range(0, len(wave), block))
-    mean = total / len(wave)
-    squares = sum(float(np.square(wave[i:i + block].astype(np.float64) - mean).sum()) for i in range(0, len(wave), block))
-    wave -= np.float32(mean)
-    wave /= np.float32(np.sqrt(squares / len(wave) + 1e-7))
-    return wave
 
 
 def _truncate(model: nn.Module, deepest: int) -> None:

@@ -21,6 +21,7 @@ from layerprobe.data.manifest import Clip, load_manifest
 from layerprobe.errors import UserError
 from layerprobe.extract.batching import Decoded, Finished, pooled_batches
 from layerprobe.extract.encoder import Encoder
+from layerprobe.extract.long_clips import measure, normalized_segments
 from layerprobe.layer_spec import format_layers
 
 # Decoded clips waiting for the encoder: bounded in samples (by their headers), so that memory
@@ -140,11 +141,10 @@ def extract(
             if strict:
                 raise UserError(f"{clip.id}: {error} (--strict stops at the first failed clip)")
 
-        decoded = _decoded(todo, encoder, pad_short, max_seconds, failed)
+        chunk_samples = int(chunk_seconds * info.sample_rate)
+        decoded = _decoded(todo, encoder, pad_short, max_seconds, chunk_samples, failed)
         encoding_started = time.perf_counter()
-        for finished in pooled_batches(
-            decoded, encoder.pooled, int(chunk_seconds * info.sample_rate), int(batch_seconds * info.sample_rate)
-        ):
+        for finished in pooled_batches(decoded, encoder.pooled, chunk_samples, int(batch_seconds * info.sample_rate)):
             bar.update(_store(cache, finished, summary, clips_by_row, failed))
             speed = summary.audio_seconds / (time.perf_counter() - encoding_started)
             bar.set_postfix_str(f"{speed:.1f}x realtime")
@@ -163,22 +163,30 @@ def _header_seconds(clip: Clip) -> float:
     return 0.0 if math.isnan(seconds) else seconds
 
 
-def _decoded(todo, encoder: Encoder, pad_short: bool, max_seconds: float, failed) -> Iterator[Decoded]:
-    """Decode and normalize clips in a background thread, a bounded number ahead of the encoder."""
+def _decoded(todo, encoder: Encoder, pad_short: bool, max_seconds: float, chunk_samples: int,
+             failed) -> Iterator[Decoded]:
+    """Decode and normalize clips in a background thread, a bounded number ahead of the encoder.
+    A clip longer than the chunk is only measured there and read again, a piece at a time, as the
+    encoder takes it (see long_clips.py)."""
     rate = encoder.info.sample_rate
 
-    def work(clip: Clip) -> np.ndarray:
+    def work(row: int, clip: Clip, seconds: float) -> Decoded:
+        if encoder.normalizes_in_blocks and seconds * rate > chunk_samples:
+            moments = measure(clip.source, rate, max_seconds)
+            shift, scale = encoder.scaling(moments)
+            return Decoded(row, moments.count, moments.count / rate, lambda lengths: normalized_segments(
+                clip.id, clip.source, rate, max_seconds, lengths, shift, scale))
         wave = decode(clip.source, rate, min_samples=encoder.info.receptive_field, pad_short=pad_short,
                       max_seconds=max_seconds)
-        return encoder.normalize(wave)
+        return Decoded.in_memory(row, encoder.normalize(wave), len(wave) / rate)
 
     def settle(row: int, clip: Clip, future: Future) -> Iterator[Decoded]:
         try:
-            wave = future.result()
+            decoded = future.result()
         except ClipError as error:
             failed(row, clip, error)
             return
-        yield Decoded(row, wave, len(wave) / rate)
+        yield decoded
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead: deque[tuple[int, Clip, Future, float]] = deque()
@@ -189,7 +197,7 @@ def _decoded(todo, encoder: Encoder, pad_short: bool, max_seconds: float, failed
                 done_row, done_clip, future, done_seconds = ahead.popleft()
                 queued -= done_seconds
                 yield from settle(done_row, done_clip, future)
-            ahead.append((row, clip, pool.submit(work, clip), seconds))
+            ahead.append((row, clip, pool.submit(work, row, clip, seconds), seconds))
             queued += seconds
         while ahead:
             yield from settle(*ahead.popleft()[:3])
