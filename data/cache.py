@@ -14,6 +14,7 @@ collected), so any write error stops the run before a status says "ok".
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -26,7 +27,7 @@ import h5py
 import numpy as np
 from filelock import FileLock, Timeout
 
-from layerprobe.atomic_write import atomic_path
+from layerprobe.atomic_write import atomic_path, sync
 from layerprobe.errors import UserError
 
 FORMAT = 1
@@ -153,14 +154,21 @@ def reserve(file: h5py.File, path: Path) -> None:
     descriptor = os.open(path, os.O_RDWR)
     try:
         os.posix_fallocate(descriptor, 0, os.fstat(descriptor).st_size)
+    except OSError as error:
+        # A file system that cannot reserve space (some network and copy-on-write ones) still gets
+        # every flush checked; only a full disk is an error here.
+        if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+            raise
     finally:
         os.close(descriptor)
 
 
 def checked_flush(file: h5py.File, path: Path) -> None:
-    """Flush `file`, turning a write error (full disk, quota, I/O) into a UserError naming `path`."""
+    """Flush `file` and sync it to the disk, so what was written is known to be there; a write
+    error (full disk, quota, I/O) becomes a UserError naming `path`."""
     try:
         file.flush()
+        sync(path)
     except (OSError, RuntimeError) as error:
         raise storage_error(path, error) from None
 
