@@ -2,12 +2,14 @@
 
 A kill, a full disk or an I/O error never leaves a truncated results file that a later run would
 read as current: the old file stays in place until the new one is complete on disk, and the
-temporary file is removed on any error.
+temporary file is removed on any error. writable_folder finds an unwritable destination before the
+work whose results go there starts.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,6 +50,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def writable_folder(folder: str | os.PathLike) -> Path:
+    """`folder`, created if need be, once a file could be written in it; else a UserError. Call it
+    before the long work whose results go there: an unwritable --out is found first, not last."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--out {folder} is a file; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write in {folder}: {error.strerror or error}") from None
+    return folder
 
 
 def sync(path: Path) -> None:

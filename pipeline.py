@@ -12,7 +12,6 @@ import hashlib
 import json
 import shlex
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from layerprobe import __version__
-from layerprobe.atomic_write import write_text_atomic
+from layerprobe.atomic_write import writable_folder, write_text_atomic
 from layerprobe.errors import UserError
 
 RANDOM_INIT_NOTE = "The encoder has random weights: these numbers are a smoke run of the pipeline, not a result."
@@ -182,20 +181,6 @@ def run(
         facts["random_init_note"] = RANDOM_INIT_NOTE
     write_text_atomic(run_dir / "run.json", json.dumps(facts, indent=1))
     return write_report(run_dir)
-
-
-def writable_folder(folder: Path) -> Path:
-    """`folder`, created if need be, once a file could be written in it: an unwritable run folder is
-    found before the first stage, not when the last one writes its results."""
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"--out {folder} is a file; give a folder for the run")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        raise UserError(f"cannot write in {folder}: {error.strerror or error}") from None
-    return folder
 
 
 def _ok_clips(cache: Path) -> tuple[pd.DataFrame, dict, int]:

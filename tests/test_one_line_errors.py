@@ -15,7 +15,7 @@ from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.extract.cli import main as extract_main
 from layerprobe.extract.runner import extract
-from layerprobe.pipeline import writable_folder
+from layerprobe.atomic_write import writable_folder
 
 
 @pytest.fixture
