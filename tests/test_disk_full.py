@@ -120,3 +120,23 @@ def test_a_results_file_on_a_full_disk_keeps_the_previous_one(small_disk):
         write_text_atomic(results, "x" * 100_000)
     assert results.read_text() == '{"results": []}'
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "probe_results.json"]
+
+
+def test_a_failed_flush_marks_nothing_ok(tmp_path, group_norm_model, monkeypatch):
+    """Where HDF5 can only report a write error when it flushes (a value written in place on a
+    failing disk), the run stops with one line and the rows stay pending for the rerun."""
+    write_dataset(tmp_path / "all", [f"clip{i}.wav" for i in range(4)])
+    flush = h5py.File.flush
+
+    def failing_flush(file):
+        if file.filename.endswith("/c.h5"):  # the live cache, not the new file being built
+            raise RuntimeError("Unable to synchronously flush file (file write failed: time = ..., "
+                               "errno = 5, error message = 'Input/output error', buf = 0x0)")
+        flush(file)
+    monkeypatch.setattr(h5py.File, "flush", failing_flush)
+    with pytest.raises(UserError, match=f"cannot write {tmp_path / 'c.h5'}: Input/output error$"):
+        extract(str(tmp_path / "all"), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu",
+                progress=False)
+    monkeypatch.setattr(h5py.File, "flush", flush)
+    with h5py.File(tmp_path / "c.h5", "r") as f:
+        assert (f["clips/status"][()] == b"pending").all()
