@@ -35,6 +35,7 @@ TEXT_COLUMNS = ("id", "path", "label", "group", "split")
 STATUS = h5py.string_dtype("ascii", 8)
 ERROR = h5py.string_dtype("utf-8", 256)
 ROWS_PER_COPY = 4096
+ROW_GROUPS = ("clips", "layers", "pooled", "features", "feature_status", "feature_error")  # one row per clip
 METADATA_BYTES = 256 * 1024  # a generous bound on a cache's object headers, heaps and indexes
 # HDF5 wraps the system's reason in a long message: "... errno = 28, error message = 'No space left on device', ..."
 _HDF5_CAUSE = re.compile(r"error message = '([^']*)'")
@@ -213,6 +214,7 @@ def open_cache(path: Path) -> h5py.File:
         raise UserError(f"{path} is not a layerprobe cache; use another --out or --overwrite")
     try:
         check_format(file, path)
+        check_rows(file, path)
     except UserError:
         file.close()
         raise
@@ -224,6 +226,16 @@ def check_format(file: h5py.File, path: str | os.PathLike) -> None:
     found = file.attrs.get("layerprobe_format")
     if not (isinstance(found, (int, np.integer)) and found == FORMAT):
         raise UserError(f"{path} is a layerprobe cache of format {_show(found)}; this version reads format {FORMAT}")
+
+
+def check_rows(file: h5py.File, path: str | os.PathLike) -> None:
+    """Every per-clip dataset has one row per clip: a shorter or longer one would misalign labels."""
+    rows = len(file["clips/status"])
+    names: list[str] = []
+    file.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)
+    for name in names:
+        if name.split("/")[0] in ROW_GROUPS and len(file[name]) != rows:
+            raise UserError(f"{path} is damaged: {name} has {len(file[name])} rows, clips/status {rows}")
 
 
 class CacheWriter:

@@ -12,12 +12,11 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from layerprobe.data.cache import check_format
+from layerprobe.data.cache import check_format, check_rows
 from layerprobe.errors import UserError
 from layerprobe.layer_spec import format_layers
 
 CLIP_COLUMNS = ("id", "path", "label", "group", "split")
-ROW_GROUPS = ("clips", "layers", "pooled", "features", "feature_status", "feature_error")  # one row per clip
 _LAYER_NAME = re.compile(r"^\d{2}$")
 
 
@@ -49,19 +48,10 @@ class CacheReader:
             raise UserError(f"not a layerprobe cache (no layerprobe_format attribute or clips/status): {self.path}")
         check_format(self._file, self.path)
         ok = self._file["clips/status"].asstr()[()] == "ok"
-        self._check_row_counts(len(ok))
+        check_rows(self._file, self.path)
         if not ok.any():
             raise UserError(f"no clip has status 'ok' in {self.path}: nothing to probe")
         return ok
-
-    def _check_row_counts(self, rows: int) -> None:
-        """Every per-clip dataset has one row per clip: a shorter or longer one would misalign labels."""
-        names: list[str] = []
-        self._file.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)
-        for name in (n for n in names if n.split("/")[0] in ROW_GROUPS):
-            if len(self._file[name]) != rows:
-                raise UserError(f"{self.path} is damaged: {name} has {len(self._file[name])} rows, "
-                                f"clips/status {rows}")
 
     def _read_clips(self) -> pd.DataFrame:
         clips = self._file["clips"]

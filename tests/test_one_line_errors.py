@@ -101,3 +101,13 @@ def test_a_cache_whose_columns_attribute_is_not_json_is_one_line(tmp_path):
         f.attrs.update(data=str(tmp_path), columns="{bad")
     with pytest.raises(UserError, match="'columns' attribute is not JSON"):
         compute_features(cache, ("mfcc",), progress=False)
+
+
+def test_extending_a_cache_whose_datasets_disagree_in_length_is_refused(data, tmp_path, group_norm_model):
+    cache = tmp_path / "c.h5"
+    extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
+    with h5py.File(cache, "a") as f:
+        del f["clips/label"]
+        f["clips/label"] = ["a", "b"]
+    with pytest.raises(UserError, match="damaged: clips/label has 2 rows, clips/status 4"):
+        extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
