@@ -207,6 +207,8 @@ def open_cache(path: Path) -> h5py.File:
         file = h5py.File(path, "r")
     except FileNotFoundError:
         raise UserError(f"{path}: no such cache") from None
+    except BlockingIOError:
+        raise UserError(f"{path} is open for writing in another process; wait until it ends") from None
     except OSError as error:
         raise UserError(f"{path} exists but is not an HDF5 file; use another --out or --overwrite") from error
     if "layerprobe_format" not in file.attrs:
