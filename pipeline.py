@@ -109,6 +109,8 @@ def run(
     features: Sequence[str] = ("mfcc",),
     cv: str | None = None,
     folds: int = 5,
+    fold_column: str | None = None,
+    refit: str = "train",
     seed: int = 0,
     class_weight: str = "none",
     permutations: int = 0,
@@ -121,8 +123,8 @@ def run(
     """Every stage from audio to report, into RUN_DIR=out; returns the report's files.
 
     data, model and extract_options: as for layerprobe.extract (layers, revision, device, dtype,
-    columns, ...). features: hand-made baselines (default mfcc). cv, folds, seed, class_weight,
-    permutations: as for probe, shared by the baselines so every comparison is paired. n_jobs:
+    columns, ...). features: hand-made baselines (default mfcc). cv, folds, fold_column, refit, seed,
+    class_weight, permutations: as for probe, shared by the baselines so every comparison is paired. n_jobs:
     workers for the CPU stages (default all cores). random_init: say in the report that the
     encoder is untrained (the demo's).
     """
@@ -144,7 +146,8 @@ def run(
     summary = extract(data, str(cache), model=model, command=command, progress=progress, **extract_options)
     extract_seconds = time.perf_counter() - started
     print(summary, file=sys.stderr)
-    shared = dict(cv=cv, folds=folds, seed=seed, class_weight=class_weight, permutations=permutations)
+    shared = dict(cv=cv, folds=folds, fold_column=fold_column, refit=refit, seed=seed, class_weight=class_weight,
+                  permutations=permutations)
 
     def probe_document() -> dict:
         result = sweep(cache, "all", "all", n_jobs=n_jobs, progress=progress, **shared)
@@ -225,5 +228,8 @@ def print_headline(run_dir: Path) -> None:
     from layerprobe.baselines.cli import describe_comparison
     from layerprobe.probes.output import table
 
-    print(table(json.loads((run_dir / "probe_results.json").read_text())))
+    probe_doc = json.loads((run_dir / "probe_results.json").read_text())
+    print(table(probe_doc))
+    for line in probe_doc["warnings"]:
+        print(f"warning: {line}")
     print(describe_comparison(json.loads((run_dir / "comparison.json").read_text())))

@@ -21,7 +21,8 @@ from layerprobe.baselines.run import DEFAULT_CLASSIFIERS, evaluate_baselines
 from layerprobe.data.arguments import add_column_arguments, column_kwargs
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import ArgumentParser, UserError, run_cli
-from layerprobe.probes.output import document, table, warnings
+from layerprobe.probes.records import describe
+from layerprobe.probes.output import document, table, warnings, write_results
 from layerprobe.probes.cli import add_protocol_arguments, protocol_kwargs
 
 RESULTS_FILE = "baseline_results.json"
@@ -63,14 +64,13 @@ def run(args: argparse.Namespace) -> int:
     for line in warnings(result):
         print(f"warning: {line}", file=sys.stderr)
     options = {"features": args.features, "classifier": ",".join(args.classifier), "cv": args.cv,
-               "class_weight": args.class_weight, "permutations": args.permutations}
+               "fold_column": args.fold_column, "refit": args.refit, "class_weight": args.class_weight,
+               "permutations": args.permutations}
     doc = document(result, cache, options)
     if args.compare:
         doc["comparison"] = _comparison(args.compare, doc, cache)
     if args.out:
-        path = Path(args.out) / RESULTS_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(doc, indent=1))
+        path = write_results(doc, args.out, RESULTS_FILE)
         print(f"wrote {path}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(doc))
@@ -111,18 +111,26 @@ def _comparison(probe_results: str, doc: dict, cache: str) -> dict:
 
 
 def describe_comparison(result: dict) -> str:
-    """Two lines for people: which record won by how much, and the test with its p-value."""
+    """Two lines for people: the selected layer against the selected baseline, and the paired test."""
     layer, baseline = result["best_layer"], result["best_baseline"]
-    lines = [f"best layer {layer['layer']} ({layer['classifier']}) {result['metric']} {layer['mean']:.3f} vs best "
-             f"baseline {baseline['layer']} ({baseline['classifier']}) {baseline['mean']:.3f}: difference "
-             f"{result['mean_difference']:+.3f} over {result['n_folds']} fold(s)"]
+    metric = "UAR" if result["metric"] == "balanced_accuracy" else result["metric"]
+    lines = [f"{describe(layer)} {metric} {_figure(layer)} vs selected baseline {metric} {_figure(baseline)}: "
+             f"difference {result['value_difference']:+.3f} over {result['n_folds']} fold(s)"]
     if result["p_value"] is None:
         lines.append(f"{result['test']}: {result.get('note', 'no test possible')}")
     else:
-        wilcoxon = result["wilcoxon_p_value"]
-        extra = f"; Wilcoxon signed-rank p = {wilcoxon:.3g}" if wilcoxon is not None else ""
-        lines.append(f"{result['test']}: p = {result['p_value']:.3g}{extra}")
+        line = f"{result['test']}: p = {result['p_value']:.3g}"
+        if result.get("wilcoxon_p_value") is not None:
+            line += f"; Wilcoxon signed-rank p = {result['wilcoxon_p_value']:.3g}"
+        if result.get("wilcoxon_note"):
+            line += f" ({result['wilcoxon_note']})"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def _figure(side: dict) -> str:
+    low, high = side["ci"]
+    return f"{side['value']:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

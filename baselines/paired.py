@@ -1,4 +1,7 @@
-"""Is the best encoder layer better than the best hand-made baseline? A paired test over shared folds.
+"""Is the selected encoder layer better than the selected hand-made baseline? A paired test over shared folds.
+
+Both sides are the "selected" records: the layer (and classifier), and the baseline feature and
+classifier, chosen inside each training part, so neither side gains from being picked on the test folds.
 
 CV scores of one dataset are not independent (training parts overlap), so a plain paired t-test
 over folds is too confident. The main test for CV protocols is the corrected resampled t-test of
@@ -15,30 +18,31 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from layerprobe.baselines.classifiers import CHANCE_LAYER
+from layerprobe.probes.output import headline_record
 
 NADEAU_BENGIO = "corrected resampled t-test (Nadeau & Bengio 2003), two-sided, k-1 degrees of freedom"
-MCNEMAR = "McNemar's exact test on the paired test clips (Dietterich 1998), two-sided"
-# With fewer folds the exact Wilcoxon p-value cannot go below 0.0625, so it says nothing.
-MIN_WILCOXON_FOLDS = 5
+MCNEMAR = "McNemar's exact test of accuracy on the paired test clips (Dietterich 1998), two-sided"
+WILCOXON_LEVEL = 0.05
 
 
 def compare(layer_records: Sequence[dict], baseline_records: Sequence[dict], metric: str = "balanced_accuracy",
             labels: Sequence[str] | None = None) -> dict:
-    """Compare the best layer record with the best non-chance baseline record, fold by fold.
+    """Compare the selected layer record with the selected baseline record, fold by fold.
 
     layer_records: probe records (probes.sweep.probe). baseline_records: records of
-    baselines.run.baselines on the same cache and fold arguments; "chance" records are skipped.
-    metric: "accuracy", "balanced_accuracy" (default) or "macro_f1"; "best" is the highest mean.
-    labels: the label of each ok clip (indexed like the records' predictions); needed only for
-    the single-split protocol, where McNemar's test counts which clips each side gets right.
-    Returns metric, best_layer and best_baseline ({"layer", "classifier", "mean"}), differences
-    (layer minus baseline, per fold), mean_difference, test, statistic, p_value,
-    wilcoxon_p_value, n_folds, and "note" when no test is possible and why.
-    Raises ValueError when the two records were not evaluated on the same folds.
+    baselines.run.baselines on the same cache and fold arguments. metric: "accuracy",
+    "balanced_accuracy" (default) or "macro_f1". labels: the label of each ok clip (indexed like the
+    records' predictions); needed only for a single split, where McNemar's test counts which clips
+    each side gets right.
+    Returns metric, best_layer and best_baseline ({"layer", "classifier", "value", "ci"}), differences
+    (layer minus baseline, per fold), mean_difference, test, statistic, p_value, wilcoxon_p_value
+    (with wilcoxon_note when the folds are too few for it to reach 0.05), n_folds, and "note" when
+    no test is possible and why.
+    Raises ValueError when a side has no selected record or they were not evaluated on the same folds.
     """
-    layer = _best(layer_records, metric)
-    baseline = _best([r for r in baseline_records if r["layer"] != CHANCE_LAYER], metric)
+    layer, baseline = headline_record(list(layer_records)), headline_record(list(baseline_records))
+    if layer is None or baseline is None:
+        raise ValueError("no selected record to compare: run probe and baselines with this version")
     _check_paired(layer, baseline)
     differences = np.subtract(layer[metric]["folds"], baseline[metric]["folds"])
     result = {
@@ -47,22 +51,18 @@ def compare(layer_records: Sequence[dict], baseline_records: Sequence[dict], met
         "best_baseline": _summary(baseline, metric),
         "differences": differences.tolist(),
         "mean_difference": float(differences.mean()),
+        "value_difference": layer[metric]["value"] - baseline[metric]["value"],
         "n_folds": len(differences),
-        "wilcoxon_p_value": _wilcoxon(differences),
+        **_wilcoxon(differences),
     }
     if len(differences) == 1:
         return {**result, **_mcnemar(layer, baseline, labels)}
     return {**result, **_corrected_t(differences, _test_train_ratio(layer))}
 
 
-def _best(records: Sequence[dict], metric: str) -> dict:
-    if not records:
-        raise ValueError("no records to compare")
-    return max(records, key=lambda record: record[metric]["mean"])
-
-
 def _summary(record: dict, metric: str) -> dict:
-    return {"layer": record["layer"], "classifier": record["classifier"], "mean": record[metric]["mean"]}
+    return {"layer": record["layer"], "classifier": record["classifier"], "value": record[metric]["value"],
+            "ci": record[metric]["ci"], "picked": record.get("picked", [])}
 
 
 def _check_paired(a: dict, b: dict) -> None:
@@ -92,10 +92,17 @@ def _corrected_t(differences: np.ndarray, ratio: float) -> dict:
     return {**base, "statistic": float(t), "p_value": float(2 * stats.t.sf(abs(t), df=k - 1))}
 
 
-def _wilcoxon(differences: np.ndarray) -> float | None:
-    if len(differences) < MIN_WILCOXON_FOLDS or not differences.any():
-        return None
-    return float(stats.wilcoxon(differences).pvalue)
+def _wilcoxon(differences: np.ndarray) -> dict:
+    """The exact signed-rank p-value, with a note when k folds cannot reach 0.05 (its smallest p is 2 / 2**k)."""
+    k = len(differences)
+    if k < 2 or not differences.any():
+        return {"wilcoxon_p_value": None}
+    smallest = 2 / 2**k
+    result = {"wilcoxon_p_value": float(stats.wilcoxon(differences).pvalue)}
+    if smallest > WILCOXON_LEVEL:
+        result["wilcoxon_note"] = (f"with {k} folds the Wilcoxon signed-rank test cannot go below p = {smallest:.3g}, "
+                                   f"so it cannot show a difference at {WILCOXON_LEVEL}")
+    return result
 
 
 def _mcnemar(layer: dict, baseline: dict, labels: Sequence[str] | None) -> dict:

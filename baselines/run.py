@@ -6,29 +6,29 @@ import json
 import os
 import sys
 from pathlib import Path
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import h5py
 import numpy as np
 
-from layerprobe.baselines.classifiers import CHANCE_LAYER, baseline_specs, chance_input, chance_specs
+from layerprobe.baselines.classifiers import CHANCE_LAYER, CHANCE_SPECS, baseline_specs, chance_input
 from layerprobe.baselines.compute import compute_features, feature_by_name
 from layerprobe.baselines.features import Feature
 from layerprobe.data.cache import open_cache
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.probes.classifiers import CLASS_WEIGHTS
-from layerprobe.probes.evaluate import assemble, record_jobs, run_jobs
-from layerprobe.probes.protocols import outer_folds
-from layerprobe.probes.significance import permuted_labels
-from layerprobe.probes.sweep import Sweep
+from layerprobe.probes.evaluate import SELECTED
+from layerprobe.probes.study import study
+from layerprobe.probes.sweep import Sweep, cache_folds
 
 DEFAULT_CLASSIFIERS = ("svm-rbf", "logreg", "linear-svm")
 
 
 def evaluate_baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfcc",),
-                       classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, cv: str | None = None, folds: int = 5,
-                       seed: int = 0, class_weight: str = "none", permutations: int = 0, n_jobs: int = -1,
+                       classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, *, cv: str | None = None, folds: int = 5,
+                       seed: int = 0, fold_column: str | None = None, refit: str = "train",
+                       class_weight: str = "none", permutations: int = 0, n_jobs: int = -1,
                        progress: bool = False, overwrite: bool = False) -> Sweep:
     """Like `baselines`, but returns the Sweep (folds, records, clip ids, cache attrs) the probe's
     output functions take. overwrite: recompute a stored feature whose parameters differ instead
@@ -47,36 +47,37 @@ def evaluate_baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfc
         clips = reader.clips
         y = clips["label"].to_numpy()
         # The same call on the same ok rows as probes.sweep.sweep: the folds are identical.
-        shared = outer_folds(y, clips["group"].to_numpy(), clips["split"].to_numpy(), cv, folds, seed)
+        shared = cache_folds(reader, cv=cv, folds=folds, seed=seed, fold_column=fold_column, refit=refit)
         matrices = {name: _feature_rows(reader, name) for name in features}
         attrs = reader.attrs
-    shuffles = permuted_labels(y, shared.groups, permutations, seed)
-    chance = chance_specs(seed)
-    jobs = _jobs(matrices, specs, chance, y, shared, class_weight, shuffles)
-    total = len(shared.splits) * (len(features) * len(specs) * (1 + permutations) + len(chance))
-    outcomes = run_jobs(jobs, n_jobs, total, progress)
-    records = [assemble(name, spec.name, y, shared, class_weight, outcomes, (name, spec.name), permutations)
-               for name in features for spec in specs]
-    records += [assemble(CHANCE_LAYER, spec.name, y, shared, "none", outcomes, (CHANCE_LAYER, spec.name), 0)
-                for spec in chance]
-    return Sweep(shared, records, clips["id"].tolist(), attrs)
+    sources = [(name, lambda name=name: matrices[name]) for name in features]
+    # The best baseline is chosen like the layer: inside each training part, among every feature x classifier.
+    selection = [(SELECTED, [spec.name for spec in specs])]
+    found = study(sources, specs, y, shared, class_weight=class_weight, permutations=permutations,
+                  selections=selection, n_jobs=n_jobs, progress=progress)
+    chance = study([(CHANCE_LAYER, lambda: chance_input(len(y)))], CHANCE_SPECS, y, shared, n_jobs=n_jobs)
+    records = found.records + chance.records
+    return Sweep(shared, records, clips["id"].tolist(), attrs, found.notes, classes=records[0]["classes"])
 
 
 def baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfcc",),
-              classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, cv: str | None = None, folds: int = 5, seed: int = 0,
-              class_weight: str = "none", permutations: int = 0, n_jobs: int = -1, progress: bool = False) -> list[dict]:
+              classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, *, cv: str | None = None, folds: int = 5,
+              seed: int = 0, fold_column: str | None = None, refit: str = "train", class_weight: str = "none",
+              permutations: int = 0, n_jobs: int = -1, progress: bool = False) -> list[dict]:
     """Baseline records (DESIGN.md JSON shape) on the folds `probe` would use with the same arguments.
 
     cache: the HDF5 cache; features missing from it are computed first. features: names of
     hand-made features ("mfcc" default, "logmel", "egemaps"); each record's "layer" is the name.
-    classifiers: "svm-rbf" (RBF SVM, C x gamma by inner CV), "logreg", "linear-svm" (all three by
-    default), each a Pipeline with StandardScaler. Two chance records are always added, with layer
-    "chance" and classifier "majority" / "stratified-random". cv, folds, seed, class_weight,
-    permutations, n_jobs: as for probes.sweep.probe (defaults None, 5, 0, "none", 0, -1).
+    classifiers: "svm-rbf" (RBF SVM, C x gamma chosen on the selection splits), "logreg",
+    "linear-svm" (all three by default), each a Pipeline with StandardScaler. A record with layer
+    and classifier "selected" chooses among them inside each training part. Two chance records are
+    always added, with layer "chance" and classifier "majority" / "stratified-random". cv, folds,
+    seed, fold_column, refit, class_weight, permutations, n_jobs: as for probes.sweep.probe.
     progress: show progress bars and the feature summary (default False).
     """
-    return evaluate_baselines(cache, features, classifiers, cv, folds, seed, class_weight, permutations, n_jobs,
-                              progress).records
+    return evaluate_baselines(cache, features, classifiers, cv=cv, folds=folds, seed=seed, fold_column=fold_column,
+                              refit=refit, class_weight=class_weight, permutations=permutations, n_jobs=n_jobs,
+                              progress=progress).records
 
 
 def _needs_computing(cache: str | os.PathLike, features: Sequence[Feature]) -> bool:
@@ -110,12 +111,3 @@ def _feature_rows(reader: CacheReader, name: str) -> np.ndarray:
         raise UserError(f"{len(bad)} clip(s) usable by the probes have no {name} feature, so the baseline cannot "
                         f"use the same clips, e.g. {ids[first]}: {errors[first].decode(errors='replace') or 'pending'}")
     return reader.feature(name)
-
-
-def _jobs(matrices: dict[str, np.ndarray], specs, chance, y: np.ndarray, folds, class_weight: str,
-          shuffles: list[np.ndarray]) -> Iterator[tuple[tuple, object]]:
-    for name, X in matrices.items():
-        for spec in specs:
-            yield from record_jobs(X, y, folds, spec, class_weight, shuffles, (name, spec.name))
-    for spec in chance:
-        yield from record_jobs(chance_input(len(y)), y, folds, spec, "none", [], (CHANCE_LAYER, spec.name))

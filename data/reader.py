@@ -83,6 +83,12 @@ class CacheReader:
         """The names of the stored hand-made features (features/NAME)."""
         return sorted(self._file["features"]) if "features" in self._file else []
 
+    def clip_values(self, name: str) -> np.ndarray | None:
+        """clips/NAME of the ok clips as strings, None when the cache has no such dataset."""
+        if name not in self._file["clips"]:
+            return None
+        return self._file["clips"][name].asstr()[()][self._ok]
+
     def layer(self, index: int) -> np.ndarray:
         """Layer `index` as float32 (n_ok, D); only this layer is read."""
         if index not in self.layers:

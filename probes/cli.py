@@ -13,7 +13,7 @@ from pathlib import Path
 from layerprobe.errors import ArgumentParser, UserError, run_cli
 from layerprobe.probes.classifiers import CLASS_WEIGHTS, CLASSIFIERS
 from layerprobe.probes.output import document, table, warnings, write_results
-from layerprobe.probes.protocols import PROTOCOLS
+from layerprobe.probes.protocols import PROTOCOLS, REFITS
 from layerprobe.probes.saved_probe import load_probe, predict_cache, save_probe
 from layerprobe.probes.sweep import sweep
 
@@ -33,24 +33,47 @@ def _at_least(minimum: int):
     return integer
 
 
+def _seed(text: str) -> int:
+    """An argparse type: a seed numpy accepts everywhere (0 .. 2**32 - 1)."""
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text} is not in 0..{2**32 - 1}")
+    return value
+
+
+def _workers(text: str) -> int:
+    """An argparse type: joblib's n_jobs, a positive count or -1 (all cores)."""
+    value = int(text)
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError(f"{text}: give a positive number of workers, or -1 for all cores")
+    return value
+
+
 def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     """How every classifier is evaluated; shared by probe, baselines and run so that they pair."""
     parser.add_argument("--cv", default="auto", choices=["auto", *PROTOCOLS],
-                        help="evaluation protocol: auto (default) uses the cache's train/test split, else "
-                             "speaker-grouped CV when groups exist, else stratified CV")
+                        help="evaluation protocol: auto (default) uses the dataset's train/(validation/)test split "
+                             "when its train and test share no group, else speaker-grouped CV over all clips, else "
+                             "stratified CV")
     parser.add_argument("--folds", type=_at_least(2), default=5, help="outer folds for k-fold protocols (default 5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every split and shuffle (default 0)")
+    parser.add_argument("--fold-column", metavar="COL",
+                        help="a column of predefined folds (clips/COL in the cache, else the manifest's column): "
+                             "each value is one test fold")
+    parser.add_argument("--refit", default="train", choices=REFITS,
+                        help="with a validation split, refit the chosen C on train (default) or train+validation")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of every split, shuffle and solver (default 0)")
     parser.add_argument("--class-weight", default="none", choices=CLASS_WEIGHTS,
                         help="none (default), balanced, or sqrt: min(sqrt(max_count/count), 3)")
     parser.add_argument("--permutations", type=_at_least(0), default=0,
-                        help="label shuffles (within groups) for a p-value per layer (default 0: none)")
-    parser.add_argument("--n-jobs", type=int, default=-1, help="parallel workers (default -1: all cores)")
+                        help="label permutations for a p-value per record and a family-wise one (default 0: none)")
+    parser.add_argument("--n-jobs", type=_workers, default=-1, help="parallel workers (default -1: all cores)")
 
 
 def protocol_kwargs(args: argparse.Namespace) -> dict:
     """The protocol flags as keyword arguments of sweep/baselines."""
-    return dict(cv=None if args.cv == "auto" else args.cv, folds=args.folds, seed=args.seed,
-                class_weight=args.class_weight, permutations=args.permutations, n_jobs=args.n_jobs)
+    return dict(cv=None if args.cv == "auto" else args.cv, folds=args.folds, fold_column=args.fold_column,
+                refit=args.refit, seed=args.seed, class_weight=args.class_weight, permutations=args.permutations,
+                n_jobs=args.n_jobs)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,21 +97,21 @@ def run(args: argparse.Namespace) -> int:
         return _predict(args)
     if args.save_model and not args.out:
         raise UserError("--save-model needs --out DIR")
-    result = sweep(args.cache, args.layer, args.classifier, None if args.cv == "auto" else args.cv, args.folds,
-                   args.seed, args.class_weight, args.permutations, args.n_jobs, save_models=args.save_model,
-                   progress=True)
+    result = sweep(args.cache, args.layer, args.classifier, save_models=args.save_model, progress=True,
+                   **protocol_kwargs(args))
     for line in warnings(result):
         print(f"warning: {line}", file=sys.stderr)
-    options = {"classifier": args.classifier, "cv": args.cv, "class_weight": args.class_weight,
-               "permutations": args.permutations}
+    options = {"classifier": args.classifier, "cv": args.cv, "fold_column": args.fold_column, "refit": args.refit,
+               "class_weight": args.class_weight, "permutations": args.permutations}
     doc = document(result, args.cache, options)
     if args.out:
         path = write_results(doc, args.out)
         print(f"wrote {path}", file=sys.stderr)
-        for (layer, classifier), pipeline in result.models.items():
-            meta = {"layer": layer, "classifier": classifier, "model": doc["model"], "cache": doc["cache"],
+        for (layer, classifier), model in result.models.items():
+            meta = {"layer": layer, "classifier": classifier, "model": doc["model"],
+                    "model_fingerprint": doc["model_fingerprint"], "cache": doc["cache"],
                     "n_clips": doc["n_clips"], "class_weight": args.class_weight}
-            save_probe(pipeline, Path(args.out) / MODELS_DIR / f"layer{layer:02d}_{classifier}.npz", meta)
+            save_probe(model, result.classes, Path(args.out) / MODELS_DIR / f"layer{layer:02d}_{classifier}.npz", meta)
     print(json.dumps(doc) if args.format == "json" else table(doc))
     return 0
 

@@ -1,133 +1,199 @@
-"""Evaluate one feature matrix with one tuned classifier on the shared outer folds -> one record.
+"""Evaluate feature matrices with probes on shared outer folds -> records (DESIGN.md's shape).
 
-The work is cut into independent jobs (one per outer fold, and one per fold and label shuffle for
-the permutation test) so that a sweep can run the jobs of many layers in one joblib pool.
+The work is cut into independent jobs, one per (features, probe, outer fold, batch of label
+vectors), run in one joblib pool. Each job keeps what the records need and no more: per label
+vector the selection score of the chosen point and the per-class hits and supports of the test
+part; for the observed labels also the test predictions. From these the records, the "selected"
+records (the layer chosen inside each training part) and every permutation null follow without a
+single extra fit.
 """
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
-from layerprobe.probes.classifiers import ProbeSpec, class_weights, fitted_pipeline
-from layerprobe.probes.metrics import METRICS, chance_levels, fold_scores, per_class, summarize
-from layerprobe.probes.protocols import Folds, Split, inner_splits
-from layerprobe.probes.significance import STATISTIC, p_value, permuted_labels
+from layerprobe.probes.protocols import Folds, OuterFold
+from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
+
+SELECTED = "selected"
 
 
 @dataclass(frozen=True)
-class FoldFit:
-    """What one outer fold yields: test predictions, chosen hyperparameters, and the fitted
-    Pipeline when it is to be saved (None otherwise, to keep results small between processes)."""
+class JobResult:
+    """One job's yield for its P label vectors (row 0 the observed labels when `predicted` is set)."""
 
-    predicted: np.ndarray
-    params: dict[str, float]
-    pipeline: Pipeline | None = None
+    best: np.ndarray
+    hits: np.ndarray
+    support: np.ndarray
+    chosen: int | None = None
+    scores: np.ndarray | None = None
+    predicted: np.ndarray | None = None
+    model: LinearModel | None = None
 
 
-def fit_fold(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, spec: ProbeSpec,
-             class_weight: str, inner: list[Split], keep: bool = False) -> FoldFit:
-    """Choose hyperparameters on `inner` splits of the training part, refit on it, predict `test`.
+@dataclass
+class Candidate:
+    """Everything about one (features, probe) over all outer folds and label vectors.
 
-    The test rows reach the estimator only through predict(), after fitting.
+    best: (k, P) selection score of the chosen point per fold and label vector. hits, support:
+    (k, P, K) per-class correct predictions and test clips. predicted: the observed labels' test
+    predictions per fold. params: the chosen hyperparameters per fold. picks: per fold, which
+    (layer, classifier) a "selected" candidate took (None for a plain one). grid and scores: the
+    probe's grid and the observed selection score of each point per fold (plain candidates only).
     """
-    estimator = spec.build(class_weights(class_weight, y[train]), inner)
-    estimator.fit(X[train], y[train])
-    predicted = estimator.predict(X[test]) if len(test) else np.array([], dtype=y.dtype)
-    return FoldFit(predicted, spec.chosen(estimator), fitted_pipeline(estimator) if keep else None)
+
+    layer: int | str
+    classifier: str
+    best: np.ndarray
+    hits: np.ndarray
+    support: np.ndarray
+    predicted: list[np.ndarray]
+    params: list[dict]
+    picks: list[dict] | None = None
+    grid: tuple[dict, ...] = ()
+    scores: list[np.ndarray] = field(default_factory=list)
+    model: LinearModel | None = None
 
 
-def permuted_fold_score(X: np.ndarray, y_shuffled: np.ndarray, train: np.ndarray, test: np.ndarray,
-                        spec: ProbeSpec, class_weight: str, groups: np.ndarray | None, seed: int) -> float:
-    """The permutation statistic of one outer fold, with the whole nested procedure re-run on
-    shuffled labels (inner folds included: C selection is part of what is being tested)."""
-    inner = inner_splits(y_shuffled[train], None if groups is None else groups[train], seed)
-    fit = fit_fold(X, y_shuffled, train, test, spec, class_weight, inner)
-    return fold_scores(y_shuffled[test], fit.predicted)[STATISTIC]
+@dataclass(frozen=True)
+class Job:
+    """What a job works on; `key` says where its result goes."""
+
+    key: tuple
+    call: object
 
 
-def record_jobs(X: np.ndarray, y: np.ndarray, folds: Folds, spec: ProbeSpec, class_weight: str,
-                shuffles: list[np.ndarray], key: Hashable) -> Iterator[tuple[tuple, object]]:
-    """The joblib jobs for one record, each as ((key, kind, index...), delayed call)."""
-    for k, (train, test) in enumerate(folds.splits):
-        yield (key, "fold", k), delayed(fit_fold)(X, y, train, test, spec, class_weight, folds.inner[k])
-    for p, shuffled in enumerate(shuffles):
-        for k, (train, test) in enumerate(folds.splits):
-            yield (key, "null", p, k), delayed(permuted_fold_score)(
-                X, shuffled, train, test, spec, class_weight, folds.groups, folds.seed)
+@dataclass
+class Plan:
+    """The label vectors (row 0 observed) and the options every job of one evaluation shares."""
+
+    codes: np.ndarray
+    n_classes: int
+    folds: Folds
+    class_weight: str
+    seed: int
+    keep_models: bool = False
+    final_rows: np.ndarray | None = None
+    final_selection: tuple = field(default_factory=tuple)
 
 
-def run_jobs(jobs: Iterator[tuple[tuple, object]], n_jobs: int, total: int, progress: bool) -> dict[tuple, object]:
-    """Run keyed jobs in one joblib pool; `jobs` is consumed lazily, so a sweep holds few layers at once."""
-    keys: list[tuple] = []
+def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, fold: OuterFold, spec: ProbeSpec,
+             class_weight: str, seed: int, keep_model: bool = False) -> JobResult:
+    """Run `spec` on one outer fold for label vectors `codes` (P, n) and keep what the records need."""
+    outcomes = _run_spec(spec, FoldTask(X, codes, n_classes, fold.fit, fold.test, fold.selection, class_weight,
+                                        seed, keep_model and observed))
+    best = np.array([outcome.scores[outcome.chosen] for outcome in outcomes])
+    truth = codes[:, fold.test]
+    predicted = np.stack([outcome.predicted for outcome in outcomes])
+    support = np.stack([np.bincount(t, minlength=n_classes) for t in truth])
+    hits = np.stack([np.bincount(t[t == p], minlength=n_classes) for t, p in zip(truth, predicted)])
+    if not observed:
+        return JobResult(best, hits, support)
+    first = outcomes[0]
+    return JobResult(best, hits, support, first.chosen, first.scores, first.predicted, first.model)
 
-    def calls() -> Iterator[object]:
-        for job_key, call in jobs:
-            keys.append(job_key)
-            yield call
 
-    # Results come back in submission order, and a job is submitted before its result exists.
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(calls())
-    outcomes = {}
-    for i, result in enumerate(tqdm(results, total=total, disable=not progress, desc="probe fits", unit="fit")):
-        outcomes[keys[i]] = result
+def _run_spec(spec: ProbeSpec, task: FoldTask) -> list[FoldOutcome]:
+    """spec.run on the label vectors whose fitting rows hold two classes or more; a permutation that
+    leaves a single class there (speaker-level labels, few speakers) gets that class as every prediction."""
+    single = np.array([len(np.unique(codes[task.fit_rows])) < 2 for codes in task.codes])
+    if not single.any():
+        return spec.run(task)
+    outcomes: list[FoldOutcome | None] = [None] * len(task.codes)
+    if not single.all():
+        fitted = spec.run(replace(task, codes=task.codes[~single], keep_model=task.keep_model and not single[0]))
+        for index, outcome in zip(np.flatnonzero(~single), fitted):
+            outcomes[index] = outcome
+    for index in np.flatnonzero(single):
+        constant = np.full(len(task.test_rows), task.codes[index, task.fit_rows[0]], dtype=np.int64)
+        outcomes[index] = FoldOutcome(np.zeros(len(spec.grid)), 0, constant)
     return outcomes
 
 
-def assemble(layer: int | str, spec_name: str, y: np.ndarray, folds: Folds, class_weight: str,
-             outcomes: dict[tuple, object], key: Hashable, n_shuffles: int) -> dict:
-    """The record of one (features, classifier): per-fold and pooled scores, chance, p-value."""
-    fits: list[FoldFit] = [outcomes[(key, "fold", k)] for k in range(len(folds.splits))]
-    scores = [fold_scores(y[test], fit.predicted) for (_, test), fit in zip(folds.splits, fits)]
-    classes = np.unique(y)
-    tested = np.concatenate([test for _, test in folds.splits])
-    pooled_pred = np.concatenate([fit.predicted for fit in fits])
-    used = np.unique(np.concatenate([np.concatenate(split) for split in folds.splits]))
-    never = [str(c) for c in np.setdiff1d(classes, pooled_pred)]
-    record = {
-        "layer": layer,
-        "classifier": spec_name,
-        "protocol": folds.protocol,
-        "class_weight": class_weight,
-        "n_clips": int(len(used)),
-        "classes": [str(c) for c in classes],
-        **{metric: summarize([s[metric] for s in scores]) for metric in METRICS},
-        **per_class(y[tested], pooled_pred, classes),
-        "chance": chance_levels(y, folds.splits),
-        "C": [fit.params.get("C") for fit in fits],
-        "params": [fit.params for fit in fits],
-        "predictions": [{"index": test.tolist(), "predicted": [str(p) for p in fit.predicted]}
-                        for (_, test), fit in zip(folds.splits, fits)],
-        "never_predicted": never,
-        "warnings": [f"{_name(layer)} {spec_name} never predicts class(es) {', '.join(never)}"] if never else [],
-    }
-    if n_shuffles:
-        null = [np.mean([outcomes[(key, "null", p, k)] for k in range(len(folds.splits))])
-                for p in range(n_shuffles)]
-        record["permutations"] = n_shuffles
-        record["p_value"] = p_value(float(np.mean([s[STATISTIC] for s in scores])), null)
-        record["null_mean"] = float(np.mean(null))
-    return record
+def jobs_for(key: tuple, X: np.ndarray, spec: ProbeSpec, plan: Plan) -> Iterator[Job]:
+    """The jobs of one (features, probe): every outer fold x batch of label vectors, and the final fit."""
+    total = len(plan.codes)
+    for k, fold in enumerate(plan.folds.outer):
+        for start in range(0, total, spec.batch):
+            chunk = plan.codes[start:start + spec.batch]
+            yield Job((key, k, start), delayed(fold_job)(X, chunk, start == 0, plan.n_classes, fold, spec,
+                                                         plan.class_weight, plan.seed))
+    if plan.keep_models:
+        final = OuterFold(plan.final_rows, np.zeros(0, dtype=np.int64), plan.final_selection)
+        yield Job((key, "final", 0), delayed(fold_job)(X, plan.codes[:1], True, plan.n_classes, final, spec,
+                                                        plan.class_weight, plan.seed, True))
 
 
-def evaluate(X: np.ndarray, y: np.ndarray, folds: Folds, spec: ProbeSpec, *, layer: int | str,
-             class_weight: str = "none", permutations: int = 0, n_jobs: int = 1, progress: bool = False) -> dict:
-    """Evaluate features X (n_clips, F) with `spec` on `folds` -> one record (DESIGN.md shape).
+def run_jobs(jobs: Iterator[Job], n_jobs: int, total: int, progress: bool) -> dict[tuple, JobResult]:
+    """Run keyed jobs in one joblib pool; `jobs` is consumed lazily, so few feature matrices are held at once."""
+    keys: list[tuple] = []
 
-    y: labels of the same rows. folds: from protocols.outer_folds on the same rows. layer: what
-    the record's "layer" says (int for encoder layers, the feature name for baselines).
-    class_weight: "none" (default), "balanced" or "sqrt". permutations: label shuffles for the
-    p-value (default 0: none). n_jobs: joblib workers (default 1).
+    def calls() -> Iterator[object]:
+        for job in jobs:
+            keys.append(job.key)
+            yield job.call
+
+    # Results come back in submission order, and a job is submitted before its result exists.
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(calls())
+    return {keys[i]: result for i, result in
+            enumerate(tqdm(results, total=total, disable=not progress, desc="probe fits", unit="fit"))}
+
+
+def candidate(layer: int | str, spec: ProbeSpec, plan: Plan, results: dict[tuple, JobResult]) -> Candidate:
+    """Gather the jobs of one (features, probe) into a Candidate."""
+    key = (layer, spec.name)
+    starts = range(0, len(plan.codes), spec.batch)
+    per_fold = [[results.pop((key, k, start)) for start in starts] for k in range(len(plan.folds.outer))]
+    stack = lambda name: np.stack([np.concatenate([getattr(r, name) for r in fold]) for fold in per_fold])
+    final = results.pop((key, "final", 0), None)
+    return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"),
+                     [fold[0].predicted for fold in per_fold], [spec.grid[fold[0].chosen] for fold in per_fold],
+                     grid=spec.grid, scores=[fold[0].scores for fold in per_fold], model=final.model if final else None)
+
+
+def select(candidates: Sequence[Candidate], classifier: str) -> Candidate:
+    """The "selected" candidate: in each outer fold and for each label vector, the candidate whose
+    chosen point scored best on the selection splits (the first on ties), scored on the test part.
+
+    Only the training part decides, so its test score carries no optimism from choosing among
+    layers; the same choice re-made on each permuted label vector gives its null distribution.
     """
-    shuffles = permuted_labels(y, folds.groups, permutations, folds.seed)
-    total = len(folds.splits) * (1 + permutations)
-    outcomes = run_jobs(record_jobs(X, y, folds, spec, class_weight, shuffles, layer), n_jobs, total, progress)
-    return assemble(layer, spec.name, y, folds, class_weight, outcomes, layer, permutations)
+    best = np.stack([c.best for c in candidates])  # (C, k, P)
+    winner = best.argmax(axis=0)  # (k, P)
+    k_index, p_index = np.indices(winner.shape)
+    hits = np.stack([c.hits for c in candidates])[winner, k_index, p_index]
+    support = np.stack([c.support for c in candidates])[winner, k_index, p_index]
+    observed = winner[:, 0]
+    picks = [{"layer": candidates[w].layer, "classifier": candidates[w].classifier, **candidates[w].params[k]}
+             for k, w in enumerate(observed)]
+    return Candidate(SELECTED, classifier, best.max(axis=0), hits, support,
+                     [candidates[w].predicted[k] for k, w in enumerate(observed)],
+                     [candidates[w].params[k] for k, w in enumerate(observed)], picks)
 
 
-def _name(layer: int | str) -> str:
-    return f"layer {layer}" if isinstance(layer, int) else str(layer)
+def null_statistic(c: Candidate) -> np.ndarray:
+    """(P,) pooled UAR of every label vector (row 0 the observed one), from the pooled hits and supports."""
+    hits, support = c.hits.sum(axis=0), c.support.sum(axis=0)
+    present = support > 0
+    recall = np.divide(hits, support, out=np.zeros(hits.shape), where=present)
+    return recall.sum(axis=1) / present.sum(axis=1)
+
+
+def evaluate_candidates(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
+                        plan: Plan, n_jobs: int, progress: bool) -> list[Candidate]:
+    """Run every (features, probe) through the folds; sources: (name, loader) pairs, loaded when due."""
+
+    def jobs() -> Iterator[Job]:
+        for layer, load in sources:
+            X = load()
+            for spec in specs:
+                yield from jobs_for((layer, spec.name), X, spec, plan)
+
+    per_source = sum(len(plan.folds.outer) * -(-len(plan.codes) // spec.batch) + plan.keep_models for spec in specs)
+    total = len(sources) * per_source
+    results = run_jobs(jobs(), n_jobs, total, progress)
+    return [candidate(layer, spec, plan, results) for layer, _ in sources for spec in specs]

@@ -1,67 +1,80 @@
-"""Scores of one fold, their summary over folds, per-class scores and chance levels."""
+"""Scores from confusion matrices: per fold, pooled over folds, per class, and chance levels.
+
+Everything is computed from confusion matrices (rows: true class, columns: predicted) over all
+classes of the dataset, so a pooled score is exactly the score of every out-of-fold prediction
+taken together, and a bootstrap or a permutation only has to add matrices up.
+"""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support, recall_score
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 
 
-def fold_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Accuracy, balanced accuracy (unweighted average recall) and macro F1 on one test fold.
+def confusion(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n_classes, n_classes) counts from integer class codes."""
+    return np.bincount(truth * n_classes + predicted, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
-    Averages run over the classes present in y_true: a grouped test fold may lack a class, and a
-    class with no test clip has no recall to average.
+
+def scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
+    """Accuracy, UAR and macro-F1 of one confusion matrix (n_classes, n_classes) or a stack (..., K, K).
+
+    UAR (balanced accuracy) averages recall over the classes that occur in the truth, macro-F1 F1
+    over the classes that occur in the truth or the predictions: scikit-learn's balanced_accuracy_score
+    and f1_score(average="macro", zero_division=0) on the same predictions.
     """
-    present = np.unique(y_true)
+    matrix = np.asarray(matrix, dtype=np.float64)
+    hits = np.diagonal(matrix, axis1=-2, axis2=-1)
+    true_counts, predicted_counts = matrix.sum(-1), matrix.sum(-2)
+    total = true_counts.sum(-1)
+    present = true_counts > 0
+    recall = np.divide(hits, true_counts, out=np.zeros_like(hits), where=present)
+    f1 = np.divide(2 * hits, true_counts + predicted_counts, out=np.zeros_like(hits),
+                   where=(true_counts + predicted_counts) > 0)
+    occurring = present | (predicted_counts > 0)
     return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "accuracy": hits.sum(-1) / total,
+        "balanced_accuracy": recall.sum(-1) / present.sum(-1),
+        "macro_f1": f1.sum(-1) / occurring.sum(-1),
     }
 
 
-def summarize(values: list[float]) -> dict:
-    """{"mean", "std", "folds"}; std is the sample std over folds, None with a single fold."""
+def per_class(matrix: np.ndarray) -> dict:
+    """Precision, recall, F1 and support per class from the pooled confusion matrix, and the matrix itself."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    hits, support, predicted = np.diag(matrix), matrix.sum(1), matrix.sum(0)
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)
+    f1 = np.divide(2 * hits, support + predicted, out=np.zeros_like(hits), where=(support + predicted) > 0)
     return {
-        "mean": float(np.mean(values)),
-        "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
-        "folds": [float(v) for v in values],
+        "per_class": {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
+                      "support": support.astype(int).tolist()},
+        "confusion_matrix": matrix.astype(int).tolist(),
     }
 
 
-def per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: np.ndarray) -> dict:
-    """Precision, recall, F1 and support per class (in `classes` order) and the confusion matrix,
-    from the predictions of all test folds pooled (rows: true class, columns: predicted)."""
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=classes, zero_division=0)
-    return {
-        "per_class": {
-            "precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
-            "support": support.tolist(),
-        },
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
-    }
+def chance_matrices(codes: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], n_classes: int) -> dict:
+    """Pooled confusion matrices of two classifiers that ignore X, on the same folds.
 
-
-def chance_levels(labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> dict:
-    """What a probe that ignores X scores on the same folds, averaged over folds.
-
-    majority: always predicting the training part's most frequent class (all three metrics).
-    class_prior: the expected accuracy and balanced accuracy of guessing at random with the
-    training part's class frequencies.
+    majority: always the fitting part's most frequent class. class_prior: guessing with the fitting
+    part's class frequencies, as an expected confusion matrix (exact for accuracy and UAR).
+    folds: (fit_rows, test_rows) pairs.
     """
-    majority: list[dict[str, float]] = []
-    prior_accuracy, prior_uar = [], []
-    for train, test in splits:
-        classes, counts = np.unique(labels[train], return_counts=True)
-        majority.append(fold_scores(labels[test], np.full(len(test), classes[counts.argmax()])))
-        guess = dict(zip(classes, counts / counts.sum()))
-        test_classes, test_counts = np.unique(labels[test], return_counts=True)
-        q = np.array([guess.get(c, 0.0) for c in test_classes])
-        prior_accuracy.append(float(q @ (test_counts / test_counts.sum())))
-        prior_uar.append(float(q.mean()))
-    return {
-        "majority": {m: float(np.mean([s[m] for s in majority])) for m in METRICS},
-        "class_prior": {"accuracy": float(np.mean(prior_accuracy)), "balanced_accuracy": float(np.mean(prior_uar))},
-    }
+    majority = np.zeros((n_classes, n_classes))
+    prior = np.zeros((n_classes, n_classes))
+    for fit, test in folds:
+        counts = np.bincount(codes[fit], minlength=n_classes)
+        tested = np.bincount(codes[test], minlength=n_classes)
+        majority[:, counts.argmax()] += tested
+        prior += np.outer(tested, counts / counts.sum())
+    return {"majority": majority, "class_prior": prior}
+
+
+def chance_levels(codes: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], n_classes: int) -> dict:
+    """The pooled scores of the chance classifiers (see chance_matrices): majority's three metrics,
+    class-prior guessing's accuracy and UAR."""
+    matrices = chance_matrices(codes, folds, n_classes)
+    majority = scores(matrices["majority"])
+    prior = scores(matrices["class_prior"])
+    return {"majority": {metric: float(majority[metric]) for metric in METRICS},
+            "class_prior": {metric: float(prior[metric]) for metric in ("accuracy", "balanced_accuracy")}}

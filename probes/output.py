@@ -5,11 +5,13 @@ import json
 import os
 from pathlib import Path
 
+from layerprobe.probes.records import describe
 from layerprobe.probes.sweep import Sweep
 
 RESULTS_FILE = "probe_results.json"
 # The metrics every table shows, with the titles people read.
 COLUMNS = (("accuracy", "accuracy"), ("balanced_accuracy", "UAR"), ("macro_f1", "macro-F1"))
+SELECTED = "selected"
 
 
 def document(result: Sweep, cache: str | os.PathLike[str], options: dict) -> dict:
@@ -18,69 +20,93 @@ def document(result: Sweep, cache: str | os.PathLike[str], options: dict) -> dic
     options: the settings the sweep ran with (classifier, class_weight, permutations, cv, ...).
     Record `predictions[k].index` values index into `clip_ids`.
     """
-    records = result.records
+    folds = result.folds
     return {
         "cache": os.fspath(cache),
         "model": str(result.cache_attrs.get("model", "")),
-        "protocol": result.folds.protocol,
-        "n_folds": len(result.folds.splits),
-        "seed": result.folds.seed,
-        "fold_sizes": [{"train": len(train), "test": len(test)} for train, test in result.folds.splits],
+        "model_fingerprint": str(result.cache_attrs.get("model_fingerprint", "")),
+        "protocol": folds.protocol,
+        "protocol_reason": folds.reason,
+        "selection": folds.selection,
+        "leak": folds.leak,
+        "n_folds": len(folds.outer),
+        "seed": folds.seed,
+        "split_counts": folds.split_counts,
+        "fold_sizes": [{"fit": len(fold.fit), "test": len(fold.test)} for fold in folds.outer],
         **options,
-        "n_clips": records[0]["n_clips"] if records else 0,
-        "classes": records[0]["classes"] if records else [],
+        "n_clips": int(len(folds.used)),
+        "classes": result.classes,
         "clip_ids": result.clip_ids,
         "warnings": warnings(result),
-        "results": records,
+        "results": result.records,
     }
 
 
 def warnings(result: Sweep) -> list[str]:
-    """The protocol's warnings, then each record's."""
-    return result.folds.warnings + [w for record in result.records for w in record["warnings"]]
+    """The protocol's warnings, the run's notes, then each record's."""
+    return result.folds.warnings + result.notes + [w for record in result.records for w in record["warnings"]]
 
 
-def write_results(doc: dict, out_dir: str | os.PathLike[str]) -> Path:
-    """Write the JSON document to OUT_DIR/probe_results.json (creating OUT_DIR) and return its path."""
-    path = Path(out_dir) / RESULTS_FILE
+def write_results(doc: dict, out_dir: str | os.PathLike[str], name: str = RESULTS_FILE) -> Path:
+    """Write the JSON document to OUT_DIR/NAME (creating OUT_DIR) atomically and return its path."""
+    path = Path(out_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1))
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(doc, indent=1))
+    os.replace(temporary, path)
     return path
 
 
+def headline_record(records: list[dict]) -> dict | None:
+    """The record a headline puts forward: the layer (and classifier) chosen inside each training part."""
+    selected = [record for record in records if record["layer"] == SELECTED]
+    overall = [record for record in selected if record["classifier"] == SELECTED]
+    return (overall or selected or [None])[0]
+
+
+def protocol_line(doc: dict) -> str:
+    """One line: the protocol, why it was chosen, how hyperparameters were chosen, and the clips per split."""
+    counts = doc.get("split_counts") or {}
+    per_split = f"; clips per split: {', '.join(f'{k} {v}' for k, v in counts.items())}" if set(counts) - {"none"} else ""
+    folds = "1 split" if doc["n_folds"] == 1 else f"{doc['n_folds']} folds"
+    return (f"protocol: {doc['protocol']} ({folds}, seed {doc['seed']}, hyperparameters chosen by "
+            f"{doc['selection']}): {doc['protocol_reason']}{per_split}")
+
+
 def table(doc: dict) -> str:
-    """A fixed-width table of a results document (see `document`): one row per layer x classifier,
-    mean +- std, * on each classifier's best layer (by UAR)."""
+    """A fixed-width table of a results document: one row per record, each figure the pooled value
+    with its 95% interval; the selected layer's rows last."""
     records = doc["results"]
     if not records:
         return "no results"
-    best = {}
-    for record in records:
-        score = record["balanced_accuracy"]["mean"]
-        if score > best.get(record["classifier"], (-1.0, None))[0]:
-            best[record["classifier"]] = (score, record["layer"])
     has_p = any("p_value" in record for record in records)
     first = records[0]
     chance = first["chance"]
-    lines = [
-        f"protocol: {doc['protocol']} ({doc['n_folds']} fold(s), seed {doc['seed']}), "
-        f"{first['n_clips']} clips, {len(first['classes'])} classes",
-        f"chance: majority accuracy {chance['majority']['accuracy']:.3f}, "
-        f"class-prior accuracy {chance['class_prior']['accuracy']:.3f}, UAR {chance['class_prior']['balanced_accuracy']:.3f}",
+    lines = [protocol_line(doc)]
+    if doc.get("leak"):
+        lines.append(f"LEAK: {doc['leak']}")
+    lines += [
+        f"{first['n_clips']} clips, {len(first['classes'])} classes; chance: majority accuracy "
+        f"{chance['majority']['accuracy']:.3f}, class-prior accuracy {chance['class_prior']['accuracy']:.3f}, "
+        f"UAR {chance['class_prior']['balanced_accuracy']:.3f}",
         "",
-        "  layer  classifier  " + "".join(f"{title:<17}" for _, title in COLUMNS) + ("p-value" if has_p else ""),
+        f"{'layer':>8}  {'classifier':<10}  " + "".join(f"{title:<22}" for _, title in COLUMNS)
+        + ("p-value  p (family-wise)" if has_p else ""),
     ]
     for record in records:
-        mark = "*" if best[record["classifier"]][1] == record["layer"] else " "
-        cells = "".join(f"{mean_std(record[metric]):<17}" for metric, _ in COLUMNS)
-        p = f"{record['p_value']:.3g}" if "p_value" in record else ""
-        lines.append(f"{mark} {str(record['layer']):>5}  {record['classifier']:<10}  {cells}{p}".rstrip())
-    lines.append("* best layer per classifier (highest UAR)")
+        cells = "".join(f"{with_interval(record[metric]):<22}" for metric, _ in COLUMNS)
+        p = f"{record['p_value']:<9.3g}{record['p_value_fwer']:.3g}" if "p_value" in record else ""
+        lines.append(f"{str(record['layer']):>8}  {record['classifier']:<10}  {cells}{p}".rstrip())
+    lines.append(f"pooled out-of-fold value [95% interval: {first['accuracy']['ci_method']}]")
+    top = headline_record(records)
+    if top is not None:
+        picks = ", ".join(f"{p['layer']}" + (f" ({p['classifier']})" if top["classifier"] == SELECTED else "")
+                          for p in top["picked"])
+        lines.append(f"{describe(top)}: chosen inside each training part, per fold: {picks}")
     return "\n".join(lines)
 
 
-def mean_std(summary: dict) -> str:
-    """"0.712 ± 0.031" from {"mean", "std", ...}; the mean alone when std is None (one fold)."""
-    if summary["std"] is None:
-        return f"{summary['mean']:.3f}"
-    return f"{summary['mean']:.3f} ± {summary['std']:.3f}"
+def with_interval(summary: dict) -> str:
+    """"0.712 [0.650, 0.770]" from a metric object {"value", "ci", ...}."""
+    low, high = summary["ci"]
+    return f"{summary['value']:.3f} [{low:.3f}, {high:.3f}]"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
 from layerprobe.atomic_write import atomic_path
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
+from layerprobe.probes.spec import LinearModel
 
 FORMAT = 1
 
@@ -45,20 +45,16 @@ class SavedProbe:
         return self.classes[scores.argmax(axis=1)]
 
 
-def save_probe(pipeline: Pipeline, path: str | os.PathLike[str], meta: dict) -> Path:
-    """Write a fitted Pipeline(StandardScaler, linear classifier) to `path` (.npz) with `meta`.
-
-    meta["cache"], when given, is the cache it was fitted on: the probe records that cache's
-    encoder fingerprint (unless meta holds model_fingerprint), which predict_cache compares. The
-    file is written atomically.
-    """
-    scaler, clf = pipeline[0], pipeline[-1]
+def save_probe(model: LinearModel, classes: list[str], path: str | os.PathLike[str], meta: dict) -> Path:
+    """Write a fitted linear probe and its class names (indexed by class code) to `path` (.npz) with
+    `meta`, atomically. meta's model_fingerprint (the encoder's weights, "" when unknown) is what
+    predict_cache compares."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, "model_fingerprint": _fingerprint(meta["cache"]) if "cache" in meta else "", **meta}
+    meta = {"format": FORMAT, "model_fingerprint": "", **meta}
     with atomic_path(path) as temporary:
-        np.savez(temporary, mean=scaler.mean_, scale=scaler.scale_, coef=clf.coef_, intercept=clf.intercept_,
-                 classes=np.asarray(clf.classes_, dtype=str), meta=np.array(json.dumps(meta)))
+        np.savez(temporary, mean=model.mean, scale=model.scale, coef=model.coef, intercept=model.intercept,
+                 classes=np.asarray(classes, dtype=str), meta=np.array(json.dumps(meta)))
     return path
 
 
@@ -97,11 +93,6 @@ def _inconsistency(arrays: dict[str, np.ndarray], meta) -> str:
     return ""
 
 
-def _fingerprint(cache: str | os.PathLike[str]) -> str:
-    with CacheReader(cache) as reader:
-        return str(reader.attrs.get("model_fingerprint", ""))
-
-
 def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str], force: bool = False) -> pd.DataFrame:
     """Apply `probe` to the layer it was fitted on in another cache: id, label, predicted per ok clip.
 
@@ -111,8 +102,8 @@ def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str], force: bool 
     layer = probe.meta["layer"]
     with CacheReader(cache) as reader:
         model = str(reader.attrs.get("model", ""))
-        fingerprint = str(reader.attrs.get("model_fingerprint", ""))
-        fitted = (probe.meta.get("model"), probe.meta.get("model_fingerprint", ""))
+        fingerprint = str(reader.attrs.get("model_fingerprint") or "")
+        fitted = (probe.meta.get("model"), probe.meta.get("model_fingerprint") or "")
         if fitted != (model, fingerprint):
             mismatch = (f"the probe was fitted on embeddings of {fitted[0]!r} (fingerprint {fitted[1][:12] or 'none'}), "
                         f"but {cache} holds {model!r} (fingerprint {fingerprint[:12] or 'none'})")

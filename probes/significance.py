@@ -1,31 +1,100 @@
-"""Permutation test: how often does the whole nested procedure score as well on shuffled labels?"""
+"""Permutation tests that have power for every label structure, and the family-wise (max-T) correction.
+
+The whole nested procedure (selection included) is re-run on each permuted label vector, on the
+same folds. Which permutations keep the null hypothesis honest depends on how labels sit in groups:
+- labels that vary within groups (digits spoken by every speaker): shuffled within each group, so
+  what a speaker contributes to each class is kept ("within-groups");
+- labels constant within groups (accent, gender: one per speaker): shuffling within a group would
+  return the same labels, so whole groups swap labels ("between-groups");
+- no groups: shuffled over all clips ("free").
+"""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
-# The statistic compared with its permutation distribution: robust to class imbalance.
+SCHEMES = ("within-groups", "between-groups", "free")
+# The statistic compared with its permutation distribution: the pooled UAR, robust to imbalance.
 STATISTIC = "balanced_accuracy"
+# Fewer distinct assignments than this cannot give p <= 0.05.
+MIN_ASSIGNMENTS = 20
 
 
-def permuted_labels(labels: np.ndarray, groups: np.ndarray | None, n: int, seed: int) -> list[np.ndarray]:
-    """`n` shuffles of `labels`, each within groups when groups exist (else over all clips).
+def scheme(labels: np.ndarray, groups: np.ndarray | None) -> str:
+    """"free" without groups, "between-groups" when every group holds one label, else "within-groups"."""
+    if groups is None:
+        return "free"
+    _, group_index = np.unique(groups, return_inverse=True)
+    _, label_index = np.unique(labels, return_inverse=True)
+    pairs = np.unique(np.stack([group_index, label_index]), axis=1)
+    return "between-groups" if pairs.shape[1] == group_index.max() + 1 else "within-groups"
 
-    Shuffling within groups keeps what a group contributes to each class, so the null hypothesis is
-    "no link between X and y beyond the group structure". The same shuffles serve every layer and
-    classifier, so their p-values are comparable.
+
+def distinct_assignments(labels: np.ndarray, groups: np.ndarray | None, kind: str) -> float:
+    """How many different label vectors the scheme can produce (a multinomial count; inf when huge)."""
+    if kind == "free":
+        blocks = [labels]
+    elif kind == "within-groups":
+        blocks = [labels[groups == g] for g in np.unique(groups)]
+    else:
+        first = np.unique(groups, return_index=True)[1]
+        blocks = [labels[first]]
+    log_count = sum(_log_multinomial(block) for block in blocks)
+    return math.exp(log_count) if log_count < 700 else math.inf
+
+
+def resolution_note(labels: np.ndarray, groups: np.ndarray | None, kind: str, permutations: int) -> str | None:
+    """One line when the groups cannot give the requested resolution, else None."""
+    count = distinct_assignments(labels, groups, kind)
+    if count < MIN_ASSIGNMENTS:
+        return (f"the {kind} permutation scheme allows only {count:.0f} distinct label assignments, so no p-value "
+                f"can reach 0.05: no permutation test")
+    if count < permutations + 1:
+        return (f"the {kind} permutation scheme allows only {count:.0f} distinct label assignments: p-values "
+                f"cannot be finer than 1/{count:.0f} = {1 / count:.3g}, whatever --permutations says")
+    return None
+
+
+def permuted_labels(codes: np.ndarray, groups: np.ndarray | None, kind: str, n: int, seed: int) -> np.ndarray:
+    """(n, n_clips) permutations of `codes` under the scheme, from one seeded generator.
+
+    The same permutations serve every layer and classifier, so their p-values are comparable and
+    the max-T correction sees one joint null distribution.
     """
     rng = np.random.default_rng(seed)
-    blocks = [np.arange(len(labels))] if groups is None else [np.flatnonzero(groups == g) for g in np.unique(groups)]
-    shuffles = []
-    for _ in range(n):
-        shuffled = labels.copy()
+    shuffles = np.empty((n, len(codes)), dtype=codes.dtype)
+    if kind == "between-groups":
+        names, group_index = np.unique(groups, return_inverse=True)
+        group_codes = codes[np.unique(group_index, return_index=True)[1]]
+        for p in range(n):
+            shuffles[p] = rng.permutation(group_codes)[group_index]
+        return shuffles
+    blocks = [np.arange(len(codes))] if kind == "free" else [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    for p in range(n):
+        shuffled = codes.copy()
         for block in blocks:
-            shuffled[block] = labels[rng.permutation(block)]
-        shuffles.append(shuffled)
+            shuffled[block] = codes[rng.permutation(block)]
+        shuffles[p] = shuffled
     return shuffles
 
 
-def p_value(observed: float, null_scores: list[float]) -> float:
-    """(1 + #null scores >= observed) / (1 + #null scores): never 0, exact under exchangeability."""
-    null = np.asarray(null_scores)
-    return float((1 + np.sum(null >= observed)) / (1 + len(null)))
+def p_value(observed: float, null: np.ndarray) -> float:
+    """(1 + #null >= observed) / (1 + #null): never 0, exact under exchangeability."""
+    null = np.asarray(null)
+    return float((1 + np.sum(null >= observed - 1e-12)) / (1 + len(null)))
+
+
+def max_t_p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """Family-wise p-values (Westfall & Young's single-step max-T).
+
+    observed: (R,) statistic of each record. null: (P, R) the statistic of each record under each
+    permutation. Each record is compared with the maximum over all records of each permutation.
+    """
+    maxima = np.asarray(null).max(axis=1)
+    return np.array([p_value(value, maxima) for value in np.asarray(observed)])
+
+
+def _log_multinomial(block: np.ndarray) -> float:
+    _, counts = np.unique(block, return_counts=True)
+    return math.lgamma(len(block) + 1) - sum(math.lgamma(c + 1) for c in counts)

@@ -32,7 +32,9 @@ class FoldTask:
     X: (n_clips, D) features of every ok clip. codes: (P, n_clips) int label codes; row 0 holds the
     observed labels, further rows permutations of them. n_classes: number of classes overall.
     fit_rows: the rows of the final refit. test_rows: the rows predicted. selection: (train, validation)
-    row pairs that choose the hyperparameters; never containing a test row. class_weight: "none",
+    row pairs that choose the hyperparameters; never containing a test row (a selection train part
+    may hold a single class, as with speaker-level labels and few speakers: a probe fitted on it
+    predicts that class). class_weight: "none",
     "balanced" or "sqrt", computed from the labels of the rows each fit sees. seed: seeds every
     randomized solver. keep_model: also return the refitted linear model (row 0 only).
     """
@@ -143,13 +145,19 @@ def sklearn_spec(name: str, pipeline: Callable[[ClassWeight, int], Pipeline], gr
         model.set_params(**{f"{step}__{key}": value for key, value in point.items()})
         return model.fit(task.X[rows], codes[rows])
 
+    def validation_score(task: FoldTask, codes: np.ndarray, train: np.ndarray, validation: np.ndarray,
+                         point: dict) -> float:
+        present = np.unique(codes[train])
+        if len(present) == 1:
+            return selection_score(codes[validation], np.full(len(validation), present[0]))
+        return selection_score(codes[validation], fit(task, codes, train, point).predict(task.X[validation]))
+
     def run(task: FoldTask) -> list[FoldOutcome]:
         outcomes = []
         for codes in task.codes:
             scores = np.zeros(len(grid))
             if len(grid) > 1:
-                scores = np.array([np.mean([selection_score(codes[validation], fit(task, codes, train, point)
-                                                            .predict(task.X[validation]))
+                scores = np.array([np.mean([validation_score(task, codes, train, validation, point)
                                             for train, validation in task.selection]) for point in grid])
             chosen = int(np.argmax(scores))
             final = fit(task, codes, task.fit_rows, grid[chosen])

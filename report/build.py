@@ -10,7 +10,7 @@ from layerprobe.report import plots
 from layerprobe.report.document import Image, to_html, to_markdown
 from layerprobe.report.run_dir import RunInputs, read_run_dir
 from layerprobe.report.sections import report_blocks, title
-from layerprobe.report.selection import best_layer, best_per_feature
+from layerprobe.report.selection import best_layer, best_per_feature, curve_records
 
 
 def write_report(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
@@ -35,19 +35,19 @@ def write_report(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
 def draw_figures(inputs: RunInputs) -> list[Image]:
     """The three figures, written into the run folder, with their captions."""
     directory = inputs.directory
-    records = inputs.layer_records
-    top = best_layer(records, inputs.comparison)
+    records = curve_records(inputs.layer_records)
+    top = best_layer(inputs.layer_records, inputs.comparison)
     curve = plots.layer_curve(records, best_per_feature(inputs.baseline_records), top,
                               directory / "layer_curve.png")
     confusion = plots.confusion_matrix(top, directory / "confusion_best_layer.png")
     recall = plots.per_class_recall(records, top, directory / "per_class_recall.png")
     return [
-        Image(curve, "Accuracy and UAR against layer (error bars: std over folds); bands: the best classifier "
-                     "of each baseline feature (mean ± std); dashed: chance."),
-        Image(confusion, f"Confusion matrix of the best layer ({top['layer']}, {top['classifier']}) over all test "
-                         "folds, rows normalized (counts in brackets)."),
-        Image(recall, f"Recall of each class at each layer ({top['classifier']}): a dark column is a class "
-                      "that the probes miss."),
+        Image(curve, "Accuracy and UAR against layer: pooled out-of-fold value, error bars its 95% interval "
+                     f"({top['accuracy']['ci_method']}); dotted: the layer chosen inside each training part; bands: "
+                     "the best classifier of each baseline feature (95% interval); dashed: chance."),
+        Image(confusion, "Confusion matrix of the layer chosen inside each training part, over all test folds, "
+                         "rows normalized (counts in brackets)."),
+        Image(recall, "Recall of each class at each layer: a dark column is a class that the probes miss."),
     ]
 
 

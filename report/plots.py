@@ -37,36 +37,38 @@ def _literal_text(draw: Callable[..., Path]) -> Callable[..., Path]:
 
 
 @_literal_text
-def layer_curve(layer_records: list[dict], baselines: list[dict], best: dict, path: str | os.PathLike[str]) -> Path:
-    """Accuracy and UAR against layer, one line per classifier (error bars: std over folds), the
-    best layer starred, one band (mean ± std) per baseline record and a dashed chance line."""
+def layer_curve(layer_records: list[dict], baselines: list[dict], selected: dict, path: str | os.PathLike[str]) -> Path:
+    """Accuracy and UAR against layer, one line per classifier (pooled value, error bars: its 95%
+    interval), the selected layer's score as a dotted line, one band (95% interval) per baseline
+    record and a dashed chance line."""
     classifiers = list(dict.fromkeys(record["classifier"] for record in layer_records))
     # Classifiers sit side by side at each layer so that their error bars do not hide each other.
     shifts = {c: 0.08 * (i - (len(classifiers) - 1) / 2) for i, c in enumerate(classifiers)}
-    best_label = f"best: layer {best['layer']} ({best['classifier']})"
+    selected_label = "layer chosen inside each training part"
     figure = Figure(figsize=(11, 4.6), layout="constrained")
     axes = figure.subplots(1, len(CURVE_METRICS), sharey=True)
     for ax, metric in zip(axes, CURVE_METRICS):
         _baseline_bands(ax, baselines, metric)
-        chance, kind = chance_level(best, metric)
+        chance, kind = chance_level(selected, metric)
         ax.axhline(chance, color="black", linestyle="--", linewidth=1.2, label=f"chance ({kind})")
         for classifier in classifiers:
             records = sorted((r for r in layer_records if r["classifier"] == classifier), key=lambda r: r["layer"])
-            ax.errorbar([r["layer"] + shifts[classifier] for r in records], [r[metric]["mean"] for r in records],
-                        yerr=[r[metric]["std"] or 0.0 for r in records], marker="o", markersize=4, capsize=3,
-                        linewidth=1.5, label=classifier, zorder=3)
-        ax.plot(best["layer"] + shifts[best["classifier"]], best[metric]["mean"], marker="*", markersize=17,
-                color="gold", markeredgecolor="black", linestyle="none", zorder=4, label=best_label)
+            values = np.array([r[metric]["value"] for r in records])
+            intervals = np.array([r[metric]["ci"] for r in records])
+            ax.errorbar([r["layer"] + shifts[classifier] for r in records], values,
+                        yerr=[values - intervals[:, 0], intervals[:, 1] - values], marker="o", markersize=4,
+                        capsize=3, linewidth=1.5, label=classifier, zorder=3)
+        ax.axhline(selected[metric]["value"], color="goldenrod", linestyle=":", linewidth=2, label=selected_label)
         ax.set_title(TITLES[metric])
         ax.set_xlabel("layer")
         ax.set_xticks(sorted({r["layer"] for r in layer_records}))
         ax.set_ylim(0, 1.02)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("score (mean ± std over folds)")
+    axes[0].set_ylabel("pooled score, 95% interval")
     # The probes first in the legend, then what they are measured against.
     handles, labels = axes[0].get_legend_handles_labels()
     by_label = dict(zip(labels, handles))
-    order = [*classifiers, best_label, *(label for label in labels if label not in classifiers + [best_label])]
+    order = [*classifiers, selected_label, *(label for label in labels if label not in classifiers + [selected_label])]
     figure.legend([by_label[label] for label in order], order, loc="outside lower center",
                   ncol=min(len(order), 4), frameon=False)
     return _save(figure, path)
@@ -99,16 +101,18 @@ def confusion_matrix(record: dict, path: str | os.PathLike[str]) -> Path:
             label.set_color("tab:red")
     ax.set_xlabel("predicted class" + (" (red: never predicted)" if never else ""))
     ax.set_ylabel("true class")
-    ax.set_title(f"layer {record['layer']} ({record['classifier']}): confusion, rows normalized")
+    ax.set_title(f"{_name(record)}: confusion, rows normalized")
     figure.colorbar(image, ax=ax, label="fraction of the true class", shrink=0.8)
     return _save(figure, path)
 
 
 @_literal_text
-def per_class_recall(layer_records: list[dict], best: dict, path: str | os.PathLike[str]) -> Path:
-    """Recall of each class at each layer for the best record's classifier (a heatmap, layers x
-    classes, the best layer marked): a class that no layer recognizes shows as a dark column."""
-    classifier = best["classifier"]
+def per_class_recall(layer_records: list[dict], selected: dict, path: str | os.PathLike[str]) -> Path:
+    """Recall of each class at each layer for the selected record's (most picked) classifier (a heatmap,
+    layers x classes, the picked layers marked): a class that no layer recognizes shows as a dark column."""
+    picks = [pick["classifier"] for pick in selected.get("picked", [])] or [selected["classifier"]]
+    classifier = max(set(picks), key=picks.count)
+    picked_layers = {pick["layer"] for pick in selected.get("picked", [])}
     records = sorted((r for r in layer_records if r["classifier"] == classifier), key=lambda r: r["layer"])
     classes = records[0]["classes"]
     recall = np.array([r["per_class"]["recall"] for r in records])
@@ -121,7 +125,8 @@ def per_class_recall(layer_records: list[dict], best: dict, path: str | os.PathL
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
                     color="black" if value > 0.6 else "white")
     _class_ticks(ax, classes)
-    ax.set_yticks(range(len(records)), [f"{r['layer']} (best)" if r is best else str(r["layer"]) for r in records])
+    ax.set_yticks(range(len(records)), [f"{r['layer']} (picked)" if r["layer"] in picked_layers else str(r["layer"])
+                                        for r in records])
     ax.set_xlabel("class")
     ax.set_ylabel("layer")
     ax.set_title(f"per-class recall by layer ({classifier})")
@@ -133,10 +138,17 @@ def _baseline_bands(ax, baselines: list[dict], metric: str) -> None:
     # The later colours of the default cycle: the classifier lines take the first ones.
     colours = ["tab:gray", "tab:brown", "tab:olive", "tab:pink", "tab:cyan"]
     for i, record in enumerate(baselines):
-        mean, std = record[metric]["mean"], record[metric]["std"] or 0.0
+        low, high = record[metric]["ci"]
         colour = colours[i % len(colours)]
-        ax.axhspan(mean - std, mean + std, color=colour, alpha=0.18, linewidth=0)
-        ax.axhline(mean, color=colour, linewidth=1.5, label=f"{record['layer']} / {record['classifier']} (± std)")
+        ax.axhspan(low, high, color=colour, alpha=0.18, linewidth=0)
+        ax.axhline(record[metric]["value"], color=colour, linewidth=1.5,
+                   label=f"{record['layer']} / {record['classifier']} (95% interval)")
+
+
+def _name(record: dict) -> str:
+    if record["layer"] == "selected":
+        return "selected layer" + (f" ({record['classifier']})" if record["classifier"] != "selected" else "")
+    return f"layer {record['layer']} ({record['classifier']})"
 
 
 def _class_ticks(ax, classes: list[str]) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from layerprobe.layer_spec import format_layers
-from layerprobe.probes.output import COLUMNS, mean_std
+from layerprobe.probes.output import COLUMNS, SELECTED, with_interval
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
-from layerprobe.report.selection import CHANCE, RANKING, best_baseline, best_layer, chance_level, find
+from layerprobe.report.selection import (CHANCE, RANKING, best_baseline, best_layer, chance_level, curve_records, find,
+                                         picks_summary)
 
 TITLES = dict(COLUMNS)
 
@@ -27,22 +28,36 @@ def report_blocks(inputs: RunInputs, figures: list[Image]) -> list[Block]:
 
 
 def headline(inputs: RunInputs) -> list[Block]:
-    """Two or three plain sentences: the best layer against the best baseline, chance and the paired test."""
+    """The honest result in plain sentences: the protocol, the selected layer's score with its interval,
+    the selected baseline's, chance, the paired test and whether the family-wise test holds."""
+    probe = inputs.probe
     top = best_layer(inputs.layer_records, inputs.comparison)
     chance, kind = chance_level(top, RANKING)
-    folds = len(top[RANKING]["folds"])
-    # One fold is the dataset's own train/test split: no std, and no "folds" to speak of.
-    where = "on the dataset's train/test split" if folds == 1 else f"over {folds} {top['protocol']} folds"
-    sentences = [f"The best layer is {_name(top)}: UAR {mean_std(top[RANKING])} and accuracy "
-                 f"{mean_std(top['accuracy'])} {where}."]
+    sentences = []
+    if probe.get("leak"):
+        sentences.append(f"Warning: {probe['leak']}.")
+    sentences.append(f"Protocol: {probe.get('protocol', top['protocol'])}, {probe.get('protocol_reason', '')}; "
+                     f"hyperparameters chosen by {top.get('selection', 'inner-cv')}.")
+    sentences.append(f"The layer chosen inside each training part ({picks_summary(top)}) reaches UAR "
+                     f"{with_interval(top[RANKING])} and accuracy {with_interval(top['accuracy'])} (95% intervals).")
     if top.get("never_predicted"):
         sentences.append(f"It never predicts class(es) {', '.join(top['never_predicted'])}.")
     baseline = best_baseline(inputs.baseline_records, inputs.comparison)
-    against = f"the best baseline, {_name(baseline)}, reaches UAR {mean_std(baseline[RANKING])}; " if baseline \
-        else "no baseline was run; "
+    against = (f"the baseline chosen the same way ({picks_summary(baseline)}) reaches UAR "
+               f"{with_interval(baseline[RANKING])}; " if baseline else "no baseline was run; ")
     sentences.append(f"For comparison, {against}chance ({kind}) is UAR {chance:.3f}.")
     sentences.append(_test_sentence(inputs.comparison))
+    sentences.append(_family_sentence(top))
     return [Paragraph(" ".join(sentences))]
+
+
+def _family_sentence(record: dict) -> str:
+    if "p_value_fwer" not in record:
+        return "No permutation test was run (--permutations N runs one)."
+    holds = "holds" if record["p_value_fwer"] <= 0.05 else "does not hold"
+    return (f"Permutation test ({record['permutations']} {record['permutation']} permutations): p = "
+            f"{record['p_value']:.3g}, family-wise over every layer and classifier p = {record['p_value_fwer']:.3g}: "
+            f"the result {holds} at 0.05.")
 
 
 def dataset(inputs: RunInputs) -> list[Block]:
@@ -59,7 +74,8 @@ def dataset(inputs: RunInputs) -> list[Block]:
         f"classes ({len(counts)}): " + ", ".join(f"{label} ({count})" for label, count in counts.items()),
         f"groups: {_groups(run)}",
         f"protocol: {probe.get('protocol', first['protocol'])}, {probe.get('n_folds', len(first[RANKING]['folds']))} "
-        f"fold(s), seed {probe.get('seed', 'unknown')}",
+        f"fold(s), seed {probe.get('seed', 'unknown')}: {probe.get('protocol_reason', '')}",
+        "clips per split: " + (", ".join(f"{k} {v}" for k, v in (probe.get("split_counts") or {}).items()) or "none"),
     ]
     blocks: list[Block] = [Heading("Dataset"), Bullets(items)]
     if not inputs.run:
@@ -71,7 +87,7 @@ def dataset(inputs: RunInputs) -> list[Block]:
 def encoder(inputs: RunInputs) -> list[Block]:
     """The encoder, its revision and the layers probed, with the random-init note when there is one."""
     run = inputs.run or {}
-    layers = run.get("layers") or sorted({r["layer"] for r in inputs.layer_records})
+    layers = run.get("layers") or sorted({r["layer"] for r in curve_records(inputs.layer_records)})
     items = [f"model: {run.get('model') or inputs.probe.get('model') or 'unknown'}",
              f"revision: {run.get('model_revision') or 'unknown'}",
              f"layers: {format_layers(layers)}"]
@@ -83,10 +99,13 @@ def encoder(inputs: RunInputs) -> list[Block]:
 
 def layer_table(inputs: RunInputs) -> list[Block]:
     """Every layer x classifier: accuracy, UAR, macro-F1 (mean ± std over folds), p-value if any."""
-    records = sorted(inputs.layer_records, key=lambda r: r["layer"])
+    records = sorted(curve_records(inputs.layer_records), key=lambda r: r["layer"])
+    selected = [r for r in inputs.layer_records if r["layer"] == SELECTED]
     top = best_layer(inputs.layer_records, inputs.comparison)
-    return [Heading("Layers"), _score_table(records, top, "layer"),
-            Paragraph("Mean ± standard deviation over the outer folds; (best) marks the layer put forward above.")]
+    return [Heading("Layers"), _score_table(records + selected, top, "layer"),
+            Paragraph(f"Pooled out-of-fold value [95% interval: {top['accuracy']['ci_method']}]; the selected rows "
+                      "choose the layer inside each training part, (headline) marks the one put forward above. "
+                      "The per-layer rows are a curve to look at, not a choice: their maximum is optimistic.")]
 
 
 def baseline_table(inputs: RunInputs) -> list[Block]:
@@ -104,9 +123,9 @@ def comparison(inputs: RunInputs) -> list[Block]:
         return [Heading("Comparison"), Note(f"{COMPARISON_FILE} is missing: no paired test was run.")]
     layer, baseline = found["best_layer"], found["best_baseline"]
     metric = TITLES.get(found["metric"], found["metric"])
-    text = (f"{metric} of {_name(layer)} ({layer['mean']:.3f}) against {_name(baseline)} ({baseline['mean']:.3f}) "
-            f"on the same {found.get('n_folds', len(found['differences']))} fold(s): mean difference "
-            f"{found['mean_difference']:+.3f}. {_test_sentence(found)}")
+    text = (f"{metric} of the {_name(layer)} ({layer['value']:.3f}) against the {_name(baseline)} "
+            f"({baseline['value']:.3f}) on the same {found.get('n_folds', len(found['differences']))} fold(s): "
+            f"difference {found['value_difference']:+.3f}. {_test_sentence(found)}")
     return [Heading("Comparison"), Paragraph(text), _fold_table(inputs, metric)]
 
 
@@ -154,8 +173,8 @@ def _score_table(records: list[dict], top: dict | None, first_column: str) -> Ta
     header = [first_column, "classifier", *(title for _, title in COLUMNS)] + (["p-value"] if has_p else [])
     rows = []
     for record in records:
-        mark = " (best)" if record is top else ""
-        cells = [mean_std(record[metric]) if metric in record else "n/a" for metric, _ in COLUMNS]
+        mark = " (headline)" if record is top else ""
+        cells = [with_interval(record[metric]) if metric in record else "n/a" for metric, _ in COLUMNS]
         p = [f"{record['p_value']:.3g}" if "p_value" in record else ""] if has_p else []
         rows.append([f"{record['layer']}{mark}", record["classifier"], *cells, *p])
     return Table(header, rows)
@@ -171,7 +190,8 @@ def _test_sentence(found: dict | None) -> str:
     paired = "the test clips each side gets right" if found.get("n_folds") == 1 else f"the per-fold {metric} differences"
     sentence = f"Paired test on {paired}, {found['test']}: p = {found['p_value']:.3g}"
     if found.get("wilcoxon_p_value") is not None:
-        sentence += f" (Wilcoxon signed-rank p = {found['wilcoxon_p_value']:.3g})"
+        sentence += f" (Wilcoxon signed-rank p = {found['wilcoxon_p_value']:.3g}"
+        sentence += f"; {found['wilcoxon_note']})" if found.get("wilcoxon_note") else ")"
     return sentence + "."
 
 
@@ -184,4 +204,6 @@ def _groups(run: dict) -> str:
 
 def _name(record: dict) -> str:
     layer = record["layer"]
+    if layer == SELECTED:
+        return "selected layer" if record["classifier"] == SELECTED else f"selected layer with {record['classifier']}"
     return f"{'layer ' if isinstance(layer, int) else ''}{layer} with {record['classifier']}"

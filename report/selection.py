@@ -1,5 +1,7 @@
-"""Which records the report puts forward: the best layer, the best baseline per feature, chance."""
+"""Which records the report puts forward: the selected layer and baseline, the per-layer curve, chance."""
 from __future__ import annotations
+
+from layerprobe.probes.output import SELECTED, headline_record
 
 # The ranking score everywhere, as in the probe table: unweighted average recall, robust to imbalance.
 RANKING = "balanced_accuracy"
@@ -7,8 +9,8 @@ CHANCE = "chance"
 
 
 def best(records: list[dict], metric: str = RANKING) -> dict | None:
-    """The record with the highest mean `metric` (the first on ties), None when there are none."""
-    return max(records, key=lambda record: record[metric]["mean"], default=None)
+    """The record with the highest pooled `metric` (the first on ties), None when there are none."""
+    return max(records, key=lambda record: record[metric]["value"], default=None)
 
 
 def find(records: list[dict], named: dict | None) -> dict | None:
@@ -19,24 +21,30 @@ def find(records: list[dict], named: dict | None) -> dict | None:
                 None)
 
 
-def best_layer(layer_records: list[dict], comparison: dict | None) -> dict:
-    """The layer the report puts forward: the one the paired test used, else the highest UAR."""
-    return find(layer_records, (comparison or {}).get("best_layer")) or best(layer_records)
+def curve_records(layer_records: list[dict]) -> list[dict]:
+    """The per-layer records (the curve), without the selected ones."""
+    return [record for record in layer_records if record["layer"] != SELECTED]
+
+
+def best_layer(layer_records: list[dict], comparison: dict | None = None) -> dict:
+    """The layer record the report puts forward: the one chosen inside each training part."""
+    return find(layer_records, (comparison or {}).get("best_layer")) or headline_record(layer_records) \
+        or best(layer_records)
 
 
 def feature_records(baseline_records: list[dict]) -> list[dict]:
-    """Baseline records of hand-made features, without the chance baselines."""
-    return [record for record in baseline_records if record["layer"] != CHANCE]
+    """Baseline records of hand-made features, without chance and the selected record."""
+    return [record for record in baseline_records if record["layer"] not in (CHANCE, SELECTED)]
 
 
-def best_baseline(baseline_records: list[dict], comparison: dict | None) -> dict | None:
-    """The baseline the paired test used, else the feature baseline with the highest UAR (None without any)."""
-    features = feature_records(baseline_records)
-    return find(features, (comparison or {}).get("best_baseline")) or best(features)
+def best_baseline(baseline_records: list[dict], comparison: dict | None = None) -> dict | None:
+    """The baseline the report puts forward: the one chosen inside each training part (None without any)."""
+    return find(baseline_records, (comparison or {}).get("best_baseline")) or headline_record(baseline_records)
 
 
 def best_per_feature(baseline_records: list[dict]) -> list[dict]:
-    """For each feature (in order of first appearance), its record with the highest UAR."""
+    """For each feature (in order of first appearance), its record with the highest UAR: the bands of
+    the layer curve, drawn for orientation (the paired test uses the selected baseline)."""
     by_feature: dict[str, list[dict]] = {}
     for record in feature_records(baseline_records):
         by_feature.setdefault(record["layer"], []).append(record)
@@ -49,3 +57,14 @@ def chance_level(record: dict, metric: str) -> tuple[float, str]:
     levels = {name.replace("_", "-"): scores[metric] for name, scores in record["chance"].items() if metric in scores}
     name = max(levels, key=levels.get)
     return levels[name], name
+
+
+def picks_summary(record: dict) -> str:
+    """"layer 7 in 4 folds, layer 8 in 1" (with the classifier when it was chosen too)."""
+    counts: dict[str, int] = {}
+    for pick in record.get("picked", []):
+        name = f"{'layer ' if isinstance(pick['layer'], int) else ''}{pick['layer']}"
+        if record["classifier"] == SELECTED:
+            name += f" {pick['classifier']}"
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{name} in {n} fold{'s' if n > 1 else ''}" for name, n in counts.items())

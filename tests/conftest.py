@@ -103,3 +103,18 @@ def planted_probe_cache(tmp_path: Path) -> Path:
     """A grouped cache (8 speakers x 3 classes x 6 clips, 32 dims) with planted signal: see planted_data."""
     labels, groups, layers = planted_data()
     return write_probe_cache(tmp_path / "planted.h5", layers, labels, groups)
+
+
+def evaluate_record(X, labels, folds, spec, layer, **options) -> dict:
+    """The record of one feature matrix with one probe on `folds` (the engine's study, one source)."""
+    from layerprobe.probes.study import study
+
+    return study([(layer, lambda: X)], [spec], labels, folds, n_jobs=1, **options).records[0]
+
+
+def fold_task(X, labels, fold, **options):
+    """A FoldTask for the observed labels of one outer fold (class codes from sorted labels)."""
+    from layerprobe.probes.spec import FoldTask
+
+    classes, codes = np.unique(labels, return_inverse=True)
+    return FoldTask(X, codes[None, :], len(classes), fold.fit, fold.test, fold.selection, **options)

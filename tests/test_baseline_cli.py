@@ -26,7 +26,8 @@ def test_data_with_out_makes_a_features_only_cache_and_results(tmp_path, capsys)
     assert json.loads((out / "baseline_results.json").read_text()) == doc
     assert doc["protocol"] == "leave-one-group-out"  # 3 speakers, fewer than the 5 default folds
     assert [(r["layer"], r["classifier"]) for r in doc["results"]] == [
-        ("mfcc", "logreg"), ("logmel", "logreg"), ("chance", "majority"), ("chance", "stratified-random")]
+        ("mfcc", "logreg"), ("logmel", "logreg"), ("selected", "selected"), ("chance", "majority"),
+        ("chance", "stratified-random")]
     assert main([str(out / "cache.h5"), "--classifier", "logreg", "--n-jobs", "1", "--quiet"]) == 0
     table = capsys.readouterr().out
     assert "mfcc" in table and "majority" in table

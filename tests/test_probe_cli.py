@@ -11,15 +11,17 @@ from layerprobe.probes.saved_probe import load_probe
 from layerprobe.probes.sweep import records_frame, sweep
 
 
-def test_table_marks_the_best_layer_and_warns_without_groups(tmp_path, capsys):
+def test_table_says_the_protocol_and_the_selected_layer_and_warns_without_groups(tmp_path, capsys):
     labels, _, layers = planted_data()
     cache = write_probe_cache(tmp_path / "c.h5", {0: layers[0], 2: layers[2]}, labels)
     assert main([str(cache), "--layer", "all", "--classifier", "logreg", "--n-jobs", "1"]) == 0
     out, err = capsys.readouterr()
-    assert "protocol: stratified-kfold" in out
-    rows = [line for line in out.splitlines() if "logreg" in line]
-    assert rows[0].startswith("      0") and rows[1].startswith("*     2")
-    assert "warning: no groups in the cache" in err
+    assert "protocol: stratified-kfold (5 folds, seed 0, hyperparameters chosen by inner-cv): stratified CV: the " \
+           "cache has no groups" in out
+    rows = [line.split() for line in out.splitlines() if "logreg" in line]
+    assert [row[0] for row in rows[:3]] == ["0", "2", "selected"]
+    assert "selected layer (logreg): chosen inside each training part, per fold: 2, 2, 2, 2, 2" in out
+    assert "warning: no groups: stratified CV may put clips of one speaker" in err
 
 
 def test_json_is_the_only_thing_on_stdout_and_out_writes_it(tmp_path, capsys, planted_probe_cache):
@@ -30,10 +32,12 @@ def test_json_is_the_only_thing_on_stdout_and_out_writes_it(tmp_path, capsys, pl
     assert doc == json.loads((tmp_path / "run" / "probe_results.json").read_text())
     assert doc["protocol"] == "stratified-group-kfold" and doc["seed"] == 3 and doc["n_folds"] == 5
     assert [(r["layer"], r["classifier"]) for r in doc["results"]] == [
-        (1, "logreg"), (1, "linear-svm"), (2, "logreg"), (2, "linear-svm")]
+        (1, "logreg"), (1, "linear-svm"), (2, "logreg"), (2, "linear-svm"), ("selected", "logreg"),
+        ("selected", "linear-svm"), ("selected", "selected")]
     record = doc["results"][0]
+    assert record["selection"] == "inner-cv" and len(record["C"]) == 5
     for metric in ("accuracy", "balanced_accuracy", "macro_f1"):
-        assert set(record[metric]) == {"mean", "std", "folds"} and len(record[metric]["folds"]) == 5
+        assert set(record[metric]) == {"value", "ci", "ci_method", "std", "folds"} and len(record[metric]["folds"]) == 5
     assert record["chance"]["majority"]["accuracy"] == pytest.approx(1 / 3, abs=0.05)
     assert "p_value" not in record
 
@@ -41,9 +45,9 @@ def test_json_is_the_only_thing_on_stdout_and_out_writes_it(tmp_path, capsys, pl
 def test_api_frame_has_one_row_per_layer_and_classifier(planted_probe_cache):
     records = sweep(planted_probe_cache, layers=[0, 2], classifier="logreg", n_jobs=1, permutations=2).records
     frame = records_frame(records)
-    assert frame[["layer", "classifier"]].values.tolist() == [[0, "logreg"], [2, "logreg"]]
-    assert frame.loc[1, "balanced_accuracy_mean"] == pytest.approx(records[1]["balanced_accuracy"]["mean"])
-    assert "p_value" in frame
+    assert frame[["layer", "classifier"]].values.tolist() == [[0, "logreg"], [2, "logreg"], ["selected", "logreg"]]
+    assert frame.loc[1, "balanced_accuracy"] == pytest.approx(records[1]["balanced_accuracy"]["value"])
+    assert "p_value" in frame and "p_value_fwer" in frame
 
 
 def test_saved_probe_predicts_like_the_fitted_pipeline(tmp_path, capsys, planted_probe_cache):
@@ -55,7 +59,8 @@ def test_saved_probe_predicts_like_the_fitted_pipeline(tmp_path, capsys, planted
     for classifier in ("logreg", "linear-svm"):
         saved = load_probe(out / "models" / f"layer02_{classifier}.npz")
         assert saved.meta["layer"] == 2 and saved.meta["model"] == "synthetic/encoder"
-        np.testing.assert_array_equal(saved.predict(X), result.models[(2, classifier)].predict(X))
+        expected = np.array(result.classes)[result.models[(2, classifier)].predict(X)]
+        np.testing.assert_array_equal(saved.predict(X), expected)
     assert main([str(planted_probe_cache), "--predict", str(out / "models" / "layer02_logreg.npz"),
                  "--out", str(tmp_path / "pred")]) == 0
     printed, err = capsys.readouterr()
@@ -70,10 +75,11 @@ def test_saved_binary_probe_predicts_like_sklearn(tmp_path, planted_probe_cache)
     from sklearn.preprocessing import StandardScaler
 
     from layerprobe.probes.saved_probe import save_probe
+    from layerprobe.probes.spec import linear_model
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(60, 5)), np.array(["no", "yes"] * 30)
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=100)).fit(X, y)
-    saved = load_probe(save_probe(pipeline, tmp_path / "b.npz", {"layer": 0, "model": "m"}))
+    saved = load_probe(save_probe(linear_model(pipeline), ["no", "yes"], tmp_path / "b.npz", {"layer": 0, "model": "m"}))
     np.testing.assert_array_equal(saved.predict(X), pipeline.predict(X))
 
 

@@ -1,16 +1,16 @@
 import numpy as np
 import pytest
-from conftest import planted_data
+from conftest import evaluate_record, fold_task, planted_data
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import accuracy_score, confusion_matrix
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from layerprobe.probes.classifiers import C_GRID, LINEAR_SVM, LOGREG, grid_search_spec
-from layerprobe.probes.evaluate import evaluate, fit_fold
+from layerprobe.probes.classifiers import C_GRID, LINEAR_SVM_REFERENCE as LINEAR_SVM, LOGREG_REFERENCE as LOGREG
 from layerprobe.probes.protocols import outer_folds
+from layerprobe.probes.spec import sklearn_spec
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +22,11 @@ def planted():
 def test_separable_layers_score_high_and_noise_sits_at_chance(planted):
     labels, _, layers, folds = planted
     assert folds.protocol == "stratified-group-kfold"
-    noise = evaluate(layers[0], labels, folds, LOGREG, layer=0, permutations=9)
-    signal = evaluate(layers[2], labels, folds, LOGREG, layer=2, permutations=9)
-    assert signal["balanced_accuracy"]["mean"] > 0.95
-    assert abs(noise["balanced_accuracy"]["mean"] - 1 / 3) < 0.15
+    noise = evaluate_record(layers[0], labels, folds, LOGREG, 0, permutations=9)
+    signal = evaluate_record(layers[2], labels, folds, LOGREG, 2, permutations=9)
+    assert signal["balanced_accuracy"]["value"] > 0.95
+    assert abs(noise["balanced_accuracy"]["value"] - 1 / 3) < 0.15
+    assert signal["permutation"] == "within-groups"
     assert signal["p_value"] == pytest.approx(0.1)  # no shuffle reaches it: the smallest p 9 shuffles allow
     assert noise["p_value"] > 0.2
 
@@ -33,50 +34,59 @@ def test_separable_layers_score_high_and_noise_sits_at_chance(planted):
 def test_grouped_protocol_exposes_the_group_confound_that_stratified_cv_hides(planted):
     labels, groups, layers, grouped = planted
     stratified = outer_folds(labels, groups, cv="stratified", seed=0)
-    leaky = evaluate(layers[3], labels, stratified, LINEAR_SVM, layer=3)
-    honest = evaluate(layers[3], labels, grouped, LINEAR_SVM, layer=3)
-    assert leaky["balanced_accuracy"]["mean"] > 0.9
-    assert honest["balanced_accuracy"]["mean"] < 0.55
+    leaky = evaluate_record(layers[3], labels, stratified, LINEAR_SVM, 3)
+    honest = evaluate_record(layers[3], labels, grouped, LINEAR_SVM, 3)
+    assert leaky["balanced_accuracy"]["value"] > 0.9
+    assert honest["balanced_accuracy"]["value"] < 0.55
 
 
 def test_record_numbers_agree_with_sklearn_on_its_own_predictions(planted):
     labels, _, layers, folds = planted
-    record = evaluate(layers[1], labels, folds, LINEAR_SVM, layer=1)
+    record = evaluate_record(layers[1], labels, folds, LINEAR_SVM, 1)
     for k, (_, test) in enumerate(folds.splits):
         predicted = np.array(record["predictions"][k]["predicted"])
         assert record["predictions"][k]["index"] == test.tolist()
         assert record["accuracy"]["folds"][k] == pytest.approx(accuracy_score(labels[test], predicted))
+        assert record["macro_f1"]["folds"][k] == pytest.approx(f1_score(labels[test], predicted, average="macro"))
     pooled_true = np.concatenate([labels[test] for _, test in folds.splits])
     pooled_pred = np.concatenate([p["predicted"] for p in record["predictions"]])
     assert record["confusion_matrix"] == confusion_matrix(pooled_true, pooled_pred, labels=record["classes"]).tolist()
+    # The headline figures are the pooled out-of-fold ones, not fold means.
+    assert record["accuracy"]["value"] == pytest.approx(accuracy_score(pooled_true, pooled_pred))
+    assert record["balanced_accuracy"]["value"] == pytest.approx(balanced_accuracy_score(pooled_true, pooled_pred))
+    assert record["macro_f1"]["value"] == pytest.approx(f1_score(pooled_true, pooled_pred, average="macro"))
     assert record["protocol"] == "stratified-group-kfold" and record["n_clips"] == len(labels)
     assert len(record["C"]) == len(folds.splits) and set(record["C"]) <= set(C_GRID)
 
 
 def test_linear_svm_fold_matches_a_hand_built_grid_search(planted):
     labels, _, layers, folds = planted
-    train, test = folds.splits[0]
-    fit = fit_fold(layers[1], labels, train, test, LINEAR_SVM, "none", folds.inner[0])
+    fold = folds.outer[0]
+    [outcome] = LINEAR_SVM.run(fold_task(layers[1], labels, fold))
+    inner = [(np.searchsorted(fold.fit, a), np.searchsorted(fold.fit, b)) for a, b in fold.selection]
     reference = GridSearchCV(
-        Pipeline([("scale", StandardScaler()), ("clf", LinearSVC(dual=True, max_iter=10000, tol=1e-3))]),
-        {"clf__C": list(C_GRID)}, cv=folds.inner[0], scoring="balanced_accuracy").fit(layers[1][train], labels[train])
-    assert fit.params["C"] == reference.best_params_["clf__C"]
-    np.testing.assert_array_equal(fit.predicted, reference.predict(layers[1][test]))
+        Pipeline([("scale", StandardScaler()), ("clf", LinearSVC(dual=True, max_iter=20000, random_state=0))]),
+        {"clf__C": list(C_GRID)}, cv=inner, scoring="balanced_accuracy").fit(layers[1][fold.fit], labels[fold.fit])
+    assert C_GRID[outcome.chosen] == reference.best_params_["clf__C"]
+    classes = np.unique(labels)
+    np.testing.assert_array_equal(classes[outcome.predicted], reference.predict(layers[1][fold.test]))
 
 
 @pytest.mark.parametrize("spec", [LOGREG, LINEAR_SVM], ids=lambda s: s.name)
 def test_nested_selection_ignores_the_test_fold(planted, spec):
     labels, _, layers, folds = planted
-    train, test = folds.splits[1]
+    fold = folds.outer[1]
+    test = fold.test
     X = layers[1]
-    base = fit_fold(X, labels, train, test, spec, "none", folds.inner[1])
+    [base] = spec.run(fold_task(X, labels, fold))
     scrambled_labels = labels.copy()
     scrambled_labels[test] = np.roll(labels[test], 7)
     scrambled_X = X.copy()
     scrambled_X[test] = np.random.default_rng(0).normal(size=(len(test), X.shape[1])) * 100
-    with_labels = fit_fold(X, scrambled_labels, train, test, spec, "none", folds.inner[1])
-    with_X = fit_fold(scrambled_X, labels, train, test, spec, "none", folds.inner[1])
-    assert with_labels.params == base.params == with_X.params
+    [with_labels] = spec.run(fold_task(X, scrambled_labels, fold))
+    [with_X] = spec.run(fold_task(scrambled_X, labels, fold))
+    assert with_labels.chosen == base.chosen == with_X.chosen
+    np.testing.assert_array_equal(with_labels.scores, base.scores)
     np.testing.assert_array_equal(with_labels.predicted, base.predicted)
 
 
@@ -101,12 +111,12 @@ class _RowSpy(ClassifierMixin, BaseEstimator):
 def test_no_fit_inside_nested_selection_sees_a_test_row(planted):
     labels, _, _, folds = planted
     X = np.column_stack([np.arange(len(labels)), np.zeros(len(labels))])
-    spy = grid_search_spec("spy", lambda class_weight: Pipeline([("clf", _RowSpy())]), {"clf__C": [0.1, 1.0]})
-    for k, (train, test) in enumerate(folds.splits):
+    spy = sklearn_spec("spy", lambda class_weight, seed: Pipeline([("clf", _RowSpy())]), [{"C": 0.1}, {"C": 1.0}])
+    for fold in folds.outer:
         _RowSpy.seen.clear()
-        fit_fold(X, labels, train, test, spy, "none", folds.inner[k])
-        assert len(_RowSpy.seen) == 2 * len(folds.inner[k]) + 1  # each C on each inner fold, then the refit
-        assert not set(np.concatenate(_RowSpy.seen)) & set(test.tolist())
+        spy.run(fold_task(X, labels, fold))
+        assert len(_RowSpy.seen) == 2 * len(fold.selection) + 1  # each C on each inner fold, then the refit
+        assert not set(np.concatenate(_RowSpy.seen)) & set(fold.test.tolist())
 
 
 def test_class_weighting_raises_the_rare_class_recall():
@@ -117,7 +127,7 @@ def test_class_weighting_raises_the_rare_class_recall():
     folds = outer_folds(labels, None, seed=0)
     recall = {}
     for mode in ("none", "sqrt", "balanced"):
-        record = evaluate(X, labels, folds, LOGREG, layer=0, class_weight=mode)
+        record = evaluate_record(X, labels, folds, LOGREG, 0, class_weight=mode)
         recall[mode] = record["per_class"]["recall"][record["classes"].index("rare")]
     assert recall["none"] < 0.3
     assert recall["sqrt"] > recall["none"] + 0.1

@@ -1,62 +1,108 @@
+"""Scores from confusion matrices against scikit-learn, chance levels, intervals and permutation schemes."""
 import numpy as np
 import pytest
-from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from scipy import stats
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from layerprobe.probes.metrics import chance_levels, fold_scores, per_class, summarize
-from layerprobe.probes.significance import p_value, permuted_labels
-
-
-def test_fold_scores_match_sklearn():
-    rng = np.random.default_rng(0)
-    y_true = rng.choice(["a", "b", "c"], size=50, p=[0.6, 0.3, 0.1])
-    y_pred = np.where(rng.random(50) < 0.7, y_true, rng.choice(["a", "b", "c"], size=50))
-    scores = fold_scores(y_true, y_pred)
-    assert scores["accuracy"] == pytest.approx(np.mean(y_true == y_pred))
-    assert scores["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y_true, y_pred))
-    assert scores["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+from layerprobe.probes.intervals import bootstrap_intervals, corrected_t_interval
+from layerprobe.probes.metrics import chance_levels, confusion, per_class, scores
+from layerprobe.probes.significance import (
+    distinct_assignments, max_t_p_values, p_value, permuted_labels, resolution_note, scheme,
+)
 
 
-def test_per_class_and_confusion_follow_class_order():
-    y_true = np.array(["b", "a", "a", "c", "b", "a"])
-    y_pred = np.array(["b", "a", "b", "a", "b", "a"])
-    classes = np.array(["a", "b", "c"])
-    result = per_class(y_true, y_pred, classes)
-    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
-    assert result["per_class"]["recall"] == pytest.approx(recall.tolist())
-    assert result["per_class"]["precision"] == pytest.approx(precision.tolist())
-    assert result["per_class"]["support"] == [3, 2, 1]
-    assert result["confusion_matrix"] == confusion_matrix(y_true, y_pred, labels=classes).tolist()
-    assert result["confusion_matrix"][2] == [1, 0, 0]  # the one "c" was called "a"
+@pytest.mark.parametrize("seed", range(5))
+def test_scores_match_sklearn_including_classes_missing_from_the_truth(seed):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 3, 40)  # class 3 never occurs in the truth, sometimes predicted
+    predicted = rng.integers(0, 4, 40)
+    got = scores(confusion(truth, predicted, 4))
+    assert got["accuracy"] == pytest.approx(accuracy_score(truth, predicted))
+    with np.errstate(all="ignore"), pytest.warns(UserWarning):
+        assert got["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(truth, predicted))
+    assert got["macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro", zero_division=0))
 
 
-def test_summary_uses_sample_std_and_none_for_one_fold():
-    assert summarize([0.5, 0.7]) == {"mean": pytest.approx(0.6), "std": pytest.approx(np.std([0.5, 0.7], ddof=1)),
-                                     "folds": [0.5, 0.7]}
-    assert summarize([0.9])["std"] is None
+def test_a_test_part_holding_one_class_gets_sklearns_macro_f1():
+    # The issue's case: per-fold averaging over present classes gave 0.82 where sklearn gives 0.41.
+    truth = np.zeros(10, dtype=int)
+    predicted = np.array([0] * 7 + [1] * 3)
+    assert scores(confusion(truth, predicted, 2))["macro_f1"] == pytest.approx(
+        f1_score(truth, predicted, average="macro", zero_division=0))
 
 
-def test_chance_levels_on_a_known_split():
-    labels = np.array(["a"] * 6 + ["b"] * 2 + ["a"] * 2 + ["b"] * 2)
-    splits = [(np.arange(8), np.arange(8, 12))]  # train 6a/2b, test 2a/2b
-    chance = chance_levels(labels, splits)
-    assert chance["majority"]["accuracy"] == pytest.approx(0.5)
+def test_pooled_uar_of_a_majority_guess_with_speaker_level_labels_is_chance():
+    # Speaker-level labels: each test fold holds one class, so each fold's UAR is 1 or 0 and their
+    # mean depends on the fold count, while the pooled UAR of "always the majority" is exactly 1/2.
+    codes = np.repeat([0, 0, 0, 1, 1], 4)
+    folds = [(np.setdiff1d(np.arange(20), np.arange(g * 4, g * 4 + 4)), np.arange(g * 4, g * 4 + 4)) for g in range(5)]
+    chance = chance_levels(codes, folds, 2)
     assert chance["majority"]["balanced_accuracy"] == pytest.approx(0.5)
-    assert chance["class_prior"]["accuracy"] == pytest.approx(0.75 * 0.5 + 0.25 * 0.5)
-    assert chance["class_prior"]["balanced_accuracy"] == pytest.approx((0.75 + 0.25) / 2)
 
 
-def test_shuffles_stay_within_groups_and_are_seeded():
-    labels = np.array(["a", "b", "b", "a", "a", "a", "b", "b"])
-    groups = np.array(["g1"] * 4 + ["g2"] * 4)
-    shuffles = permuted_labels(labels, groups, n=20, seed=0)
+def test_per_class_follows_class_order():
+    matrix = confusion(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 3)
+    result = per_class(matrix)
+    assert result["confusion_matrix"] == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+    assert result["per_class"]["recall"] == [0.5, 1.0, 0.0]
+    assert result["per_class"]["support"] == [2, 1, 1]
+
+
+def test_corrected_t_interval_is_wider_than_the_plain_one_by_the_correction():
+    values = np.array([0.70, 0.74, 0.69, 0.77, 0.72])
+    low, high = corrected_t_interval(0.724, values, 0.25)
+    plain = stats.t.ppf(0.975, 4) * values.std(ddof=1) / np.sqrt(5)
+    assert (high - low) / 2 == pytest.approx(plain * np.sqrt((1 / 5 + 0.25) / (1 / 5)))
+
+
+def test_bootstrap_interval_covers_the_value_and_is_seeded():
+    rng = np.random.default_rng(0)
+    units = np.stack([confusion(rng.integers(0, 2, 10), rng.integers(0, 2, 10), 2) for _ in range(30)])
+    first, again = bootstrap_intervals(units, seed=3), bootstrap_intervals(units, seed=3)
+    assert first == again
+    value = scores(units.sum(0))["accuracy"]
+    assert first["accuracy"][0] < value < first["accuracy"][1]
+
+
+def test_scheme_follows_the_label_structure():
+    groups = np.repeat(["a", "b", "c", "d"], 3)
+    assert scheme(np.tile([0, 1, 2], 4), groups) == "within-groups"
+    assert scheme(np.repeat([0, 0, 1, 1], 3), groups) == "between-groups"
+    assert scheme(np.tile([0, 1, 2], 4), None) == "free"
+
+
+def test_within_group_shuffles_stay_within_groups_and_are_seeded():
+    groups = np.repeat(["a", "b"], 6)
+    codes = np.tile([0, 1, 2], 4)
+    shuffles = permuted_labels(codes, groups, "within-groups", 5, seed=1)
     for shuffled in shuffles:
-        for g in ("g1", "g2"):
-            assert sorted(shuffled[groups == g]) == sorted(labels[groups == g])
-    assert any(not np.array_equal(s, labels) for s in shuffles)
-    again = permuted_labels(labels, groups, n=20, seed=0)
-    assert all(np.array_equal(x, y) for x, y in zip(shuffles, again))
+        for g in "ab":
+            assert sorted(shuffled[groups == g]) == sorted(codes[groups == g])
+    np.testing.assert_array_equal(shuffles, permuted_labels(codes, groups, "within-groups", 5, seed=1))
 
 
-def test_p_value_counts_null_scores_at_least_as_good():
-    assert p_value(0.9, [0.3, 0.5, 0.95]) == pytest.approx(2 / 4)
-    assert p_value(0.9, [0.3] * 9) == pytest.approx(1 / 10)
+def test_between_group_shuffles_give_each_group_one_label_and_do_change_labels():
+    groups = np.repeat([f"s{i}" for i in range(10)], 4)
+    codes = np.repeat([0] * 5 + [1] * 5, 4)
+    shuffles = permuted_labels(codes, groups, "between-groups", 50, seed=0)
+    for shuffled in shuffles:
+        for g in np.unique(groups):
+            assert len(set(shuffled[groups == g])) == 1
+        assert shuffled.sum() == codes.sum()
+    assert (shuffles != codes).any(axis=1).mean() > 0.9
+    assert distinct_assignments(codes, groups, "between-groups") == pytest.approx(252)
+    assert "1/252" in resolution_note(codes, groups, "between-groups", 999)
+    assert resolution_note(codes, groups, "between-groups", 99) is None
+
+
+def test_too_few_assignments_refuse_the_test():
+    groups = np.repeat(["a", "b", "c", "d"], 2)
+    codes = np.repeat([0, 0, 1, 1], 2)
+    assert "no permutation test" in resolution_note(codes, groups, "between-groups", 99)  # 6 assignments
+
+
+def test_p_values_count_null_scores_at_least_as_good():
+    assert p_value(0.9, np.array([0.5, 0.95, 0.9, 0.2])) == pytest.approx(3 / 5)
+    observed = np.array([0.9, 0.6])
+    null = np.array([[0.5, 0.7], [0.95, 0.4], [0.3, 0.3]])
+    np.testing.assert_allclose(max_t_p_values(observed, null), [2 / 4, 3 / 4])

@@ -8,23 +8,22 @@ import numpy as np
 import pytest
 from conftest import planted_data, write_probe_cache
 from scipy.stats import ttest_rel
-from sklearn.dummy import DummyClassifier
 
+from layerprobe.baselines.classifiers import CHANCE_SPECS
+from layerprobe.baselines.paired import compare
 from layerprobe.errors import UserError
-from layerprobe.probes.classifiers import ProbeSpec, classifier_specs
-from layerprobe.probes.evaluate import evaluate
-from layerprobe.probes.output import document, mean_std, write_results
+from layerprobe.probes.classifiers import classifier_specs
+from layerprobe.probes.records import describe
+from layerprobe.probes.output import document, headline_record, with_interval, write_results
+from layerprobe.probes.study import study
 from layerprobe.probes.sweep import sweep
 from layerprobe.report import plots
 from layerprobe.report.build import write_report
 from layerprobe.report.cli import main
-from layerprobe.report.selection import best
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The name the pipeline's paired test gives itself: long, with parentheses of its own.
 TEST_NAME = "corrected resampled t-test (Nadeau & Bengio 2003), two-sided, k-1 degrees of freedom"
-MAJORITY = ProbeSpec("majority", lambda class_weight, inner: DummyClassifier(strategy="most_frequent"),
-                     lambda fitted: {})
 FIGURES = ("layer_curve.png", "confusion_best_layer.png", "per_class_recall.png")
 
 
@@ -52,24 +51,15 @@ def run_inputs(tmp_path_factory):
     write_results(probe_doc, folder)
 
     mfcc = layers[1][:, :4] + np.random.default_rng(2).normal(size=(len(labels), 4))
-    mfcc_records = [evaluate(mfcc, labels, result.folds, spec, layer="mfcc") for spec in classifier_specs("all")]
-    chance = evaluate(np.zeros((len(labels), 1)), labels, result.folds, MAJORITY, layer="chance")
-    records = [*mfcc_records, chance]
+    specs = classifier_specs("all")
+    mfcc_records = study([("mfcc", lambda: mfcc)], specs, labels, result.folds, n_jobs=1,
+                         selections=[("selected", [spec.name for spec in specs])]).records
+    chance = study([("chance", lambda: np.zeros((len(labels), 1)))], CHANCE_SPECS, labels, result.folds).records
+    records = [*mfcc_records, *chance]
     baselines_doc = {"protocol": result.folds.protocol, "results": records,
                      "warnings": [w for record in records for w in record["warnings"]]}
     (folder / "baseline_results.json").write_text(json.dumps(baselines_doc))
-
-    top, base = best(result.records), best(mfcc_records)
-    differences = np.subtract(top["balanced_accuracy"]["folds"], base["balanced_accuracy"]["folds"])
-    test = ttest_rel(top["balanced_accuracy"]["folds"], base["balanced_accuracy"]["folds"])
-    comparison = {
-        "metric": "balanced_accuracy",
-        "best_layer": {"layer": top["layer"], "classifier": top["classifier"], "mean": top["balanced_accuracy"]["mean"]},
-        "best_baseline": {"layer": "mfcc", "classifier": base["classifier"], "mean": base["balanced_accuracy"]["mean"]},
-        "differences": differences.tolist(), "mean_difference": float(differences.mean()),
-        "test": TEST_NAME, "statistic": float(test.statistic), "p_value": float(test.pvalue),
-        "wilcoxon_p_value": None, "n_folds": 3,
-    }
+    comparison = compare(result.records, records)
     (folder / "comparison.json").write_text(json.dumps(comparison))
     run = {"data": "/corpora/vowels/manifest.csv", "n_clips": len(labels), "n_failed": 2,
            "classes": {str(c): int(n) for c, n in zip(*np.unique(labels, return_counts=True))},
@@ -96,23 +86,28 @@ def test_every_file_is_written_and_results_keep_every_record(run_dir, run_inputs
     # Through JSON once, as the records were written to the run folder.
     expected = json.loads(json.dumps(docs["probe"]["results"] + docs["baselines"]["results"]))
     assert results["results"] == expected
-    assert {r["layer"] for r in results["results"]} == {0, 1, 2, "mfcc", "chance"}
+    assert {r["layer"] for r in results["results"]} == {0, 1, 2, "mfcc", "chance", "selected"}
     assert results["comparison"] == docs["comparison"] and results["run"] == docs["run"]
     assert results["probe"]["clip_ids"] == docs["probe"]["clip_ids"]
 
 
-def test_markdown_states_the_best_layer_the_baselines_and_the_test(run_dir, run_inputs):
+def test_markdown_states_the_selected_layer_the_baselines_and_the_test(run_dir, run_inputs):
     docs = run_inputs[1]
     markdown = write_report(run_dir)["report.md"].read_text()
-    top = best(docs["probe"]["results"])
-    assert top["layer"] in (1, 2)  # where the signal is planted
-    uar, accuracy = mean_std(top["balanced_accuracy"]), mean_std(top["accuracy"])
+    top = headline_record(docs["probe"]["results"])
+    assert {pick["layer"] for pick in top["picked"]} <= {1, 2}  # where the signal is planted
+    uar, accuracy = with_interval(top["balanced_accuracy"]), with_interval(top["accuracy"])
     headline = markdown.split("\n\n")[1]
-    assert f"layer {top['layer']} with {top['classifier']}: UAR {uar} and accuracy {accuracy}" in headline
+    assert "Protocol: stratified-group-kfold, speaker-independent 3-fold CV over 4 groups" in headline
+    assert f"reaches UAR {uar} and accuracy {accuracy} (95% intervals)" in headline
+    baseline = headline_record(docs["baselines"]["results"])
+    assert f"reaches UAR {with_interval(baseline['balanced_accuracy'])}" in headline
     assert f"{TEST_NAME}: p = {docs['comparison']['p_value']:.3g}" in headline
-    row = next(line for line in markdown.splitlines() if line.startswith(f"| {top['layer']} (best) |"))
-    assert [cell.strip() for cell in row.strip("|").split("|")][1:5] == [top["classifier"], accuracy, uar, mean_std(top["macro_f1"])]
-    assert markdown.count("(best) |") == 2  # one layer, one baseline
+    assert "No permutation test was run" in headline
+    row = next(line for line in markdown.splitlines() if line.startswith("| selected (headline) |"))
+    assert [cell.strip() for cell in row.strip("|").split("|")][1:5] == [
+        "selected", accuracy, uar, with_interval(top["macro_f1"])]
+    assert markdown.count("(headline) |") == 2  # one layer, one baseline
     for fact in ("/corpora/vowels/manifest.csv", "2 failed", "rare (4)", "4 (column speaker)", "abc1234",
                  "random-init control", "| extract | 12.5 |", "| total | 19.8 |", "| chance | majority |"):
         assert fact in markdown
@@ -129,7 +124,7 @@ def test_never_predicted_rare_class_is_listed_under_warnings(run_dir, run_inputs
     markdown = write_report(run_dir)["report.md"].read_text()
     warnings = markdown.split("## Warnings")[1].split("## ")[0]
     for record in blind:
-        assert f"layer {record['layer']} {record['classifier']} never predicts class(es) rare" in warnings
+        assert f"{describe(record)} never predicts class(es) rare" in warnings
     # The chance baseline never predicts three of the four classes by design: not a warning.
     assert "chance majority never predicts" in json.dumps(run_inputs[1]["baselines"])
     assert "chance" not in warnings
@@ -166,7 +161,7 @@ def test_missing_optional_files_are_reported_not_fatal(run_dir):
     assert "no baseline was run" in markdown.split("\n\n")[1]
     results = json.loads(paths["results.json"].read_text())
     assert results["comparison"] is None and results["run"] is None
-    assert {r["layer"] for r in results["results"]} == {0, 1, 2}
+    assert {r["layer"] for r in results["results"]} == {0, 1, 2, "selected"}
     assert all(paths[name].is_file() for name in FIGURES)
 
 
@@ -202,29 +197,28 @@ def test_report_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_single_split_has_no_std_and_a_comparison_note_instead_of_a_p_value(tmp_path):
+def test_single_split_reads_as_such_with_a_bootstrap_interval_and_mcnemar_of_accuracy(tmp_path):
     labels, groups, layers = planted_data(n_groups=4, per_cell=5)
     cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, labels, groups,
                               split=np.where(groups == "spk3", "test", "train"))
     result = sweep(cache, classifier="linear-svm", n_jobs=1)
     run_dir = tmp_path / "run"
     write_results(document(result, cache, {}), run_dir)
-    record = result.records[0]
-    note = "one train/test split: McNemar's test needs the clip labels, none were given; no test done"
-    comparison = {"metric": "balanced_accuracy", "best_layer": {"layer": 2, "classifier": "linear-svm", "mean": 1.0},
-                  "best_baseline": {"layer": "mfcc", "classifier": "svm-rbf", "mean": 0.5}, "differences": [0.5],
-                  "mean_difference": 0.5, "test": "McNemar's exact test", "statistic": None, "p_value": None,
-                  "wilcoxon_p_value": None, "n_folds": 1, "note": note}
+    record = headline_record(result.records)
+    assert record["accuracy"]["std"] is None and "bootstrap over test groups" in record["accuracy"]["ci_method"]
+    baseline = {**record, "predictions": [{**record["predictions"][0],
+                                           "predicted": ["class0"] * len(record["predictions"][0]["index"])}]}
+    comparison = compare(result.records, [baseline])
+    assert comparison["p_value"] is None and "needs the clip labels" in comparison["note"]
     (run_dir / "comparison.json").write_text(json.dumps(comparison))
     headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
-    assert record["accuracy"]["std"] is None
-    assert f"UAR {record['balanced_accuracy']['mean']:.3f} and accuracy {record['accuracy']['mean']:.3f} on the " \
-           "dataset's train/test split" in headline
-    assert f"No paired test ({note})." in headline and "p =" not in headline
-    comparison.update(p_value=6.25e-28, statistic=3.0, note=None)
+    assert "the dataset's own train/test split (its train and test share no group)" in headline
+    assert f"reaches UAR {with_interval(record['balanced_accuracy'])}" in headline
+    assert f"No paired test ({comparison['note']})." in headline and "p =" not in headline
+    comparison = compare(result.records, [baseline], labels=list(labels))
     (run_dir / "comparison.json").write_text(json.dumps(comparison))
     headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
-    assert "Paired test on the test clips each side gets right, McNemar's exact test: p = 6.25e-28." in headline
+    assert "Paired test on the test clips each side gets right, McNemar's exact test of accuracy" in headline
 
 
 def test_labels_are_drawn_literally_not_as_mathtext(tmp_path):

@@ -15,6 +15,7 @@ from conftest import planted_data, write_probe_cache
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.probes.saved_probe import load_probe, predict_cache, save_probe
+from layerprobe.probes.spec import linear_model
 
 
 def cache_of(path, fingerprint: str):
@@ -31,8 +32,9 @@ def saved(tmp_path):
     with CacheReader(cache) as reader:
         X, y = reader.layer(2), reader.clips["label"]
     pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
-    return save_probe(pipeline, tmp_path / "models" / "layer02_logreg.npz",
-                      {"layer": 2, "classifier": "logreg", "model": "synthetic/encoder", "cache": str(cache)})
+    meta = {"layer": 2, "classifier": "logreg", "model": "synthetic/encoder", "model_fingerprint": "382cb9e0aa",
+            "cache": str(cache)}
+    return save_probe(linear_model(pipeline), list(pipeline.classes_), tmp_path / "models" / "layer02_logreg.npz", meta)
 
 
 def test_a_probe_is_refused_on_another_encoder_with_the_same_name_unless_forced(saved, tmp_path, capsys):

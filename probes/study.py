@@ -1,0 +1,82 @@
+"""One evaluation: feature sources x probes on shared folds -> records, "selected" records and
+permutation p-values (per record and family-wise). Used by the probe sweep and the baselines alike."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from layerprobe.probes.evaluate import SELECTED, Candidate, Plan, evaluate_candidates, null_statistic, select
+from layerprobe.probes.protocols import Folds, final_fold
+from layerprobe.probes.records import record
+from layerprobe.probes.significance import max_t_p_values, p_value, permuted_labels, resolution_note, scheme
+from layerprobe.probes.spec import LinearModel, ProbeSpec
+
+
+@dataclass(frozen=True)
+class Study:
+    """Records (per source x probe, then the selected ones), the refitted models when asked for
+    (keyed by (layer, classifier)), and run-level notes (the permutation scheme's resolution)."""
+
+    records: list[dict]
+    models: dict[tuple, LinearModel] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
+          labels: np.ndarray, folds: Folds, *, class_weight: str = "none", permutations: int = 0,
+          selections: Sequence[tuple[str, Sequence[str]]] = (), keep_models: bool = False, n_jobs: int = -1,
+          progress: bool = False) -> Study:
+    """Evaluate every source with every spec on `folds`.
+
+    Parameters
+    ----------
+    sources : (name, loader) pairs; loader() returns the (n_clips, F) matrix, called when its jobs are due.
+    specs : the probes.
+    labels : the label of every ok clip.
+    folds : from protocols.outer_folds on the same clips.
+    class_weight : "none" (default), "balanced" or "sqrt".
+    permutations : label permutations for p-values (default 0: none).
+    selections : (classifier name, spec names) pairs: a "selected" record per pair, choosing among the
+        sources x those specs inside each training part.
+    keep_models : also refit each source x spec on all clips (default False).
+    n_jobs : joblib workers (default -1: all cores).
+    progress : show a progress bar (default False).
+    """
+    classes, codes = np.unique(np.asarray(labels), return_inverse=True)
+    notes = []
+    kind = scheme(codes, folds.groups)
+    if permutations:
+        note = resolution_note(codes, folds.groups, kind, permutations)
+        if note:
+            notes.append(note)
+            if "no permutation test" in note:
+                permutations = 0
+    codes_all = np.vstack([codes, permuted_labels(codes, folds.groups, kind, permutations, folds.seed)])
+    plan = Plan(codes_all, len(classes), folds, class_weight, folds.seed, keep_models)
+    if keep_models:
+        final = final_fold(codes, folds)
+        plan.final_rows, plan.final_selection = final.fit, final.selection
+    candidates = evaluate_candidates(sources, specs, plan, n_jobs, progress)
+    selected = [select([c for c in candidates if c.classifier in names], name) for name, names in selections]
+    everything: list[Candidate] = candidates + selected
+    records = [record(c, codes, classes, folds, class_weight) for c in everything]
+    if permutations:
+        _add_p_values(records, everything, kind, permutations)
+    models = {(c.layer, c.classifier): c.model for c in candidates if c.model is not None}
+    return Study(records, models, notes)
+
+
+def selections_for(spec_names: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """A selected record per classifier, and one choosing the classifier as well when there are several."""
+    pairs = [(name, [name]) for name in spec_names]
+    return pairs + ([(SELECTED, list(spec_names))] if len(spec_names) > 1 else [])
+
+
+def _add_p_values(records: list[dict], candidates: list[Candidate], kind: str, permutations: int) -> None:
+    statistics = np.stack([null_statistic(c) for c in candidates])  # (R, 1 + P)
+    family = max_t_p_values(statistics[:, 0], statistics[:, 1:].T)
+    for rec, stats, fwer in zip(records, statistics, family):
+        rec.update({"permutation": kind, "permutations": permutations, "p_value": p_value(stats[0], stats[1:]),
+                    "p_value_fwer": float(fwer), "null_mean": float(stats[1:].mean())})

@@ -1,0 +1,134 @@
+"""The numbers a reviewer must be able to trust (issue 7): protocols the data calls for, selection on
+validation, predefined folds, permutation tests with power for speaker-level labels, no optimism
+from choosing the layer, identical reruns."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+from conftest import planted_data, write_probe_cache
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+
+from layerprobe.probes.classifiers import C_GRID
+from layerprobe.probes.cli import main
+from layerprobe.probes.sweep import sweep
+
+
+def test_a_leaky_split_is_not_the_default_and_the_terminal_says_why(tmp_path, capsys):
+    labels, groups, layers = planted_data()
+    split = np.where(np.arange(len(labels)) % 5 == 0, "test", "train")  # every speaker on both sides
+    cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, labels, groups, split=split)
+    assert main([str(cache), "--classifier", "logreg", "--n-jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert ("protocol: stratified-group-kfold (5 folds, seed 0, hyperparameters chosen by inner-cv): grouped CV over "
+            "all ok clips, because the dataset's train/test split shares 8 of 8 groups") in out
+    assert main([str(cache), "--classifier", "logreg", "--n-jobs", "1", "--cv", "split"]) == 0
+    assert "LEAK: the dataset's train/test split shares 8 group(s)" in capsys.readouterr().out
+
+
+def _fit_score(X, y, train, test, C):
+    scaler = StandardScaler().fit(X[train])
+    model = LogisticRegression(C=C, max_iter=2000).fit(scaler.transform(X[train]), y[train])
+    return balanced_accuracy_score(y[test], model.predict(scaler.transform(X[test])))
+
+
+def test_the_chosen_c_follows_the_validation_split_not_cv_inside_train(tmp_path):
+    for seed in range(30):  # a dataset where the two ways of choosing disagree
+        rng = np.random.default_rng(seed)
+        y = np.array(["a", "b"] * 45)
+        X = rng.normal(size=(90, 12)) + 0.5 * (y == "b")[:, None] * rng.normal(size=12)
+        split = np.array(["train"] * 50 + ["validation"] * 20 + ["test"] * 20)
+        train, validation = np.arange(50), np.arange(50, 70)
+        on_validation = int(np.argmax([_fit_score(X, y, train, validation, C) for C in C_GRID]))
+        inner = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X[train], y[train]))
+        inside = int(np.argmax([np.mean([_fit_score(X, y, a, b, C) for a, b in inner]) for C in C_GRID]))
+        if on_validation != inside:
+            break
+    else:
+        pytest.fail("no planted dataset where validation and inner CV choose differently")
+    cache = write_probe_cache(tmp_path / "c.h5", {0: X}, y, split=split)
+    result = sweep(cache, classifier="logreg", n_jobs=1)
+    record = result.records[0]
+    assert record["selection"] == "validation" and record["C"] == [C_GRID[on_validation]]
+    assert result.folds.split_counts == {"test": 20, "train": 50, "validation": 20}
+    assert record["n_clips"] == 90 and record["n_tested"] == 20
+
+
+def test_a_fold_column_in_the_cache_or_the_manifest_gives_exactly_its_folds(tmp_path):
+    labels, groups, layers = planted_data(n_groups=6)
+    fold_of_group = {f"spk{g}": f"fold{g // 2}" for g in range(6)}
+    folds = np.array([fold_of_group[g] for g in groups])
+    cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, labels, groups)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,speaker,actor_fold\n" + "".join(
+        f"clip{i:04d}.wav,{label},{group},{fold}\n" for i, (label, group, fold) in enumerate(zip(labels, groups, folds))))
+    with h5py.File(cache, "a") as f:
+        f.attrs["data"] = str(manifest)
+        f.attrs["columns"] = "{}"
+    from_manifest = sweep(cache, classifier="logreg", fold_column="actor_fold", n_jobs=1).records[0]
+    with h5py.File(cache, "a") as f:
+        f.create_dataset("clips/fold", data=folds.astype(object), dtype=h5py.string_dtype())
+    from_cache = sweep(cache, classifier="logreg", fold_column="fold", n_jobs=1).records[0]
+    expected = [np.flatnonzero(folds == name).tolist() for name in ("fold0", "fold1", "fold2")]
+    for record in (from_manifest, from_cache):
+        assert record["protocol"] == "predefined-folds"
+        assert [fold["index"] for fold in record["predictions"]] == expected
+
+
+def speaker_level_data(signal: float, seed: int):
+    """16 speakers, one binary label each (an accent): 8 clips a speaker, a speaker offset, and a
+    label shift of `signal` on a few dimensions."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([f"spk{g:02d}" for g in range(16)], 8)
+    accent = np.repeat(np.tile([0, 1], 8), 8)
+    X = rng.normal(size=(128, 8)) + np.repeat(rng.normal(size=(16, 8)), 8, axis=0)
+    X[:, :3] += signal * accent[:, None]
+    return X, np.where(accent == 1, "uk", "us"), groups
+
+
+@pytest.mark.parametrize("signal, significant", [(2.5, True), (0.0, False)])
+def test_speaker_level_labels_get_a_between_groups_test_with_power(tmp_path, signal, significant):
+    X, labels, groups = speaker_level_data(signal, seed=4)
+    cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
+    record = sweep(cache, classifier="logreg", permutations=99, n_jobs=2, folds=4).records[0]
+    assert record["permutation"] == "between-groups" and record["permutations"] == 99
+    assert (record["p_value"] <= 0.05) is significant
+    assert (record["p_value_fwer"] <= 0.05) is significant
+
+
+def test_selecting_among_thirteen_noise_layers_stays_at_chance_while_their_maximum_does_not(tmp_path):
+    selected, maxima = [], []
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        labels = np.tile(["a", "b", "c"], 40)
+        groups = np.repeat([f"spk{g}" for g in range(8)], 15)
+        layers = {i: rng.normal(size=(120, 12)) for i in range(13)}
+        cache = write_probe_cache(tmp_path / f"noise{seed}.h5", layers, labels, groups)
+        records = sweep(cache, classifier="logreg", n_jobs=2, seed=seed).records
+        per_layer = [r["balanced_accuracy"]["value"] for r in records if r["layer"] != "selected"]
+        maxima.append(max(per_layer))
+        selected.append(next(r for r in records if r["layer"] == "selected")["balanced_accuracy"]["value"])
+    assert abs(np.mean(selected) - 1 / 3) < 0.03
+    assert np.mean(maxima) > 1 / 3 + 0.05
+
+
+def test_two_identical_runs_write_identical_results(tmp_path, planted_probe_cache, capsys):
+    for run in ("a", "b"):
+        assert main([str(planted_probe_cache), "--layer", "1-2", "--permutations", "3",
+                     "--out", str(tmp_path / run), "--n-jobs", "2", "--format", "json"]) == 0
+    capsys.readouterr()
+    first, second = ((tmp_path / run / "probe_results.json").read_bytes() for run in ("a", "b"))
+    assert first == second
+
+
+def test_permutations_that_leave_one_class_in_a_training_part_do_not_stop_the_test(tmp_path):
+    # 4 speakers, one label each: leave-one-speaker-out, and many between-groups permutations give a
+    # training part a single class. Such a part can only predict that class.
+    X, labels, groups = speaker_level_data(3.0, seed=0)
+    keep = np.isin(groups, ["spk00", "spk01", "spk02", "spk03", "spk04", "spk05"])
+    cache = write_probe_cache(tmp_path / "c.h5", {0: X[keep]}, labels[keep], groups[keep])
+    record = sweep(cache, classifier="logreg", permutations=9, cv="loso", n_jobs=1).records[0]
+    assert record["permutation"] == "between-groups" and 0 < record["p_value"] <= 1
