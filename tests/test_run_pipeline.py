@@ -54,10 +54,10 @@ def test_a_rerun_with_other_layers_recomputes_the_probes(finished_run, tmp_path,
     out = tmp_path / "out"
     shutil.copytree(root / "out", out)
     (out / "baseline_results.json").write_bytes(b"")  # as a kill during its write would leave it
-    layerprobe.run(manifest, out, model=model, layers=[0, 1, 2], overwrite=True, device="cpu", n_jobs=1,
+    layerprobe.run(manifest, out, model=model, layers=[0, 2], overwrite=True, device="cpu", n_jobs=1,
                    progress=False)
     probes = json.loads((out / "probe_results.json").read_text())["results"]
-    assert {r["layer"] for r in probes} == {0, 1, 2}
+    assert {r["layer"] for r in probes if isinstance(r["layer"], int)} == {0, 2}
     assert "baseline_results.json cannot be read" in capsys.readouterr().err
 
 
