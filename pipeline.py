@@ -1,8 +1,9 @@
 """`layerprobe run DATA --out RUN_DIR`: extraction, baselines, the probe sweep and the report, resumably.
 
-Each stage's results file carries a key: a hash of the stage's options and of the cache rows it
-read. A second run with the same arguments finds every key unchanged, recomputes nothing and only
-rewrites the report.
+Each stage's results file carries a key: a hash of the stage's options, of the layerprobe version
+and of what it read from the cache (the extraction settings, the clip table and statuses). A
+second run with the same arguments finds every key unchanged, recomputes nothing and only rewrites
+the report. Every file is written atomically; one that cannot be read is recomputed.
 """
 from __future__ import annotations
 
@@ -20,14 +21,25 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from layerprobe import __version__
+from layerprobe.atomic_write import writable_folder, write_text_atomic
+from layerprobe.errors import UserError
+
 RANDOM_INIT_NOTE = "The encoder has random weights: these numbers are a smoke run of the pipeline, not a result."
 
 
+# Root attrs that say how the rows were made, not what made them (command line, package versions
+# other than layerprobe's, which is in every key): a stage's result depends on these.
+_UNKEYED_ATTRS = ("command", "versions", "data")
+
+
 def cache_signature(cache: Path, features: Sequence[str]) -> str:
-    """A hash of what a stage reads from a cache: its encoder, clip table, statuses and these features'."""
+    """A hash of what a stage reads from a cache: its extraction settings (encoder fingerprint,
+    layers, dtype, chunking, pooling, ...), clip table, statuses and these features'."""
     digest = hashlib.blake2b(digest_size=16)
     with h5py.File(cache, "r") as f:
-        digest.update(str(f.attrs.get("model_fingerprint", "")).encode())
+        settings = {key: _plain(value) for key, value in f.attrs.items() if key not in _UNKEYED_ATTRS}
+        digest.update(json.dumps(settings, sort_keys=True).encode())
         for name in ("clips/id", "clips/label", "clips/group", "clips/split", "clips/status"):
             digest.update(np.asarray(f[name][()]).astype(bytes).tobytes())
         for name in features:
@@ -36,20 +48,57 @@ def cache_signature(cache: Path, features: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def _plain(value) -> object:
+    """An HDF5 attribute as JSON: arrays as lists, bytes as text."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def stage_key(options: dict, signature: str) -> str:
+    """The key of a stage's result: its options, the cache signature and the layerprobe version."""
+    text = json.dumps({"options": options, "cache": signature, "layerprobe": __version__}, sort_keys=True,
+                      default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def previous_result(path: Path, key: str, name: str) -> dict | None:
+    """The document at `path` if it is whole and was computed under `key`; None (with a one-line
+    notice where the file is there but not reusable) otherwise."""
+    if not path.exists():
+        return None
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        print(f"{name}: {path.name} cannot be read ({error}); recomputing it", file=sys.stderr)
+        return None
+    if not isinstance(previous, dict) or not isinstance(previous.get("results"), list):
+        print(f"{name}: {path.name} is not a results document; recomputing it", file=sys.stderr)
+        return None
+    if previous.get("layerprobe_version") != __version__:
+        print(f"{name}: {path.name} was written by layerprobe {previous.get('layerprobe_version', '(unknown)')}; "
+              "recomputing it", file=sys.stderr)
+        return None
+    if previous.get("run_key") != key:
+        return None
+    return previous
+
+
 def _stage(path: Path, options: dict, signature: str, compute: Callable[[], dict], name: str) -> dict:
     """Reuse path's document when it was computed with these options on these cache rows; else compute it."""
-    key = hashlib.blake2b((json.dumps(options, sort_keys=True, default=str) + signature).encode(),
-                          digest_size=16).hexdigest()
-    if path.exists():
-        previous = json.loads(path.read_text())
-        if previous.get("run_key") == key:
-            print(f"{name}: unchanged since the last run, reusing {path.name}", file=sys.stderr)
-            return previous
+    key = stage_key(options, signature)
+    previous = previous_result(path, key, name)
+    if previous is not None:
+        print(f"{name}: unchanged since the last run, reusing {path.name}", file=sys.stderr)
+        return previous
     started = time.perf_counter()
     document = compute()
     document["run_key"] = key
+    document["layerprobe_version"] = __version__
     document["seconds"] = time.perf_counter() - started
-    path.write_text(json.dumps(document, indent=1))
+    write_text_atomic(path, json.dumps(document, indent=1))
     return document
 
 
@@ -80,15 +129,18 @@ def run(
     encoder is untrained (the demo's).
     """
     from layerprobe.baselines.paired import compare
-    from layerprobe.baselines.compute import compute_features
+    from layerprobe.baselines.compute import compute_features, feature_by_name
     from layerprobe.baselines.run import evaluate_baselines
     from layerprobe.extract.runner import extract
     from layerprobe.probes.output import document
     from layerprobe.probes.sweep import sweep
     from layerprobe.report.build import write_report
 
-    run_dir = Path(out)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = writable_folder(Path(out))
+    if not features:
+        raise UserError("--features names no feature; give one or more of mfcc, logmel, egemaps")
+    for name in features:
+        feature_by_name(name)  # an unknown or unavailable feature is refused before the encoder runs
     cache = run_dir / "cache.h5"
     started = time.perf_counter()
     summary = extract(data, str(cache), model=model, command=command, progress=progress, **extract_options)
@@ -113,7 +165,7 @@ def run(
     label_of = dict(zip(clips["id"], clips["label"]))
     comparison = compare(probes["results"], baseline["results"],
                          labels=[label_of[clip_id] for clip_id in probes["clip_ids"]])
-    (run_dir / "comparison.json").write_text(json.dumps(comparison, indent=1))
+    write_text_atomic(run_dir / "comparison.json", json.dumps(comparison, indent=1))
     facts = {
         "data": str(data),
         "n_clips": len(clips),
@@ -130,7 +182,7 @@ def run(
     }
     if random_init:
         facts["random_init_note"] = RANDOM_INIT_NOTE
-    (run_dir / "run.json").write_text(json.dumps(facts, indent=1))
+    write_text_atomic(run_dir / "run.json", json.dumps(facts, indent=1))
     return write_report(run_dir)
 
 

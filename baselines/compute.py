@@ -120,11 +120,22 @@ def _compute(writer: FeatureWriter, feature: Feature, todo: list[tuple[int, Clip
     flush()
 
 
+def _columns(text: str, cache: str | os.PathLike) -> dict:
+    """The cache's `columns` attribute: which manifest columns its clips were read with."""
+    try:
+        columns = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{cache}: its 'columns' attribute is not JSON ({error})") from None
+    if not isinstance(columns, dict) or not all(v is None or isinstance(v, str) for v in columns.values()):
+        raise UserError(f"{cache}: its 'columns' attribute should map path/label/group/split to column names")
+    return columns
+
+
 def _clips_of(cache: str | os.PathLike) -> dict[str, Clip]:
     """The manifest the cache was made from, reloaded through its `data` and `columns` attrs, by clip id."""
     with open_cache(cache) as file:
         data = str(file.attrs.get("data", ""))
-        columns = json.loads(file.attrs.get("columns", "{}") or "{}")
+        columns = _columns(file.attrs.get("columns", "{}") or "{}", cache)
     if not data:
         raise UserError(f"{cache} does not say where its audio came from (no 'data' attribute); "
                         "re-extract it with a current extract-embeddings")

@@ -28,11 +28,12 @@ def read_audio_folder(root: Path) -> Manifest:
     by_split = all(folder.name.lower() in SPLIT_FOLDERS for folder in top)
     clips: list[Clip] = []
     ignored: list[str] = []
+    walked: set[str] = set()
     for split_folder in top if by_split else [root]:
         split = split_folder.name if by_split else ""
         _refuse_loose_audio(split_folder)
         for label_folder in _subfolders(split_folder):
-            for path in _files_under(label_folder):
+            for path in _files_under(label_folder, os.path.realpath(root), walked):
                 if path.suffix.lower() not in AUDIO_EXTENSIONS:
                     ignored.append(path.suffix.lower() or path.name)
                     continue
@@ -51,13 +52,31 @@ def _subfolders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _files_under(folder: Path) -> list[Path]:
-    """Every non-hidden file below folder, following symlinked folders, sorted by path."""
+def _files_under(folder: Path, root: str, walked: set[str]) -> list[Path]:
+    """Every non-hidden file below folder, sorted by path, following a symlinked folder once.
+
+    root: the dataset's real path. A symlinked folder that leads back into the dataset is skipped
+    (its files are listed where they are, under their own label; `ln -s .. loop` would list every
+    clip again, under this label), and so is one already walked (walked: real paths, updated).
+    """
     found = []
     for directory, subdirectories, files in os.walk(folder, followlinks=True):
-        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+        walked.add(os.path.realpath(directory))
+        subdirectories[:] = [
+            name for name in subdirectories
+            if not name.startswith(".") and _follow(Path(directory, name), root, walked)
+        ]
         found += [Path(directory, name) for name in files if not name.startswith(".")]
     return sorted(found)
+
+
+def _follow(folder: Path, root: str, walked: set[str]) -> bool:
+    if not folder.is_symlink():
+        return True
+    target = os.path.realpath(folder)
+    common = os.path.commonpath([target, root])
+    # Inside the dataset, or above it (so holding it): either way the walk would come back to its clips.
+    return common not in (root, target) and target not in walked
 
 
 def _refuse_loose_audio(folder: Path) -> None:

@@ -5,12 +5,21 @@ adding clips, adding a dataset) is written to a temporary file that replaces the
 atomic rename. During a run only raw values are written in place, into contiguous datasets whose
 storage was allocated when the file was made, so no HDF5 metadata ever changes in the live file.
 A row's values are flushed before its status says "ok"; a killed run leaves it "pending".
+
+Why a full disk never leaves zeros marked "ok": the new file's blocks are reserved on disk
+(posix_fallocate) before it replaces the cache, so writing values in place needs no new space;
+and every flush is checked (h5py only prints errors raised when a dataset handle is garbage
+collected), so any write error stops the run before a status says "ok".
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
-from collections.abc import Iterable, Sequence
+import re
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +27,7 @@ import h5py
 import numpy as np
 from filelock import FileLock, Timeout
 
+from layerprobe.atomic_write import atomic_path, sync
 from layerprobe.errors import UserError
 
 FORMAT = 1
@@ -25,6 +35,10 @@ TEXT_COLUMNS = ("id", "path", "label", "group", "split")
 STATUS = h5py.string_dtype("ascii", 8)
 ERROR = h5py.string_dtype("utf-8", 256)
 ROWS_PER_COPY = 4096
+ROW_GROUPS = ("clips", "layers", "pooled", "features", "feature_status", "feature_error")  # one row per clip
+METADATA_BYTES = 256 * 1024  # a generous bound on a cache's object headers, heaps and indexes
+# HDF5 wraps the system's reason in a long message: "... errno = 28, error message = 'No space left on device', ..."
+_HDF5_CAUSE = re.compile(r"error message = '([^']*)'")
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,64 @@ def contiguous(group: h5py.Group, name: str, shape: tuple, dtype) -> h5py.Datase
     return group.create_dataset(name, shape=shape, dtype=dtype, dcpl=dcpl, track_times=False)
 
 
+def storage_error(path: Path, error: Exception) -> UserError:
+    """One line naming the file and the system's reason, from an h5py OSError or RuntimeError."""
+    found = _HDF5_CAUSE.search(str(error))
+    if found:
+        cause = found.group(1)
+    elif isinstance(error, OSError) and error.errno:
+        cause = os.strerror(error.errno)
+    else:
+        cause = str(error).splitlines()[0]
+    return UserError(f"cannot write {path}: {cause}")
+
+
+@contextlib.contextmanager
+def replacing(path: Path, needed: int) -> Iterator[Path]:
+    """A temporary path for a new HDF5 file of about `needed` bytes that replaces `path` once
+    complete; on any error the temporary is removed and a UserError names `path` and the cause.
+
+    A disk without `needed` bytes free is refused before anything is written: while HDF5 builds a
+    file's structure it cannot always report a full disk (h5py prints the error and may crash).
+    """
+    free = shutil.disk_usage(path.parent).free
+    if needed > free:
+        raise UserError(f"cannot write {path}: No space left on device "
+                        f"(it needs about {needed / 1e6:.2f} MB, {free / 1e6:.2f} MB are free)")
+    with atomic_path(path) as temporary:
+        try:
+            yield temporary
+        except (OSError, RuntimeError) as error:  # h5py raises RuntimeError when a flush fails
+            raise storage_error(path, error) from None
+
+
+def reserve(file: h5py.File, path: Path) -> None:
+    """Once every dataset of a new file exists, allocate all its blocks on disk, before any value
+    is written: from here on no write needs space. Without this the file is sparse, and on a full
+    disk a value written later fails only when HDF5 flushes it, where h5py cannot always raise."""
+    file.flush()  # sets the file's length to the end of its last dataset
+    descriptor = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(descriptor, 0, os.fstat(descriptor).st_size)
+    except OSError as error:
+        # A file system that cannot reserve space (some network and copy-on-write ones) still gets
+        # every flush checked; only a full disk is an error here.
+        if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    finally:
+        os.close(descriptor)
+
+
+def checked_flush(file: h5py.File, path: Path) -> None:
+    """Flush `file` and sync it to the disk, so what was written is known to be there; a write
+    error (full disk, quota, I/O) becomes a UserError naming `path`."""
+    try:
+        file.flush()
+        sync(path)
+    except (OSError, RuntimeError) as error:
+        raise storage_error(path, error) from None
+
+
 def encode_error(message: str) -> bytes:
     return message.encode("utf-8")[:ERROR.itemsize].decode("utf-8", "ignore").encode("utf-8")
 
@@ -113,7 +185,20 @@ def lock(path: Path) -> FileLock:
         held.acquire()
     except Timeout:
         raise UserError(f"{path} is being written by another process (its lock {held.lock_file} is held)") from None
+    except OSError as error:  # a read-only or missing folder
+        raise UserError(f"cannot write {held.lock_file}: {error.strerror or error}") from None
     return held
+
+
+def open_for_writing(path: Path) -> h5py.File:
+    """The cache opened to write values in place, or a UserError saying why it cannot be."""
+    try:
+        return h5py.File(path, "r+")
+    except BlockingIOError:
+        raise UserError(f"{path} is open in another process (HDF5 locks it while it is read); "
+                        "close that process first") from None
+    except OSError as error:
+        raise storage_error(path, error) from None
 
 
 def open_cache(path: Path) -> h5py.File:
@@ -122,12 +207,37 @@ def open_cache(path: Path) -> h5py.File:
         file = h5py.File(path, "r")
     except FileNotFoundError:
         raise UserError(f"{path}: no such cache") from None
+    except BlockingIOError:
+        raise UserError(f"{path} is open for writing in another process; wait until it ends") from None
     except OSError as error:
         raise UserError(f"{path} exists but is not an HDF5 file; use another --out or --overwrite") from error
     if "layerprobe_format" not in file.attrs:
         file.close()
         raise UserError(f"{path} is not a layerprobe cache; use another --out or --overwrite")
+    try:
+        check_format(file, path)
+        check_rows(file, path)
+    except UserError:
+        file.close()
+        raise
     return file
+
+
+def check_format(file: h5py.File, path: str | os.PathLike) -> None:
+    """Refuse a cache written in another layout than the one this version reads and writes."""
+    found = file.attrs.get("layerprobe_format")
+    if not (isinstance(found, (int, np.integer)) and found == FORMAT):
+        raise UserError(f"{path} is a layerprobe cache of format {_show(found)}; this version reads format {FORMAT}")
+
+
+def check_rows(file: h5py.File, path: str | os.PathLike) -> None:
+    """Every per-clip dataset has one row per clip: a shorter or longer one would misalign labels."""
+    rows = len(file["clips/status"])
+    names: list[str] = []
+    file.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)
+    for name in names:
+        if name.split("/")[0] in ROW_GROUPS and len(file[name]) != rows:
+            raise UserError(f"{path} is damaged: {name} has {len(file[name])} rows, clips/status {rows}")
 
 
 class CacheWriter:
@@ -144,11 +254,17 @@ class CacheWriter:
         self._lock = lock(self.path)
         try:
             self.unlisted = self._prepare(clips, overwrite)
-            self._file = h5py.File(self.path, "r+")
+            self._file = open_for_writing(self.path)
         except BaseException:
             self._lock.release()
             raise
         self.ids = self._file["clips/id"].asstr()[()]
+        # Handles held open for the whole run: a handle dropped after each write would flush when
+        # garbage collected, where h5py only prints a write error instead of raising it.
+        self._layers = [self._file[layer_name(index)] for index in settings.layers]
+        self._duration = self._file["clips/duration"]
+        self._status = self._file["clips/status"]
+        self._error = self._file["clips/error"]
 
     def _prepare(self, clips: Sequence, overwrite: bool) -> int:
         """Make the file on disk hold every manifest clip; return how many cached clips the manifest lacks."""
@@ -172,24 +288,37 @@ class CacheWriter:
     def _rewrite(self, table: dict[str, list[str]], source: Path | None) -> None:
         """Write the whole file anew beside the cache, then atomically put it in place."""
         count = len(table["id"])
-        temporary = self.path.with_name(self.path.name + ".tmp")
         old = h5py.File(source, "r") if source else None
         try:
-            with h5py.File(temporary, "w") as new:
+            with replacing(self.path, self._bytes_needed(table, old)) as temporary, h5py.File(temporary, "w") as new:
                 new.attrs.update(old.attrs if old else self.settings.attrs())
                 for column in TEXT_COLUMNS:
                     new.create_dataset(f"clips/{column}", data=table[column], dtype=h5py.string_dtype())
-                contiguous(new, "clips/duration", (count,), np.float32)[...] = np.nan
-                contiguous(new, "clips/status", (count,), STATUS)[...] = b"pending"
-                contiguous(new, "clips/error", (count,), ERROR)[...] = b""
+                duration = contiguous(new, "clips/duration", (count,), np.float32)
+                status = contiguous(new, "clips/status", (count,), STATUS)
+                error = contiguous(new, "clips/error", (count,), ERROR)
                 for index in self.settings.layers:
                     contiguous(new, layer_name(index), (count, self.settings.hidden_size), np.float32)
-                if old:
-                    _copy_rows(old, new)
-            os.replace(temporary, self.path)
+                pairs = _add_row_datasets(old, new) if old else []
+                reserve(new, temporary)
+                duration[...] = np.nan
+                status[...] = b"pending"
+                error[...] = b""
+                for source_rows, target in pairs:
+                    _copy_values(source_rows, target)
+                new.flush()
         finally:
             if old:
                 old.close()
+
+    def _bytes_needed(self, table: dict[str, list[str]], old: h5py.File | None) -> int:
+        """About how large the rewritten file will be: its per-row datasets, strings and metadata."""
+        row_bytes = self.settings.hidden_size * 4 * len(self.settings.layers) + 4 + STATUS.itemsize + ERROR.itemsize
+        if old:
+            row_bytes = max(row_bytes, sum(old[name].dtype.itemsize * int(np.prod(old[name].shape[1:]))
+                                           for name in _row_datasets(old)))
+        text_bytes = sum(len(value.encode()) + 32 for column in TEXT_COLUMNS for value in table[column])
+        return len(table["id"]) * row_bytes + text_bytes + METADATA_BYTES
 
     def pending(self) -> np.ndarray:
         """Rows not yet "ok" (pending, or failed and worth another try)."""
@@ -199,24 +328,33 @@ class CacheWriter:
         """Store finished clips: pooled is (rows, layers, hidden) in the order of settings.layers."""
         order = np.argsort(rows)
         rows = np.asarray(rows)[order]
-        for position, index in enumerate(self.settings.layers):
-            self._file[layer_name(index)][rows] = pooled[order, position]
-        self._file["clips/duration"][rows] = np.asarray(durations, dtype=np.float32)[order]
-        self._file["clips/error"][rows] = b""
-        self._file.flush()
-        self._file["clips/status"][rows] = b"ok"
-        self._file.flush()
+        for position, layer in enumerate(self._layers):
+            self._write(layer, rows, pooled[order, position])
+        self._write(self._duration, rows, np.asarray(durations, dtype=np.float32)[order])
+        self._write(self._error, rows, b"")
+        checked_flush(self._file, self.path)
+        self._write(self._status, rows, b"ok")
+        checked_flush(self._file, self.path)
 
     def write_failed(self, row: int, message: str, duration: float) -> None:
         """Record why a clip could not be used; probes never read it."""
-        self._file["clips/duration"][row] = duration
-        self._file["clips/error"][row] = encode_error(message)
-        self._file["clips/status"][row] = b"failed"
-        self._file.flush()
+        self._write(self._duration, row, duration)
+        self._write(self._error, row, encode_error(message))
+        self._write(self._status, row, b"failed")
+        checked_flush(self._file, self.path)
+
+    def _write(self, dataset: h5py.Dataset, rows, values) -> None:
+        try:
+            dataset[rows] = values
+        except (OSError, RuntimeError) as error:
+            raise storage_error(self.path, error) from None
 
     def close(self) -> None:
-        self._file.close()
-        self._lock.release()
+        try:
+            checked_flush(self._file, self.path)
+        finally:
+            self._file.close()
+            self._lock.release()
 
     def __enter__(self) -> CacheWriter:
         return self
@@ -240,20 +378,27 @@ def _merge(cached: dict[str, list[str]], manifest: dict[str, list[str]]) -> tupl
     return merged, len(set(cached["id"]) - set(manifest["id"]))
 
 
-def _copy_rows(old: h5py.File, new: h5py.File) -> None:
-    """Copy every per-clip value of the old file into the first rows of the new one."""
+def _add_row_datasets(old: h5py.File, new: h5py.File) -> list[tuple[h5py.Dataset, h5py.Dataset]]:
+    """Create in `new` every per-clip dataset of `old` that it lacks (attrs too); returns the
+    (old, new) dataset pairs whose values _copy_values then copies into the first rows."""
+    pairs = []
     for name in _row_datasets(old):
         source = old[name]
         if name in new:
             target = new[name]
         else:
             target = contiguous(new, name, (len(new["clips/id"]), *source.shape[1:]), source.dtype)
-            if name.startswith("feature_status/"):
-                target[len(source):] = b"pending"  # clips appended after the feature was computed
         target.attrs.update(source.attrs)
-        for start in range(0, len(source), ROWS_PER_COPY):
-            stop = min(start + ROWS_PER_COPY, len(source))
-            target[start:stop] = source[start:stop]
+        pairs.append((source, target))
+    return pairs
+
+
+def _copy_values(source: h5py.Dataset, target: h5py.Dataset) -> None:
+    if target.name.startswith("/feature_status/"):
+        target[len(source):] = b"pending"  # clips appended after the feature was computed
+    for start in range(0, len(source), ROWS_PER_COPY):
+        stop = min(start + ROWS_PER_COPY, len(source))
+        target[start:stop] = source[start:stop]
 
 
 def _row_datasets(file: h5py.File) -> Iterable[str]:

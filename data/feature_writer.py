@@ -19,7 +19,20 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from layerprobe.data.cache import ERROR, STATUS, contiguous, encode_error, lock, open_cache
+from layerprobe.data.cache import (
+    ERROR,
+    METADATA_BYTES,
+    STATUS,
+    checked_flush,
+    contiguous,
+    encode_error,
+    lock,
+    open_cache,
+    open_for_writing,
+    replacing,
+    reserve,
+    storage_error,
+)
 from layerprobe.errors import UserError
 
 
@@ -36,7 +49,7 @@ class FeatureWriter:
         self._lock = lock(self.path)
         try:
             self._prepare(dim, params, overwrite)
-            self._file = h5py.File(self.path, "r+")
+            self._file = open_for_writing(self.path)
         except BaseException:
             self._lock.release()
             raise
@@ -45,6 +58,10 @@ class FeatureWriter:
         self.error = self._file[f"feature_error/{name}"]
         self.ids = self._file["clips/id"].asstr()[()]
         self.owns_clips = len(self._file.attrs.get("layers", ())) == 0
+        # Held open, like every handle this writer writes through (see data/cache.py: why).
+        self._clip_duration = self._file["clips/duration"]
+        self._clip_status = self._file["clips/status"]
+        self._clip_error = self._file["clips/error"]
 
     def _prepare(self, dim: int, params: dict, overwrite: bool) -> None:
         wanted = json.dumps(params, sort_keys=True)
@@ -59,8 +76,12 @@ class FeatureWriter:
                         f"this run asks for {wanted}; use --overwrite to recompute it"
                     )
             rows = len(cache["clips/id"])
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        shutil.copyfile(self.path, temporary)
+        needed = self.path.stat().st_size + rows * (4 * dim + STATUS.itemsize + ERROR.itemsize) + METADATA_BYTES
+        with replacing(self.path, needed) as temporary:
+            shutil.copyfile(self.path, temporary)
+            self._add_datasets(temporary, rows, dim, params, wanted)
+
+    def _add_datasets(self, temporary: Path, rows: int, dim: int, params: dict, wanted: str) -> None:
         with h5py.File(temporary, "r+") as new:
             for group in ("features", "feature_status", "feature_error"):
                 if f"{group}/{self.name}" in new:
@@ -68,9 +89,12 @@ class FeatureWriter:
             values = contiguous(new, f"features/{self.name}", (rows, dim), np.float32)
             values.attrs.update(params)
             values.attrs["params"] = wanted
-            contiguous(new, f"feature_status/{self.name}", (rows,), STATUS)[...] = b"pending"
-            contiguous(new, f"feature_error/{self.name}", (rows,), ERROR)[...] = b""
-        os.replace(temporary, self.path)
+            status = contiguous(new, f"feature_status/{self.name}", (rows,), STATUS)
+            error = contiguous(new, f"feature_error/{self.name}", (rows,), ERROR)
+            reserve(new, temporary)
+            status[...] = b"pending"
+            error[...] = b""
+            new.flush()
 
     def pending(self) -> np.ndarray:
         """Rows whose feature is not yet "ok"."""
@@ -81,39 +105,48 @@ class FeatureWriter:
         clips/duration where the writer owns the clips (see the module docstring)."""
         order = np.argsort(rows)
         rows = np.asarray(rows)[order]
-        self.values[rows] = values[order]
-        self._file.flush()
-        self.status[rows] = b"ok"
-        self._file.flush()
+        self._write(self.values, rows, values[order])
+        checked_flush(self._file, self.path)
+        self._write(self.status, rows, b"ok")
+        checked_flush(self._file, self.path)
         if self.owns_clips:
             self._settle_clips(rows, None if durations is None else np.asarray(durations)[order])
 
     def write_failed(self, row: int, message: str, duration: float = float("nan")) -> None:
         """Record why the feature of one row could not be computed (and fail the clip where the writer owns clips)."""
-        self.error[row] = encode_error(message)
-        self.status[row] = b"failed"
-        self._file.flush()
+        self._write(self.error, row, encode_error(message))
+        self._write(self.status, row, b"failed")
+        checked_flush(self._file, self.path)
         if self.owns_clips:
-            self._file["clips/duration"][row] = duration
-            self._file["clips/error"][row] = encode_error(f"{self.name}: {message}")
-            self._file["clips/status"][row] = b"failed"
-            self._file.flush()
+            self._write(self._clip_duration, row, duration)
+            self._write(self._clip_error, row, encode_error(f"{self.name}: {message}"))
+            self._write(self._clip_status, row, b"failed")
+            checked_flush(self._file, self.path)
 
     def _settle_clips(self, rows: np.ndarray, durations: np.ndarray | None) -> None:
         if durations is not None:
-            self._file["clips/duration"][rows] = durations.astype(np.float32)
+            self._write(self._clip_duration, rows, durations.astype(np.float32))
         statuses = self._file["feature_status"]
         every_ok = np.logical_and.reduce([statuses[name][()][rows] == b"ok" for name in statuses])
         done = rows[every_ok]
         if len(done):
-            self._file["clips/error"][done] = b""
-            self._file.flush()
-            self._file["clips/status"][done] = b"ok"
-            self._file.flush()
+            self._write(self._clip_error, done, b"")
+            checked_flush(self._file, self.path)
+            self._write(self._clip_status, done, b"ok")
+            checked_flush(self._file, self.path)
+
+    def _write(self, dataset: h5py.Dataset, rows, values) -> None:
+        try:
+            dataset[rows] = values
+        except (OSError, RuntimeError) as error:
+            raise storage_error(self.path, error) from None
 
     def close(self) -> None:
-        self._file.close()
-        self._lock.release()
+        try:
+            checked_flush(self._file, self.path)
+        finally:
+            self._file.close()
+            self._lock.release()
 
     def __enter__(self) -> FeatureWriter:
         return self

@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from layerprobe.data.cache import check_format, check_rows
 from layerprobe.errors import UserError
 from layerprobe.layer_spec import format_layers
 
@@ -31,6 +32,8 @@ class CacheReader:
             raise UserError(f"cache not found: {self.path}")
         try:
             self._file = h5py.File(self.path, "r")
+        except BlockingIOError:
+            raise UserError(f"{self.path} is open for writing in another process; wait until it ends") from None
         except OSError as error:
             raise UserError(f"not an HDF5 file: {self.path} ({error})") from None
         try:
@@ -43,7 +46,9 @@ class CacheReader:
     def _read_ok_mask(self) -> np.ndarray:
         if "layerprobe_format" not in self._file.attrs or "clips/status" not in self._file:
             raise UserError(f"not a layerprobe cache (no layerprobe_format attribute or clips/status): {self.path}")
+        check_format(self._file, self.path)
         ok = self._file["clips/status"].asstr()[()] == "ok"
+        check_rows(self._file, self.path)
         if not ok.any():
             raise UserError(f"no clip has status 'ok' in {self.path}: nothing to probe")
         return ok

@@ -63,7 +63,8 @@ def read_table(
 
 
 def _read_rows(table: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Header and (line number, row) pairs, cells stripped; a short row's missing cells are ""."""
+    """Header and (line number, row) pairs, cells stripped. A row with more or fewer cells than
+    the header is an error: an unquoted comma in a label would otherwise shift the columns."""
     delimiter = "\t" if table.suffix.lower() == ".tsv" else ","
     try:
         # utf-8-sig: spreadsheets often save a byte-order mark that would stick to the first column.
@@ -71,7 +72,7 @@ def _read_rows(table: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]
             reader = csv.reader(file, delimiter=delimiter)
             header = [name.strip() for name in next(reader, [])]
             rows = [
-                (reader.line_num, dict(zip(header, [cell.strip() for cell in cells] + [""] * len(header))))
+                (reader.line_num, _row(table, reader.line_num, header, cells))
                 for cells in reader
                 if any(cell.strip() for cell in cells)
             ]
@@ -85,6 +86,13 @@ def _read_rows(table: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]
     if not rows:
         raise UserError(f"{table} has a header but no rows")
     return header, rows
+
+
+def _row(table: Path, line: int, header: list[str], cells: list[str]) -> dict[str, str]:
+    if len(cells) != len(header):
+        raise UserError(f"{table.name} line {line} has {len(cells)} cells, its header {len(header)} "
+                        f"({', '.join(header)}); quote a cell that holds {'a tab' if table.suffix.lower() == '.tsv' else 'a comma'}")
+    return dict(zip(header, [cell.strip() for cell in cells]))
 
 
 def _clip_id(given: str, root: str) -> str:

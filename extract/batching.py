@@ -14,11 +14,18 @@ import numpy as np
 
 @dataclass
 class Decoded:
-    """A clip ready for the encoder: its cache row, normalized samples and duration in seconds."""
+    """A clip ready for the encoder: its cache row, length in samples, duration in seconds, and
+    `pieces(lengths)`, its normalized samples as consecutive pieces of those lengths."""
 
     row: int
-    wave: np.ndarray
+    samples: int
     seconds: float
+    pieces: Callable[[list[int]], Iterable[np.ndarray]]
+
+    @classmethod
+    def in_memory(cls, row: int, wave: np.ndarray, seconds: float) -> Decoded:
+        """A clip whose normalized samples are all in `wave`."""
+        return cls(row, len(wave), seconds, lambda lengths: np.split(wave, np.cumsum(lengths)[:-1]))
 
 
 @dataclass
@@ -48,10 +55,12 @@ class _Batch:
         return longest * (len(self.waves) + (1 if extra else 0))
 
 
-def segments(wave: np.ndarray, chunk_samples: int) -> list[np.ndarray]:
-    """Equal consecutive pieces no longer than chunk_samples (one piece if the clip fits)."""
-    pieces = max(1, math.ceil(len(wave) / chunk_samples))
-    return np.array_split(wave, pieces)
+def segment_lengths(samples: int, chunk_samples: int) -> list[int]:
+    """Lengths of equal consecutive pieces no longer than chunk_samples (one if the clip fits),
+    as np.array_split cuts them."""
+    pieces = max(1, math.ceil(samples / chunk_samples))
+    shorter, longer = divmod(samples, pieces)
+    return [shorter + 1] * longer + [shorter] * (pieces - longer)
 
 
 def pooled_batches(
@@ -67,9 +76,9 @@ def pooled_batches(
     """
     batch = _Batch()
     for clip in clips:
-        pieces = segments(clip.wave, chunk_samples)
-        owner = _Pending(clip, len(pieces))
-        for piece in pieces:
+        lengths = segment_lengths(clip.samples, chunk_samples)
+        owner = _Pending(clip, len(lengths))
+        for piece in clip.pieces(lengths):
             if batch.waves and batch.padded_samples(len(piece)) > batch_samples:
                 yield _run(batch, encode)
                 batch = _Batch()

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from collections.abc import Sequence
 
 from layerprobe.data.arguments import add_column_arguments, column_kwargs
+from layerprobe.data.audio import MAX_SECONDS
 from layerprobe.errors import ArgumentParser, UserError, run_cli
 from layerprobe.layer_spec import parse_layers
 
@@ -15,8 +17,8 @@ DEFAULT_MODEL = "facebook/wav2vec2-base"
 
 def _positive(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive finite number")
     return value
 
 
@@ -41,6 +43,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="padded audio seconds per batch (default: 4 on CPU, 256 on GPU)")
     parser.add_argument("--pad-short", action="store_true",
                         help="zero-pad clips shorter than the encoder's receptive field instead of failing them")
+    parser.add_argument("--max-seconds", type=_positive, default=MAX_SECONDS,
+                        help=f"a longer clip fails as too-long, before it is decoded (default: {MAX_SECONDS:g}, 4 h)")
     parser.add_argument("--strict", action="store_true", help="stop at the first clip that fails")
     parser.add_argument("--overwrite", action="store_true", help="replace a cache made with other settings")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code (off by default)")
@@ -58,7 +62,7 @@ def extract_kwargs(args: argparse.Namespace) -> dict:
     return dict(
         model=args.model, layers=parse_layers(args.layers), revision=args.revision, device=args.device,
         dtype=args.dtype, chunk_seconds=args.chunk_seconds, batch_seconds=args.batch_seconds,
-        pad_short=args.pad_short, strict=args.strict, overwrite=args.overwrite,
+        pad_short=args.pad_short, max_seconds=args.max_seconds, strict=args.strict, overwrite=args.overwrite,
         trust_remote_code=args.trust_remote_code, **column_kwargs(args),
     )
 

@@ -19,6 +19,7 @@ from torch import nn  # noqa: E402
 
 from layerprobe.errors import UserError  # noqa: E402
 from layerprobe.extract.exact_batching import PaddingGuard  # noqa: E402
+from layerprobe.extract.long_clips import Moments  # noqa: E402
 
 SUPPORTED_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -52,6 +53,8 @@ def resolve_device(device: str) -> torch.device:
         resolved = torch.device(device)
     except RuntimeError as error:
         raise UserError(f"--device {device!r} is not a device (auto, cpu, cuda, cuda:N, mps)") from error
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {device}: choose auto, cpu, cuda, cuda:N or mps")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"--device {device}: no CUDA device is available on this machine")
     if resolved.type == "mps" and not torch.backends.mps.is_available():
@@ -157,12 +160,35 @@ class Encoder:
             sample_rate=int(self.feature_extractor.sampling_rate),
             receptive_field=receptive_field(config),
         )
-        _truncate(model, max(self.layers))
+        # transformers records hidden states as its blocks run: with none left there would be none,
+        # not even hidden_states[0], so one block stays.
+        _truncate(model, max(*self.layers, 1))
         self._guard = PaddingGuard(model)
         self.model = model.to(self.device).eval()
 
+    @property
+    def normalizes_in_blocks(self) -> bool:
+        """Whether the model's input normalization is known here (scaling), so that a clip can be
+        normalized a piece at a time instead of handed whole to the feature extractor."""
+        from transformers import Wav2Vec2FeatureExtractor
+
+        return type(self.feature_extractor) is Wav2Vec2FeatureExtractor
+
+    def scaling(self, moments: Moments) -> tuple[float, float]:
+        """(shift, scale) such that (wave - shift) / scale is Wav2Vec2FeatureExtractor's output for
+        a clip of these moments: zero mean and unit variance, or unchanged without do_normalize."""
+        if not self.feature_extractor.do_normalize:
+            return 0.0, 1.0
+        return moments.mean, float(np.sqrt(moments.variance + 1e-7))
+
     def normalize(self, wave: np.ndarray) -> np.ndarray:
-        """The model's own input normalization, applied to one whole clip."""
+        """The model's own input normalization, applied to one whole clip (float32; may be `wave` itself)."""
+        if self.normalizes_in_blocks:
+            # In place: the feature extractor makes several full-length copies (1 GB for an hour).
+            shift, scale = self.scaling(Moments.of(wave))
+            wave -= np.float32(shift)
+            wave /= np.float32(scale)
+            return wave
         features = self.feature_extractor(wave, sampling_rate=self.info.sample_rate, return_tensors="np")
         return features["input_values"][0].astype(np.float32)
 

@@ -15,15 +15,19 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from layerprobe.data.audio import ClipError, decode, header_duration
+from layerprobe.data.audio import MAX_SECONDS, ClipError, decode, header_duration
 from layerprobe.data.cache import CacheWriter, Settings
 from layerprobe.data.manifest import Clip, load_manifest
 from layerprobe.errors import UserError
 from layerprobe.extract.batching import Decoded, Finished, pooled_batches
 from layerprobe.extract.encoder import Encoder
+from layerprobe.extract.long_clips import measure, normalized_segments
 from layerprobe.layer_spec import format_layers
 
+# Decoded clips waiting for the encoder: bounded in samples (by their headers), so that memory
+# does not grow with clip length; at least one clip is always ahead, however long.
 PREFETCH_CLIPS = 64
+PREFETCH_SECONDS = 120.0
 
 
 @dataclass
@@ -73,6 +77,7 @@ def extract(
     chunk_seconds: float = 30.0,
     batch_seconds: float | None = None,
     pad_short: bool = False,
+    max_seconds: float = MAX_SECONDS,
     strict: bool = False,
     overwrite: bool = False,
     path_column: str | None = None,
@@ -88,7 +93,8 @@ def extract(
     data: audio folder, manifest CSV/TSV (or a folder holding one), or a saved HF dataset.
     out: the HDF5 cache; an existing one is resumed (finished clips are not recomputed).
     layers: hidden_states indices; None means all. batch_seconds: padded audio per batch
-    (default 4 s on CPU, where small batches stay in cache, 256 s on GPU). Other parameters mirror the extract-embeddings flags.
+    (default 4 s on CPU, where small batches stay in cache, 256 s on GPU). max_seconds: a longer
+    clip fails as "too-long" (default 4 h). Other parameters mirror the extract-embeddings flags.
     """
     started = time.perf_counter()
     manifest = load_manifest(data, path_column, label_column, group_column, split_column)
@@ -135,11 +141,10 @@ def extract(
             if strict:
                 raise UserError(f"{clip.id}: {error} (--strict stops at the first failed clip)")
 
-        decoded = _decoded(todo, encoder, pad_short, failed)
+        chunk_samples = int(chunk_seconds * info.sample_rate)
+        decoded = _decoded(todo, encoder, pad_short, max_seconds, chunk_samples, failed)
         encoding_started = time.perf_counter()
-        for finished in pooled_batches(
-            decoded, encoder.pooled, int(chunk_seconds * info.sample_rate), int(batch_seconds * info.sample_rate)
-        ):
+        for finished in pooled_batches(decoded, encoder.pooled, chunk_samples, int(batch_seconds * info.sample_rate)):
             bar.update(_store(cache, finished, summary, clips_by_row, failed))
             speed = summary.audio_seconds / (time.perf_counter() - encoding_started)
             bar.set_postfix_str(f"{speed:.1f}x realtime")
@@ -153,30 +158,49 @@ def _sort_key(clip: Clip) -> float:
     return -1.0 if math.isnan(seconds) else seconds  # unreadable ones first: they fail fast
 
 
-def _decoded(todo, encoder: Encoder, pad_short: bool, failed) -> Iterator[Decoded]:
-    """Decode and normalize clips in a background thread, a bounded number ahead of the encoder."""
+def _header_seconds(clip: Clip) -> float:
+    seconds = header_duration(clip.source)
+    return 0.0 if math.isnan(seconds) else seconds
+
+
+def _decoded(todo, encoder: Encoder, pad_short: bool, max_seconds: float, chunk_samples: int,
+             failed) -> Iterator[Decoded]:
+    """Decode and normalize clips in a background thread, a bounded number ahead of the encoder.
+    A clip longer than the chunk is only measured there and read again, a piece at a time, as the
+    encoder takes it (see long_clips.py)."""
     rate = encoder.info.sample_rate
 
-    def work(clip: Clip) -> np.ndarray:
-        wave = decode(clip.source, rate, min_samples=encoder.info.receptive_field, pad_short=pad_short)
-        return encoder.normalize(wave)
+    def work(row: int, clip: Clip, seconds: float) -> Decoded:
+        if encoder.normalizes_in_blocks and seconds * rate > chunk_samples:
+            moments = measure(clip.source, rate, max_seconds)
+            shift, scale = encoder.scaling(moments)
+            return Decoded(row, moments.count, moments.count / rate, lambda lengths: normalized_segments(
+                clip.id, clip.source, rate, max_seconds, lengths, shift, scale))
+        wave = decode(clip.source, rate, min_samples=encoder.info.receptive_field, pad_short=pad_short,
+                      max_seconds=max_seconds)
+        return Decoded.in_memory(row, encoder.normalize(wave), len(wave) / rate)
 
     def settle(row: int, clip: Clip, future: Future) -> Iterator[Decoded]:
         try:
-            wave = future.result()
+            decoded = future.result()
         except ClipError as error:
             failed(row, clip, error)
             return
-        yield Decoded(row, wave, len(wave) / rate)
+        yield decoded
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead: deque[tuple[int, Clip, Future]] = deque()
+        ahead: deque[tuple[int, Clip, Future, float]] = deque()
+        queued = 0.0
         for row, clip in todo:
-            ahead.append((row, clip, pool.submit(work, clip)))
-            if len(ahead) > PREFETCH_CLIPS:
-                yield from settle(*ahead.popleft())
+            seconds = _header_seconds(clip)
+            while ahead and (len(ahead) >= PREFETCH_CLIPS or queued + seconds > PREFETCH_SECONDS):
+                done_row, done_clip, future, done_seconds = ahead.popleft()
+                queued -= done_seconds
+                yield from settle(done_row, done_clip, future)
+            ahead.append((row, clip, pool.submit(work, row, clip, seconds), seconds))
+            queued += seconds
         while ahead:
-            yield from settle(*ahead.popleft())
+            yield from settle(*ahead.popleft()[:3])
 
 
 def _store(cache: CacheWriter, finished: list[Finished], summary: Summary, clips_by_row: dict, failed) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from layerprobe.atomic_write import atomic_path
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.probes.spec import LinearModel
@@ -21,7 +23,8 @@ FORMAT = 1
 class SavedProbe:
     """A linear probe: standardise with (mean, scale), then score = x @ coef.T + intercept.
 
-    meta: layer, classifier, C, model (the encoder whose embeddings it was fitted on), n_clips.
+    meta: layer, classifier, C, model and model_fingerprint (the encoder whose embeddings it was
+    fitted on), cache, n_clips.
     """
 
     mean: np.ndarray
@@ -43,38 +46,70 @@ class SavedProbe:
 
 
 def save_probe(model: LinearModel, classes: list[str], path: str | os.PathLike[str], meta: dict) -> Path:
-    """Write a fitted linear probe and its class names (indexed by class code) to `path` (.npz) with `meta`."""
+    """Write a fitted linear probe and its class names (indexed by class code) to `path` (.npz) with
+    `meta`, atomically. meta's model_fingerprint (the encoder's weights, "" when unknown) is what
+    predict_cache compares."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, mean=model.mean, scale=model.scale, coef=model.coef, intercept=model.intercept,
-             classes=np.asarray(classes, dtype=str), meta=np.array(json.dumps({"format": FORMAT, **meta})))
+    meta = {"format": FORMAT, "model_fingerprint": "", **meta}
+    with atomic_path(path) as temporary:
+        np.savez(temporary, mean=model.mean, scale=model.scale, coef=model.coef, intercept=model.intercept,
+                 classes=np.asarray(classes, dtype=str), meta=np.array(json.dumps(meta)))
     return path
 
 
 def load_probe(path: str | os.PathLike[str]) -> SavedProbe:
-    """Read a probe written by save_probe; never unpickles."""
+    """Read a probe written by save_probe; never unpickles. Raises UserError for anything else."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in ("mean", "scale", "coef", "intercept", "classes", "meta")}
+        meta = json.loads(str(arrays.pop("meta")))
     except FileNotFoundError:
         raise UserError(f"saved probe not found: {path}") from None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:  # JSONDecodeError is a ValueError
         raise UserError(f"not a saved probe (.npz written by probe --save-model): {path} ({error})") from None
-    meta = json.loads(str(arrays.pop("meta")))
+    problem = _inconsistency(arrays, meta)
+    if problem:
+        raise UserError(f"not a saved probe (.npz written by probe --save-model): {path} ({problem})")
     return SavedProbe(**arrays, meta=meta)
 
 
-def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str]) -> pd.DataFrame:
+def _inconsistency(arrays: dict[str, np.ndarray], meta) -> str:
+    """What makes these arrays and meta no linear probe ("" when they are one)."""
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not {"layer", "model"} <= set(meta):
+        return f"its meta is not a format-{FORMAT} probe description"
+    coef = arrays["coef"]
+    if coef.ndim != 2 or not all(np.issubdtype(arrays[n].dtype, np.floating) for n in ("mean", "scale", "coef", "intercept")):
+        return "coef is not a (classes, dims) array of numbers"
+    n_scores, dims = coef.shape
+    expected = {"mean": (dims,), "scale": (dims,), "intercept": (n_scores,), "classes": (max(n_scores, 2),)}
+    for name, shape in expected.items():
+        if arrays[name].shape != shape:
+            return f"{name} has shape {arrays[name].shape}, coef {coef.shape} needs {shape}"
+    if n_scores == 2:
+        return "two score rows: a binary probe has one"
+    if not all(np.isfinite(arrays[n]).all() for n in ("mean", "scale", "coef", "intercept")) or (arrays["scale"] <= 0).any():
+        return "it holds NaN, infinity or a non-positive scale"
+    return ""
+
+
+def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str], force: bool = False) -> pd.DataFrame:
     """Apply `probe` to the layer it was fitted on in another cache: id, label, predicted per ok clip.
 
-    Refuses a cache from a different encoder: its layer N lives in another space.
+    Refuses a cache from a different encoder (another model name or weights fingerprint): its
+    layer N lives in another space. force: apply it anyway, saying so on stderr (default False).
     """
     layer = probe.meta["layer"]
     with CacheReader(cache) as reader:
         model = str(reader.attrs.get("model", ""))
-        if model != probe.meta.get("model"):
-            raise UserError(f"the probe was fitted on embeddings of {probe.meta.get('model')!r}, "
-                            f"but {cache} holds {model!r}")
+        fingerprint = str(reader.attrs.get("model_fingerprint") or "")
+        fitted = (probe.meta.get("model"), probe.meta.get("model_fingerprint") or "")
+        if fitted != (model, fingerprint):
+            mismatch = (f"the probe was fitted on embeddings of {fitted[0]!r} (fingerprint {fitted[1][:12] or 'none'}), "
+                        f"but {cache} holds {model!r} (fingerprint {fingerprint[:12] or 'none'})")
+            if not force:
+                raise UserError(f"{mismatch}; --force applies it anyway")
+            print(f"warning: {mismatch}; applied anyway (--force)", file=sys.stderr)
         X = reader.layer(layer) if isinstance(layer, int) else reader.feature(layer)
         if X.shape[1] != probe.coef.shape[1]:
             raise UserError(f"the probe expects {probe.coef.shape[1]} dims, {cache} has {X.shape[1]}")

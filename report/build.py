@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+from layerprobe.atomic_write import write_text_atomic
 from layerprobe.report import plots
 from layerprobe.report.document import Image, to_html, to_markdown
 from layerprobe.report.run_dir import RunInputs, read_run_dir
@@ -25,9 +26,9 @@ def write_report(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
         "report.html": directory / "report.html",
         "results.json": directory / "results.json",
     }
-    written["report.md"].write_text(to_markdown(blocks), encoding="utf-8")
-    written["report.html"].write_text(to_html(blocks, title(inputs)), encoding="utf-8")
-    written["results.json"].write_text(json.dumps(results_document(inputs), indent=1), encoding="utf-8")
+    write_text_atomic(written["report.md"], to_markdown(blocks))
+    write_text_atomic(written["report.html"], to_html(blocks, title(inputs)))
+    write_text_atomic(written["results.json"], json.dumps(results_document(inputs), indent=1))
     return {**written, **{figure.path.name: figure.path for figure in figures}}
 
 

@@ -5,12 +5,16 @@ backend, so the report renders the same on a headless machine.
 """
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from layerprobe.atomic_write import atomic_path
 from layerprobe.probes.output import COLUMNS
 from layerprobe.report.selection import chance_level
 
@@ -22,6 +26,17 @@ MAX_ANNOTATED_CLASSES = 12
 MAX_ANNOTATED_CELLS = 200
 
 
+def _literal_text(draw: Callable[..., Path]) -> Callable[..., Path]:
+    """Draw with every text shown as written: a class name such as "$5" or "$\\frac{1}{$" must not
+    start mathtext, which would typeset it or fail to parse it."""
+    @functools.wraps(draw)
+    def literal(*args, **kwargs) -> Path:
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+    return literal
+
+
+@_literal_text
 def layer_curve(layer_records: list[dict], baselines: list[dict], selected: dict, path: str | os.PathLike[str]) -> Path:
     """Accuracy and UAR against layer, one line per classifier (pooled value, error bars: its 95%
     interval), the selected layer's score as a dotted line, one band (95% interval) per baseline
@@ -59,6 +74,7 @@ def layer_curve(layer_records: list[dict], baselines: list[dict], selected: dict
     return _save(figure, path)
 
 
+@_literal_text
 def confusion_matrix(record: dict, path: str | os.PathLike[str]) -> Path:
     """The record's confusion matrix over all test folds, rows normalized to recall, counts
     annotated when there are few classes."""
@@ -90,6 +106,7 @@ def confusion_matrix(record: dict, path: str | os.PathLike[str]) -> Path:
     return _save(figure, path)
 
 
+@_literal_text
 def per_class_recall(layer_records: list[dict], selected: dict, path: str | os.PathLike[str]) -> Path:
     """Recall of each class at each layer for the selected record's (most picked) classifier (a heatmap,
     layers x classes, the picked layers marked): a class that no layer recognizes shows as a dark column."""
@@ -142,5 +159,6 @@ def _class_ticks(ax, classes: list[str]) -> None:
 
 def _save(figure: Figure, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
-    figure.savefig(path, dpi=DPI)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=DPI)
     return path

@@ -42,6 +42,16 @@ def test_batched_pooling_matches_single_clip_reference(tmp_path, model_type, sta
             assert cosine(pooled[clip, position], expected) >= 0.99999, (clip, layer)
 
 
+@pytest.mark.parametrize("model_fixture", ["group_norm_model", "layer_norm_model"])
+def test_layer_0_alone_matches_the_reference(model_fixture, request):
+    model_dir = request.getfixturevalue(model_fixture)
+    encoder = Encoder(model_dir, layers=[0], device="cpu")
+    waves = [encoder.normalize(np.random.default_rng(2).standard_normal(n).astype(np.float32)) for n in LENGTHS]
+    pooled, _ = encoder.pooled(waves)
+    for clip, states in enumerate(reference(model_dir, waves)):
+        assert cosine(pooled[clip, 0], states[0][0].mean(0).numpy()) >= 0.99999
+
+
 def test_plain_hf_batching_is_inexact_for_group_norm(tmp_path):
     """Guards the reason the masked GroupNorm exists: HF batching with a mask moves the embedding."""
     model_dir = save_tiny_model(tmp_path, stable_layer_norm=False)

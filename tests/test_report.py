@@ -17,6 +17,7 @@ from layerprobe.probes.records import describe
 from layerprobe.probes.output import document, headline_record, with_interval, write_results
 from layerprobe.probes.study import study
 from layerprobe.probes.sweep import sweep
+from layerprobe.report import plots
 from layerprobe.report.build import write_report
 from layerprobe.report.cli import main
 
@@ -218,3 +219,10 @@ def test_single_split_reads_as_such_with_a_bootstrap_interval_and_mcnemar_of_acc
     (run_dir / "comparison.json").write_text(json.dumps(comparison))
     headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
     assert "Paired test on the test clips each side gets right, McNemar's exact test of accuracy" in headline
+
+
+def test_labels_are_drawn_literally_not_as_mathtext(tmp_path):
+    record = {"classes": ["$\\frac{1}{$", "$5"], "confusion_matrix": [[2, 1], [0, 3]], "layer": 3,
+              "classifier": "logreg"}
+    path = plots.confusion_matrix(record, tmp_path / "confusion.png")
+    assert path.read_bytes().startswith(b"\x89PNG") and [p.name for p in tmp_path.iterdir()] == ["confusion.png"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import pytest
 import layerprobe
 from layerprobe.probes.output import with_interval
 from layerprobe.data.demo_dataset import write_demo_dataset
+from layerprobe.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,24 @@ def test_a_second_run_computes_nothing_new(finished_run, monkeypatch):
     layerprobe.run(manifest, root / "out", model=model, device="cpu", n_jobs=1, progress=False)
     for name, text in before.items():
         assert (root / "out" / name).read_text() == text
+
+
+def test_a_rerun_with_other_layers_recomputes_the_probes(finished_run, tmp_path, capsys):
+    root, manifest, model, _ = finished_run
+    out = tmp_path / "out"
+    shutil.copytree(root / "out", out)
+    (out / "baseline_results.json").write_bytes(b"")  # as a kill during its write would leave it
+    layerprobe.run(manifest, out, model=model, layers=[0, 2], overwrite=True, device="cpu", n_jobs=1,
+                   progress=False)
+    probes = json.loads((out / "probe_results.json").read_text())["results"]
+    assert {r["layer"] for r in probes if isinstance(r["layer"], int)} == {0, 2}
+    assert "baseline_results.json cannot be read" in capsys.readouterr().err
+
+
+def test_an_empty_or_unknown_feature_is_refused_before_extraction(tmp_path):
+    for features, message in (([], "--features names no feature"), (["mfcc", "chroma"], "unknown feature 'chroma'")):
+        with pytest.raises(UserError, match=message):
+            layerprobe.run(tmp_path / "no-such-data", tmp_path / "out", features=features)
 
 
 def test_the_notebook_api(finished_run):

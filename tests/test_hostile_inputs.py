@@ -1,0 +1,102 @@
+"""Inputs a hostile or unlucky user gives: symlink loops, forged headers, shifted CSV rows, caches of
+another format. Each fails the clip or gives one line; none crashes or silently mislabels."""
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from audio_files import write_tone
+from conftest import planted_data, write_probe_cache
+from layerprobe.data.audio import ClipError, decode
+from layerprobe.data.cache import open_cache
+from layerprobe.data.clips import FileSource
+from layerprobe.data.manifest import load_manifest
+from layerprobe.data.reader import CacheReader
+from layerprobe.errors import UserError
+from layerprobe.extract.runner import extract
+
+
+def two_labels(root, per_label: int = 2):
+    for label in ("a", "b"):
+        for number in range(per_label):
+            (root / label).mkdir(parents=True, exist_ok=True)
+            write_tone(root / label / f"{number}.wav", duration=0.6, frequency=300 + 100 * number)
+
+
+def test_a_symlink_loop_lists_every_clip_once_under_its_own_label(tmp_path):
+    data = tmp_path / "data"
+    two_labels(data)
+    os.symlink("..", data / "a" / "loop")
+    os.symlink("../b", data / "a" / "b_again")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    write_tone(outside / "x.wav", duration=0.6)
+    os.symlink(outside, data / "a" / "external")
+    os.symlink(".", outside / "self")  # a loop outside the dataset, reached through a followed link
+    clips = load_manifest(data).clips
+    assert sorted((c.id, c.label) for c in clips) == [
+        ("a/0.wav", "a"), ("a/1.wav", "a"), ("a/external/x.wav", "a"), ("b/0.wav", "b"), ("b/1.wav", "b")]
+
+
+def forged_rate(path, rate: int) -> None:
+    """A good 16 kHz WAV whose header then claims another sample rate (and byte rate)."""
+    write_tone(path, duration=1.0, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[24:28] = rate.to_bytes(4, "little")
+    data[28:32] = (rate * 2).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("rate", [1, 999, 1_000_000])
+def test_a_header_with_an_implausible_rate_fails_the_clip(tmp_path, rate):
+    forged_rate(tmp_path / "forged.wav", rate)
+    with pytest.raises(ClipError, match=f"bad-rate: the header says {rate} Hz"):
+        decode(FileSource(str(tmp_path / "forged.wav")), 16000)
+
+
+def test_a_clip_longer_than_max_seconds_fails_before_it_is_decoded(tmp_path):
+    write_tone(tmp_path / "long.wav", duration=3.0)
+    with pytest.raises(ClipError, match="too-long"):
+        decode(FileSource(str(tmp_path / "long.wav")), 16000, max_seconds=2.0)
+    assert len(decode(FileSource(str(tmp_path / "long.wav")), 16000, max_seconds=3.0)) == 48000
+
+
+def test_forged_and_overlong_clips_fail_and_the_run_goes_on(tmp_path, group_norm_model):
+    data = tmp_path / "data"
+    two_labels(data)
+    forged_rate(data / "a" / "forged.wav", 1)
+    write_tone(data / "b" / "long.wav", duration=3.0)
+    summary = extract(str(data), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu", max_seconds=2.0,
+                      progress=False)
+    assert summary.ok == 4 and summary.failed == {"bad-rate": 1, "too-long": 1}
+
+
+def test_layers_0_alone_is_extracted(tmp_path, group_norm_model):
+    data = tmp_path / "data"
+    two_labels(data)
+    summary = extract(str(data), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu", layers=[0],
+                      progress=False)
+    assert summary.ok == 4
+    with h5py.File(tmp_path / "c.h5", "r") as f:
+        assert list(f["layers"]) == ["00"] and np.isfinite(f["layers/00"][()]).all()
+
+
+@pytest.mark.parametrize("row, cells", [("wav/a.wav,happy, excited,spk0", 4), ("wav/a.wav,happy", 2)])
+def test_a_row_with_more_or_fewer_cells_than_the_header_names_its_line(tmp_path, row, cells):
+    (tmp_path / "manifest.csv").write_text(f"path,label,speaker\nwav/b.wav,sad,spk1\n{row}\n")
+    with pytest.raises(UserError, match=f"manifest.csv line 3 has {cells} cells, its header 3"):
+        load_manifest(tmp_path / "manifest.csv")
+
+
+@pytest.mark.parametrize("found", [0, 99, "1"])
+def test_a_cache_of_another_format_is_refused(tmp_path, found):
+    labels, groups, layers = planted_data()
+    cache = write_probe_cache(tmp_path / "c.h5", layers, labels, groups)
+    with h5py.File(cache, "a") as f:
+        f.attrs["layerprobe_format"] = found
+    for opening in (open_cache, CacheReader):
+        with pytest.raises(UserError, match=f"cache of format {found}; this version reads format 1"):
+            opening(cache)

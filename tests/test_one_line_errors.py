@@ -1,0 +1,113 @@
+"""Problems a user can cause give one line and exit code 2, before long work starts where they can."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from audio_files import write_tone
+from conftest import planted_data, write_probe_cache
+from layerprobe.baselines.compute import compute_features
+from layerprobe.data.reader import CacheReader
+from layerprobe.errors import UserError
+from layerprobe.extract.cli import main as extract_main
+from layerprobe.extract.runner import extract
+from layerprobe.atomic_write import writable_folder
+
+
+@pytest.fixture
+def data(tmp_path):
+    for number in range(4):
+        (tmp_path / "data" / "ab"[number % 2]).mkdir(parents=True, exist_ok=True)
+        write_tone(tmp_path / "data" / "ab"[number % 2] / f"{number}.wav", duration=0.6, frequency=200 + 50 * number)
+    return tmp_path / "data"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--chunk-seconds", "inf"], "argument --chunk-seconds: inf is not a positive finite number"),
+    (["--batch-seconds", "inf"], "argument --batch-seconds: inf is not a positive finite number"),
+    (["--max-seconds", "nan"], "argument --max-seconds: nan is not a positive finite number"),
+    (["--device", "meta"], "--device meta: choose auto, cpu, cuda, cuda:N or mps"),
+])
+def test_bad_extraction_flags_are_one_line(data, tmp_path, group_norm_model, capsys, flags, message):
+    assert extract_main([str(data), "--out", str(tmp_path / "c.h5"), "--model", group_norm_model, *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_a_folder_that_is_a_file_or_cannot_be_made_is_found_first(tmp_path):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(UserError, match="--out .*taken is a file"):
+        writable_folder(tmp_path / "taken")
+    with pytest.raises(UserError, match="cannot write in .*taken/run: Not a directory"):
+        writable_folder(tmp_path / "taken" / "run")
+    assert writable_folder(tmp_path / "new" / "run").is_dir()
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to make read-only (needs root): {mounted.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_read_only_cache_or_run_folder_is_one_line(read_only_disk, data, group_norm_model):
+    extract(str(data), str(read_only_disk / "c.h5"), model=group_norm_model, device="cpu", progress=False)
+    subprocess.run(["mount", "-o", "remount,ro", str(read_only_disk)], check=True)
+    with pytest.raises(UserError, match="cannot write .*c.h5.lock: Read-only file system"):
+        extract(str(data), str(read_only_disk / "c.h5"), model=group_norm_model, device="cpu", progress=False)
+    with pytest.raises(UserError, match="cannot write .*c.h5.lock: Read-only file system"):
+        compute_features(read_only_disk / "c.h5", ("mfcc",), progress=False)
+    with pytest.raises(UserError, match="cannot write in .*disk: Read-only file system"):
+        writable_folder(read_only_disk)
+
+
+def test_a_cache_held_open_by_a_reader_is_one_line(data, tmp_path, group_norm_model):
+    cache = tmp_path / "c.h5"
+    extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
+    code = f"import h5py, sys, time; f = h5py.File({str(cache)!r}, 'r'); print('open', flush=True); time.sleep(60)"
+    reader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "open"
+        with pytest.raises(UserError, match="is open in another process"):
+            extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
+    finally:
+        reader.kill()
+        reader.wait()
+
+
+def test_a_cache_whose_datasets_disagree_in_length_is_refused(tmp_path):
+    labels, groups, layers = planted_data()
+    cache = write_probe_cache(tmp_path / "c.h5", layers, labels, groups)
+    with h5py.File(cache, "a") as f:
+        del f["layers/01"]
+        f["layers/01"] = np.zeros((len(labels) - 3, 32), dtype=np.float32)
+    with pytest.raises(UserError, match="damaged: layers/01 has 141 rows, clips/status 144"):
+        CacheReader(cache)
+
+
+def test_a_cache_whose_columns_attribute_is_not_json_is_one_line(tmp_path):
+    labels, groups, layers = planted_data()
+    cache = write_probe_cache(tmp_path / "c.h5", layers, labels, groups)
+    with h5py.File(cache, "a") as f:
+        f.attrs.update(data=str(tmp_path), columns="{bad")
+    with pytest.raises(UserError, match="'columns' attribute is not JSON"):
+        compute_features(cache, ("mfcc",), progress=False)
+
+
+def test_extending_a_cache_whose_datasets_disagree_in_length_is_refused(data, tmp_path, group_norm_model):
+    cache = tmp_path / "c.h5"
+    extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
+    with h5py.File(cache, "a") as f:
+        del f["clips/label"]
+        f["clips/label"] = ["a", "b"]
+    with pytest.raises(UserError, match="damaged: clips/label has 2 rows, clips/status 4"):
+        extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
