@@ -16,6 +16,7 @@ import h5py
 from layerprobe.baselines.classifiers import BASELINE_CLASSIFIERS, baseline_specs
 from layerprobe.baselines.compute import feature_by_name
 from layerprobe.baselines.features_only import features_only_cache
+from layerprobe.atomic_write import writable_folder
 from layerprobe.baselines.paired import compare
 from layerprobe.baselines.run import DEFAULT_CLASSIFIERS, evaluate_baselines
 from layerprobe.data.arguments import add_column_arguments, column_kwargs
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     for name in args.features:  # unknown names fail before a cache is made
         feature_by_name(name)
     baseline_specs(args.classifier)
+    if args.out:
+        writable_folder(args.out)  # found before the features and fits, not after
     cache = _cache(args)
     result = evaluate_baselines(cache, args.features, args.classifier, progress=not args.quiet,
                                 overwrite=args.overwrite, **protocol_kwargs(args))
@@ -90,7 +93,6 @@ def _cache(args: argparse.Namespace) -> str:
         raise UserError(f"{source}: no such cache, folder or manifest")
     if not args.out:
         raise UserError(f"{source} is a dataset, not a cache: give --out DIR to make DIR/{CACHE_FILE} from it")
-    Path(args.out).mkdir(parents=True, exist_ok=True)
     return str(features_only_cache(source, Path(args.out) / CACHE_FILE, **column_kwargs(args)))
 
 

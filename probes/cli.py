@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from layerprobe.atomic_write import atomic_path, writable_folder
 from layerprobe.errors import ArgumentParser, UserError, run_cli
 from layerprobe.probes.classifiers import CLASS_WEIGHTS, CLASSIFIERS
 from layerprobe.probes.output import document, table, warnings, write_results
@@ -89,6 +90,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-model", action="store_true",
                         help=f"also refit each probe on all clips and save it as DIR/{MODELS_DIR}/layerNN_CLASSIFIER.npz")
     parser.add_argument("--predict", metavar="MODEL", help="apply a probe saved with --save-model to CACHE instead")
+    parser.add_argument("--force", action="store_true",
+                        help="with --predict: apply a probe fitted on another encoder's embeddings anyway (said on stderr)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         return _predict(args)
     if args.save_model and not args.out:
         raise UserError("--save-model needs --out DIR")
+    if args.out:
+        writable_folder(args.out)  # an unwritable --out is found before the first fit, not after the last
     result = sweep(args.cache, args.layer, args.classifier, save_models=args.save_model, progress=True,
                    **protocol_kwargs(args))
     for line in warnings(result):
@@ -117,12 +122,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    predictions = predict_cache(load_probe(args.predict), args.cache)
+    predictions = predict_cache(load_probe(args.predict), args.cache, force=args.force)
     if args.out:
-        path = Path(args.out) / PREDICTIONS_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        predictions.to_csv(path, index=False)
-        print(f"wrote {path}", file=sys.stderr)
+        with atomic_path(writable_folder(args.out) / PREDICTIONS_FILE) as temporary:
+            predictions.to_csv(temporary, index=False)
+        print(f"wrote {Path(args.out) / PREDICTIONS_FILE}", file=sys.stderr)
     labelled = predictions["label"] != ""
     if labelled.all():
         accuracy = (predictions["label"] == predictions["predicted"]).mean()

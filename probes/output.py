@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+from layerprobe.atomic_write import writable_folder, write_text_atomic
 from layerprobe.probes.records import describe
 from layerprobe.probes.sweep import Sweep
 
@@ -49,12 +50,7 @@ def warnings(result: Sweep) -> list[str]:
 
 def write_results(doc: dict, out_dir: str | os.PathLike[str], name: str = RESULTS_FILE) -> Path:
     """Write the JSON document to OUT_DIR/NAME (creating OUT_DIR) atomically and return its path."""
-    path = Path(out_dir) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(doc, indent=1))
-    os.replace(temporary, path)
-    return path
+    return write_text_atomic(writable_folder(out_dir) / name, json.dumps(doc, indent=1))
 
 
 def headline_record(records: list[dict]) -> dict | None:

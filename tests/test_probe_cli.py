@@ -109,6 +109,23 @@ def test_predict_refuses_a_cache_from_another_encoder(tmp_path, capsys, planted_
         f.attrs["model"] = "another/encoder"
     assert main([str(other), "--predict", str(tmp_path / "models" / "layer00_logreg.npz")]) == 2
     assert "fitted on embeddings of 'synthetic/encoder'" in capsys.readouterr().err
+    assert main([str(other), "--predict", str(tmp_path / "models" / "layer00_logreg.npz"), "--force",
+                 "--out", str(tmp_path / "pred")]) == 0
+    assert "applied anyway (--force)" in capsys.readouterr().err
+    assert (tmp_path / "pred" / "predictions.csv").read_text().startswith("id,label,predicted")
+    assert not list((tmp_path / "pred").glob(".*tmp*"))
+
+
+@pytest.mark.parametrize("command", ["probe", "baselines"])
+def test_an_unwritable_out_is_found_before_the_first_fit(tmp_path, capsys, planted_probe_cache, monkeypatch, command):
+    import layerprobe.probes.study as study
+    from layerprobe.baselines.cli import main as baselines_main
+
+    monkeypatch.setattr(study, "evaluate_candidates", lambda *a, **k: pytest.fail("fitted before checking --out"))
+    (tmp_path / "file").write_text("")
+    run = main if command == "probe" else baselines_main
+    assert run([str(planted_probe_cache), "--out", str(tmp_path / "file"), "--n-jobs", "1"]) == 2
+    assert f"--out {tmp_path / 'file'} is a file; give a folder" in capsys.readouterr().err
 
 
 def test_probe_stage_never_imports_torch():
