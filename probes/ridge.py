@@ -35,6 +35,10 @@ class RidgePath:
     center: (D,) weighted mean of the standardized fitted rows. basis, eigenvalues: eigendecomposition
     of their weighted, centered Gram matrix. projected: (D, P*K) basis' Z'WY, column p*K + k for
     label vector p and class k. offset: (P*K,) weighted mean of Y. total_weight: sum of the weights.
+
+    The two products that grow with the label vectors (a permutation test's cost), `projected` and
+    the scores made from it, run in float32: twice as fast, and their ~1e-6 relative error only
+    matters to an argmax between classes scored equal to six digits.
     """
 
     center: np.ndarray
@@ -46,12 +50,13 @@ class RidgePath:
 
     def coef(self, alpha: float, columns: np.ndarray) -> np.ndarray:
         """(D, len(columns)) weights of strength alpha for the given target columns."""
-        return self.basis @ (self.projected[:, columns] / (self.eigenvalues + alpha * self.total_weight)[:, None])
+        shrunk = self.projected[:, columns] / (self.eigenvalues + alpha * self.total_weight)[:, None]
+        return self.basis @ shrunk
 
     def scores(self, Z: np.ndarray, alpha: float, columns: np.ndarray) -> np.ndarray:
         """(n, len(columns)) decision values of standardized rows Z."""
         rotated = (Z - self.center) @ self.basis
-        shrunk = rotated / (self.eigenvalues + alpha * self.total_weight)
+        shrunk = (rotated / (self.eigenvalues + alpha * self.total_weight)).astype(np.float32)
         return shrunk @ self.projected[:, columns] + self.offset[columns]
 
 
@@ -67,11 +72,11 @@ def ridge_path(Z: np.ndarray, codes: np.ndarray, n_classes: int, weights: np.nda
     root = np.sqrt(weights)[:, None]
     weighted = (Z - center) * root
     eigenvalues, basis = np.linalg.eigh(weighted.T @ weighted)
-    targets = np.zeros((n, P * n_classes))
-    targets[np.arange(n)[:, None], codes.T + n_classes * np.arange(P)] = 1.0
-    offset = weights @ targets / total
-    targets *= root
-    projected = (weighted @ basis).T @ targets
+    columns = codes.T + n_classes * np.arange(P)
+    offset = np.bincount(columns.ravel(), weights=np.repeat(weights, P), minlength=P * n_classes) / total
+    targets = np.zeros((n, P * n_classes), dtype=np.float32)
+    targets[np.arange(n)[:, None], columns] = root
+    projected = (weighted @ basis).T.astype(np.float32) @ targets
     return RidgePath(center, basis, eigenvalues, projected, offset, total)
 
 
