@@ -35,6 +35,10 @@ class RidgePath:
     center: (D,) weighted mean of the standardized fitted rows. basis, eigenvalues: eigendecomposition
     of their weighted, centered Gram matrix. projected: (D, P*K) basis' Z'WY, column p*K + k for
     label vector p and class k. offset: (P*K,) weighted mean of Y. total_weight: sum of the weights.
+
+    The two products that grow with the label vectors (a permutation test's cost), `projected` and
+    the scores made from it, run in float32: twice as fast, and their ~1e-6 relative error only
+    matters to an argmax between classes scored equal to six digits.
     """
 
     center: np.ndarray
@@ -46,12 +50,16 @@ class RidgePath:
 
     def coef(self, alpha: float, columns: np.ndarray) -> np.ndarray:
         """(D, len(columns)) weights of strength alpha for the given target columns."""
-        return self.basis @ (self.projected[:, columns] / (self.eigenvalues + alpha * self.total_weight)[:, None])
+        shrunk = self.projected[:, columns] / (self.eigenvalues + alpha * self.total_weight)[:, None]
+        return self.basis @ shrunk
 
-    def scores(self, Z: np.ndarray, alpha: float, columns: np.ndarray) -> np.ndarray:
-        """(n, len(columns)) decision values of standardized rows Z."""
-        rotated = (Z - self.center) @ self.basis
-        shrunk = rotated / (self.eigenvalues + alpha * self.total_weight)
+    def rotate(self, Z: np.ndarray) -> np.ndarray:
+        """Standardized rows Z centered and expressed in the eigenbasis: what scores() takes."""
+        return (Z - self.center) @ self.basis
+
+    def scores(self, rotated: np.ndarray, alpha: float, columns: np.ndarray) -> np.ndarray:
+        """(n, len(columns)) decision values of rows already rotate()d."""
+        shrunk = (rotated / (self.eigenvalues + alpha * self.total_weight)).astype(np.float32)
         return shrunk @ self.projected[:, columns] + self.offset[columns]
 
 
@@ -67,18 +75,19 @@ def ridge_path(Z: np.ndarray, codes: np.ndarray, n_classes: int, weights: np.nda
     root = np.sqrt(weights)[:, None]
     weighted = (Z - center) * root
     eigenvalues, basis = np.linalg.eigh(weighted.T @ weighted)
-    targets = np.zeros((n, P * n_classes))
-    targets[np.arange(n)[:, None], codes.T + n_classes * np.arange(P)] = 1.0
-    offset = weights @ targets / total
-    targets *= root
-    projected = (weighted @ basis).T @ targets
+    columns = codes.T + n_classes * np.arange(P)
+    offset = np.bincount(columns.ravel(), weights=np.repeat(weights, P), minlength=P * n_classes) / total
+    targets = np.zeros((n, P * n_classes), dtype=np.float32)
+    targets[np.arange(n)[:, None], columns] = root
+    projected = (weighted @ basis).T.astype(np.float32) @ targets
     return RidgePath(center, basis, eigenvalues, projected, offset, total)
 
 
-def predictions(path: RidgePath, Z: np.ndarray, alpha: float, n_classes: int, labels: np.ndarray) -> np.ndarray:
-    """(len(labels), n) argmax class of rows Z for the label vectors `labels` (indices into the path's)."""
+def predictions(path: RidgePath, rotated: np.ndarray, alpha: float, n_classes: int, labels: np.ndarray) -> np.ndarray:
+    """(len(labels), n) argmax class of path.rotate()d rows for the label vectors `labels` (indices
+    into the path's)."""
     columns = (labels[:, None] * n_classes + np.arange(n_classes)).ravel()
-    scores = path.scores(Z, alpha, columns).reshape(len(Z), len(labels), n_classes)
+    scores = path.scores(rotated, alpha, columns).reshape(len(rotated), len(labels), n_classes)
     return scores.argmax(axis=2).T
 
 
@@ -112,17 +121,17 @@ def _run_batch(task: FoldTask, codes: np.ndarray, keep: bool) -> list[FoldOutcom
     scores = np.zeros((P, len(ALPHA_GRID)))
     for train, validation in task.selection:
         path, mean, scale = _path(task, codes, train)
-        Z_val = (task.X[validation] - mean) / scale
+        rotated = path.rotate((task.X[validation] - mean) / scale)
         for g, alpha in enumerate(ALPHA_GRID):
-            scores[:, g] += uar_many(codes[:, validation], predictions(path, Z_val, alpha, K, everyone), K)
+            scores[:, g] += uar_many(codes[:, validation], predictions(path, rotated, alpha, K, everyone), K)
     scores /= max(len(task.selection), 1)
     chosen = scores.argmax(axis=1)
     path, mean, scale = _path(task, codes, task.fit_rows)
-    Z_test = (task.X[task.test_rows] - mean) / scale
+    rotated = path.rotate((task.X[task.test_rows] - mean) / scale)
     predicted = np.zeros((P, len(task.test_rows)), dtype=np.int64)
     for g in np.unique(chosen):
         labels = np.flatnonzero(chosen == g)
-        predicted[labels] = predictions(path, Z_test, ALPHA_GRID[g], K, labels)
+        predicted[labels] = predictions(path, rotated, ALPHA_GRID[g], K, labels)
     model = linear_model(path, ALPHA_GRID[chosen[0]], K, mean, scale) if keep else None
     return [FoldOutcome(scores[p], int(chosen[p]), predicted[p], model if p == 0 else None) for p in range(P)]
 
