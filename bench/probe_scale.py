@@ -54,7 +54,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = args.cache or Path(tmp) / "speech_commands_size.h5"
         labels, groups = build_cache(path)
-        folds = outer_folds(labels, groups.astype(str), None, "group", 5, 0)
+        folds = outer_folds(labels, groups.astype(str), cv="group", folds=5, seed=0)
         print(f"cache: {N_CLIPS} clips x {N_LAYERS} layers x {DIM} float32, {N_CLASSES} classes, {N_GROUPS} groups; "
               f"{folds.protocol}, {len(folds.splits)} outer folds; peak so far {peak_mib():.0f} MiB", flush=True)
         totals = dict.fromkeys(CLASSIFIERS, 0.0)
@@ -64,10 +64,10 @@ def main() -> None:
                 for name, spec in CLASSIFIERS.items():
                     start = time.perf_counter()
                     predicted = np.zeros_like(labels)
-                    for (train, test), inner in zip(folds.splits, folds.inner):
-                        selection = tuple((train[a], train[b]) for a, b in inner)
-                        task = FoldTask(X, labels[None], N_CLASSES, train, test, selection, seed=folds.seed)
-                        predicted[test] = spec.run(task)[0].predicted
+                    for fold in folds.outer:
+                        task = FoldTask(X, labels[None], N_CLASSES, fold.fit, fold.test, fold.selection,
+                                        seed=folds.seed)
+                        predicted[fold.test] = spec.run(task)[0].predicted
                     seconds = time.perf_counter() - start
                     totals[name] += seconds
                     print(f"layer {layer:2d} {name:10s} {seconds:7.1f} s  UAR {selection_score(labels, predicted):.3f}  "

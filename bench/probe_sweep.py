@@ -52,10 +52,9 @@ def build_layers(n_clips: int = 3000, dim: int = 768, n_groups: int = 6,
 
 
 def fold_task(X: np.ndarray, codes: np.ndarray, folds: Folds, k: int) -> FoldTask:
-    """Outer fold k as a FoldTask: inner splits mapped from positions in the training part to rows."""
-    train, test = folds.splits[k]
-    selection = tuple((train[inner_train], train[inner_val]) for inner_train, inner_val in folds.inner[k])
-    return FoldTask(X, codes, N_CLASSES, train, test, selection, seed=folds.seed)
+    """Outer fold k as a FoldTask."""
+    fold = folds.outer[k]
+    return FoldTask(X, codes, N_CLASSES, fold.fit, fold.test, fold.selection, seed=folds.seed)
 
 
 def run_job(name: str, task: FoldTask):
@@ -85,7 +84,10 @@ def plain(layers, labels, folds, chosen_layers, n_jobs):
     for layer in chosen_layers:
         X = layers[layer]
         for name in SWEPT:
-            for (train, test), inner in zip(folds.splits, folds.inner):
+            for fold in folds.outer:
+                train, test = fold.fit, fold.test
+                # The same selection splits, as positions within the training part.
+                inner = [(np.searchsorted(train, a), np.searchsorted(train, b)) for a, b in fold.selection]
                 search = GridSearchCV(Pipeline([("scale", StandardScaler()), ("clf", estimators[name])]),
                                       {"clf__C": list(C_GRID)}, cv=inner, scoring="balanced_accuracy", n_jobs=n_jobs)
                 predicted = search.fit(X[train], labels[train]).predict(X[test])
@@ -112,7 +114,7 @@ def agreement(our_table, plain_table, labels, folds) -> dict[str, tuple[float, f
 def ridge_permutations(layers, labels, groups, folds, n_permutations, n_jobs):
     """Seconds for ridge's nested CV on the observed labels plus n_permutations within-group shuffles,
     every layer; and per layer (observed UAR, p-value, family-wise max-T p-value)."""
-    codes = np.stack([labels, *permuted_labels(labels, groups, n_permutations, folds.seed)])
+    codes = np.vstack([labels, permuted_labels(labels, groups, "within-groups", n_permutations, folds.seed)])
     start = time.perf_counter()
     results = Parallel(n_jobs=n_jobs)(delayed(run_job)("ridge", fold_task(layers[layer], codes, folds, k))
                                       for layer in range(N_LAYERS) for k in range(len(folds.splits)))
@@ -142,10 +144,10 @@ def main() -> None:
     parser.add_argument("--permutations", type=int, default=999, help="ridge permutation test size (0: skip)")
     args = parser.parse_args()
     layers, labels, groups = build_layers()
-    folds = outer_folds(labels, groups.astype(str), None, "group", 5, 0)
+    folds = outer_folds(labels, groups.astype(str), cv="group", folds=5, seed=0)
     mine, plains = parse_layers(args.layers), parse_layers(args.plain_layers)
     print(f"data: 3000 clips x {N_LAYERS} layers x 768 dims float32, {N_CLASSES} classes, 6 groups; "
-          f"{folds.protocol}, {len(folds.splits)} outer folds, {len(folds.inner[0])} inner; C grid {len(C_GRID)} values; "
+          f"{folds.protocol}, {len(folds.splits)} outer folds, {len(folds.outer[0].selection)} inner; C grid {len(C_GRID)} values; "
           f"n_jobs={args.n_jobs}")
     our_table, our_seconds = ours(layers, labels, folds, mine, args.n_jobs)
     our_full = our_seconds * N_LAYERS / len(mine)
