@@ -174,6 +174,14 @@ def checked_flush(file: h5py.File, path: Path) -> None:
         raise storage_error(path, error) from None
 
 
+def checked_write(dataset: h5py.Dataset, rows, values, path: Path) -> None:
+    """dataset[rows] = values; a write error becomes a UserError naming `path`."""
+    try:
+        dataset[rows] = values
+    except (OSError, RuntimeError) as error:
+        raise storage_error(path, error) from None
+
+
 def encode_error(message: str) -> bytes:
     return message.encode("utf-8")[:ERROR.itemsize].decode("utf-8", "ignore").encode("utf-8")
 
@@ -344,10 +352,7 @@ class CacheWriter:
         checked_flush(self._file, self.path)
 
     def _write(self, dataset: h5py.Dataset, rows, values) -> None:
-        try:
-            dataset[rows] = values
-        except (OSError, RuntimeError) as error:
-            raise storage_error(self.path, error) from None
+        checked_write(dataset, rows, values, self.path)
 
     def close(self) -> None:
         try:

@@ -24,6 +24,7 @@ from layerprobe.data.cache import (
     METADATA_BYTES,
     STATUS,
     checked_flush,
+    checked_write,
     contiguous,
     encode_error,
     lock,
@@ -31,7 +32,6 @@ from layerprobe.data.cache import (
     open_for_writing,
     replacing,
     reserve,
-    storage_error,
 )
 from layerprobe.errors import UserError
 
@@ -136,10 +136,7 @@ class FeatureWriter:
             checked_flush(self._file, self.path)
 
     def _write(self, dataset: h5py.Dataset, rows, values) -> None:
-        try:
-            dataset[rows] = values
-        except (OSError, RuntimeError) as error:
-            raise storage_error(self.path, error) from None
+        checked_write(dataset, rows, values, self.path)
 
     def close(self) -> None:
         try:

@@ -6,13 +6,13 @@ import os
 from pathlib import Path
 
 from layerprobe.atomic_write import writable_folder, write_text_atomic
+from layerprobe.probes.evaluate import SELECTED
 from layerprobe.probes.records import describe
 from layerprobe.probes.sweep import Sweep
 
 RESULTS_FILE = "probe_results.json"
 # The metrics every table shows, with the titles people read.
 COLUMNS = (("accuracy", "accuracy"), ("balanced_accuracy", "UAR"), ("macro_f1", "macro-F1"))
-SELECTED = "selected"
 
 
 def document(result: Sweep, cache: str | os.PathLike[str], options: dict) -> dict:

@@ -65,7 +65,7 @@ def permuted_labels(codes: np.ndarray, groups: np.ndarray | None, kind: str, n: 
     rng = np.random.default_rng(seed)
     shuffles = np.empty((n, len(codes)), dtype=codes.dtype)
     if kind == "between-groups":
-        names, group_index = np.unique(groups, return_inverse=True)
+        _, group_index = np.unique(groups, return_inverse=True)
         group_codes = codes[np.unique(group_index, return_index=True)[1]]
         for p in range(n):
             shuffles[p] = rng.permutation(group_codes)[group_index]
