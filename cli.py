@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from layerprobe import __version__
 from layerprobe.errors import ArgumentParser, run_cli
 
 
@@ -16,6 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = ArgumentParser(prog="layerprobe", description="Is my label linearly separable in a frozen speech "
                             "encoder, and at which layer?")
+    parser.add_argument("--version", action="version", version=f"layerprobe {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     stages = {
         "run": (pipeline.add_arguments, pipeline.run_command, "every stage from audio to report"),

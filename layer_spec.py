@@ -14,8 +14,8 @@ def parse_layers(text: str) -> list[int] | None:
     layers: set[int] = set()
     try:
         for part in text.split(","):
-            low, _, high = part.strip().partition("-")
-            first, last = int(low), int(high) if high else int(low)
+            low, dash, high = part.strip().partition("-")
+            first, last = int(low), int(high) if dash else int(low)  # an open range such as "1-" is an error
             if first < 0 or last < first:
                 raise ValueError
             layers.update(range(first, last + 1))

@@ -80,7 +80,9 @@ def protocol_kwargs(args: argparse.Namespace) -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The probe command's arguments (shared by `probe` and `layerprobe probe`)."""
     parser.add_argument("cache", help="HDF5 cache written by extract-embeddings")
-    parser.add_argument("--layer", default="all", help="layers to probe: all (default), 11, 3,6,9 or 3-9")
+    # --layers as on every other command; --layer, the first spelling, stays an alias.
+    parser.add_argument("--layers", "--layer", dest="layers", default="all",
+                        help="layers to probe: all (default), 11, 3,6,9 or 3-9")
     parser.add_argument("--classifier", default="all", choices=[*CLASSIFIERS, "all"],
                         help="linear classifier(s), each in a Pipeline with StandardScaler (default all)")
     add_protocol_arguments(parser)
@@ -89,6 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help=f"write DIR/probe_results.json (or DIR/{PREDICTIONS_FILE})")
     parser.add_argument("--save-model", action="store_true",
                         help=f"also refit each probe on all clips and save it as DIR/{MODELS_DIR}/layerNN_CLASSIFIER.npz")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--predict", metavar="MODEL", help="apply a probe saved with --save-model to CACHE instead")
     parser.add_argument("--force", action="store_true",
                         help="with --predict: apply a probe fitted on another encoder's embeddings anyway (said on stderr)")
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--save-model needs --out DIR")
     if args.out:
         writable_folder(args.out)  # an unwritable --out is found before the first fit, not after the last
-    result = sweep(args.cache, args.layer, args.classifier, save_models=args.save_model, progress=True,
+    result = sweep(args.cache, args.layers, args.classifier, save_models=args.save_model, progress=not args.quiet,
                    **protocol_kwargs(args))
     for line in warnings(result):
         print(f"warning: {line}", file=sys.stderr)

@@ -11,7 +11,7 @@ def test_parse(text, layers):
     assert parse_layers(text) == layers
 
 
-@pytest.mark.parametrize("text", ["x", "3-1", "-2", "1,,2"])
+@pytest.mark.parametrize("text", ["x", "3-1", "-2", "1,,2", "1-", "0,3-"])
 def test_bad_syntax_is_a_user_error(text):
     with pytest.raises(UserError, match="use all, N"):
         parse_layers(text)

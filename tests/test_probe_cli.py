@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -132,3 +133,31 @@ def test_probe_stage_never_imports_torch():
     code = "import sys, layerprobe.probes.cli, layerprobe.data.reader; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_layers_is_the_flag_as_everywhere_with_layer_kept_and_quiet_hides_the_bar(capsys, planted_probe_cache):
+    assert main([str(planted_probe_cache), "--layers", "2", "--classifier", "ridge", "--n-jobs", "1", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "probe fits" not in err  # the progress bar
+    assert main([str(planted_probe_cache), "--layer", "2", "--classifier", "ridge", "--n-jobs", "1"]) == 0
+    again, err = capsys.readouterr()
+    assert again == out and "probe fits" in err
+
+
+def test_version_and_python_dash_m():
+    import layerprobe
+
+    for command in ([sys.executable, "-m", "layerprobe", "--version"], ["layerprobe", "--version"]):
+        # The venv's own scripts first, as an activated environment would have them.
+        path = f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}"
+        result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PATH": path})
+        assert result.returncode == 0 and result.stdout.strip() == f"layerprobe {layerprobe.__version__}"
+
+
+def test_a_closed_pipe_ends_quietly(planted_probe_cache):
+    probe = subprocess.Popen([sys.executable, "-m", "layerprobe", "probe", str(planted_probe_cache), "--layers", "1-2",
+                              "--classifier", "ridge", "--n-jobs", "1", "--quiet"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    probe.stdout.close()  # the reader is gone before the table is printed
+    assert probe.wait() == 141
+    assert b"Traceback" not in probe.stderr.read()
