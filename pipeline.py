@@ -158,7 +158,9 @@ def run(
         return document(result, cache, {"features": list(features), **shared})
 
     probes = _stage(run_dir / "probe_results.json", shared, cache_signature(cache, ()), probe_document, "probe")
+    started = time.perf_counter()
     print(compute_features(cache, tuple(features), progress=progress), file=sys.stderr)
+    feature_seconds = time.perf_counter() - started
     baseline = _stage(run_dir / "baseline_results.json", {**shared, "features": list(features)},
                       cache_signature(cache, features), baseline_document, "baselines")
     clips, attrs, n_failed = _ok_clips(cache)
@@ -177,7 +179,8 @@ def run(
         "model": str(attrs["model"]),
         "model_revision": str(attrs.get("model_revision", "")),
         "layers": [int(i) for i in attrs["layers"]],
-        "stage_seconds": {"extract": extract_seconds, "baselines": baseline["seconds"], "probe": probes["seconds"]},
+        "stage_seconds": {"extract": extract_seconds, "features": feature_seconds, "baselines": baseline["seconds"],
+                          "probe": probes["seconds"]},
         "command": command,
     }
     if random_init:

@@ -17,6 +17,7 @@ from layerprobe.baselines.classifiers import BASELINE_CLASSIFIERS, baseline_spec
 from layerprobe.baselines.compute import feature_by_name
 from layerprobe.baselines.features_only import features_only_cache
 from layerprobe.atomic_write import writable_folder
+from layerprobe.report.run_dir import COMPARISON_FILE
 from layerprobe.baselines.paired import compare
 from layerprobe.baselines.run import DEFAULT_CLASSIFIERS, evaluate_baselines
 from layerprobe.data.arguments import add_column_arguments, column_kwargs
@@ -75,10 +76,13 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         path = write_results(doc, args.out, RESULTS_FILE)
         print(f"wrote {path}", file=sys.stderr)
+        if args.compare:
+            # Where `layerprobe report` and `layerprobe run` keep it: stage by stage equals run.
+            print(f"wrote {write_results(doc['comparison'], args.out, COMPARISON_FILE)}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(doc))
     else:
-        print(table(doc))
+        print(table(doc, first_column="feature"))
         if args.compare:
             print(describe_comparison(doc["comparison"]))
     return 0

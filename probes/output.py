@@ -69,9 +69,9 @@ def protocol_line(doc: dict) -> str:
             f"{doc['selection']}): {doc['protocol_reason']}{per_split}")
 
 
-def table(doc: dict) -> str:
+def table(doc: dict, first_column: str = "layer") -> str:
     """A fixed-width table of a results document: one row per record, each figure the pooled value
-    with its 95% interval; the selected layer's rows last."""
+    with its 95% interval; the selected rows last. first_column: its title ("feature" for baselines)."""
     records = doc["results"]
     if not records:
         return "no results"
@@ -86,19 +86,20 @@ def table(doc: dict) -> str:
         f"{chance['majority']['accuracy']:.3f}, class-prior accuracy {chance['class_prior']['accuracy']:.3f}, "
         f"UAR {chance['class_prior']['balanced_accuracy']:.3f}",
         "",
-        f"{'layer':>8}  {'classifier':<10}  " + "".join(f"{title:<22}" for _, title in COLUMNS)
+        f"{first_column:>8}  {'classifier':<17}  " + "".join(f"{title:<22}" for _, title in COLUMNS)
         + ("p-value  p (family-wise)" if has_p else ""),
     ]
     for record in records:
         cells = "".join(f"{with_interval(record[metric]):<22}" for metric, _ in COLUMNS)
         p = f"{record['p_value']:<9.3g}{record['p_value_fwer']:.3g}" if "p_value" in record else ""
-        lines.append(f"{str(record['layer']):>8}  {record['classifier']:<10}  {cells}{p}".rstrip())
+        lines.append(f"{str(record['layer']):>8}  {record['classifier']:<17}  {cells}{p}".rstrip())
     lines.append(f"pooled out-of-fold value [95% interval: {first['accuracy']['ci_method']}]")
     top = headline_record(records)
     if top is not None:
         picks = ", ".join(f"{p['layer']}" + (f" ({p['classifier']})" if top["classifier"] == SELECTED else "")
                           for p in top["picked"])
-        lines.append(f"{describe(top)}: chosen inside each training part, per fold: {picks}")
+        name = describe(top) if first_column == "layer" else f"selected {first_column} and classifier"
+        lines.append(f"{name}: chosen inside each training part, per fold: {picks}")
     return "\n".join(lines)
 
 

@@ -89,3 +89,22 @@ def test_an_ok_clip_without_its_feature_is_a_clear_error(tmp_path):
     with h5py.File(layered, "r+") as file:
         file["clips/status"][0] = b"failed"
     assert baselines(layered, ("mfcc",), ("logreg",), n_jobs=1)[0]["n_clips"] == 17
+
+
+def test_stage_by_stage_gives_the_report_the_same_paired_test_as_run(tmp_path, cache, capsys):
+    from layerprobe.baselines.cli import main as baselines_main
+    from layerprobe.probes.cli import main as probe_main
+    from layerprobe.report.cli import main as report_main
+
+    layered, out = _with_layer(tmp_path / "layers.h5", cache), tmp_path / "R"
+    assert probe_main([str(layered), "--classifier", "logreg", "--out", str(out), "--n-jobs", "1", "--quiet"]) == 0
+    assert baselines_main([str(layered), "--classifier", "logreg", "--out", str(out), "--n-jobs", "1", "--quiet",
+                           "--compare", str(out / "probe_results.json")]) == 0
+    terminal = capsys.readouterr().out
+    assert " feature  classifier" in terminal and "  chance  majority" in terminal
+    assert "selected feature and classifier: chosen inside each training part" in terminal
+    assert "never predicts" not in capsys.readouterr().err
+    assert report_main([str(out)]) == 0
+    comparison = (out / "comparison.json").read_text()
+    assert comparison and "no paired test was run" not in (out / "report.md").read_text().lower()
+    assert "Paired test on the per-fold UAR differences" in (out / "report.md").read_text()
