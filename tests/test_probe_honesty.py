@@ -143,3 +143,20 @@ def test_a_costly_permutation_run_is_announced_before_it_starts():
     line = permutation_cost(6.0, specs, 999)
     assert "999 re-runs of every logreg, linear-svm fit, about 67 min expected" in line
     assert permutation_cost(6.0, specs, 9) is None
+
+
+def test_a_test_part_missing_a_class_gives_one_line_and_no_library_warnings(tmp_path):
+    import warnings
+
+    labels, groups, layers = planted_data(n_groups=4)
+    split = np.where(groups == "spk3", "test", "train")
+    labels = labels.copy()
+    labels[(groups == "spk3") & (labels == "class2")] = "class0"  # the test speaker never says class2
+    cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, labels, groups, split=split)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = sweep(cache, classifier="all", n_jobs=1)
+    assert not [w for w in caught if "sklearn" in w.filename or "numpy" in w.filename], [str(w.message) for w in caught]
+    gaps = [line for line in result.folds.warnings if "lack" in line]
+    assert gaps == ["test parts missing classes (per-fold scores average over the classes present; pooled scores use "
+                    "all): fold 1 lacks class2"]
