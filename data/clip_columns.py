@@ -14,7 +14,7 @@ import numpy as np
 from layerprobe.data.columns import PATH_COLUMNS, pick_column
 from layerprobe.data.manifest import TABLE_NAMES
 from layerprobe.data.reader import CacheReader
-from layerprobe.data.table import _clip_id, _read_rows
+from layerprobe.data.table import clip_id_of, read_rows
 from layerprobe.errors import UserError
 
 
@@ -28,14 +28,14 @@ def clip_column(reader: CacheReader, column: str) -> np.ndarray:
         values = stored
     else:
         table = _manifest_table(reader)
-        header, rows = _read_rows(table)
+        header, rows = read_rows(table)
         if column not in header:
             raise UserError(f"neither the cache nor its manifest {table.name} has a column {column!r}; "
                             f"the manifest's columns are {', '.join(map(repr, header))}")
         columns = json.loads(str(reader.attrs.get("columns", "{}")) or "{}")
         path_name = pick_column(header, columns.get("path_column"), PATH_COLUMNS, "path", table.name, required=True)
         root = os.path.abspath(table.parent)
-        by_id = {_clip_id(row[path_name], root): row[column] for _, row in rows}
+        by_id = {clip_id_of(row[path_name], root): row[column] for _, row in rows}
         values = np.array([by_id.get(clip_id, "") for clip_id in reader.clips["id"]], dtype=object)
     blank = np.flatnonzero(values == "")
     if len(blank):

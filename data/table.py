@@ -28,7 +28,7 @@ def read_table(
 
     A listed file that does not exist still becomes a clip: decoding it fails and the run goes on.
     """
-    header, rows = _read_rows(table)
+    header, rows = read_rows(table)
     where = table.name
     path_name = pick_column(header, path_column, PATH_COLUMNS, "path", where, required=True)
     label_name = pick_column(header, label_column, LABEL_COLUMNS, "label", where, required=True)
@@ -44,7 +44,7 @@ def read_table(
             raise UserError(f"{where} line {line}: empty {path_name!r}")
         if not label:
             raise UserError(f"{where} line {line}: empty {label_name!r} for {given}")
-        clip_id = _clip_id(given, root)
+        clip_id = clip_id_of(given, root)
         if clip_id in first_line:
             raise UserError(f"{where} lists {clip_id} twice (lines {first_line[clip_id]} and {line})")
         first_line[clip_id] = line
@@ -62,7 +62,7 @@ def read_table(
     return Manifest(clips, describe(where, clips, group_name, split_source), group_name)
 
 
-def _read_rows(table: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def read_rows(table: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """Header and (line number, row) pairs, cells stripped. A row with more or fewer cells than
     the header is an error: an unquoted comma in a label would otherwise shift the columns."""
     delimiter = "\t" if table.suffix.lower() == ".tsv" else ","
@@ -95,7 +95,7 @@ def _row(table: Path, line: int, header: list[str], cells: list[str]) -> dict[st
     return dict(zip(header, [cell.strip() for cell in cells]))
 
 
-def _clip_id(given: str, root: str) -> str:
+def clip_id_of(given: str, root: str) -> str:
     """The path relative to the manifest's folder; an absolute path outside it stays absolute."""
     relative = os.path.relpath(os.path.normpath(os.path.join(root, given)), root)
     if os.path.isabs(given) and relative.startswith(".."):

@@ -67,19 +67,18 @@ class Job:
     call: object
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
-    """The label vectors and the options every job of one evaluation shares. first_observed: row 0
-    holds the observed labels (its predictions and chosen points are kept); else all are permutations."""
+    """The label vectors and the options every job of one evaluation shares. final: the fit of the
+    models to keep (None: none kept). first_observed: row 0 holds the observed labels (its
+    predictions and chosen points are kept); else all are permutations."""
 
     codes: np.ndarray
     n_classes: int
     folds: Folds
     class_weight: str
     seed: int
-    keep_models: bool = False
-    final_rows: np.ndarray | None = None
-    final_selection: tuple = field(default_factory=tuple)
+    final: OuterFold | None = None
     first_observed: bool = True
 
 
@@ -125,9 +124,8 @@ def jobs_for(key: tuple, X: np.ndarray, spec: ProbeSpec, plan: Plan) -> Iterator
             observed = start == 0 and plan.first_observed
             yield Job((key, k, start), delayed(fold_job)(X, chunk, observed, plan.n_classes, fold, spec,
                                                          plan.class_weight, plan.seed))
-    if plan.keep_models:
-        final = OuterFold(plan.final_rows, np.zeros(0, dtype=np.int64), plan.final_selection)
-        yield Job((key, "final", 0), delayed(fold_job)(X, plan.codes[:1], True, plan.n_classes, final, spec,
+    if plan.final is not None:
+        yield Job((key, "final", 0), delayed(fold_job)(X, plan.codes[:1], True, plan.n_classes, plan.final, spec,
                                                         plan.class_weight, plan.seed, True))
 
 
@@ -205,7 +203,7 @@ def evaluate_candidates(sources: Sequence[tuple[int | str, Callable[[], np.ndarr
             for spec in specs:
                 yield from jobs_for((layer, spec.name), X, spec, plan)
 
-    per_source = sum(len(plan.folds.outer) * -(-len(plan.codes) // spec.batch) + plan.keep_models for spec in specs)
+    per_source = sum(len(plan.folds.outer) * -(-len(plan.codes) // spec.batch) + (plan.final is not None) for spec in specs)
     total = len(sources) * per_source
     results = run_jobs(jobs(), n_jobs, total, progress)
     return [candidate(layer, spec, plan, results) for layer, _ in sources for spec in specs]

@@ -60,10 +60,8 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
             notes.append(note)
         if distinct_assignments(codes, folds.groups, kind) < MIN_ASSIGNMENTS:
             permutations = 0
-    plan = Plan(codes[None, :], len(classes), folds, class_weight, folds.seed, keep_models)
-    if keep_models:
-        final = final_fold(codes, folds)
-        plan.final_rows, plan.final_selection = final.fit, final.selection
+    final = final_fold(codes, folds) if keep_models else None
+    plan = Plan(codes[None, :], len(classes), folds, class_weight, folds.seed, final)
     started = time.perf_counter()
     candidates = evaluate_candidates(sources, specs, plan, n_jobs, progress)
     if permutations:

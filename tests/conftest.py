@@ -48,6 +48,20 @@ def layer_norm_model(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("w2v-layer"), stable_layer_norm=True)
 
 
+def mounted_tmpfs(tmp_path: Path, size: str, why: str):
+    """A fresh tmpfs of `size` at tmp_path/disk, unmounted after the test; skips where mounting is refused."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs {why} (needs root): {mounted.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
 def write_probe_cache(path: Path, layers: dict[int, np.ndarray], labels, groups=None, split=None,
                       status=None, features: dict[str, np.ndarray] | None = None) -> Path:
     """Write a cache with the given layers (each (N, D)) and clip columns; returns `path`."""

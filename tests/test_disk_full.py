@@ -3,13 +3,13 @@ with space again the rerun completes and equals an uninterrupted run. Needs a sm
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import h5py
 import numpy as np
 import pytest
 
 from audio_files import write_tone
+from conftest import mounted_tmpfs
 from layerprobe.atomic_write import write_text_atomic
 from layerprobe.baselines.compute import compute_features
 from layerprobe.errors import UserError
@@ -21,14 +21,7 @@ FULL = "No space left on device"
 
 @pytest.fixture
 def small_disk(tmp_path):
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {mounted.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=True)
+    yield from mounted_tmpfs(tmp_path, "2m", "to fill")
 
 
 def fill(disk, leave: int = 8192) -> None:

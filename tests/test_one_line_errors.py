@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audio_files import write_tone
-from conftest import planted_data, write_probe_cache
+from conftest import mounted_tmpfs, planted_data, write_probe_cache
 from layerprobe.baselines.compute import compute_features
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
@@ -49,14 +49,7 @@ def test_a_folder_that_is_a_file_or_cannot_be_made_is_found_first(tmp_path):
 
 @pytest.fixture
 def read_only_disk(tmp_path):
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs to make read-only (needs root): {mounted.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=True)
+    yield from mounted_tmpfs(tmp_path, "4m", "to make read-only")
 
 
 def test_a_read_only_cache_or_run_folder_is_one_line(read_only_disk, data, group_norm_model):
