@@ -1,40 +1,37 @@
 """layerprobe: does a frozen speech encoder already separate my labels, and at which layer?
 
-The stages, for notebooks (the CLI is a thin layer over these):
-    layerprobe.extract(data, out, model=..., layers=None, ...)  -> run summary; the cache at `out`
-    layerprobe.probe(cache, layers="all", ...)                  -> DataFrame, one row per layer x classifier
-    layerprobe.baselines(cache, features=("mfcc",), ...)        -> DataFrame, one row per feature x classifier
-    layerprobe.run(data, out, model=..., ...)                   -> the report's files
-    layerprobe.load_cache(path)                                 -> embeddings and clip metadata
+The stages, for notebooks (the CLI is a thin layer over these; see each function's help):
+    layerprobe.extract_embeddings(data, out, *, model=..., layers="all", ...)  -> run summary; the cache at `out`
+    layerprobe.probe(cache, *, layers="all", cv="auto", ...)        -> DataFrame, one row per layer x classifier
+    layerprobe.baselines(cache, *, features=("mfcc",), cv="auto", ...) -> DataFrame, one row per feature x classifier
+    layerprobe.run(data, out, *, model=..., ...)                    -> the report's files
+    layerprobe.load_cache(path)                                     -> embeddings and clip metadata
 Importing this package stays light (no torch): the probe stage runs where torch is absent.
 """
 from __future__ import annotations
 
-import os
-
-from layerprobe import baselines, extract
+import sys
+import types
 
 __version__ = "0.1.0"
-__all__ = ["extract", "probe", "baselines", "run", "load_cache"]
+__all__ = ["extract_embeddings", "probe", "baselines", "run", "load_cache"]
 
 
-def probe(cache: str | os.PathLike, **options):
-    """Linear probes on a cache's layers -> pandas DataFrame (see layerprobe.probes.sweep.probe for options)."""
-    from layerprobe.probes.sweep import probe as sweep_records
-    from layerprobe.probes.sweep import records_frame
+class _Package(types.ModuleType):
+    """This package's module, which keeps its API functions when a subpackage of the same name loads.
 
-    return records_frame(sweep_records(cache, **options))
+    Importing layerprobe.baselines (the subpackage) makes Python's import system run
+    `setattr(layerprobe, "baselines", <the subpackage>)`, which would replace the function
+    layerprobe.baselines. The subpackage stays importable by its full name (`import
+    layerprobe.baselines.run`, `from layerprobe.baselines.run import ...`), read from sys.modules.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in __all__ and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
 
 
-def run(data: str | os.PathLike, out: str | os.PathLike, **options):
-    """Every stage from audio to report (see layerprobe.pipeline.run for options)."""
-    from layerprobe.pipeline import run as run_pipeline
+sys.modules[__name__].__class__ = _Package
 
-    return run_pipeline(str(data), str(out), **options)
-
-
-def load_cache(path: str | os.PathLike):
-    """Every ok clip's metadata and embeddings, in memory (see layerprobe.data.loaded.LoadedCache)."""
-    from layerprobe.data.loaded import load
-
-    return load(path)
+from layerprobe.api import baselines, extract_embeddings, load_cache, probe, run  # noqa: E402

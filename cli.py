@@ -8,7 +8,8 @@ from layerprobe import __version__
 from layerprobe.errors import ArgumentParser, run_cli
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> ArgumentParser:
+    """The `layerprobe` parser: one subcommand per stage, each with its `run` function as the default `run`."""
     from layerprobe import demo, pipeline
     from layerprobe.baselines import cli as baselines_cli
     from layerprobe.extract import cli as extract_cli
@@ -31,7 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub = commands.add_parser(name, help=summary, description=summary)
         add_arguments(sub)
         sub.set_defaults(run=run)
-    return run_cli(lambda args: args.run(args), parser, argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(lambda args: args.run(args), build_parser(), argv)
 
 
 if __name__ == "__main__":

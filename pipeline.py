@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shlex
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -23,7 +25,9 @@ import pandas as pd
 
 from layerprobe import __version__
 from layerprobe.atomic_write import writable_folder, write_text_atomic
-from layerprobe.errors import UserError
+from layerprobe.options import (BaselineOptions, ColumnOptions, ExtractOptions, FitOptions, ProbeOptions,
+                                ProtocolOptions, add_quiet)
+from layerprobe.options import add_arguments as add_options
 
 RANDOM_INIT_NOTE = "The encoder has random weights: these numbers are a smoke run of the pipeline, not a result."
 
@@ -103,69 +107,60 @@ def _stage(path: Path, options: dict, signature: str, compute: Callable[[], dict
 
 
 def run(
-    data: str,
-    out: str,
-    model: str = "facebook/wav2vec2-base",
-    features: Sequence[str] = ("mfcc",),
-    cv: str | None = None,
-    folds: int = 5,
-    fold_column: str | None = None,
-    refit: str = "train",
-    seed: int = 0,
-    class_weight: str = "none",
-    permutations: int = 0,
-    n_jobs: int = -1,
-    random_init: bool = False,
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    columns: ColumnOptions,
+    extract: ExtractOptions,
+    probe: ProbeOptions,
+    baseline: BaselineOptions,
+    protocol: ProtocolOptions,
+    fit: FitOptions,
     progress: bool = True,
     command: str = "",
-    **extract_options,
+    random_init: bool = False,
 ) -> dict[str, Path]:
-    """Every stage from audio to report, into RUN_DIR=out; returns the report's files.
+    """Every stage from audio to report, into RUN_DIR=out; returns the report's files (see layerprobe.run).
 
-    data, model and extract_options: as for layerprobe.extract (layers, revision, device, dtype,
-    columns, ...). features: hand-made baselines (default mfcc). cv, folds, fold_column, refit, seed,
-    class_weight, permutations: as for probe, shared by the baselines so every comparison is paired. n_jobs:
-    workers for the CPU stages (default all cores). random_init: say in the report that the
-    encoder is untrained (the demo's).
+    Every extracted layer is probed (whatever probe.layers says).
+    random_init: say in the report that the encoder is untrained (the demo's).
     """
     from layerprobe.baselines.paired import compare
     from layerprobe.baselines.compute import compute_features, feature_by_name
     from layerprobe.baselines.run import evaluate_baselines
-    from layerprobe.extract.runner import extract
+    from layerprobe.extract.runner import extract as extract_embeddings
     from layerprobe.probes.output import document
-    from layerprobe.probes.sweep import sweep
+    from layerprobe.probes.stage import probe_stage
     from layerprobe.report.build import write_report
 
     run_dir = writable_folder(Path(out))
-    if not features:
-        raise UserError("--features names no feature; give one or more of mfcc, logmel, egemaps")
-    for name in features:
+    for name in baseline.features:
         feature_by_name(name)  # an unknown or unavailable feature is refused before the encoder runs
+    probe = replace(probe, layers="all")
     cache = run_dir / "cache.h5"
     started = time.perf_counter()
-    summary = extract(data, str(cache), model=model, command=command, progress=progress, **extract_options)
+    summary = extract_embeddings(str(data), str(cache), command=command, progress=progress,
+                                 **extract.runner_kwargs(), **columns.to_dict())
     extract_seconds = time.perf_counter() - started
     print(summary, file=sys.stderr)
-    shared = dict(cv=cv, folds=folds, fold_column=fold_column, refit=refit, seed=seed, class_weight=class_weight,
-                  permutations=permutations)
-
-    def probe_document() -> dict:
-        result = sweep(cache, "all", "all", n_jobs=n_jobs, progress=progress, **shared)
-        return document(result, cache, {"classifier": "all", **shared})
+    shared = {**protocol.to_dict(), **fit.result_dict()}
 
     def baseline_document() -> dict:
-        result = evaluate_baselines(cache, tuple(features), n_jobs=n_jobs, progress=progress, **shared)
-        return document(result, cache, {"features": list(features), **shared})
+        result = evaluate_baselines(cache, baseline.features, baseline.classifiers, n_jobs=fit.n_jobs,
+                                    class_weight=fit.class_weight, permutations=fit.permutations, progress=progress,
+                                    **protocol.sweep_kwargs())
+        return document(result, cache, {**baseline.to_dict(), **shared})
 
-    probes = _stage(run_dir / "probe_results.json", shared, cache_signature(cache, ()), probe_document, "probe")
+    probes = _stage(run_dir / "probe_results.json", {**probe.to_dict(), **shared}, cache_signature(cache, ()),
+                    lambda: probe_stage(cache, probe, protocol, fit, out=run_dir, progress=progress), "probe")
     started = time.perf_counter()
-    print(compute_features(cache, tuple(features), progress=progress), file=sys.stderr)
+    print(compute_features(cache, baseline.features, progress=progress), file=sys.stderr)
     feature_seconds = time.perf_counter() - started
-    baseline = _stage(run_dir / "baseline_results.json", {**shared, "features": list(features)},
-                      cache_signature(cache, features), baseline_document, "baselines")
+    baseline_doc = _stage(run_dir / "baseline_results.json", {**baseline.to_dict(), **shared},
+                          cache_signature(cache, baseline.features), baseline_document, "baselines")
     clips, attrs, n_failed = _ok_clips(cache)
     label_of = dict(zip(clips["id"], clips["label"]))
-    comparison = compare(probes["results"], baseline["results"],
+    comparison = compare(probes["results"], baseline_doc["results"],
                          labels=[label_of[clip_id] for clip_id in probes["clip_ids"]])
     write_text_atomic(run_dir / "comparison.json", json.dumps(comparison, indent=1))
     facts = {
@@ -179,8 +174,8 @@ def run(
         "model": str(attrs["model"]),
         "model_revision": str(attrs.get("model_revision", "")),
         "layers": [int(i) for i in attrs["layers"]],
-        "stage_seconds": {"extract": extract_seconds, "features": feature_seconds, "baselines": baseline["seconds"],
-                          "probe": probes["seconds"]},
+        "stage_seconds": {"extract": extract_seconds, "features": feature_seconds,
+                          "baselines": baseline_doc["seconds"], "probe": probes["seconds"]},
         "command": command,
     }
     if random_init:
@@ -201,26 +196,32 @@ def _ok_clips(cache: Path) -> tuple[pd.DataFrame, dict, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from layerprobe.extract.cli import add_data_arguments, add_model_arguments
-    from layerprobe.probes.cli import add_protocol_arguments
+    from layerprobe.extract.cli import add_data_arguments
 
     add_data_arguments(parser)
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="folder for the cache, results and report")
-    add_model_arguments(parser)
-    parser.add_argument("--features", default="mfcc",
-                        help="hand-made baselines, comma-separated: mfcc (default), logmel, egemaps")
-    add_protocol_arguments(parser)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_stage_options(parser)
+
+
+def add_stage_options(parser: argparse.ArgumentParser, *, encoder_skip: Sequence[str] = ()) -> None:
+    """Every stage's options as `run` (and `demo`, which skips the encoder options it sets) takes them."""
+    add_options(parser, ExtractOptions, skip=encoder_skip)
+    add_options(parser, ProbeOptions, skip=("layers",))  # every extracted layer is probed
+    add_options(parser, BaselineOptions, flags={"classifiers": ("--baseline-classifier", "--baseline-classifiers")})
+    add_options(parser, ProtocolOptions)
+    add_options(parser, FitOptions)
+    add_quiet(parser)
+
+
+def stage_options(args: argparse.Namespace) -> dict:
+    """The parsed options of add_stage_options (and the columns) as keyword arguments of `run`."""
+    return dict(columns=ColumnOptions.from_args(args), extract=ExtractOptions.from_args(args),
+                probe=ProbeOptions.from_args(args), baseline=BaselineOptions.from_args(args),
+                protocol=ProtocolOptions.from_args(args), fit=FitOptions.from_args(args), progress=not args.quiet)
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from layerprobe.extract.cli import extract_kwargs
-    from layerprobe.probes.cli import protocol_kwargs
-
-    files = run(
-        args.data, args.out, features=[f.strip() for f in args.features.split(",") if f.strip()],
-        progress=not args.quiet, command=shlex.join(sys.argv), **protocol_kwargs(args), **extract_kwargs(args),
-    )
+    files = run(args.data, args.out, command=shlex.join(sys.argv), **stage_options(args))
     print_headline(Path(args.out))
     print(f"report: {files['report.html']}")
     return 0

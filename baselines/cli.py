@@ -13,72 +13,65 @@ from pathlib import Path
 
 import h5py
 
-from layerprobe.baselines.classifiers import BASELINE_CLASSIFIERS, baseline_specs
 from layerprobe.baselines.compute import feature_by_name
 from layerprobe.baselines.features_only import features_only_cache
 from layerprobe.atomic_write import writable_folder
 from layerprobe.report.run_dir import COMPARISON_FILE
 from layerprobe.baselines.paired import compare
-from layerprobe.baselines.run import DEFAULT_CLASSIFIERS, evaluate_baselines
-from layerprobe.data.arguments import add_column_arguments, column_kwargs
+from layerprobe.baselines.run import evaluate_baselines
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import ArgumentParser, UserError, run_cli
 from layerprobe.probes.records import describe
 from layerprobe.probes.output import document, table, warnings, write_results
-from layerprobe.probes.cli import add_protocol_arguments, protocol_kwargs
+from layerprobe.options import BaselineOptions, ColumnOptions, FitOptions, ProtocolOptions
+from layerprobe.options import add_arguments as add_options
+from layerprobe.options import add_quiet
 
 RESULTS_FILE = "baseline_results.json"
 CACHE_FILE = "cache.h5"
-
-
-def _names(text: str) -> list[str]:
-    return [name for name in text.replace(" ", "").split(",") if name]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The baselines command's arguments (shared by `baselines` and `layerprobe baselines`)."""
     parser.add_argument("source", metavar="CACHE.h5|DATA",
                         help="a cache from extract-embeddings, or an audio folder / manifest (then --out is needed)")
-    parser.add_argument("--features", type=_names, default=["mfcc"],
-                        help="comma-separated: mfcc (default), logmel, egemaps (needs the egemaps extra)")
-    parser.add_argument("--classifier", type=_names, default=list(DEFAULT_CLASSIFIERS),
-                        help=f"comma-separated from {', '.join(BASELINE_CLASSIFIERS)} (default: all); "
-                             "majority and stratified-random chance are always added")
-    add_protocol_arguments(parser)
+    add_options(parser, BaselineOptions)
+    add_options(parser, ProtocolOptions)
+    add_options(parser, FitOptions)
     parser.add_argument("--format", default="table", choices=["table", "json"],
                         help="table (default) or one JSON object on stdout")
     parser.add_argument("--out", metavar="DIR", help=f"write DIR/{RESULTS_FILE}; with DATA, also DIR/{CACHE_FILE}")
     parser.add_argument("--compare", metavar="PROBE_RESULTS.json",
                         help="probe results on the same cache and folds: test the best layer against the best baseline")
     parser.add_argument("--overwrite", action="store_true", help="recompute a stored feature made with other parameters")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_column_arguments(parser)
+    add_quiet(parser)
+    add_options(parser, ColumnOptions)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the baselines command on parsed arguments; returns the exit code."""
-    for name in args.features:  # unknown names fail before a cache is made
+    chosen, protocol, fit = BaselineOptions.from_args(args), ProtocolOptions.from_args(args), FitOptions.from_args(args)
+    for name in chosen.features:  # unknown names fail before a cache is made
         feature_by_name(name)
-    baseline_specs(args.classifier)
     if args.out:
         writable_folder(args.out)  # found before the features and fits, not after
     cache = _cache(args)
-    result = evaluate_baselines(cache, args.features, args.classifier, progress=not args.quiet,
-                                overwrite=args.overwrite, **protocol_kwargs(args))
+    result = evaluate_baselines(cache, chosen.features, chosen.classifiers, progress=not args.quiet,
+                                overwrite=args.overwrite, n_jobs=fit.n_jobs, class_weight=fit.class_weight,
+                                permutations=fit.permutations, **protocol.sweep_kwargs())
     for line in warnings(result):
         print(f"warning: {line}", file=sys.stderr)
-    options = {"features": args.features, "classifier": ",".join(args.classifier), "cv": args.cv,
-               "fold_column": args.fold_column, "refit": args.refit, "class_weight": args.class_weight,
-               "permutations": args.permutations}
-    doc = document(result, cache, options)
+    doc = document(result, cache, {**chosen.to_dict(), **protocol.to_dict(), **fit.result_dict()})
     if args.compare:
         doc["comparison"] = _comparison(args.compare, doc, cache)
     if args.out:
-        path = write_results(doc, args.out, RESULTS_FILE)
-        print(f"wrote {path}", file=sys.stderr)
+        written = [write_results(doc, args.out, RESULTS_FILE)]
         if args.compare:
             # Where `layerprobe report` and `layerprobe run` keep it: stage by stage equals run.
-            print(f"wrote {write_results(doc['comparison'], args.out, COMPARISON_FILE)}", file=sys.stderr)
+            written.append(write_results(doc["comparison"], args.out, COMPARISON_FILE))
+        if not args.quiet:
+            for path in written:
+                print(f"wrote {path}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(doc))
     else:
@@ -97,7 +90,7 @@ def _cache(args: argparse.Namespace) -> str:
         raise UserError(f"{source}: no such cache, folder or manifest")
     if not args.out:
         raise UserError(f"{source} is a dataset, not a cache: give --out DIR to make DIR/{CACHE_FILE} from it")
-    return str(features_only_cache(source, Path(args.out) / CACHE_FILE, **column_kwargs(args)))
+    return str(features_only_cache(source, Path(args.out) / CACHE_FILE, **ColumnOptions.from_args(args).to_dict()))
 
 
 def _comparison(probe_results: str, doc: dict, cache: str) -> dict:

@@ -69,6 +69,7 @@ def versions() -> dict[str, str]:
 def extract(
     data: str,
     out: str,
+    *,
     model: str = "facebook/wav2vec2-base",
     layers: Sequence[int] | None = None,
     revision: str | None = None,

@@ -5,6 +5,8 @@ tested against (same folds, same grid: same scores and the same chosen C).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -36,10 +38,12 @@ LINEAR_SVM_REFERENCE = sklearn_spec("linear-svm", _linear_svm, [{"C": c} for c i
 CLASSIFIERS: dict[str, ProbeSpec] = {"logreg": LOGREG, "linear-svm": LINEAR_SVM, "ridge": RIDGE}
 
 
-def classifier_specs(choice: str) -> list[ProbeSpec]:
-    """The specs for --classifier: a name of CLASSIFIERS or "all" (default)."""
+def classifier_specs(choice: str | Sequence[str]) -> list[ProbeSpec]:
+    """The specs for --classifier: "all" (default), a name of CLASSIFIERS, or a sequence of names."""
     if choice == "all":
         return list(CLASSIFIERS.values())
-    if choice not in CLASSIFIERS:
-        raise UserError(f"unknown classifier {choice!r}; choose from {', '.join(CLASSIFIERS)}, all")
-    return [CLASSIFIERS[choice]]
+    chosen = [choice] if isinstance(choice, str) else list(choice)
+    for name in chosen:
+        if name not in CLASSIFIERS:
+            raise UserError(f"unknown classifier {name!r}; choose from {', '.join(CLASSIFIERS)}, all")
+    return [CLASSIFIERS[name] for name in chosen]

@@ -61,12 +61,14 @@ def cache_folds(reader: CacheReader, *, cv: str | None = None, folds: int = 5, s
                        fold_ids=fold_ids, cv=cv, folds=folds, seed=seed, refit=refit)
 
 
-def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "all", classifier: str = "all", *,
+def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "all",
+          classifier: str | Sequence[str] = "all", *,
           cv: str | None = None, folds: int = 5, seed: int = 0, fold_column: str | None = None,
           refit: str = "train", class_weight: str = "none", permutations: int = 0, n_jobs: int = -1,
           save_models: bool = False, progress: bool = False) -> Sweep:
-    """Probe cached layers; see `probe` for the parameters. save_models: also refit each probe on
-    all clips (C chosen by the same kind of selection) for saving (default False)."""
+    """Probe cached layers; see layerprobe.probe for the parameters (cv None is its "auto"; classifier:
+    "all", a name or names). save_models: also refit each probe on all clips (C chosen by the same
+    kind of selection) for saving (default False)."""
     if class_weight not in CLASS_WEIGHTS:
         raise UserError(f"unknown class weighting {class_weight!r}; choose from {', '.join(CLASS_WEIGHTS)}")
     if permutations < 0:
@@ -83,29 +85,6 @@ def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "al
         attrs = reader.attrs
     classes = result.records[0]["classes"]
     return Sweep(shared, result.records, clips["id"].tolist(), attrs, result.notes, result.models, classes)
-
-
-def probe(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "all", classifier: str = "all", *,
-          cv: str | None = None, folds: int = 5, seed: int = 0, fold_column: str | None = None,
-          refit: str = "train", class_weight: str = "none", permutations: int = 0, n_jobs: int = -1) -> list[dict]:
-    """Linear probes on cached layers -> one record per layer x classifier, then the selected layer's.
-
-    Parameters
-    ----------
-    cache : path of the HDF5 cache.
-    layers : "all" (default), an index, a list, or "3,6,9" / "3-9".
-    classifier : "logreg", "linear-svm", "ridge" or "all" (default).
-    cv : None (default) chooses the protocol from the data; else "split", "group", "loso", "stratified".
-    folds : outer folds for k-fold protocols (default 5).
-    seed : makes splits, shuffles and solvers reproducible (default 0).
-    fold_column : a column of predefined folds (clips/COL, else the cache's manifest column).
-    refit : with a validation split, refit on "train" (default) or "train+validation".
-    class_weight : "none" (default), "balanced" or "sqrt".
-    permutations : label permutations for p-values, per record and family-wise (default 0: none).
-    n_jobs : joblib workers, -1 for all cores (default).
-    """
-    return sweep(cache, layers, classifier, cv=cv, folds=folds, seed=seed, fold_column=fold_column, refit=refit,
-                 class_weight=class_weight, permutations=permutations, n_jobs=n_jobs).records
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:

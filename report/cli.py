@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from layerprobe.errors import ArgumentParser, run_cli
+from layerprobe.options import add_quiet
 from layerprobe.report.build import write_report
 from layerprobe.report.run_dir import read_run_dir
 
@@ -15,6 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR",
                         help="folder holding probe_results.json and, when run, baseline_results.json, "
                              "comparison.json and run.json; the report is written there")
+    add_quiet(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     for name in read_run_dir(args.run_dir).missing:
         print(f"warning: {name} is missing from {args.run_dir}; the report says so", file=sys.stderr)
     for path in write_report(args.run_dir).values():
-        print(f"wrote {path}", file=sys.stderr)
+        if not args.quiet:
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

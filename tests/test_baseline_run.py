@@ -13,7 +13,7 @@ from layerprobe.baselines.run import baselines
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.probes.protocols import outer_folds
-from layerprobe.probes.sweep import probe
+from layerprobe.probes.sweep import sweep
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def _with_layer(path, cache):
 
 def test_baselines_pair_with_probe_records_on_a_cache_with_layers(tmp_path, cache):
     layered = _with_layer(tmp_path / "layers.h5", cache)
-    layer_records = probe(layered, classifier="logreg", n_jobs=1)
+    layer_records = sweep(layered, classifier="logreg", n_jobs=1).records
     baseline_records = baselines(layered, ("mfcc",), ("logreg",), n_jobs=1)
     result = compare(layer_records, baseline_records)
     assert result["best_layer"]["picked"][0]["layer"] == 5 and result["best_baseline"]["picked"][0]["layer"] == "mfcc"

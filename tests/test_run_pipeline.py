@@ -70,13 +70,13 @@ def test_an_empty_or_unknown_feature_is_refused_before_extraction(tmp_path):
 def test_the_notebook_api(finished_run):
     root, manifest, model, _ = finished_run
     cache = root / "out" / "cache.h5"
-    summary = layerprobe.extract(manifest, cache, model=model, device="cpu", progress=False)
-    assert summary.skipped == 48 and summary.ok == 0  # the subpackage is callable, and resumes
-    frame = layerprobe.probe(cache, layers="0,4", classifier="logreg", n_jobs=1)
+    summary = layerprobe.extract_embeddings(manifest, cache, model=model, device="cpu", progress=False)
+    assert summary.skipped == 48 and summary.ok == 0  # it resumes
+    frame = layerprobe.probe(cache, layers="0,4", classifiers="logreg", n_jobs=1, progress=False)
     assert frame["layer"].tolist() == [0, 4, "selected"] and "balanced_accuracy_ci_low" in frame
     loaded = layerprobe.load_cache(cache)
     assert len(loaded.clips) == 48 and loaded.layers[4].shape == (48, 32) and loaded.features["mfcc"].shape[0] == 48
-    baselines = layerprobe.baselines(cache, features=("mfcc",), classifiers=("logreg",), n_jobs=1)
+    baselines = layerprobe.baselines(cache, features=("mfcc",), classifiers=("logreg",), n_jobs=1, progress=False)
     assert baselines["layer"].tolist()[0] == "mfcc"
 
 
@@ -84,3 +84,4 @@ def test_importing_the_cpu_stages_does_not_import_torch():
     code = ("import sys, layerprobe, layerprobe.probes.cli, layerprobe.baselines.cli, layerprobe.report.cli; "
             "print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+

@@ -1,0 +1,296 @@
+"""The notebook API: one plain function per stage, with the CLI's options as keyword-only parameters.
+
+Every default is read from its option group in layerprobe.options, where the CLI's flags come
+from too. Importing this module is light (no torch, no scikit-learn): each function imports its
+stage when called.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from layerprobe.options import (BaselineOptions, ColumnOptions, ExtractOptions, FitOptions, ProbeOptions,
+                                ProtocolOptions)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from layerprobe.data.loaded import LoadedCache
+    from layerprobe.extract.runner import Summary
+
+PathLike = str | os.PathLike[str]
+Layers = str | int | Sequence[int]
+
+
+def extract_embeddings(
+    data: PathLike,
+    out: PathLike,
+    *,
+    model: str = ExtractOptions.model,
+    revision: str | None = ExtractOptions.revision,
+    layers: Layers = ExtractOptions.layers,
+    device: str = ExtractOptions.device,
+    dtype: str = ExtractOptions.dtype,
+    chunk_seconds: float = ExtractOptions.chunk_seconds,
+    batch_seconds: float | None = ExtractOptions.batch_seconds,
+    pad_short: bool = ExtractOptions.pad_short,
+    max_seconds: float = ExtractOptions.max_seconds,
+    strict: bool = ExtractOptions.strict,
+    overwrite: bool = ExtractOptions.overwrite,
+    trust_remote_code: bool = ExtractOptions.trust_remote_code,
+    path_column: str | None = ColumnOptions.path_column,
+    label_column: str | None = ColumnOptions.label_column,
+    group_column: str | None = ColumnOptions.group_column,
+    split_column: str | None = ColumnOptions.split_column,
+    progress: bool = True,
+) -> Summary:
+    """Run a frozen encoder over DATA once and cache every requested layer's mean-pooled embedding.
+
+    An existing cache at `out` is resumed: finished clips are skipped, new manifest clips appended.
+
+    Parameters
+    ----------
+    data : audio folder (subfolders are labels), manifest CSV/TSV (or a folder holding
+        manifest.csv), or a Hugging Face dataset saved with save_to_disk.
+    out : the HDF5 cache to write or resume.
+    model : hub id or local folder holding the model (default "facebook/wav2vec2-base").
+    revision : hub branch, tag or commit of `model` (default None: the hub's default).
+    layers : hidden_states indices: "all" (default), an index, a list, or "0,6,12" / "3-9".
+    device : "auto" (default), "cpu", "cuda", "cuda:N" or "mps".
+    dtype : "float32" (default), "float16" or "bfloat16" (autocast; stored as float32).
+    chunk_seconds : longer clips are encoded in windows of this length (default 30).
+    batch_seconds : padded audio per batch (default None: 4 s on CPU, 256 s on GPU).
+    pad_short : zero-pad clips shorter than the receptive field instead of failing them (default False).
+    max_seconds : a longer clip fails as too-long before it is decoded (default 4 h).
+    strict : stop at the first clip that fails (default False).
+    overwrite : replace a cache made with other settings (default False).
+    trust_remote_code : allow a hub model's own code (default False).
+    path_column, label_column, group_column, split_column : manifest columns (default None: found by name).
+    progress : show a progress bar (default True).
+
+    Returns
+    -------
+    Summary
+        Clips encoded, failed (by reason) and skipped; `str()` is the end-of-run report.
+    """
+    from layerprobe.extract.runner import extract  # torch loads here
+
+    options = ExtractOptions(model=model, revision=revision, layers=layers, device=device, dtype=dtype,
+                             chunk_seconds=chunk_seconds, batch_seconds=batch_seconds, pad_short=pad_short,
+                             max_seconds=max_seconds, strict=strict, overwrite=overwrite,
+                             trust_remote_code=trust_remote_code)
+    columns = ColumnOptions(path_column=path_column, label_column=label_column, group_column=group_column,
+                            split_column=split_column)
+    return extract(str(data), str(out), progress=progress, **options.runner_kwargs(), **columns.to_dict())
+
+
+def probe(
+    cache: PathLike,
+    *,
+    layers: Layers = ProbeOptions.layers,
+    classifiers: str | Sequence[str] = ProbeOptions.classifiers,
+    save_model: bool = ProbeOptions.save_model,
+    cv: str = ProtocolOptions.cv,
+    folds: int = ProtocolOptions.folds,
+    fold_column: str | None = ProtocolOptions.fold_column,
+    seed: int = ProtocolOptions.seed,
+    refit: str = ProtocolOptions.refit,
+    class_weight: str = FitOptions.class_weight,
+    permutations: int = FitOptions.permutations,
+    n_jobs: int = FitOptions.n_jobs,
+    out: PathLike | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Linear probes on a cache's layers, evaluated without leaks; one row per layer x classifier.
+
+    The rows with layer "selected" choose the layer (per classifier, then layer and classifier
+    together) inside each training part: that is the honest result, the others a curve.
+
+    Parameters
+    ----------
+    cache : the HDF5 cache from extract_embeddings.
+    layers : "all" (default), an index, a list, or "3,6,9" / "3-9".
+    classifiers : "logreg", "linear-svm", "ridge", a list of them, or "all" (default: all three).
+    save_model : also refit each probe on all clips and save it as OUT/models/layerNN_CLASSIFIER.npz
+        (needs `out`; default False).
+    cv : "auto" (default: the dataset's split when train and test share no group, else grouped CV,
+        else stratified CV), "split", "group", "loso", "stratified" or "folds".
+    folds : outer folds of the k-fold protocols (default 5).
+    fold_column : a column of predefined folds, each value one test fold (default None).
+    seed : seed of every split, shuffle and solver (default 0).
+    refit : with a validation split, refit on "train" (default) or "train+validation".
+    class_weight : "none" (default), "balanced" or "sqrt".
+    permutations : label permutations for p-values, per row and family-wise (default 0: none).
+    n_jobs : parallel workers, -1 for all cores (default).
+    out : a folder to write probe_results.json (the `probe --format json` document) into (default None).
+    progress : show a progress bar (default True).
+
+    Returns
+    -------
+    pandas.DataFrame
+        layer, classifier, protocol, selection, n_clips, and each metric with its 95% interval
+        (accuracy, balanced_accuracy, macro_f1 and their _ci_low, _ci_high); p_value and
+        p_value_fwer with permutations.
+    """
+    from layerprobe.probes.output import write_results
+    from layerprobe.probes.stage import probe_stage
+    from layerprobe.probes.sweep import records_frame
+
+    doc = probe_stage(cache, ProbeOptions(layers=layers, classifiers=classifiers, save_model=save_model),
+                      ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
+                      FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
+                      out=out, progress=progress)
+    if out is not None:
+        write_results(doc, out)
+    return records_frame(doc["results"])
+
+
+def baselines(
+    cache: PathLike,
+    *,
+    features: str | Sequence[str] = BaselineOptions.features,
+    classifiers: str | Sequence[str] = BaselineOptions.classifiers,
+    cv: str = ProtocolOptions.cv,
+    folds: int = ProtocolOptions.folds,
+    fold_column: str | None = ProtocolOptions.fold_column,
+    seed: int = ProtocolOptions.seed,
+    refit: str = ProtocolOptions.refit,
+    class_weight: str = FitOptions.class_weight,
+    permutations: int = FitOptions.permutations,
+    n_jobs: int = FitOptions.n_jobs,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Hand-made features and chance on exactly the outer folds `probe` uses with the same protocol.
+
+    Features missing from the cache are computed into it first (features/NAME). Give the same
+    cv, folds, fold_column, seed and refit as to `probe`, so that the two pair fold by fold.
+
+    Parameters
+    ----------
+    cache : the HDF5 cache (from extract_embeddings, or made by the baselines command from DATA).
+    features : "mfcc", "logmel", "egemaps" (needs the egemaps extra) or a list (default ("mfcc",)).
+    classifiers : "svm-rbf", "logreg", "linear-svm", "ridge", a list, or "all" (default:
+        svm-rbf, logreg, linear-svm); majority and stratified-random chance are always added.
+    cv, folds, fold_column, seed, refit : the protocol, as for `probe`.
+    class_weight, permutations, n_jobs : as for `probe`.
+    overwrite : recompute a stored feature made with other parameters instead of refusing (default False).
+    progress : show progress bars (default True).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per feature x classifier ("layer" holds the feature's name), the "selected" row
+        (feature and classifier chosen inside each training part), then the chance rows; columns
+        as for `probe`.
+    """
+    from layerprobe.baselines.run import evaluate_baselines
+    from layerprobe.probes.sweep import records_frame
+
+    chosen = BaselineOptions(features=features, classifiers=classifiers)
+    protocol = ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit)
+    fit = FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs)
+    result = evaluate_baselines(cache, chosen.features, chosen.classifiers, n_jobs=fit.n_jobs,
+                                class_weight=fit.class_weight, permutations=fit.permutations, progress=progress,
+                                overwrite=overwrite, **protocol.sweep_kwargs())
+    return records_frame(result.records)
+
+
+def run(
+    data: PathLike,
+    out: PathLike,
+    *,
+    model: str = ExtractOptions.model,
+    revision: str | None = ExtractOptions.revision,
+    layers: Layers = ExtractOptions.layers,
+    device: str = ExtractOptions.device,
+    dtype: str = ExtractOptions.dtype,
+    chunk_seconds: float = ExtractOptions.chunk_seconds,
+    batch_seconds: float | None = ExtractOptions.batch_seconds,
+    pad_short: bool = ExtractOptions.pad_short,
+    max_seconds: float = ExtractOptions.max_seconds,
+    strict: bool = ExtractOptions.strict,
+    overwrite: bool = ExtractOptions.overwrite,
+    trust_remote_code: bool = ExtractOptions.trust_remote_code,
+    path_column: str | None = ColumnOptions.path_column,
+    label_column: str | None = ColumnOptions.label_column,
+    group_column: str | None = ColumnOptions.group_column,
+    split_column: str | None = ColumnOptions.split_column,
+    classifiers: str | Sequence[str] = ProbeOptions.classifiers,
+    save_model: bool = ProbeOptions.save_model,
+    features: str | Sequence[str] = BaselineOptions.features,
+    baseline_classifiers: str | Sequence[str] = BaselineOptions.classifiers,
+    cv: str = ProtocolOptions.cv,
+    folds: int = ProtocolOptions.folds,
+    fold_column: str | None = ProtocolOptions.fold_column,
+    seed: int = ProtocolOptions.seed,
+    refit: str = ProtocolOptions.refit,
+    class_weight: str = FitOptions.class_weight,
+    permutations: int = FitOptions.permutations,
+    n_jobs: int = FitOptions.n_jobs,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Every stage from audio to report into the run folder `out`, resumably.
+
+    Extraction, the baselines' features, the probes of every extracted layer and the baselines on
+    the same folds, their paired comparison, and the report. A second call with the same
+    arguments recomputes nothing; a call with another manifest extracts and features its new clips
+    (the cache keeps the clips it already holds) and recomputes the results.
+
+    Parameters
+    ----------
+    data : as for `extract_embeddings`.
+    out : the run folder: cache.h5, probe_results.json, baseline_results.json, comparison.json,
+        run.json and the report.
+    model, revision, layers, device, dtype, chunk_seconds, batch_seconds, pad_short, max_seconds,
+        strict, overwrite, trust_remote_code : the encoder, as for `extract_embeddings`; every
+        extracted layer is probed.
+    path_column, label_column, group_column, split_column : manifest columns, as for `extract_embeddings`.
+    classifiers, save_model : the probes, as for `probe` (models are saved into OUT/models).
+    features : the baselines' features, as for `baselines`.
+    baseline_classifiers : the baselines' `classifiers`, as for `baselines`.
+    cv, folds, fold_column, seed, refit : the protocol of probes and baselines alike, as for `probe`.
+    class_weight, permutations, n_jobs : as for `probe`, for probes and baselines alike.
+    progress : show progress bars (default True).
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        The report's files by name: report.md, report.html, results.json and the figures.
+    """
+    from layerprobe.pipeline import run as run_pipeline
+
+    return run_pipeline(
+        data, out,
+        columns=ColumnOptions(path_column=path_column, label_column=label_column, group_column=group_column,
+                              split_column=split_column),
+        extract=ExtractOptions(model=model, revision=revision, layers=layers, device=device, dtype=dtype,
+                               chunk_seconds=chunk_seconds, batch_seconds=batch_seconds, pad_short=pad_short,
+                               max_seconds=max_seconds, strict=strict, overwrite=overwrite,
+                               trust_remote_code=trust_remote_code),
+        probe=ProbeOptions(classifiers=classifiers, save_model=save_model),
+        baseline=BaselineOptions(features=features, classifiers=baseline_classifiers),
+        protocol=ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
+        fit=FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
+        progress=progress,
+    )
+
+
+def load_cache(path: PathLike) -> LoadedCache:
+    """Every ok clip's metadata, embeddings and features, in memory.
+
+    Parameters
+    ----------
+    path : the HDF5 cache.
+
+    Returns
+    -------
+    LoadedCache
+        .clips (a DataFrame: id, path, label, group, split, duration), .layers (hidden_states
+        index -> (clips, hidden) float32 array), .features (name -> (clips, F) array), .attrs.
+    """
+    from layerprobe.data.loaded import load
+
+    return load(path)

@@ -1,0 +1,99 @@
+"""The notebook API: plain functions with real signatures, their defaults the option groups', and
+subpackages that never replace them."""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import subprocess
+import sys
+
+import pytest
+
+import layerprobe
+from layerprobe.errors import UserError
+from layerprobe.options import (BaselineOptions, ColumnOptions, ExtractOptions, FitOptions, ProbeOptions,
+                                ProtocolOptions)
+
+DATA_ARGUMENTS = {"extract_embeddings": ["data", "out"], "probe": ["cache"], "baselines": ["cache"],
+                  "run": ["data", "out"], "load_cache": ["path"]}
+# Where each API keyword's default is defined; run names the baselines' classifiers baseline_classifiers.
+GROUPS = {
+    "extract_embeddings": [ExtractOptions, ColumnOptions],
+    "probe": [ProbeOptions, ProtocolOptions, FitOptions],
+    "baselines": [BaselineOptions, ProtocolOptions, FitOptions],
+    "run": [ExtractOptions, ColumnOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions],
+}
+RENAMED = {("run", "baseline_classifiers"): (BaselineOptions, "classifiers")}
+
+
+@pytest.mark.parametrize("name", layerprobe.__all__)
+def test_each_api_function_has_a_real_signature_keyword_only_after_its_data(name):
+    function = getattr(layerprobe, name)
+    assert inspect.isfunction(function)
+    parameters = list(inspect.signature(function).parameters.values())
+    positional = [p.name for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    assert positional == DATA_ARGUMENTS[name]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters[len(positional):])
+    # numpydoc: every parameter is described under "Parameters"
+    doc = inspect.getdoc(function)
+    described = doc.split("Parameters\n----------\n")[1].split("\n\n")[0]
+    for parameter in parameters:
+        assert parameter.name in described, f"{name}: {parameter.name} is not described"
+
+
+@pytest.mark.parametrize("name", list(GROUPS))
+def test_api_defaults_are_the_option_groups_defaults_and_cover_every_field(name):
+    parameters = inspect.signature(getattr(layerprobe, name)).parameters
+    covered = set()
+    for parameter in parameters.values():
+        group, field = RENAMED.get((name, parameter.name), (None, parameter.name))
+        for candidate in [group] if group else GROUPS[name]:
+            defaults = {f.name: f.default for f in dataclasses.fields(candidate)}
+            if field in defaults:
+                assert parameter.default == defaults[field], (name, parameter.name)
+                covered.add((candidate, field))
+                break
+    skipped = {(ProbeOptions, "layers")} if name == "run" else set()  # run probes every extracted layer
+    every = {(group, f.name) for group in GROUPS[name] for f in dataclasses.fields(group)}
+    assert every - skipped == covered
+
+
+def test_subpackages_stay_importable_and_never_replace_the_functions():
+    code = (
+        "import layerprobe, inspect\n"
+        "import layerprobe.baselines.run, layerprobe.baselines.cli, layerprobe.extract.cli, layerprobe.probes.cli\n"
+        "import layerprobe.report.cli, layerprobe.data.reader, layerprobe.pipeline, layerprobe.cli\n"
+        "from layerprobe.baselines import compute\n"
+        "from layerprobe.baselines.run import evaluate_baselines\n"
+        "import sys\n"
+        "assert sys.modules['layerprobe.baselines'].run is sys.modules['layerprobe.baselines.run']\n"
+        "assert all(inspect.isfunction(getattr(layerprobe, name)) for name in layerprobe.__all__)\n"
+        "assert inspect.ismodule(layerprobe.extract) and inspect.ismodule(layerprobe.probes)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"  # and importing every CPU stage does not import torch
+
+
+def test_runner_defaults_are_the_extract_options():
+    from layerprobe.extract.runner import extract
+
+    parameters = inspect.signature(extract).parameters
+    for field in dataclasses.fields(ExtractOptions) + dataclasses.fields(ColumnOptions):
+        if field.name != "layers":  # the runner takes indices (None: all), the options "all"
+            assert parameters[field.name].default == field.default, field.name
+    assert parameters["layers"].default is None
+
+
+def test_list_options_take_a_name_a_comma_list_a_sequence_or_all():
+    assert ProbeOptions(classifiers="ridge").classifiers == ("ridge",)
+    assert ProbeOptions(classifiers="ridge,logreg").classifiers == ("ridge", "logreg")
+    assert ProbeOptions(classifiers=["logreg"]).classifiers == ("logreg",)
+    assert ProbeOptions(classifiers="all").classifiers == ("logreg", "linear-svm", "ridge")
+    assert BaselineOptions(classifiers="all").classifiers == ("svm-rbf", "logreg", "linear-svm", "ridge")
+    assert BaselineOptions(features="logmel").features == ("logmel",)
+    with pytest.raises(UserError, match="unknown classifier 'svm-rbf'; choose from logreg"):
+        ProbeOptions(classifiers="svm-rbf")
+    with pytest.raises(UserError, match="layers '1-': use all"):
+        ProbeOptions(layers="1-")

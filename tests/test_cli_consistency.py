@@ -1,0 +1,100 @@
+"""One CLI: the same flags mean the same on every command, with the API's defaults."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from layerprobe import cli, pipeline
+from layerprobe.options import (BaselineOptions, ColumnOptions, ExtractOptions, FitOptions, ProbeOptions,
+                                ProtocolOptions)
+
+MINIMAL = {"run": ["data", "--out", "o"], "extract": ["data", "--out", "c.h5"], "probe": ["c.h5"],
+           "baselines": ["c.h5"], "report": ["o"], "demo": []}
+GROUPS = {
+    "run": [ColumnOptions, ExtractOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions],
+    "extract": [ColumnOptions, ExtractOptions],
+    "probe": [ProbeOptions, ProtocolOptions, FitOptions],
+    "baselines": [ColumnOptions, BaselineOptions, ProtocolOptions, FitOptions],
+    "report": [],
+    "demo": [ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions],
+}
+LAYERED = ["run", "extract", "probe", "demo"]  # the commands that choose layers (baselines and report have none)
+
+
+def parse(command: str, *flags: str) -> argparse.Namespace:
+    return cli.build_parser().parse_args([command, *MINIMAL[command], *flags])
+
+
+def subparser(command: str) -> argparse.ArgumentParser:
+    commands = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return commands.choices[command]
+
+
+@pytest.mark.parametrize("command", list(MINIMAL))
+def test_cli_defaults_are_the_option_groups_defaults(command):
+    args = parse(command)
+    for group in GROUPS[command]:
+        assert group.from_args(args) == group()
+
+
+@pytest.mark.parametrize("command", list(MINIMAL))
+def test_help_shows_every_default_and_quiet_is_everywhere(command):
+    parser = subparser(command)
+    for action in parser._actions:
+        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+            assert "default" in action.help, (command, action.option_strings)
+    assert parse(command, "--quiet").quiet is True
+
+
+@pytest.mark.parametrize("command", LAYERED)
+def test_layers_with_layer_as_its_alias(command):
+    group = ProbeOptions if command == "probe" else ExtractOptions
+    for flag in ("--layers", "--layer"):
+        assert group.from_args(parse(command, flag, "0,3-4")).layers == "0,3-4"
+
+
+@pytest.mark.parametrize("command", LAYERED)
+def test_an_open_range_is_one_error_line(command, tmp_path, capsys):
+    argv = [command, *MINIMAL[command], "--layers", "1-"]
+    if command == "demo":
+        argv += ["--out", str(tmp_path / "demo")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == "error: layers '1-': use all, N, N,M or N-M (e.g. 0,6,12 or 3-9)\n"
+    assert not (tmp_path / "demo").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("command, flag, group", [
+    ("probe", "--classifier", ProbeOptions), ("baselines", "--classifier", BaselineOptions),
+    ("run", "--classifier", ProbeOptions), ("run", "--baseline-classifier", BaselineOptions),
+    ("demo", "--classifier", ProbeOptions), ("demo", "--baseline-classifier", BaselineOptions),
+])
+def test_classifier_is_a_list_everywhere(command, flag, group):
+    assert group.from_args(parse(command, flag, "logreg,ridge")).classifiers == ("logreg", "ridge")
+    assert group.from_args(parse(command, flag, "all")).classifiers == group(classifiers="all").classifiers
+
+
+def test_run_passes_every_probe_baseline_protocol_and_encoder_option(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_run(data, out, **options):
+        calls.append((data, out, options))
+        return {"report.html": Path(out) / "report.html"}
+
+    monkeypatch.setattr(pipeline, "run", fake_run)
+    monkeypatch.setattr(pipeline, "print_headline", lambda run_dir: None)
+    assert cli.main(["run", "data.csv", "--out", str(tmp_path), "--model", "m", "--layers", "0-2", "--dtype", "float16",
+                     "--group-column", "spk", "--classifier", "ridge", "--save-model", "--features", "mfcc,logmel",
+                     "--baseline-classifier", "logreg", "--cv", "loso", "--folds", "3", "--seed", "4",
+                     "--refit", "train+validation", "--class-weight", "balanced", "--permutations", "9",
+                     "--n-jobs", "1", "--quiet"]) == 0
+    [(data, out, options)] = calls
+    assert options["extract"] == ExtractOptions(model="m", layers="0-2", dtype="float16")
+    assert options["columns"] == ColumnOptions(group_column="spk")
+    assert options["probe"] == ProbeOptions(classifiers=("ridge",), save_model=True)
+    assert options["baseline"] == BaselineOptions(features=("mfcc", "logmel"), classifiers=("logreg",))
+    assert options["protocol"] == ProtocolOptions(cv="loso", folds=3, seed=4, refit="train+validation")
+    assert options["fit"] == FitOptions(class_weight="balanced", permutations=9, n_jobs=1)
+    assert options["progress"] is False
