@@ -122,7 +122,8 @@ def run(
 ) -> dict[str, Path]:
     """Every stage from audio to report, into RUN_DIR=out; returns the report's files (see layerprobe.run).
 
-    Every extracted layer is probed (whatever probe.layers says).
+    Every extracted layer is probed (whatever probe.layers says). The features' audio is found
+    through DATA first, so a manifest other than the first run's adds its new clips to the run.
     random_init: say in the report that the encoder is untrained (the demo's).
     """
     from layerprobe.baselines.paired import compare
@@ -154,7 +155,8 @@ def run(
     probes = _stage(run_dir / "probe_results.json", {**probe.to_dict(), **shared}, cache_signature(cache, ()),
                     lambda: probe_stage(cache, probe, protocol, fit, out=run_dir, progress=progress), "probe")
     started = time.perf_counter()
-    print(compute_features(cache, baseline.features, progress=progress), file=sys.stderr)
+    print(compute_features(cache, baseline.features, progress=progress, data=str(data), columns=columns.to_dict()),
+          file=sys.stderr)
     feature_seconds = time.perf_counter() - started
     baseline_doc = _stage(run_dir / "baseline_results.json", {**baseline.to_dict(), **shared},
                           cache_signature(cache, baseline.features), baseline_document, "baselines")

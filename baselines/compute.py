@@ -57,7 +57,7 @@ def feature_by_name(name: str) -> Feature:
 
 
 def compute_features(cache: str | os.PathLike, names: Sequence[str] = ("mfcc", "logmel"), overwrite: bool = False,
-                     progress: bool = True) -> Summary:
+                     progress: bool = True, *, data: str | None = None, columns: dict | None = None) -> Summary:
     """Fill features/NAME for every clip of `cache` whose feature is not yet ok; return what was done.
 
     cache: an HDF5 cache (from extract-embeddings, or a features-only one). names: features to
@@ -65,6 +65,8 @@ def compute_features(cache: str | os.PathLike, names: Sequence[str] = ("mfcc", "
     overwrite: recompute a stored feature whose parameters differ instead of refusing (default
     False). progress: show a tqdm bar (default True). Clips that cannot be decoded are recorded
     as failed with their reason and counted in the summary; a killed run resumes where it stopped.
+    data, columns: a dataset (and its manifest column names) to find the clips' audio in before the
+    one the cache records: `layerprobe run` gives its DATA, whose new clips the first one lacks.
     """
     started = time.perf_counter()
     features = [feature_by_name(name) for name in names]
@@ -77,8 +79,8 @@ def compute_features(cache: str | os.PathLike, names: Sequence[str] = ("mfcc", "
             summary.failed[feature.name] = Counter()
             if len(todo) == 0:
                 continue
-            if clips is None:  # only a run with work to do needs the audio
-                clips = _clips_of(cache)
+            if clips is None or any(writer.ids[row] not in clips for row in todo):  # only work needs the audio
+                clips = _clips_of(cache, [writer.ids[row] for row in todo], data, columns or {})
             _compute(writer, feature, [(row, clips.get(writer.ids[row])) for row in todo], summary, progress)
     summary.wall_seconds = time.perf_counter() - started
     return summary
@@ -131,15 +133,22 @@ def _columns(text: str, cache: str | os.PathLike) -> dict:
     return columns
 
 
-def _clips_of(cache: str | os.PathLike) -> dict[str, Clip]:
-    """The manifest the cache was made from, reloaded through its `data` and `columns` attrs, by clip id."""
+def _clips_of(cache: str | os.PathLike, ids: Sequence[str], data: str | None, columns: dict) -> dict[str, Clip]:
+    """The clips by id: `data`'s when given, then (for ids it lacks) the dataset the cache was made from."""
+    found = {} if data is None else _by_id(load_manifest(data, **columns).clips)
+    if all(clip_id in found for clip_id in ids):
+        return found
     with open_cache(cache) as file:
-        data = str(file.attrs.get("data", ""))
-        columns = _columns(file.attrs.get("columns", "{}") or "{}", cache)
-    if not data:
+        recorded = str(file.attrs.get("data", ""))
+        recorded_columns = _columns(file.attrs.get("columns", "{}") or "{}", cache)
+    if not recorded:
         raise UserError(f"{cache} does not say where its audio came from (no 'data' attribute); "
                         "re-extract it with a current extract-embeddings")
-    manifest = load_manifest(data, columns.get("path"), columns.get("label"), columns.get("group"),
-                             columns.get("split"))
-    return {clip.id: clip for clip in manifest.clips}
+    manifest = load_manifest(recorded, recorded_columns.get("path"), recorded_columns.get("label"),
+                             recorded_columns.get("group"), recorded_columns.get("split"))
+    return {**_by_id(manifest.clips), **found}
+
+
+def _by_id(clips: Sequence[Clip]) -> dict[str, Clip]:
+    return {clip.id: clip for clip in clips}
 

@@ -85,3 +85,24 @@ def test_importing_the_cpu_stages_does_not_import_torch():
             "print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
+
+def test_a_new_manifest_into_a_run_folder_adds_its_clips_without_overwrite(finished_run, tmp_path, monkeypatch):
+    root, _, model, _ = finished_run
+    from layerprobe.extract.encoder import Encoder
+
+    out, data = tmp_path / "out", tmp_path / "data"
+    shutil.copytree(root / "out", out)
+    shutil.copytree(root / "data", data)
+    extra = write_demo_dataset(tmp_path / "extra", speakers=1, clips_per_vowel=4, seed=5)
+    shutil.move(extra.parent / "speaker0", data / "speaker4")
+    new_rows = extra.read_text().replace("speaker0", "speaker4").splitlines()[1:]
+    manifest = data / "more.csv"  # the first run's 48 clips and 12 new ones, in a second manifest
+    manifest.write_text((data / "manifest.csv").read_text() + "\n".join(new_rows) + "\n")
+    encoded = []
+    pooled = Encoder.pooled
+    monkeypatch.setattr(Encoder, "pooled", lambda self, *a: encoded.append(len(a[0])) or pooled(self, *a))
+    layerprobe.run(manifest, out, model=model, device="cpu", n_jobs=1, progress=False)
+    assert sum(encoded) == 12  # only the new clips were encoded
+    for name in ("probe_results.json", "baseline_results.json"):
+        assert json.loads((out / name).read_text())["n_clips"] == 60, name
+    assert json.loads((out / "run.json").read_text())["groups"] == 5
