@@ -119,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser, group: type[OptionGroup], *, 
     flag names for some fields in this command (`run` says --baseline-classifier where `baselines`
     says --classifier). A store_true flag is a field whose default is False.
     """
-    section = parser.add_argument_group(group.title, group.__doc__.splitlines()[0])
+    section = parser.add_argument_group(group.title, group.__doc__)
     for spec in fields(group):
         if spec.name in skip:
             continue
@@ -273,7 +273,7 @@ class BaselineOptions(OptionGroup):
         metavar="NAMES")
 
     def __post_init__(self) -> None:
-        features = (self.features,) if isinstance(self.features, str) else tuple(self.features)
+        features = name_list(self.features) if isinstance(self.features, str) else tuple(self.features)
         if not features:
             raise UserError("--features names no feature; give one or more of mfcc, logmel, egemaps")
         object.__setattr__(self, "features", features)
@@ -294,8 +294,9 @@ def chosen(value: str | Sequence[str], known: list[str], what: str) -> tuple[str
     wanted = name_list(value) if isinstance(value, str) else tuple(value)
     if wanted == ("all",):
         return tuple(known)
-    unknown = [name for name in wanted if name not in known]
-    if unknown or not wanted:
-        raise UserError(f"unknown {what} {unknown[0]!r}; choose from {', '.join(known)}, all" if unknown
-                        else f"no {what} given; choose from {', '.join(known)}, all")
+    if not wanted:
+        raise UserError(f"no {what} given; choose from {', '.join(known)}, all")
+    for name in wanted:
+        if name not in known:
+            raise UserError(f"unknown {what} {name!r}; choose from {', '.join(known)}, all")
     return tuple(dict.fromkeys(wanted))

@@ -27,9 +27,10 @@ def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: Pr
                    n_jobs=fit.n_jobs, class_weight=fit.class_weight, permutations=fit.permutations,
                    **protocol.sweep_kwargs())
     doc = document(result, cache, {**probe.to_dict(), **protocol.to_dict(), **fit.result_dict()})
-    for (layer, classifier), model in result.models.items():
-        meta = {"layer": layer, "classifier": classifier, "model": doc["model"],
-                "model_fingerprint": doc["model_fingerprint"], "cache": doc["cache"], "n_clips": doc["n_clips"],
-                "class_weight": fit.class_weight}
-        save_probe(model, result.classes, Path(out) / MODELS_DIR / f"layer{layer:02d}_{classifier}.npz", meta)
+    if out is not None:  # result.models is empty without save_model
+        for (layer, classifier), model in result.models.items():
+            meta = {"layer": layer, "classifier": classifier, "model": doc["model"],
+                    "model_fingerprint": doc["model_fingerprint"], "cache": doc["cache"], "n_clips": doc["n_clips"],
+                    "class_weight": fit.class_weight}
+            save_probe(model, result.classes, Path(out) / MODELS_DIR / f"layer{layer:02d}_{classifier}.npz", meta)
     return doc

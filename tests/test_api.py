@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import subprocess
 import sys
 
@@ -93,7 +94,24 @@ def test_list_options_take_a_name_a_comma_list_a_sequence_or_all():
     assert ProbeOptions(classifiers="all").classifiers == ("logreg", "linear-svm", "ridge")
     assert BaselineOptions(classifiers="all").classifiers == ("svm-rbf", "logreg", "linear-svm", "ridge")
     assert BaselineOptions(features="logmel").features == ("logmel",)
+    assert BaselineOptions(features="mfcc,logmel").features == ("mfcc", "logmel")
     with pytest.raises(UserError, match="unknown classifier 'svm-rbf'; choose from logreg"):
         ProbeOptions(classifiers="svm-rbf")
     with pytest.raises(UserError, match="layers '1-': use all"):
         ProbeOptions(layers="1-")
+
+
+def test_the_api_probe_writes_what_the_probe_command_writes(tmp_path, planted_probe_cache):
+    from layerprobe.probes.cli import main
+    from layerprobe.probes.sweep import records_frame
+
+    frame = layerprobe.probe(planted_probe_cache, layers="1-2", classifiers="ridge,logreg", save_model=True,
+                             out=tmp_path / "api", n_jobs=1, progress=False)
+    assert main([str(planted_probe_cache), "--layers", "1-2", "--classifier", "ridge,logreg", "--save-model",
+                 "--out", str(tmp_path / "cli"), "--n-jobs", "1", "--quiet"]) == 0
+    documents = [json.loads((tmp_path / side / "probe_results.json").read_text()) for side in ("api", "cli")]
+    assert documents[0] == documents[1]
+    assert frame.equals(records_frame(documents[1]["results"]))
+    for side in ("api", "cli"):
+        assert sorted(p.name for p in (tmp_path / side / "models").iterdir()) == [
+            "layer01_logreg.npz", "layer01_ridge.npz", "layer02_logreg.npz", "layer02_ridge.npz"]
