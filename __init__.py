@@ -22,8 +22,11 @@ class _Package(types.ModuleType):
 
     Importing layerprobe.baselines (the subpackage) makes Python's import system run
     `setattr(layerprobe, "baselines", <the subpackage>)`, which would replace the function
-    layerprobe.baselines. The subpackage stays importable by its full name (`import
-    layerprobe.baselines.run`, `from layerprobe.baselines.run import ...`), read from sys.modules.
+    layerprobe.baselines. The subpackage stays importable in the forms that read sys.modules:
+    `from layerprobe.baselines.run import x`, `from layerprobe.baselines import run`, `import
+    layerprobe.baselines.run`. Forms that walk attributes from this package find the function
+    instead: `import layerprobe.baselines.run as r`, `layerprobe.baselines.run.x`, and pytest's
+    monkeypatch.setattr("layerprobe.baselines.run.x", ...) (give it the module object).
     """
 
     def __setattr__(self, name: str, value: object) -> None:

@@ -64,7 +64,7 @@ def test_subpackages_stay_importable_and_never_replace_the_functions():
         "import layerprobe, inspect\n"
         "import layerprobe.baselines.run, layerprobe.baselines.cli, layerprobe.extract.cli, layerprobe.probes.cli\n"
         "import layerprobe.report.cli, layerprobe.data.reader, layerprobe.pipeline, layerprobe.cli\n"
-        "from layerprobe.baselines import compute\n"
+        "from layerprobe.baselines import compute, run\n"
         "from layerprobe.baselines.run import evaluate_baselines\n"
         "import sys\n"
         "assert sys.modules['layerprobe.baselines'].run is sys.modules['layerprobe.baselines.run']\n"
