@@ -21,11 +21,10 @@ from layerprobe.report.run_dir import COMPARISON_FILE
 from layerprobe.baselines.paired import compare
 from layerprobe.baselines.run import DEFAULT_CLASSIFIERS, evaluate_baselines
 from layerprobe.data.arguments import add_column_arguments, column_kwargs
-from layerprobe.data.reader import CacheReader
 from layerprobe.errors import ArgumentParser, UserError, run_cli
 from layerprobe.probes.records import describe
 from layerprobe.probes.output import document, table, warnings, write_results
-from layerprobe.probes.cli import add_protocol_arguments, protocol_kwargs
+from layerprobe.probes.cli import add_label_arguments, add_protocol_arguments, label_kwargs, protocol_kwargs
 
 RESULTS_FILE = "baseline_results.json"
 CACHE_FILE = "cache.h5"
@@ -53,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute a stored feature made with other parameters")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_column_arguments(parser)
+    # --label-column is the manifest's column above; with a cache or with --labels, the column probed.
+    add_label_arguments(parser, label_column=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,16 +64,19 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         writable_folder(args.out)  # found before the features and fits, not after
     cache = _cache(args)
+    labels = label_kwargs(args)
+    if cache != args.source and not args.labels:
+        labels["label_column"] = None  # the manifest's column, already the new cache's clips/label
     result = evaluate_baselines(cache, args.features, args.classifier, progress=not args.quiet,
-                                overwrite=args.overwrite, **protocol_kwargs(args))
+                                overwrite=args.overwrite, **protocol_kwargs(args), **labels)
     for line in warnings(result):
         print(f"warning: {line}", file=sys.stderr)
     options = {"features": args.features, "classifier": ",".join(args.classifier), "cv": args.cv,
                "fold_column": args.fold_column, "refit": args.refit, "class_weight": args.class_weight,
-               "permutations": args.permutations}
+               "permutations": args.permutations, **labels}
     doc = document(result, cache, options)
     if args.compare:
-        doc["comparison"] = _comparison(args.compare, doc, cache)
+        doc["comparison"] = _comparison(args.compare, doc, cache, result.labels.labels.tolist())
     if args.out:
         path = write_results(doc, args.out, RESULTS_FILE)
         print(f"wrote {path}", file=sys.stderr)
@@ -97,19 +101,20 @@ def _cache(args: argparse.Namespace) -> str:
         raise UserError(f"{source}: no such cache, folder or manifest")
     if not args.out:
         raise UserError(f"{source} is a dataset, not a cache: give --out DIR to make DIR/{CACHE_FILE} from it")
-    return str(features_only_cache(source, Path(args.out) / CACHE_FILE, **column_kwargs(args)))
+    columns = column_kwargs(args)
+    if args.labels:
+        columns["label_column"] = None  # --label-column names the table's column; the manifest keeps its own
+    return str(features_only_cache(source, Path(args.out) / CACHE_FILE, **columns))
 
 
-def _comparison(probe_results: str, doc: dict, cache: str) -> dict:
+def _comparison(probe_results: str, doc: dict, cache: str, labels: list[str]) -> dict:
     try:
         probe_doc = json.loads(Path(probe_results).read_text())
     except (OSError, ValueError) as error:
         raise UserError(f"cannot read probe results {probe_results}: {error}") from None
     if probe_doc.get("clip_ids") != doc["clip_ids"] or probe_doc.get("protocol") != doc["protocol"]:
         raise UserError(f"{probe_results} was not made on the clips and protocol of {cache}: run probe on the same "
-                        "cache with the same --cv, --folds and --seed")
-    with CacheReader(cache) as reader:
-        labels = reader.clips["label"].tolist()
+                        "cache with the same --cv, --folds, --seed and labels")
     try:
         return compare(probe_doc["results"], doc["results"], labels=labels)
     except ValueError as error:

@@ -77,6 +77,41 @@ def protocol_kwargs(args: argparse.Namespace) -> dict:
                 n_jobs=args.n_jobs)
 
 
+def _precision(text: str) -> float:
+    """An argparse type: a precision in (0, 1]."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not in (0, 1]")
+    return value
+
+
+def add_label_arguments(parser: argparse.ArgumentParser, *, label_column: bool = True) -> None:
+    """Which labels are probed and what the detection metrics report; shared by probe, baselines and run.
+
+    label_column: also add --label-column (baselines and run have it already, for their manifest).
+    """
+    parser.add_argument("--labels", metavar="TABLE",
+                        help="a CSV/TSV label table joined to the cache's clips by id (else path), the cache unchanged; "
+                             "clips missing from it are left out and counted")
+    if label_column:
+        parser.add_argument("--label-column", metavar="COL",
+                            help="the labels probed: a column of --labels, else a clips/ column of the cache such as "
+                                 "group (the speaker confound check) (default: label)")
+    parser.add_argument("--id-column", metavar="COL",
+                        help="the --labels column matched to clips/id, then clips/path (default: id, else path)")
+    parser.add_argument("--positive-class", metavar="NAME",
+                        help="two classes: the class whose ROC-AUC, average precision and recall are reported "
+                             "(default: the second in sorted order)")
+    parser.add_argument("--at-precision", type=_precision, metavar="P",
+                        help="two classes: also report the positive class's recall at precision P, e.g. 0.9")
+
+
+def label_kwargs(args: argparse.Namespace) -> dict:
+    """The label flags as keyword arguments of sweep/baselines."""
+    return dict(labels=args.labels, label_column=args.label_column, id_column=args.id_column,
+                positive_class=args.positive_class, at_precision=args.at_precision)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The probe command's arguments (shared by `probe` and `layerprobe probe`)."""
     parser.add_argument("cache", help="HDF5 cache written by extract-embeddings")
@@ -86,6 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classifier", default="all", choices=[*CLASSIFIERS, "all"],
                         help="linear classifier(s), each in a Pipeline with StandardScaler (default all)")
     add_protocol_arguments(parser)
+    add_label_arguments(parser)
     parser.add_argument("--format", default="table", choices=["table", "json"],
                         help="table (default) or one JSON object on stdout")
     parser.add_argument("--out", metavar="DIR", help=f"write DIR/probe_results.json (or DIR/{PREDICTIONS_FILE})")
@@ -106,11 +142,11 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         writable_folder(args.out)  # an unwritable --out is found before the first fit, not after the last
     result = sweep(args.cache, args.layers, args.classifier, save_models=args.save_model, progress=not args.quiet,
-                   **protocol_kwargs(args))
+                   **protocol_kwargs(args), **label_kwargs(args))
     for line in warnings(result):
         print(f"warning: {line}", file=sys.stderr)
     options = {"classifier": args.classifier, "cv": args.cv, "fold_column": args.fold_column, "refit": args.refit,
-               "class_weight": args.class_weight, "permutations": args.permutations}
+               "class_weight": args.class_weight, "permutations": args.permutations, **label_kwargs(args)}
     doc = document(result, args.cache, options)
     if args.out:
         path = write_results(doc, args.out)

@@ -37,6 +37,7 @@ def document(result: Sweep, cache: str | os.PathLike[str], options: dict) -> dic
         **options,
         "n_clips": int(len(folds.used)),
         "classes": result.classes,
+        "label_source": result.labels.to_dict() if result.labels else None,
         "clip_ids": result.clip_ids,
         "warnings": warnings(result),
         "results": result.records,

@@ -3,17 +3,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from layerprobe.probes.detection import (
+    DETECTION_METRICS, POOLED_SCORES, Detection, per_class as detection_per_class, recall_at_precision, summary,
+    weighted_curves,
+)
 from layerprobe.probes.evaluate import Candidate
-from layerprobe.probes.intervals import CLIP_BOOTSTRAP, CORRECTED_T, GROUP_BOOTSTRAP, bootstrap_intervals, corrected_t_interval
+from layerprobe.probes.intervals import (
+    BOOTSTRAP_SAMPLES, CLIP_BOOTSTRAP, CORRECTED_T, GROUP_BOOTSTRAP, LEVEL, bootstrap_intervals, corrected_t_interval,
+)
 from layerprobe.probes.metrics import METRICS, chance_levels, confusion, per_class, scores
 from layerprobe.probes.protocols import Folds
 
+BOOTSTRAP_CHUNK = 250
 
-def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, class_weight: str) -> dict:
+
+def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, class_weight: str,
+           detection: Detection = Detection()) -> dict:
     """The record of one candidate: pooled scores with 95% intervals and per-fold values, per-class
-    scores, chance on the same folds, chosen hyperparameters, and the out-of-fold predictions.
+    scores, detection metrics from the decision scores, chance on the same folds, chosen
+    hyperparameters, and the out-of-fold predictions (with the positive class's decision score
+    for two classes).
 
     codes: the observed label code of every ok clip; classes: the class names, indexed by code.
+    detection: the positive class and the precision at which recall is read (two classes).
     """
     K = len(classes)
     fold_matrices = np.stack([confusion(codes[fold.test], predicted, K)
@@ -37,6 +49,14 @@ def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, c
         "predictions": [{"index": fold.test.tolist(), "predicted": [str(classes[p]) for p in predicted]}
                         for fold, predicted in zip(folds.outer, c.predicted)],
     }
+    if c.decisions and all(decision is not None for decision in c.decisions):
+        found = _detection(c, codes, [str(name) for name in classes], folds, detection)
+        out["per_class"].update(found.pop("per_class"))
+        out.update(found)
+        if K == 2:
+            positive = detection.positive(out["classes"])
+            for fold_predictions, decision in zip(out["predictions"], c.decisions):
+                fold_predictions["score"] = decision[:, positive].tolist()
     if any("C" in params for params in c.params):
         out["C"] = [params.get("C") for params in c.params]
     if c.picks is not None:
@@ -99,3 +119,72 @@ def _metrics(pooled: np.ndarray, fold_matrices: np.ndarray, folds: Folds, codes:
     return {m: {"value": float(value[m]), "ci": intervals[m], "ci_method": method,
                 "folds": [float(v) for v in per_fold[m]],
                 "std": float(np.std(per_fold[m], ddof=1)) if k > 1 else None} for m in METRICS}
+
+
+def _detection(c: Candidate, codes: np.ndarray, classes: list[str], folds: Folds, detection: Detection) -> dict:
+    """ROC-AUC and AP per class (into per_class) and as metric objects (the positive class's for two
+    classes, else the macro mean), the recall at the asked precision for two classes, and what they mean."""
+    tested = np.concatenate([fold.test for fold in folds.outer])
+    truth, scores = codes[tested], np.concatenate(c.decisions)
+    positive = detection.positive(classes) if len(classes) == 2 else None
+    pooled = detection_per_class(truth, scores)
+    per_fold = [detection_per_class(codes[fold.test], decision) for fold, decision in zip(folds.outer, c.decisions)]
+    out: dict = {"per_class": pooled}
+    for name in DETECTION_METRICS:
+        values = [summary(fold[name], positive) for fold in per_fold]
+        out[name] = _summary_object(summary(pooled[name], positive), values, folds,
+                                    lambda weights, name=name: _resampled(truth, scores, positive, weights, name))
+    if positive is not None and detection.at_precision is not None:
+        target = detection.at_precision
+        value, threshold = recall_at_precision(truth == positive, scores[:, positive], target)
+        values = [recall_at_precision(codes[fold.test] == positive, decision[:, positive], target)[0]
+                  for fold, decision in zip(folds.outer, c.decisions)]
+        resample = lambda weights: weighted_curves(truth == positive, scores[:, positive], weights,  # noqa: E731
+                                                   target)["recall_at_precision"]
+        out["recall_at_precision"] = {**_summary_object(value, values, folds, resample), "precision": target,
+                                      "threshold": threshold}
+    out["detection"] = {
+        "positive_class": classes[positive] if positive is not None else None,
+        "average": (f"the positive class {classes[positive]!r} against the other" if positive is not None
+                    else "macro mean of one-vs-rest values over the classes present in the test clips"),
+        "scores": POOLED_SCORES,
+    }
+    return out
+
+
+def _resampled(truth: np.ndarray, scores: np.ndarray, positive: int | None, weights: np.ndarray,
+               name: str) -> np.ndarray:
+    """(B,) the metric on each weighted resample: the positive class's, else the mean over classes."""
+    classes = [positive] if positive is not None else range(scores.shape[1])
+    values = [weighted_curves(truth == k, scores[:, k], weights)[name] for k in classes if (truth == k).any()]
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(np.stack(values), axis=0)
+
+
+def _summary_object(value: float | None, per_fold: list[float | None], folds: Folds, resample) -> dict:
+    """{"value", "ci", "ci_method", "folds", "std"} as for the other metrics: a corrected t interval
+    over the folds that define the metric, or for one split a percentile bootstrap of the test units
+    (resample(weights) scores (B, n_test) clip weights)."""
+    defined = np.array([v for v in per_fold if v is not None])
+    out = {"value": value, "ci": None, "ci_method": None, "folds": per_fold,
+           "std": float(np.std(defined, ddof=1)) if len(defined) > 1 else None}
+    if value is None:
+        return out
+    if len(folds.outer) > 1:
+        if len(defined) > 1:
+            ratio = float(np.mean([len(test) / len(fit) for fit, test in folds.splits]))
+            out.update(ci=corrected_t_interval(value, defined, ratio), ci_method=CORRECTED_T)
+        return out
+    test = folds.outer[0].test
+    units = folds.groups[test] if folds.groups is not None else np.arange(len(test))
+    _, unit_of = np.unique(units, return_inverse=True)
+    rng = np.random.default_rng(folds.seed)
+    n_units = unit_of.max() + 1
+    counts = rng.multinomial(n_units, np.full(n_units, 1 / n_units), size=BOOTSTRAP_SAMPLES)
+    # In chunks, so that a (chunk, n_test) matrix of clip weights stays small.
+    values = np.concatenate([resample(counts[start:start + BOOTSTRAP_CHUNK][:, unit_of])
+                             for start in range(0, BOOTSTRAP_SAMPLES, BOOTSTRAP_CHUNK)])
+    tail = 100 * (1 - LEVEL) / 2
+    out.update(ci=[float(np.nanpercentile(values, tail)), float(np.nanpercentile(values, 100 - tail))],
+               ci_method=GROUP_BOOTSTRAP if folds.groups is not None else CLIP_BOOTSTRAP)
+    return out
