@@ -115,6 +115,10 @@ def run(
     class_weight: str = "none",
     permutations: int = 0,
     n_jobs: int = -1,
+    labels: str | None = None,
+    id_column: str | None = None,
+    positive_class: str | None = None,
+    at_precision: float | None = None,
     random_init: bool = False,
     progress: bool = True,
     command: str = "",
@@ -125,8 +129,10 @@ def run(
     data, model and extract_options: as for layerprobe.extract (layers, revision, device, dtype,
     columns, ...). features: hand-made baselines (default mfcc). cv, folds, fold_column, refit, seed,
     class_weight, permutations: as for probe, shared by the baselines so every comparison is paired. n_jobs:
-    workers for the CPU stages (default all cores). random_init: say in the report that the
-    encoder is untrained (the demo's).
+    workers for the CPU stages (default all cores). labels, id_column, positive_class, at_precision: as
+    for probe; with labels, label_column (among extract_options) names the table's column, and the
+    manifest's own label column is found by its default name. random_init: say in the report that
+    the encoder is untrained (the demo's).
     """
     from layerprobe.baselines.paired import compare
     from layerprobe.baselines.compute import compute_features, feature_by_name
@@ -142,12 +148,16 @@ def run(
     for name in features:
         feature_by_name(name)  # an unknown or unavailable feature is refused before the encoder runs
     cache = run_dir / "cache.h5"
+    # Without a table the manifest's label column becomes clips/label, which the probes read.
+    label_column = extract_options.pop("label_column", None) if labels else None
     started = time.perf_counter()
     summary = extract(data, str(cache), model=model, command=command, progress=progress, **extract_options)
     extract_seconds = time.perf_counter() - started
     print(summary, file=sys.stderr)
     shared = dict(cv=cv, folds=folds, fold_column=fold_column, refit=refit, seed=seed, class_weight=class_weight,
-                  permutations=permutations)
+                  permutations=permutations, labels=str(labels) if labels else None, label_column=label_column,
+                  id_column=id_column, positive_class=positive_class, at_precision=at_precision)
+    keyed = {**shared, "labels_digest": _file_digest(labels)}
 
     def probe_document() -> dict:
         result = sweep(cache, "all", "all", n_jobs=n_jobs, progress=progress, **shared)
@@ -157,14 +167,14 @@ def run(
         result = evaluate_baselines(cache, tuple(features), n_jobs=n_jobs, progress=progress, **shared)
         return document(result, cache, {"features": list(features), **shared})
 
-    probes = _stage(run_dir / "probe_results.json", shared, cache_signature(cache, ()), probe_document, "probe")
+    probes = _stage(run_dir / "probe_results.json", keyed, cache_signature(cache, ()), probe_document, "probe")
     started = time.perf_counter()
     print(compute_features(cache, tuple(features), progress=progress), file=sys.stderr)
     feature_seconds = time.perf_counter() - started
-    baseline = _stage(run_dir / "baseline_results.json", {**shared, "features": list(features)},
+    baseline = _stage(run_dir / "baseline_results.json", {**keyed, "features": list(features)},
                       cache_signature(cache, features), baseline_document, "baselines")
     clips, attrs, n_failed = _ok_clips(cache)
-    label_of = dict(zip(clips["id"], clips["label"]))
+    label_of = _probed_labels(cache, labels=labels, label_column=label_column, id_column=id_column)
     comparison = compare(probes["results"], baseline["results"],
                          labels=[label_of[clip_id] for clip_id in probes["clip_ids"]])
     write_text_atomic(run_dir / "comparison.json", json.dumps(comparison, indent=1))
@@ -172,7 +182,7 @@ def run(
         "data": str(data),
         "n_clips": len(clips),
         "n_failed": n_failed,
-        "classes": dict(sorted(Counter(clips["label"]).items())),
+        "classes": dict(sorted(Counter(label_of[clip_id] for clip_id in probes["clip_ids"]).items())),
         "groups": len(set(clips["group"]) - {""}),
         "group_column": str(attrs.get("group_column", "")) or None,
         "protocol": probes["protocol"],
@@ -189,6 +199,27 @@ def run(
     return write_report(run_dir)
 
 
+def _file_digest(path: str | None) -> str | None:
+    """A hash of a file's bytes (the label table: an edited table is a new result), None without one."""
+    if not path:
+        return None
+    try:
+        return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+
+
+def _probed_labels(cache: Path, **label_options) -> dict[str, str]:
+    """The label each probed clip's id was probed for (clips/label, or the joined table's)."""
+    from layerprobe.data.label_table import clip_labels
+    from layerprobe.data.reader import CacheReader
+
+    with CacheReader(cache) as reader:
+        target = clip_labels(reader, **label_options)
+        ids = reader.clips["id"].iloc[target.rows]
+    return dict(zip(ids, target.labels))
+
+
 def _ok_clips(cache: Path) -> tuple[pd.DataFrame, dict, int]:
     """The cache's ok clips (a DataFrame), its root attrs, and how many clips failed."""
     from layerprobe.data.reader import CacheReader
@@ -202,7 +233,7 @@ def _ok_clips(cache: Path) -> tuple[pd.DataFrame, dict, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from layerprobe.extract.cli import add_data_arguments, add_model_arguments
-    from layerprobe.probes.cli import add_protocol_arguments
+    from layerprobe.probes.cli import add_label_arguments, add_protocol_arguments
 
     add_data_arguments(parser)
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="folder for the cache, results and report")
@@ -210,6 +241,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", default="mfcc",
                         help="hand-made baselines, comma-separated: mfcc (default), logmel, egemaps")
     add_protocol_arguments(parser)
+    # --label-column is the manifest's column (add_data_arguments); with --labels, the table's.
+    add_label_arguments(parser, label_column=False)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -219,7 +252,9 @@ def run_command(args: argparse.Namespace) -> int:
 
     files = run(
         args.data, args.out, features=[f.strip() for f in args.features.split(",") if f.strip()],
-        progress=not args.quiet, command=shlex.join(sys.argv), **protocol_kwargs(args), **extract_kwargs(args),
+        progress=not args.quiet, command=shlex.join(sys.argv), labels=args.labels, id_column=args.id_column,
+        positive_class=args.positive_class, at_precision=args.at_precision, **protocol_kwargs(args),
+        **extract_kwargs(args),
     )
     print_headline(Path(args.out))
     print(f"report: {files['report.html']}")

@@ -44,12 +44,6 @@ class ClipLabels:
         del out["rows"], out["labels"]
         return {**out, "n_labelled": int(len(self.rows))}
 
-    @classmethod
-    def from_dict(cls, data: dict) -> ClipLabels:
-        """The summary read back from a results document; rows and labels are not stored there."""
-        fields = {key: data[key] for key in ("source", "column", "id_column", "unlabelled", "empty", "unmatched")}
-        return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=str), **fields)
-
     def note(self) -> str | None:
         """One line on the clips left out and the table rows unused, None when there are none."""
         parts = []

@@ -13,7 +13,7 @@ and macro means average the classes that have one.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
@@ -21,8 +21,8 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 from layerprobe.errors import UserError
 
 DETECTION_METRICS = ("roc_auc", "average_precision")
-POOLED_SCORES = ("computed on the pooled out-of-fold decision scores (each fold's from its own model); "
-                 "folds holds the per-fold values")
+POOLED_SCORES = ("computed on the out-of-fold decision scores pooled over folds (each fold's from its own model; "
+                 "per-fold values in folds)")
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,6 @@ class Detection:
 
     positive_class: str | None = None
     at_precision: float | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Detection:
-        return cls(data.get("positive_class"), data.get("at_precision"))
 
     def check(self, classes: list[str]) -> None:
         """Raise UserError when these options do not apply to `classes`."""
