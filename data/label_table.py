@@ -86,7 +86,10 @@ def clip_labels(reader: CacheReader, *, labels: str | Path | None = None, label_
 
 
 def _cache_column(reader: CacheReader, column: str) -> ClipLabels:
-    values = reader.clip_values(column)
+    try:
+        values = reader.clip_values(column)
+    except TypeError:  # h5py's asstr() on numbers
+        raise UserError(f"clips/{column} holds numbers, not labels; give --labels TABLE for a table of labels") from None
     if values is None:
         raise UserError(f"the cache has no clips/{column}; give --labels TABLE to read {column!r} from a table")
     rows = np.flatnonzero(values != "")

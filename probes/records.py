@@ -9,12 +9,14 @@ from layerprobe.probes.detection import (
 )
 from layerprobe.probes.evaluate import Candidate
 from layerprobe.probes.intervals import (
-    BOOTSTRAP_SAMPLES, CLIP_BOOTSTRAP, CORRECTED_T, GROUP_BOOTSTRAP, LEVEL, bootstrap_intervals, corrected_t_interval,
+    CLIP_BOOTSTRAP, CORRECTED_T, GROUP_BOOTSTRAP, LEVEL, bootstrap_intervals, corrected_t_interval,
 )
 from layerprobe.probes.metrics import METRICS, chance_levels, confusion, per_class, scores
 from layerprobe.probes.protocols import Folds
 
-BOOTSTRAP_CHUNK = 250
+# Fewer than the other metrics' 2000: each resample re-ranks every test clip once per class, and at
+# Speech Commands' size (11,000 test clips, 35 classes) 2000 would take minutes per record.
+DETECTION_RESAMPLES = 200
 
 
 def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, class_weight: str,
@@ -127,22 +129,20 @@ def _detection(c: Candidate, codes: np.ndarray, classes: list[str], folds: Folds
     tested = np.concatenate([fold.test for fold in folds.outer])
     truth, scores = codes[tested], np.concatenate(c.decisions)
     positive = detection.positive(classes) if len(classes) == 2 else None
+    target = detection.at_precision if positive is not None else None
     pooled = detection_per_class(truth, scores)
     per_fold = [detection_per_class(codes[fold.test], decision) for fold, decision in zip(folds.outer, c.decisions)]
+    resampled = _bootstrap(folds, truth, scores, positive, target) if len(folds.outer) == 1 else {}
     out: dict = {"per_class": pooled}
     for name in DETECTION_METRICS:
         values = [summary(fold[name], positive) for fold in per_fold]
-        out[name] = _summary_object(summary(pooled[name], positive), values, folds,
-                                    lambda weights, name=name: _resampled(truth, scores, positive, weights, name))
-    if positive is not None and detection.at_precision is not None:
-        target = detection.at_precision
+        out[name] = _summary_object(summary(pooled[name], positive), values, folds, resampled.get(name))
+    if target is not None:
         value, threshold = recall_at_precision(truth == positive, scores[:, positive], target)
         values = [recall_at_precision(codes[fold.test] == positive, decision[:, positive], target)[0]
                   for fold, decision in zip(folds.outer, c.decisions)]
-        resample = lambda weights: weighted_curves(truth == positive, scores[:, positive], weights,  # noqa: E731
-                                                   target)["recall_at_precision"]
-        out["recall_at_precision"] = {**_summary_object(value, values, folds, resample), "precision": target,
-                                      "threshold": threshold}
+        out["recall_at_precision"] = {**_summary_object(value, values, folds, resampled.get("recall_at_precision")),
+                                      "precision": target, "threshold": threshold}
     out["detection"] = {
         "positive_class": classes[positive] if positive is not None else None,
         "average": (f"the positive class {classes[positive]!r} against the other" if positive is not None
@@ -152,19 +152,26 @@ def _detection(c: Candidate, codes: np.ndarray, classes: list[str], folds: Folds
     return out
 
 
-def _resampled(truth: np.ndarray, scores: np.ndarray, positive: int | None, weights: np.ndarray,
-               name: str) -> np.ndarray:
-    """(B,) the metric on each weighted resample: the positive class's, else the mean over classes."""
-    classes = [positive] if positive is not None else range(scores.shape[1])
-    values = [weighted_curves(truth == k, scores[:, k], weights)[name] for k in classes if (truth == k).any()]
+def _bootstrap(folds: Folds, truth: np.ndarray, scores: np.ndarray, positive: int | None,
+               precision: float | None) -> dict[str, np.ndarray]:
+    """(DETECTION_RESAMPLES,) values of each detection metric on resamples of a single split's test
+    units (groups, else clips): the positive class's, else the mean over the classes present."""
+    units = folds.groups[folds.outer[0].test] if folds.groups is not None else np.arange(len(truth))
+    _, unit_of = np.unique(units, return_inverse=True)
+    n_units = unit_of.max() + 1
+    counts = np.random.default_rng(folds.seed).multinomial(n_units, np.full(n_units, 1 / n_units),
+                                                           size=DETECTION_RESAMPLES)
+    weights = counts[:, unit_of]
+    classes = [positive] if positive is not None else [k for k in range(scores.shape[1]) if (truth == k).any()]
+    found = [weighted_curves(truth == k, scores[:, k], weights, precision) for k in classes]
     with np.errstate(invalid="ignore"):
-        return np.nanmean(np.stack(values), axis=0)
+        return {name: np.nanmean(np.stack([values[name] for values in found]), axis=0) for name in found[0]}
 
 
-def _summary_object(value: float | None, per_fold: list[float | None], folds: Folds, resample) -> dict:
+def _summary_object(value: float | None, per_fold: list[float | None], folds: Folds,
+                    resampled: np.ndarray | None) -> dict:
     """{"value", "ci", "ci_method", "folds", "std"} as for the other metrics: a corrected t interval
-    over the folds that define the metric, or for one split a percentile bootstrap of the test units
-    (resample(weights) scores (B, n_test) clip weights)."""
+    over the folds that define the metric, or for one split the percentiles of its `resampled` values."""
     defined = np.array([v for v in per_fold if v is not None])
     out = {"value": value, "ci": None, "ci_method": None, "folds": per_fold,
            "std": float(np.std(defined, ddof=1)) if len(defined) > 1 else None}
@@ -175,16 +182,8 @@ def _summary_object(value: float | None, per_fold: list[float | None], folds: Fo
             ratio = float(np.mean([len(test) / len(fit) for fit, test in folds.splits]))
             out.update(ci=corrected_t_interval(value, defined, ratio), ci_method=CORRECTED_T)
         return out
-    test = folds.outer[0].test
-    units = folds.groups[test] if folds.groups is not None else np.arange(len(test))
-    _, unit_of = np.unique(units, return_inverse=True)
-    rng = np.random.default_rng(folds.seed)
-    n_units = unit_of.max() + 1
-    counts = rng.multinomial(n_units, np.full(n_units, 1 / n_units), size=BOOTSTRAP_SAMPLES)
-    # In chunks, so that a (chunk, n_test) matrix of clip weights stays small.
-    values = np.concatenate([resample(counts[start:start + BOOTSTRAP_CHUNK][:, unit_of])
-                             for start in range(0, BOOTSTRAP_SAMPLES, BOOTSTRAP_CHUNK)])
     tail = 100 * (1 - LEVEL) / 2
-    out.update(ci=[float(np.nanpercentile(values, tail)), float(np.nanpercentile(values, 100 - tail))],
-               ci_method=GROUP_BOOTSTRAP if folds.groups is not None else CLIP_BOOTSTRAP)
+    unit = "groups" if folds.groups is not None else "clips"
+    out.update(ci=[float(np.nanpercentile(resampled, tail)), float(np.nanpercentile(resampled, 100 - tail))],
+               ci_method=f"percentile bootstrap over test {unit}, {DETECTION_RESAMPLES} resamples, 95%")
     return out

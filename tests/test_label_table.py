@@ -105,6 +105,9 @@ def test_a_missing_clips_column_and_a_lone_id_column_are_one_line(planted, capsy
     assert main([str(cache), "--layers", "2", "--label-column", "accent"]) == 2
     assert capsys.readouterr().err.strip() == ("error: the cache has no clips/accent; give --labels TABLE to read "
                                                "'accent' from a table")
+    assert main([str(cache), "--layers", "2", "--label-column", "duration"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: clips/duration holds numbers, not labels; give --labels TABLE "
+                                               "for a table of labels")
     assert main([str(cache), "--layers", "2", "--id-column", "id"]) == 2
     assert "--id-column names a column of the --labels table" in capsys.readouterr().err
 
@@ -142,3 +145,19 @@ def test_baselines_and_the_probe_evaluate_the_same_joined_clips_on_the_same_fold
     assert base.clip_ids == probed.clip_ids == ids[1:].tolist() and base.classes == ["digit-d0", "digit-d1"]
     assert [fold.test.tolist() for fold in base.folds.outer] == [fold.test.tolist() for fold in probed.folds.outer]
     assert base.notes[0].startswith("labels from t.csv: 1 ok clip(s) have no 'digit' label")
+
+
+def test_baselines_given_data_and_a_table_keep_the_manifest_labels_in_the_cache_and_probe_the_table(tmp_path, capsys):
+    from layerprobe.baselines.cli import main as baselines_main
+
+    data = write_dataset(tmp_path / "data", speakers=3, per_cell=3)
+    table = _write_table(tmp_path / "pitch.csv", ["path", "pitch"],
+                         [[f"spk{s}_{y}_{i}.wav", "high" if y else "low"] for s in range(3) for y in range(2)
+                          for i in range(3)])
+    out = tmp_path / "out"
+    assert baselines_main([str(data), "--out", str(out), "--labels", str(table), "--label-column", "pitch",
+                           "--classifier", "logreg", "--format", "json", "--quiet", "--n-jobs", "1"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["classes"] == ["high", "low"] and doc["label_source"]["source"] == "pitch.csv"
+    with h5py.File(out / "cache.h5") as file:
+        assert set(file["clips/label"].asstr()[()]) == {"d0", "d1"}  # the manifest's own labels
