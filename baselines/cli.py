@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                "permutations": args.permutations, **labels}
     doc = document(result, cache, options)
     if args.compare:
-        doc["comparison"] = _comparison(args.compare, doc, cache, result.labels.labels.tolist())
+        doc["comparison"] = _comparison(args.compare, doc, cache)
     if args.out:
         path = write_results(doc, args.out, RESULTS_FILE)
         print(f"wrote {path}", file=sys.stderr)
@@ -107,7 +107,7 @@ def _cache(args: argparse.Namespace) -> str:
     return str(features_only_cache(source, Path(args.out) / CACHE_FILE, **columns))
 
 
-def _comparison(probe_results: str, doc: dict, cache: str, labels: list[str]) -> dict:
+def _comparison(probe_results: str, doc: dict, cache: str) -> dict:
     try:
         probe_doc = json.loads(Path(probe_results).read_text())
     except (OSError, ValueError) as error:
@@ -115,8 +115,11 @@ def _comparison(probe_results: str, doc: dict, cache: str, labels: list[str]) ->
     if probe_doc.get("clip_ids") != doc["clip_ids"] or probe_doc.get("protocol") != doc["protocol"]:
         raise UserError(f"{probe_results} was not made on the clips and protocol of {cache}: run probe on the same "
                         "cache with the same --cv, --folds, --seed and labels")
+    if probe_doc.get("clip_labels", doc["clip_labels"]) != doc["clip_labels"]:
+        raise UserError(f"{probe_results} probed other labels of these clips: give probe and baselines the same "
+                        "--labels and --label-column")
     try:
-        return compare(probe_doc["results"], doc["results"], labels=labels)
+        return compare(probe_doc["results"], doc["results"], labels=doc["clip_labels"])
     except ValueError as error:
         raise UserError(str(error)) from None
 

@@ -70,7 +70,7 @@ def class_scores(decision: np.ndarray, n_classes: int) -> np.ndarray:
     return decision
 
 
-def per_class(truth: np.ndarray, scores: np.ndarray) -> dict[str, list[float | None]]:
+def per_class_detection(truth: np.ndarray, scores: np.ndarray) -> dict[str, list[float | None]]:
     """ROC-AUC and average precision of each class against the rest (None where undefined)."""
     onehot = truth[:, None] == np.arange(scores.shape[1])
     defined = np.flatnonzero(onehot.any(axis=0) & ~onehot.all(axis=0))

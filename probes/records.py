@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from layerprobe.probes.detection import (
-    DETECTION_METRICS, POOLED_SCORES, Detection, per_class as detection_per_class, recall_at_precision, summary,
+    DETECTION_METRICS, POOLED_SCORES, Detection, per_class_detection, recall_at_precision, summary,
     weighted_curves,
 )
 from layerprobe.probes.evaluate import Candidate
@@ -130,8 +130,8 @@ def _detection(c: Candidate, codes: np.ndarray, classes: list[str], folds: Folds
     truth, scores = codes[tested], np.concatenate(c.decisions)
     positive = detection.positive(classes) if len(classes) == 2 else None
     target = detection.at_precision if positive is not None else None
-    pooled = detection_per_class(truth, scores)
-    per_fold = [detection_per_class(codes[fold.test], decision) for fold, decision in zip(folds.outer, c.decisions)]
+    pooled = per_class_detection(truth, scores)
+    per_fold = [per_class_detection(codes[fold.test], decision) for fold, decision in zip(folds.outer, c.decisions)]
     resampled = _bootstrap(folds, truth, scores, positive, target) if len(folds.outer) == 1 else {}
     out: dict = {"per_class": pooled}
     for name in DETECTION_METRICS:

@@ -161,3 +161,21 @@ def test_baselines_given_data_and_a_table_keep_the_manifest_labels_in_the_cache_
     assert doc["classes"] == ["high", "low"] and doc["label_source"]["source"] == "pitch.csv"
     with h5py.File(out / "cache.h5") as file:
         assert set(file["clips/label"].asstr()[()]) == {"d0", "d1"}  # the manifest's own labels
+
+
+def test_baselines_refuse_to_compare_with_a_probe_of_other_labels(tmp_path, capsys):
+    from layerprobe.baselines.cli import main as baselines_main
+
+    data = write_dataset(tmp_path / "data", speakers=3, per_cell=3)
+    cache = _with_layer(tmp_path / "layers.h5", features_only_cache(data, tmp_path / "c.h5"))
+    with h5py.File(cache) as file:
+        ids, labels = file["clips/id"].asstr()[()], file["clips/label"].asstr()[()]
+    table = _write_table(tmp_path / "t.csv", ["id", "digit"], [[i, f"digit-{label}"] for i, label in zip(ids, labels)])
+    quick = ["--classifier", "logreg", "--quiet", "--n-jobs", "1"]
+    assert main([str(cache), *quick, "--out", str(tmp_path / "probe"), "--labels", str(table),
+                 "--label-column", "digit"]) == 0
+    assert baselines_main([str(cache), *quick, "--compare", str(tmp_path / "probe" / "probe_results.json")]) == 2
+    assert capsys.readouterr().err.strip().endswith("probed other labels of these clips: give probe and baselines "
+                                                    "the same --labels and --label-column")
+    assert baselines_main([str(cache), *quick, "--labels", str(table), "--label-column", "digit",
+                           "--compare", str(tmp_path / "probe" / "probe_results.json")]) == 0
