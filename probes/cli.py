@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         for (layer, classifier), model in result.models.items():
             meta = {"layer": layer, "classifier": classifier, "model": doc["model"],
                     "model_fingerprint": doc["model_fingerprint"], "cache": doc["cache"],
-                    "n_clips": doc["n_clips"], "class_weight": args.class_weight}
+                    "n_clips": doc["n_clips"], "class_weight": args.class_weight, "label_source": doc["label_source"]}
             save_probe(model, result.classes, Path(args.out) / MODELS_DIR / f"layer{layer:02d}_{classifier}.npz", meta)
     print(json.dumps(doc) if args.format == "json" else table(doc))
     return 0

@@ -179,3 +179,16 @@ def test_baselines_refuse_to_compare_with_a_probe_of_other_labels(tmp_path, caps
                                                     "the same --labels and --label-column")
     assert baselines_main([str(cache), *quick, "--labels", str(table), "--label-column", "digit",
                            "--compare", str(tmp_path / "probe" / "probe_results.json")]) == 0
+
+
+def test_a_saved_probe_says_which_labels_it_was_fitted_to(tmp_path, planted):
+    from layerprobe.probes.saved_probe import load_probe
+
+    cache, labels, groups, _ = planted
+    gender = _gender(groups)
+    table = _write_table(tmp_path / "g.csv", ["id", "gender"], [[f"clip{i:04d}.wav", g] for i, g in enumerate(gender)])
+    assert main([str(cache), "--layers", "2", "--classifier", "ridge", "--n-jobs", "1", "--quiet", "--labels",
+                 str(table), "--label-column", "gender", "--out", str(tmp_path / "run"), "--save-model"]) == 0
+    saved = load_probe(tmp_path / "run" / "models" / "layer02_ridge.npz")
+    assert list(saved.classes) == ["f", "m"]
+    assert saved.meta["label_source"]["source"] == "g.csv" and saved.meta["label_source"]["column"] == "gender"
