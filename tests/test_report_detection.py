@@ -76,3 +76,17 @@ def test_run_with_a_label_table_probes_and_compares_the_table_labels(tmp_path, g
     assert PR_CURVE_FILE in files
     comparison = json.loads((tmp_path / "out" / "comparison.json").read_text())
     assert comparison["best_layer"]["layer"] == "selected" and comparison["p_value"] is not None
+
+
+def test_run_command_passes_the_label_flags_through(tmp_path, monkeypatch):
+    from layerprobe import pipeline
+    from layerprobe.cli import main as layerprobe_main
+
+    called = {}
+    monkeypatch.setattr(pipeline, "run", lambda data, out, **options: called.update(options) or
+                        {"report.html": tmp_path / "report.html"})
+    monkeypatch.setattr(pipeline, "print_headline", lambda run_dir: None)
+    assert layerprobe_main(["run", "data.csv", "--out", str(tmp_path), "--labels", "t.csv", "--label-column", "owl",
+                            "--id-column", "clip", "--positive-class", "yes", "--at-precision", "0.9"]) == 0
+    assert {key: called[key] for key in ("labels", "label_column", "id_column", "positive_class", "at_precision")} == \
+        {"labels": "t.csv", "label_column": "owl", "id_column": "clip", "positive_class": "yes", "at_precision": 0.9}
