@@ -89,7 +89,8 @@ def _cache_column(reader: CacheReader, column: str) -> ClipLabels:
     try:
         values = reader.clip_values(column)
     except TypeError:  # h5py's asstr() on numbers
-        raise UserError(f"clips/{column} holds numbers, not labels; give --labels TABLE for a table of labels") from None
+        raise UserError(f"clips/{column} holds numbers, not labels; give --labels TABLE for a table of "
+                        "labels") from None
     if values is None:
         raise UserError(f"the cache has no clips/{column}; give --labels TABLE to read {column!r} from a table")
     rows = np.flatnonzero(values != "")

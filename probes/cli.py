@@ -91,8 +91,8 @@ def add_label_arguments(parser: argparse.ArgumentParser, *, label_column: bool =
     label_column: also add --label-column (baselines and run have it already, for their manifest).
     """
     parser.add_argument("--labels", metavar="TABLE",
-                        help="a CSV/TSV label table joined to the cache's clips by id (else path), the cache unchanged; "
-                             "clips missing from it are left out and counted")
+                        help="a CSV/TSV label table joined to the cache's clips by id (else path), the cache "
+                             "unchanged; clips missing from it are left out and counted")
     if label_column:
         parser.add_argument("--label-column", metavar="COL",
                             help="the labels probed: a column of --labels, else a clips/ column of the cache such as "

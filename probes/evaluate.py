@@ -3,9 +3,9 @@
 The work is cut into independent jobs, one per (features, probe, outer fold, batch of label
 vectors), run in one joblib pool. Each job keeps what the records need and no more: per label
 vector the selection score of the chosen point and the per-class hits and supports of the test
-part; for the observed labels also the test predictions and decision scores. From these the records, the "selected"
-records (the layer chosen inside each training part) and every permutation null follow without a
-single extra fit.
+part; for the observed labels also the test predictions and decision scores. From these the
+records, the "selected" records (the layer chosen inside each training part) and every
+permutation null follow without a single extra fit.
 """
 from __future__ import annotations
 
@@ -44,9 +44,10 @@ class Candidate:
 
     best: (k, P) selection score of the chosen point per fold and label vector. hits, support:
     (k, P, K) per-class correct predictions and test clips. predicted: the observed labels' test
-    predictions per fold; decisions: their (n_test, K) decision scores per fold. params: the chosen hyperparameters per fold. picks: per fold, which
-    (layer, classifier) a "selected" candidate took (None for a plain one). grid and scores: the
-    probe's grid and the observed selection score of each point per fold (plain candidates only).
+    predictions per fold; decisions: their (n_test, K) decision scores per fold. params: the chosen
+    hyperparameters per fold. picks: per fold, which (layer, classifier) a "selected" candidate took
+    (None for a plain one). grid and scores: the probe's grid and the observed selection score of
+    each point per fold (plain candidates only).
     """
 
     layer: int | str

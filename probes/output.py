@@ -115,7 +115,8 @@ def detection_line(record: dict) -> str:
             f"{with_optional_interval(record['average_precision'])} ({detection['average']})")
     if "recall_at_precision" in record:
         at = record["recall_at_precision"]
-        line += f"; recall of {detection['positive_class']!r} at precision {at['precision']:g}: {with_optional_interval(at)}"
+        line += (f"; recall of {detection['positive_class']!r} at precision {at['precision']:g}: "
+                 f"{with_optional_interval(at)}")
     return line
 
 

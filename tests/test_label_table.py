@@ -82,7 +82,8 @@ def test_a_table_without_ids_is_joined_by_path(tmp_path, planted):
 
 @pytest.mark.parametrize("header, rows, arguments, message", [
     (["id", "gender"], [["clip0001.wav", "f"], ["clip0002.wav", "m"], ["clip0001.wav", "m"]],
-     ["--label-column", "gender"], "error: repeated.csv gives clip clip0001.wav twice (lines 2 and 4); keep one row per clip"),
+     ["--label-column", "gender"],
+     "error: repeated.csv gives clip clip0001.wav twice (lines 2 and 4); keep one row per clip"),
     (["id", "gender"], [["clip0001.wav", "f"]], ["--label-column", "accent"],
      "error: repeated.csv has no column 'accent'; its columns are 'id', 'gender'"),
     (["name", "gender"], [["clip0001.wav", "f"]], ["--label-column", "gender"],
@@ -139,7 +140,8 @@ def test_baselines_and_the_probe_evaluate_the_same_joined_clips_on_the_same_fold
     cache = _with_layer(tmp_path / "layers.h5", features_only_cache(data, tmp_path / "c.h5"))
     with h5py.File(cache) as file:
         ids, labels = file["clips/id"].asstr()[()], file["clips/label"].asstr()[()]
-    table = _write_table(tmp_path / "t.csv", ["id", "digit"], [[i, f"digit-{label}"] for i, label in zip(ids, labels)][1:])
+    rows = [[i, f"digit-{label}"] for i, label in zip(ids, labels)]
+    table = _write_table(tmp_path / "t.csv", ["id", "digit"], rows[1:])
     probed = sweep(cache, layers=5, classifier="logreg", n_jobs=1, labels=table, label_column="digit")
     base = evaluate_baselines(cache, ("mfcc",), ("logreg",), labels=table, label_column="digit", n_jobs=1)
     assert base.clip_ids == probed.clip_ids == ids[1:].tolist() and base.classes == ["digit-d0", "digit-d1"]
