@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from layerprobe.options import (BaselineOptions, ColumnOptions, ExtractOptions, FitOptions, ProbeOptions,
-                                ProtocolOptions)
+from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, ExtractOptions, FitOptions,
+                                LabelOptions, ProbeOptions, ProtocolOptions)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,6 +100,11 @@ def probe(
     class_weight: str = FitOptions.class_weight,
     permutations: int = FitOptions.permutations,
     n_jobs: int = FitOptions.n_jobs,
+    labels: PathLike | None = LabelOptions.labels,
+    label_column: str | None = LabelOptions.label_column,
+    id_column: str | None = LabelOptions.id_column,
+    positive_class: str | None = DetectionOptions.positive_class,
+    at_precision: float | None = DetectionOptions.at_precision,
     out: PathLike | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -124,6 +129,15 @@ def probe(
     class_weight : "none" (default), "balanced" or "sqrt".
     permutations : label permutations for p-values, per row and family-wise (default 0: none).
     n_jobs : parallel workers, -1 for all cores (default).
+    labels : a CSV/TSV label table joined to the cache's clips by id (else path); the cache is not
+        changed, and ok clips the table lacks are left out and counted (default None: the cache's labels).
+    label_column : the labels probed: a column of `labels`, else a clips/ column of the cache such as
+        "group", the speaker confound check (default None: clips/label).
+    id_column : the `labels` column matched to clips/id, then clips/path (default None: "id", else "path").
+    positive_class : two classes: the class whose ROC-AUC, average precision and recall are reported
+        (default None: the second in sorted order).
+    at_precision : two classes: also report the positive class's recall at this precision, in (0, 1]
+        (default None).
     out : a folder to write probe_results.json (the `probe --format json` document) into (default None).
     progress : show a progress bar (default True).
 
@@ -141,6 +155,8 @@ def probe(
     doc = probe_stage(cache, ProbeOptions(layers=layers, classifiers=classifiers, save_model=save_model),
                       ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
                       FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
+                      LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
+                      DetectionOptions(positive_class=positive_class, at_precision=at_precision),
                       out=out, progress=progress)
     if out is not None:
         write_results(doc, out)
@@ -160,6 +176,11 @@ def baselines(
     class_weight: str = FitOptions.class_weight,
     permutations: int = FitOptions.permutations,
     n_jobs: int = FitOptions.n_jobs,
+    labels: PathLike | None = LabelOptions.labels,
+    label_column: str | None = LabelOptions.label_column,
+    id_column: str | None = LabelOptions.id_column,
+    positive_class: str | None = DetectionOptions.positive_class,
+    at_precision: float | None = DetectionOptions.at_precision,
     overwrite: bool = False,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -176,6 +197,7 @@ def baselines(
         svm-rbf, logreg, linear-svm); majority and stratified-random chance are always added.
     cv, folds, fold_column, seed, refit : the protocol, as for `probe`.
     class_weight, permutations, n_jobs : as for `probe`.
+    labels, label_column, id_column, positive_class, at_precision : as for `probe`.
     overwrite : recompute a stored feature made with other parameters instead of refusing (default False).
     progress : show progress bars (default True).
 
@@ -192,9 +214,12 @@ def baselines(
     chosen = BaselineOptions(features=features, classifiers=classifiers)
     protocol = ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit)
     fit = FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs)
+    target = LabelOptions(labels=labels, label_column=label_column, id_column=id_column)
+    detection = DetectionOptions(positive_class=positive_class, at_precision=at_precision)
     result = evaluate_baselines(cache, chosen.features, chosen.classifiers, n_jobs=fit.n_jobs,
                                 class_weight=fit.class_weight, permutations=fit.permutations, progress=progress,
-                                overwrite=overwrite, **protocol.sweep_kwargs())
+                                overwrite=overwrite, **protocol.sweep_kwargs(), **target.to_dict(),
+                                **detection.to_dict())
     return records_frame(result.records)
 
 
@@ -230,6 +255,10 @@ def run(
     class_weight: str = FitOptions.class_weight,
     permutations: int = FitOptions.permutations,
     n_jobs: int = FitOptions.n_jobs,
+    labels: PathLike | None = LabelOptions.labels,
+    id_column: str | None = LabelOptions.id_column,
+    positive_class: str | None = DetectionOptions.positive_class,
+    at_precision: float | None = DetectionOptions.at_precision,
     progress: bool = True,
 ) -> dict[str, Path]:
     """Every stage from audio to report into the run folder `out`, resumably.
@@ -247,12 +276,14 @@ def run(
     model, revision, layers, device, dtype, chunk_seconds, batch_seconds, pad_short, max_seconds,
         strict, overwrite, trust_remote_code : the encoder, as for `extract_embeddings`; every
         extracted layer is probed.
-    path_column, label_column, group_column, split_column : manifest columns, as for `extract_embeddings`.
+    path_column, label_column, group_column, split_column : manifest columns, as for `extract_embeddings`;
+        with `labels`, label_column names the table's column instead.
     classifiers, save_model : the probes, as for `probe` (models are saved into OUT/models).
     features : the baselines' features, as for `baselines`.
     baseline_classifiers : the baselines' `classifiers`, as for `baselines`.
     cv, folds, fold_column, seed, refit : the protocol of probes and baselines alike, as for `probe`.
     class_weight, permutations, n_jobs : as for `probe`, for probes and baselines alike.
+    labels, id_column, positive_class, at_precision : as for `probe`, for probes and baselines alike.
     progress : show progress bars (default True).
 
     Returns
@@ -274,6 +305,8 @@ def run(
         baseline=BaselineOptions(features=features, classifiers=baseline_classifiers),
         protocol=ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
         fit=FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
+        labels=LabelOptions(labels=labels, id_column=id_column),
+        detection=DetectionOptions(positive_class=positive_class, at_precision=at_precision),
         progress=progress,
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 from layerprobe.data.audio import MAX_SECONDS
@@ -57,6 +57,14 @@ def positive_number(text: str) -> float:
     value = float(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text} is not a positive finite number")
+    return value
+
+
+def precision_value(text: str) -> float:
+    """A precision in (0, 1]."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not in (0, 1]")
     return value
 
 
@@ -278,6 +286,49 @@ class BaselineOptions(OptionGroup):
             raise UserError("--features names no feature; give one or more of mfcc, logmel, egemaps")
         object.__setattr__(self, "features", features)
         object.__setattr__(self, "classifiers", chosen(self.classifiers, baseline_classifiers(), "classifier"))
+
+
+@dataclass(frozen=True)
+class LabelOptions(OptionGroup):
+    """Which labels are probed: clips/label, another clips/ column, or a label table joined to the clips by id."""
+
+    title = "labels"
+    labels: str | None = option(None, "a CSV/TSV label table joined to the cache's clips by id (else path), the cache "
+                                      "unchanged; clips missing from it are left out and counted", metavar="TABLE")
+    label_column: str | None = option(None, "the labels probed: a column of --labels, else a clips/ column of the "
+                                            "cache such as group, the speaker confound check (default: label)",
+                                      metavar="COL")
+    id_column: str | None = option(None, "the --labels column matched to clips/id, then clips/path (default: id, "
+                                         "else path)", metavar="COL")
+
+    def __post_init__(self) -> None:
+        if self.labels is not None:
+            object.__setattr__(self, "labels", str(self.labels))
+
+
+def one_label_column(columns: ColumnOptions, labels: LabelOptions, *, manifest: bool = True
+                     ) -> tuple[ColumnOptions, LabelOptions]:
+    """run and baselines take one --label-column for the manifest and the probed labels alike.
+
+    From a manifest (manifest True) it names the manifest's label column, which becomes clips/label,
+    unless a --labels table is given: then it names the table's column and the manifest's label
+    column is found by its default name. On a cache (manifest False) it names the labels probed, as
+    for probe.
+    """
+    if manifest and labels.labels is None:
+        return columns, labels
+    return replace(columns, label_column=None), replace(labels, label_column=columns.label_column)
+
+
+@dataclass(frozen=True)
+class DetectionOptions(OptionGroup):
+    """The detection figures of two classes (ROC-AUC and average precision are always reported)."""
+
+    title = "detection"
+    positive_class: str | None = option(None, "two classes: the class whose ROC-AUC, average precision and recall "
+                                              "are reported (default: the second in sorted order)", metavar="NAME")
+    at_precision: float | None = option(None, "two classes: also report the positive class's recall at precision P, "
+                                              "e.g. 0.9", type=precision_value, metavar="P")
 
 
 def layer_indices(layers: str | int | Sequence[int]) -> list[int] | None:

@@ -25,8 +25,9 @@ import pandas as pd
 
 from layerprobe import __version__
 from layerprobe.atomic_write import writable_folder, write_text_atomic
-from layerprobe.options import (BaselineOptions, ColumnOptions, ExtractOptions, FitOptions, ProbeOptions,
-                                ProtocolOptions, add_quiet)
+from layerprobe.errors import UserError
+from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, ExtractOptions, FitOptions,
+                                LabelOptions, ProbeOptions, ProtocolOptions, add_quiet, one_label_column)
 from layerprobe.options import add_arguments as add_options
 
 RANDOM_INIT_NOTE = "The encoder has random weights: these numbers are a smoke run of the pipeline, not a result."
@@ -116,6 +117,8 @@ def run(
     baseline: BaselineOptions,
     protocol: ProtocolOptions,
     fit: FitOptions,
+    labels: LabelOptions = LabelOptions(),
+    detection: DetectionOptions = DetectionOptions(),
     progress: bool = True,
     command: str = "",
     random_init: bool = False,
@@ -124,6 +127,7 @@ def run(
 
     Every extracted layer is probed (whatever probe.layers says). The features' audio is found
     through DATA first, so a manifest other than the first run's adds its new clips to the run.
+    labels and columns share one label column (see options.one_label_column).
     random_init: say in the report that the encoder is untrained (the demo's).
     """
     from layerprobe.baselines.paired import compare
@@ -139,29 +143,32 @@ def run(
         feature_by_name(name)  # an unknown or unavailable feature is refused before the encoder runs
     probe = replace(probe, layers="all")
     cache = run_dir / "cache.h5"
+    columns, labels = one_label_column(columns, labels)
     started = time.perf_counter()
     summary = extract_embeddings(str(data), str(cache), command=command, progress=progress,
                                  **extract.runner_kwargs(), **columns.to_dict())
     extract_seconds = time.perf_counter() - started
     print(summary, file=sys.stderr)
-    shared = {**protocol.to_dict(), **fit.result_dict()}
+    shared = {**protocol.to_dict(), **fit.result_dict(), **labels.to_dict(), **detection.to_dict()}
+    keyed = {**shared, "labels_digest": _file_digest(labels.labels)}
 
     def baseline_document() -> dict:
         result = evaluate_baselines(cache, baseline.features, baseline.classifiers, n_jobs=fit.n_jobs,
                                     class_weight=fit.class_weight, permutations=fit.permutations, progress=progress,
-                                    **protocol.sweep_kwargs())
+                                    **protocol.sweep_kwargs(), **labels.to_dict(), **detection.to_dict())
         return document(result, cache, {**baseline.to_dict(), **shared})
 
-    probes = _stage(run_dir / "probe_results.json", {**probe.to_dict(), **shared}, cache_signature(cache, ()),
-                    lambda: probe_stage(cache, probe, protocol, fit, out=run_dir, progress=progress), "probe")
+    probes = _stage(run_dir / "probe_results.json", {**probe.to_dict(), **keyed}, cache_signature(cache, ()),
+                    lambda: probe_stage(cache, probe, protocol, fit, labels, detection, out=run_dir, progress=progress),
+                    "probe")
     started = time.perf_counter()
     print(compute_features(cache, baseline.features, progress=progress, data=str(data), columns=columns.to_dict()),
           file=sys.stderr)
     feature_seconds = time.perf_counter() - started
-    baseline_doc = _stage(run_dir / "baseline_results.json", {**baseline.to_dict(), **shared},
+    baseline_doc = _stage(run_dir / "baseline_results.json", {**baseline.to_dict(), **keyed},
                           cache_signature(cache, baseline.features), baseline_document, "baselines")
     clips, attrs, n_failed = _ok_clips(cache)
-    label_of = dict(zip(clips["id"], clips["label"]))
+    label_of = _probed_labels(cache, labels)
     comparison = compare(probes["results"], baseline_doc["results"],
                          labels=[label_of[clip_id] for clip_id in probes["clip_ids"]])
     write_text_atomic(run_dir / "comparison.json", json.dumps(comparison, indent=1))
@@ -169,7 +176,7 @@ def run(
         "data": str(data),
         "n_clips": len(clips),
         "n_failed": n_failed,
-        "classes": dict(sorted(Counter(clips["label"]).items())),
+        "classes": dict(sorted(Counter(label_of[clip_id] for clip_id in probes["clip_ids"]).items())),
         "groups": len(set(clips["group"]) - {""}),
         "group_column": str(attrs.get("group_column", "")) or None,
         "protocol": probes["protocol"],
@@ -184,6 +191,28 @@ def run(
         facts["random_init_note"] = RANDOM_INIT_NOTE
     write_text_atomic(run_dir / "run.json", json.dumps(facts, indent=1))
     return write_report(run_dir)
+
+
+def _file_digest(path: str | None) -> str | None:
+    """A hash of a file's bytes (the label table: an edited table is a new result), None without one."""
+    if not path:
+        return None
+    try:
+        return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+
+
+def _probed_labels(cache: Path, labels: LabelOptions) -> dict[str, str]:
+    """The label each probed clip's id was probed for (clips/label, or the joined table's)."""
+    from layerprobe.data.label_table import clip_labels
+    from layerprobe.data.reader import CacheReader
+
+    with CacheReader(cache) as reader:
+        target = clip_labels(reader, labels=labels.labels, label_column=labels.label_column,
+                             id_column=labels.id_column)
+        ids = reader.clips["id"].iloc[target.rows]
+    return dict(zip(ids, target.labels))
 
 
 def _ok_clips(cache: Path) -> tuple[pd.DataFrame, dict, int]:
@@ -212,6 +241,8 @@ def add_stage_options(parser: argparse.ArgumentParser, *, encoder_skip: Sequence
     add_options(parser, BaselineOptions, flags={"classifiers": ("--baseline-classifier", "--baseline-classifiers")})
     add_options(parser, ProtocolOptions)
     add_options(parser, FitOptions)
+    add_options(parser, LabelOptions, skip=("label_column",))  # --label-column: see options.one_label_column
+    add_options(parser, DetectionOptions)
     add_quiet(parser)
 
 
@@ -219,7 +250,8 @@ def stage_options(args: argparse.Namespace) -> dict:
     """The parsed options of add_stage_options (and the columns) as keyword arguments of `run`."""
     return dict(columns=ColumnOptions.from_args(args), extract=ExtractOptions.from_args(args),
                 probe=ProbeOptions.from_args(args), baseline=BaselineOptions.from_args(args),
-                protocol=ProtocolOptions.from_args(args), fit=FitOptions.from_args(args), progress=not args.quiet)
+                protocol=ProtocolOptions.from_args(args), fit=FitOptions.from_args(args),
+                labels=LabelOptions.from_args(args), detection=DetectionOptions.from_args(args), progress=not args.quiet)
 
 
 def run_command(args: argparse.Namespace) -> int:

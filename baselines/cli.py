@@ -19,11 +19,11 @@ from layerprobe.atomic_write import writable_folder
 from layerprobe.report.run_dir import COMPARISON_FILE
 from layerprobe.baselines.paired import compare
 from layerprobe.baselines.run import evaluate_baselines
-from layerprobe.data.reader import CacheReader
 from layerprobe.errors import ArgumentParser, UserError, run_cli
 from layerprobe.probes.records import describe
 from layerprobe.probes.output import document, table, warnings, write_results
-from layerprobe.options import BaselineOptions, ColumnOptions, FitOptions, ProtocolOptions
+from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, FitOptions, LabelOptions,
+                                ProtocolOptions, one_label_column)
 from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
 
@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute a stored feature made with other parameters")
     add_quiet(parser)
     add_options(parser, ColumnOptions)
+    # --label-column is ColumnOptions' (see one_label_column)
+    add_options(parser, LabelOptions, skip=("label_column",))
+    add_options(parser, DetectionOptions)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,13 +58,18 @@ def run(args: argparse.Namespace) -> int:
         feature_by_name(name)
     if args.out:
         writable_folder(args.out)  # found before the features and fits, not after
-    cache = _cache(args)
+    columns, labels = one_label_column(ColumnOptions.from_args(args), LabelOptions.from_args(args),
+                                       manifest=not _is_cache(args.source))
+    detection = DetectionOptions.from_args(args)
+    cache = _cache(args, columns)
     result = evaluate_baselines(cache, chosen.features, chosen.classifiers, progress=not args.quiet,
                                 overwrite=args.overwrite, n_jobs=fit.n_jobs, class_weight=fit.class_weight,
-                                permutations=fit.permutations, **protocol.sweep_kwargs())
+                                permutations=fit.permutations, **protocol.sweep_kwargs(), **labels.to_dict(),
+                                **detection.to_dict())
     for line in warnings(result):
         print(f"warning: {line}", file=sys.stderr)
-    doc = document(result, cache, {**chosen.to_dict(), **protocol.to_dict(), **fit.result_dict()})
+    doc = document(result, cache, {**chosen.to_dict(), **protocol.to_dict(), **fit.result_dict(), **labels.to_dict(),
+                                   **detection.to_dict()})
     if args.compare:
         doc["comparison"] = _comparison(args.compare, doc, cache)
     if args.out:
@@ -81,16 +89,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cache(args: argparse.Namespace) -> str:
-    """The cache to evaluate: SOURCE itself, or DIR/cache.h5 made from DATA."""
+def _is_cache(source: str) -> bool:
+    return Path(source).is_file() and h5py.is_hdf5(source)
+
+
+def _cache(args: argparse.Namespace, columns: ColumnOptions) -> str:
+    """The cache to evaluate: SOURCE itself, or DIR/cache.h5 made from DATA with the manifest `columns`."""
     source = Path(args.source)
-    if source.is_file() and h5py.is_hdf5(source):
+    if _is_cache(args.source):
         return str(source)
     if not source.exists():
         raise UserError(f"{source}: no such cache, folder or manifest")
     if not args.out:
         raise UserError(f"{source} is a dataset, not a cache: give --out DIR to make DIR/{CACHE_FILE} from it")
-    return str(features_only_cache(source, Path(args.out) / CACHE_FILE, **ColumnOptions.from_args(args).to_dict()))
+    return str(features_only_cache(source, Path(args.out) / CACHE_FILE, **columns.to_dict()))
 
 
 def _comparison(probe_results: str, doc: dict, cache: str) -> dict:
@@ -100,11 +112,12 @@ def _comparison(probe_results: str, doc: dict, cache: str) -> dict:
         raise UserError(f"cannot read probe results {probe_results}: {error}") from None
     if probe_doc.get("clip_ids") != doc["clip_ids"] or probe_doc.get("protocol") != doc["protocol"]:
         raise UserError(f"{probe_results} was not made on the clips and protocol of {cache}: run probe on the same "
-                        "cache with the same --cv, --folds and --seed")
-    with CacheReader(cache) as reader:
-        labels = reader.clips["label"].tolist()
+                        "cache with the same --cv, --folds, --seed and labels")
+    if probe_doc.get("clip_labels", doc["clip_labels"]) != doc["clip_labels"]:
+        raise UserError(f"{probe_results} probed other labels of these clips: give probe and baselines the same "
+                        "--labels and --label-column")
     try:
-        return compare(probe_doc["results"], doc["results"], labels=labels)
+        return compare(probe_doc["results"], doc["results"], labels=doc["clip_labels"])
     except ValueError as error:
         raise UserError(str(error)) from None
 

@@ -15,9 +15,11 @@ from layerprobe.baselines.classifiers import CHANCE_LAYER, CHANCE_SPECS, baselin
 from layerprobe.baselines.compute import compute_features, feature_by_name
 from layerprobe.baselines.features import Feature
 from layerprobe.data.cache import open_cache
+from layerprobe.data.label_table import clip_labels
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.probes.classifiers import CLASS_WEIGHTS
+from layerprobe.probes.detection import Detection
 from layerprobe.probes.evaluate import SELECTED
 from layerprobe.probes.study import study
 from layerprobe.probes.sweep import Sweep, cache_folds
@@ -29,7 +31,9 @@ def evaluate_baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfc
                        classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, *, cv: str | None = None, folds: int = 5,
                        seed: int = 0, fold_column: str | None = None, refit: str = "train",
                        class_weight: str = "none", permutations: int = 0, n_jobs: int = -1,
-                       progress: bool = False, overwrite: bool = False) -> Sweep:
+                       labels: str | os.PathLike | None = None, label_column: str | None = None,
+                       id_column: str | None = None, positive_class: str | None = None,
+                       at_precision: float | None = None, progress: bool = False, overwrite: bool = False) -> Sweep:
     """Like `baselines`, but returns the Sweep (folds, records, clip ids, cache attrs) the probe's
     output functions take. overwrite: recompute a stored feature whose parameters differ instead
     of refusing (default False)."""
@@ -44,28 +48,34 @@ def evaluate_baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfc
         if progress:
             print(summary, file=sys.stderr)
     with CacheReader(cache) as reader:
-        clips = reader.clips
-        y = clips["label"].to_numpy()
-        # The same call on the same ok rows as probes.sweep.sweep: the folds are identical.
-        shared = cache_folds(reader, cv=cv, folds=folds, seed=seed, fold_column=fold_column, refit=refit)
-        matrices = {name: _feature_rows(reader, name) for name in features}
+        target = clip_labels(reader, labels=labels, label_column=label_column, id_column=id_column)
+        y = target.labels
+        # The same calls on the same ok rows as probes.sweep.sweep: the clips and folds are identical.
+        shared = cache_folds(reader, target, cv=cv, folds=folds, seed=seed, fold_column=fold_column, refit=refit)
+        matrices = {name: _feature_rows(reader, name)[target.rows] for name in features}
+        clip_ids = reader.clips["id"].iloc[target.rows].tolist()
         attrs = reader.attrs
     sources = [(name, lambda name=name: matrices[name]) for name in features]
+    detection = Detection(positive_class, at_precision)
     # The best baseline is chosen like the layer: inside each training part, among every feature x classifier.
     selection = [(SELECTED, [spec.name for spec in specs])]
     found = study(sources, specs, y, shared, class_weight=class_weight, permutations=permutations,
-                  selections=selection, n_jobs=n_jobs, progress=progress)
-    chance = study([(CHANCE_LAYER, lambda: chance_input(len(y)))], CHANCE_SPECS, y, shared, n_jobs=n_jobs)
+                  selections=selection, detection=detection, n_jobs=n_jobs, progress=progress)
+    chance = study([(CHANCE_LAYER, lambda: chance_input(len(y)))], CHANCE_SPECS, y, shared, detection=detection,
+                   n_jobs=n_jobs)
     for record in chance.records:  # a majority guess never predicting most classes is its definition, not news
         record["warnings"] = []
     records = found.records + chance.records
-    return Sweep(shared, records, clips["id"].tolist(), attrs, found.notes, classes=records[0]["classes"])
+    notes = [note for note in [target.note()] if note] + found.notes
+    return Sweep(shared, records, clip_ids, attrs, notes, classes=records[0]["classes"], labels=target)
 
 
 def baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfcc",),
               classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, *, cv: str | None = None, folds: int = 5,
               seed: int = 0, fold_column: str | None = None, refit: str = "train", class_weight: str = "none",
-              permutations: int = 0, n_jobs: int = -1, progress: bool = False) -> list[dict]:
+              permutations: int = 0, n_jobs: int = -1, labels: str | os.PathLike | None = None,
+              label_column: str | None = None, id_column: str | None = None, positive_class: str | None = None,
+              at_precision: float | None = None, progress: bool = False) -> list[dict]:
     """Baseline records (DESIGN.md JSON shape) on the folds `probe` would use with the same arguments.
 
     cache: the HDF5 cache; features missing from it are computed first. features: names of
@@ -74,12 +84,14 @@ def baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfcc",),
     "linear-svm" (all three by default), each a Pipeline with StandardScaler. A record with layer
     and classifier "selected" chooses among them inside each training part. Two chance records are
     always added, with layer "chance" and classifier "majority" / "stratified-random". cv, folds,
-    seed, fold_column, refit, class_weight, permutations, n_jobs: as for probes.sweep.probe.
+    seed, fold_column, refit, class_weight, permutations, n_jobs, labels, label_column, id_column,
+    positive_class, at_precision: as for probes.sweep.probe.
     progress: show progress bars and the feature summary (default False).
     """
     return evaluate_baselines(cache, features, classifiers, cv=cv, folds=folds, seed=seed, fold_column=fold_column,
                               refit=refit, class_weight=class_weight, permutations=permutations, n_jobs=n_jobs,
-                              progress=progress).records
+                              labels=labels, label_column=label_column, id_column=id_column,
+                              positive_class=positive_class, at_precision=at_precision, progress=progress).records
 
 
 def _needs_computing(cache: str | os.PathLike, features: Sequence[Feature]) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from layerprobe.atomic_write import atomic_path, writable_folder
 from layerprobe.errors import ArgumentParser, run_cli
-from layerprobe.options import FitOptions, ProbeOptions, ProtocolOptions
+from layerprobe.options import DetectionOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions
 from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
 from layerprobe.probes.output import table, write_results
@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_options(parser, ProbeOptions)
     add_options(parser, ProtocolOptions)
     add_options(parser, FitOptions)
+    add_options(parser, LabelOptions)
+    add_options(parser, DetectionOptions)
     parser.add_argument("--format", default="table", choices=["table", "json"],
                         help="table (default) or one JSON object on stdout")
     parser.add_argument("--out", metavar="DIR", help=f"write DIR/probe_results.json (or DIR/{PREDICTIONS_FILE})")
@@ -43,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
         return _predict(args)
     if args.out:
         writable_folder(args.out)  # an unwritable --out is found before the first fit, not after the last
-    doc = probe_stage(args.cache, ProbeOptions.from_args(args), ProtocolOptions.from_args(args), FitOptions.from_args(args), out=args.out,
-                      progress=not args.quiet)
+    doc = probe_stage(args.cache, ProbeOptions.from_args(args), ProtocolOptions.from_args(args),
+                      FitOptions.from_args(args), LabelOptions.from_args(args), DetectionOptions.from_args(args),
+                      out=args.out, progress=not args.quiet)
     for line in doc["warnings"]:
         print(f"warning: {line}", file=sys.stderr)
     if args.out:

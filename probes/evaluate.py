@@ -3,9 +3,9 @@
 The work is cut into independent jobs, one per (features, probe, outer fold, batch of label
 vectors), run in one joblib pool. Each job keeps what the records need and no more: per label
 vector the selection score of the chosen point and the per-class hits and supports of the test
-part; for the observed labels also the test predictions. From these the records, the "selected"
-records (the layer chosen inside each training part) and every permutation null follow without a
-single extra fit.
+part; for the observed labels also the test predictions and decision scores. From these the
+records, the "selected" records (the layer chosen inside each training part) and every
+permutation null follow without a single extra fit.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from layerprobe.probes.detection import class_scores
 from layerprobe.probes.protocols import Folds, OuterFold
 from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
 
@@ -24,7 +25,8 @@ SELECTED = "selected"
 
 @dataclass(frozen=True)
 class JobResult:
-    """One job's yield for its P label vectors (row 0 the observed labels when `predicted` is set)."""
+    """One job's yield for its P label vectors (row 0 the observed labels when `predicted` is set);
+    decision: the observed labels' (n_test, n_classes) decision scores."""
 
     best: np.ndarray
     hits: np.ndarray
@@ -33,6 +35,7 @@ class JobResult:
     scores: np.ndarray | None = None
     predicted: np.ndarray | None = None
     model: LinearModel | None = None
+    decision: np.ndarray | None = None
 
 
 @dataclass
@@ -41,9 +44,10 @@ class Candidate:
 
     best: (k, P) selection score of the chosen point per fold and label vector. hits, support:
     (k, P, K) per-class correct predictions and test clips. predicted: the observed labels' test
-    predictions per fold. params: the chosen hyperparameters per fold. picks: per fold, which
-    (layer, classifier) a "selected" candidate took (None for a plain one). grid and scores: the
-    probe's grid and the observed selection score of each point per fold (plain candidates only).
+    predictions per fold; decisions: their (n_test, K) decision scores per fold. params: the chosen
+    hyperparameters per fold. picks: per fold, which (layer, classifier) a "selected" candidate took
+    (None for a plain one). grid and scores: the probe's grid and the observed selection score of
+    each point per fold (plain candidates only).
     """
 
     layer: int | str
@@ -57,6 +61,7 @@ class Candidate:
     grid: tuple[dict, ...] = ()
     scores: list[np.ndarray] = field(default_factory=list)
     model: LinearModel | None = None
+    decisions: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,8 @@ def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, f
     if not observed:
         return JobResult(best, hits, support)
     first = outcomes[0]
-    return JobResult(best, hits, support, first.chosen, first.scores, first.predicted, first.model)
+    decision = None if first.decision is None else class_scores(first.decision, n_classes)
+    return JobResult(best, hits, support, first.chosen, first.scores, first.predicted, first.model, decision)
 
 
 def _run_spec(spec: ProbeSpec, task: FoldTask) -> list[FoldOutcome]:
@@ -111,7 +117,8 @@ def _run_spec(spec: ProbeSpec, task: FoldTask) -> list[FoldOutcome]:
             outcomes[index] = outcome
     for index in np.flatnonzero(single):
         constant = np.full(len(task.test_rows), task.codes[index, task.fit_rows[0]], dtype=np.int64)
-        outcomes[index] = FoldOutcome(np.zeros(len(spec.grid)), 0, constant)
+        decision = np.eye(task.n_classes)[constant] if index == 0 else None
+        outcomes[index] = FoldOutcome(np.zeros(len(spec.grid)), 0, constant, decision=decision)
     return outcomes
 
 
@@ -155,7 +162,8 @@ def candidate(layer: int | str, spec: ProbeSpec, plan: Plan, results: dict[tuple
         return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"), [], [])
     return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"),
                      [fold[0].predicted for fold in per_fold], [spec.grid[fold[0].chosen] for fold in per_fold],
-                     grid=spec.grid, scores=[fold[0].scores for fold in per_fold], model=final.model if final else None)
+                     grid=spec.grid, scores=[fold[0].scores for fold in per_fold], model=final.model if final else None,
+                     decisions=[fold[0].decision for fold in per_fold])
 
 
 def extend(observed: Candidate, null: Candidate) -> Candidate:
@@ -182,7 +190,8 @@ def select(candidates: Sequence[Candidate], classifier: str) -> Candidate:
              for k, w in enumerate(observed)]
     return Candidate(SELECTED, classifier, best.max(axis=0), hits, support,
                      [candidates[w].predicted[k] for k, w in enumerate(observed)],
-                     [candidates[w].params[k] for k, w in enumerate(observed)], picks)
+                     [candidates[w].params[k] for k, w in enumerate(observed)], picks,
+                     decisions=[candidates[w].decisions[k] for k, w in enumerate(observed)])
 
 
 def null_statistic(c: Candidate) -> np.ndarray:

@@ -19,7 +19,8 @@ def document(result: Sweep, cache: str | os.PathLike[str], options: dict) -> dic
     """The JSON object of `probe --format json`: run-level facts at the top, `results` below.
 
     options: the settings the sweep ran with (classifier, class_weight, permutations, cv, ...).
-    Record `predictions[k].index` values index into `clip_ids`.
+    Record `predictions[k].index` values index into `clip_ids` and `clip_labels` (the label each
+    clip was probed for).
     """
     folds = result.folds
     return {
@@ -37,7 +38,9 @@ def document(result: Sweep, cache: str | os.PathLike[str], options: dict) -> dic
         **options,
         "n_clips": int(len(folds.used)),
         "classes": result.classes,
+        "label_source": result.labels.to_dict() if result.labels else None,
         "clip_ids": result.clip_ids,
+        "clip_labels": result.labels.labels.tolist() if result.labels else None,
         "warnings": warnings(result),
         "results": result.records,
     }
@@ -100,10 +103,31 @@ def table(doc: dict, first_column: str = "layer") -> str:
                           for p in top["picked"])
         name = describe(top) if first_column == "layer" else f"selected {first_column} and classifier"
         lines.append(f"{name}: chosen inside each training part, per fold: {picks}")
+        if top.get("roc_auc"):
+            lines.append(f"{name}: {detection_line(top)}")
     return "\n".join(lines)
+
+
+def detection_line(record: dict) -> str:
+    """"ROC-AUC 0.91 [..], AP 0.62 [..] (...); recall of 'owl' at precision 0.9: 0.40 [..]" for a record."""
+    detection = record["detection"]
+    line = (f"ROC-AUC {with_optional_interval(record['roc_auc'])}, average precision "
+            f"{with_optional_interval(record['average_precision'])} ({detection['average']})")
+    if "recall_at_precision" in record:
+        at = record["recall_at_precision"]
+        line += (f"; recall of {detection['positive_class']!r} at precision {at['precision']:g}: "
+                 f"{with_optional_interval(at)}")
+    return line
 
 
 def with_interval(summary: dict) -> str:
     """"0.712 [0.650, 0.770]" from a metric object {"value", "ci", ...}."""
     low, high = summary["ci"]
     return f"{summary['value']:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def with_optional_interval(summary: dict) -> str:
+    """with_interval, or the value alone where no interval could be computed ("n/a" without a value)."""
+    if summary["value"] is None:
+        return "n/a"
+    return with_interval(summary) if summary.get("ci") else f"{summary['value']:.3f}"

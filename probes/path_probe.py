@@ -90,7 +90,9 @@ def path_spec(name: str, fit_path: PathSolver, grid: Sequence[float]) -> ProbeSp
             coef, intercept = _fit(fit_path, final, codes, task, values[:chosen + 1])[-1]
             model = LinearModel(final.mean, final.scale, coef, intercept)
             predicted = model.predict(task.X[task.test_rows]).astype(np.int64)
-            outcomes.append(FoldOutcome(scores, chosen, predicted, model if task.keep_model and not outcomes else None))
+            decision = model.decision_function(task.X[task.test_rows]) if not outcomes else None
+            outcomes.append(FoldOutcome(scores, chosen, predicted, model if task.keep_model and not outcomes else None,
+                                        decision))
         return outcomes
 
     return ProbeSpec(name, tuple({"C": c} for c in values), run)

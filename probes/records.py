@@ -3,17 +3,31 @@ from __future__ import annotations
 
 import numpy as np
 
+from layerprobe.probes.detection import (
+    DETECTION_METRICS, POOLED_SCORES, Detection, per_class_detection, recall_at_precision, summary,
+    weighted_curves,
+)
 from layerprobe.probes.evaluate import Candidate
-from layerprobe.probes.intervals import CLIP_BOOTSTRAP, CORRECTED_T, GROUP_BOOTSTRAP, bootstrap_intervals, corrected_t_interval
+from layerprobe.probes.intervals import (
+    CLIP_BOOTSTRAP, CORRECTED_T, GROUP_BOOTSTRAP, LEVEL, bootstrap_intervals, corrected_t_interval,
+)
 from layerprobe.probes.metrics import METRICS, chance_levels, confusion, per_class, scores
 from layerprobe.probes.protocols import Folds
 
+# Fewer than the other metrics' 2000: each resample re-ranks every test clip once per class, and at
+# Speech Commands' size (11,000 test clips, 35 classes) 2000 would take minutes per record.
+DETECTION_RESAMPLES = 200
 
-def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, class_weight: str) -> dict:
+
+def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, class_weight: str,
+           detection: Detection = Detection()) -> dict:
     """The record of one candidate: pooled scores with 95% intervals and per-fold values, per-class
-    scores, chance on the same folds, chosen hyperparameters, and the out-of-fold predictions.
+    scores, detection metrics from the decision scores, chance on the same folds, chosen
+    hyperparameters, and the out-of-fold predictions (with the positive class's decision score
+    for two classes).
 
     codes: the observed label code of every ok clip; classes: the class names, indexed by code.
+    detection: the positive class and the precision at which recall is read (two classes).
     """
     K = len(classes)
     fold_matrices = np.stack([confusion(codes[fold.test], predicted, K)
@@ -37,6 +51,14 @@ def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, c
         "predictions": [{"index": fold.test.tolist(), "predicted": [str(classes[p]) for p in predicted]}
                         for fold, predicted in zip(folds.outer, c.predicted)],
     }
+    if c.decisions and all(decision is not None for decision in c.decisions):
+        found = _detection(c, codes, [str(name) for name in classes], folds, detection)
+        out["per_class"].update(found.pop("per_class"))
+        out.update(found)
+        if K == 2:
+            positive = detection.positive(out["classes"])
+            for fold_predictions, decision in zip(out["predictions"], c.decisions):
+                fold_predictions["score"] = decision[:, positive].tolist()
     if any("C" in params for params in c.params):
         out["C"] = [params.get("C") for params in c.params]
     if c.picks is not None:
@@ -99,3 +121,69 @@ def _metrics(pooled: np.ndarray, fold_matrices: np.ndarray, folds: Folds, codes:
     return {m: {"value": float(value[m]), "ci": intervals[m], "ci_method": method,
                 "folds": [float(v) for v in per_fold[m]],
                 "std": float(np.std(per_fold[m], ddof=1)) if k > 1 else None} for m in METRICS}
+
+
+def _detection(c: Candidate, codes: np.ndarray, classes: list[str], folds: Folds, detection: Detection) -> dict:
+    """ROC-AUC and AP per class (into per_class) and as metric objects (the positive class's for two
+    classes, else the macro mean), the recall at the asked precision for two classes, and what they mean."""
+    tested = np.concatenate([fold.test for fold in folds.outer])
+    truth, scores = codes[tested], np.concatenate(c.decisions)
+    positive = detection.positive(classes) if len(classes) == 2 else None
+    target = detection.at_precision if positive is not None else None
+    pooled = per_class_detection(truth, scores)
+    per_fold = [per_class_detection(codes[fold.test], decision) for fold, decision in zip(folds.outer, c.decisions)]
+    resampled = _bootstrap(folds, truth, scores, positive, target) if len(folds.outer) == 1 else {}
+    out: dict = {"per_class": pooled}
+    for name in DETECTION_METRICS:
+        values = [summary(fold[name], positive) for fold in per_fold]
+        out[name] = _summary_object(summary(pooled[name], positive), values, folds, resampled.get(name))
+    if target is not None:
+        value, threshold = recall_at_precision(truth == positive, scores[:, positive], target)
+        values = [recall_at_precision(codes[fold.test] == positive, decision[:, positive], target)[0]
+                  for fold, decision in zip(folds.outer, c.decisions)]
+        out["recall_at_precision"] = {**_summary_object(value, values, folds, resampled.get("recall_at_precision")),
+                                      "precision": target, "threshold": threshold}
+    out["detection"] = {
+        "positive_class": classes[positive] if positive is not None else None,
+        "average": (f"the positive class {classes[positive]!r} against the other" if positive is not None
+                    else "macro mean of one-vs-rest values over the classes present in the test clips"),
+        "scores": POOLED_SCORES,
+    }
+    return out
+
+
+def _bootstrap(folds: Folds, truth: np.ndarray, scores: np.ndarray, positive: int | None,
+               precision: float | None) -> dict[str, np.ndarray]:
+    """(DETECTION_RESAMPLES,) values of each detection metric on resamples of a single split's test
+    units (groups, else clips): the positive class's, else the mean over the classes present."""
+    units = folds.groups[folds.outer[0].test] if folds.groups is not None else np.arange(len(truth))
+    _, unit_of = np.unique(units, return_inverse=True)
+    n_units = unit_of.max() + 1
+    counts = np.random.default_rng(folds.seed).multinomial(n_units, np.full(n_units, 1 / n_units),
+                                                           size=DETECTION_RESAMPLES)
+    weights = counts[:, unit_of]
+    classes = [positive] if positive is not None else [k for k in range(scores.shape[1]) if (truth == k).any()]
+    found = [weighted_curves(truth == k, scores[:, k], weights, precision) for k in classes]
+    with np.errstate(invalid="ignore"):
+        return {name: np.nanmean(np.stack([values[name] for values in found]), axis=0) for name in found[0]}
+
+
+def _summary_object(value: float | None, per_fold: list[float | None], folds: Folds,
+                    resampled: np.ndarray | None) -> dict:
+    """{"value", "ci", "ci_method", "folds", "std"} as for the other metrics: a corrected t interval
+    over the folds that define the metric, or for one split the percentiles of its `resampled` values."""
+    defined = np.array([v for v in per_fold if v is not None])
+    out = {"value": value, "ci": None, "ci_method": None, "folds": per_fold,
+           "std": float(np.std(defined, ddof=1)) if len(defined) > 1 else None}
+    if value is None:
+        return out
+    if len(folds.outer) > 1:
+        if len(defined) > 1:
+            ratio = float(np.mean([len(test) / len(fit) for fit, test in folds.splits]))
+            out.update(ci=corrected_t_interval(value, defined, ratio), ci_method=CORRECTED_T)
+        return out
+    tail = 100 * (1 - LEVEL) / 2
+    unit = "groups" if folds.groups is not None else "clips"
+    out.update(ci=[float(np.nanpercentile(resampled, tail)), float(np.nanpercentile(resampled, 100 - tail))],
+               ci_method=f"percentile bootstrap over test {unit}, {DETECTION_RESAMPLES} resamples, 95%")
+    return out

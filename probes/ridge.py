@@ -133,7 +133,9 @@ def _run_batch(task: FoldTask, codes: np.ndarray, keep: bool) -> list[FoldOutcom
         labels = np.flatnonzero(chosen == g)
         predicted[labels] = predictions(path, rotated, ALPHA_GRID[g], K, labels)
     model = linear_model(path, ALPHA_GRID[chosen[0]], K, mean, scale) if keep else None
-    return [FoldOutcome(scores[p], int(chosen[p]), predicted[p], model if p == 0 else None) for p in range(P)]
+    decision = path.scores(rotated, ALPHA_GRID[chosen[0]], np.arange(K))
+    return [FoldOutcome(scores[p], int(chosen[p]), predicted[p], model if p == 0 else None,
+                        decision if p == 0 else None) for p in range(P)]
 
 
 def run(task: FoldTask) -> list[FoldOutcome]:

@@ -80,12 +80,16 @@ class FoldOutcome:
     scores: (n_grid,) mean selection score (UAR) of each grid point over the selection splits.
     chosen: index of the grid point refitted, the first maximum of `scores`. predicted: (n_test,)
     class codes of the test rows. model: the refitted model when task.keep_model (else None).
+    decision: the test rows' decision scores for the observed labels (row 0 of task.codes), None
+    for the permutations (it would cost P times the memory): (n_test, n_classes), or (n_test,) the
+    second class's score for two classes, as scikit-learn's decision_function gives them.
     """
 
     scores: np.ndarray
     chosen: int
     predicted: np.ndarray
     model: LinearModel | None = None
+    decision: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -163,10 +167,20 @@ def sklearn_spec(name: str, pipeline: Callable[[ClassWeight, int], Pipeline], gr
             final = fit(task, codes, task.fit_rows, grid[chosen])
             predicted = final.predict(task.X[task.test_rows]) if len(task.test_rows) else np.zeros(0, np.int64)
             model = linear_model(final) if task.keep_model and not outcomes else None
-            outcomes.append(FoldOutcome(scores, chosen, np.asarray(predicted, dtype=np.int64), model))
+            decision = decision_scores(final, task.X[task.test_rows]) if len(task.test_rows) and not outcomes else None
+            outcomes.append(FoldOutcome(scores, chosen, np.asarray(predicted, dtype=np.int64), model, decision))
         return outcomes
 
     return ProbeSpec(name, grid, run)
+
+
+def decision_scores(pipeline: Pipeline, X: np.ndarray) -> np.ndarray | None:
+    """The fitted pipeline's decision_function on X; its predict_proba for a classifier without one
+    (the chance baselines' DummyClassifier); None for a classifier with neither."""
+    for method in ("decision_function", "predict_proba"):
+        if hasattr(pipeline, method):
+            return getattr(pipeline, method)(X)
+    return None
 
 
 def linear_model(pipeline: Pipeline) -> LinearModel:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from layerprobe.probes.detection import Detection
 from layerprobe.probes.evaluate import SELECTED, Candidate, Plan, evaluate_candidates, extend, null_statistic, select
 from layerprobe.probes.protocols import Folds, final_fold
 from layerprobe.probes.records import record
@@ -33,8 +34,8 @@ class Study:
 
 def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
           labels: np.ndarray, folds: Folds, *, class_weight: str = "none", permutations: int = 0,
-          selections: Sequence[tuple[str, Sequence[str]]] = (), keep_models: bool = False, n_jobs: int = -1,
-          progress: bool = False) -> Study:
+          selections: Sequence[tuple[str, Sequence[str]]] = (), keep_models: bool = False,
+          detection: Detection = Detection(), n_jobs: int = -1, progress: bool = False) -> Study:
     """Evaluate every source with every spec on `folds`.
 
     Parameters
@@ -48,10 +49,13 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
     selections : (classifier name, spec names) pairs: a "selected" record per pair, choosing among the
         sources x those specs inside each training part.
     keep_models : also refit each source x spec on all clips (default False).
+    detection : the positive class and the precision of the recall reported for two classes
+        (default: the second class, no recall at precision); checked against the classes first.
     n_jobs : joblib workers (default -1: all cores).
     progress : show a progress bar (default False).
     """
     classes, codes = np.unique(np.asarray(labels), return_inverse=True)
+    detection.check([str(name) for name in classes])
     notes = []
     kind = scheme(codes, folds.groups)
     if permutations:
@@ -74,7 +78,7 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
         candidates = [extend(observed, null) for observed, null in zip(candidates, nulls)]
     selected = [select([c for c in candidates if c.classifier in names], name) for name, names in selections]
     everything: list[Candidate] = candidates + selected
-    records = [record(c, codes, classes, folds, class_weight) for c in everything]
+    records = [record(c, codes, classes, folds, class_weight, detection) for c in everything]
     if permutations:
         _add_p_values(records, everything, kind, permutations)
     models = {(c.layer, c.classifier): c.model for c in candidates if c.model is not None}

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from layerprobe.data.clip_columns import clip_column
+from layerprobe.data.label_table import ClipLabels, clip_labels
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.layer_spec import parse_layers
 from layerprobe.probes.classifiers import CLASS_WEIGHTS, classifier_specs
+from layerprobe.probes.detection import Detection
 from layerprobe.probes.metrics import METRICS
 from layerprobe.probes.protocols import Folds, outer_folds
 from layerprobe.probes.spec import LinearModel
@@ -24,7 +26,8 @@ from layerprobe.probes.study import selections_for, study
 class Sweep:
     """A finished sweep: the shared folds, one record per layer x classifier then the selected ones,
     the ok clip ids (record indices point into them), the cache's root attributes, run-level notes,
-    and the probes refitted on all clips when asked for, keyed by (layer, classifier)."""
+    the probes refitted on all clips when asked for, keyed by (layer, classifier), and where the
+    labels came from (only the labelled ok clips are probed)."""
 
     folds: Folds
     records: list[dict]
@@ -33,6 +36,7 @@ class Sweep:
     notes: list[str] = field(default_factory=list)
     models: dict[tuple, LinearModel] = field(default_factory=dict)
     classes: list[str] = field(default_factory=list)
+    labels: ClipLabels | None = None
 
 
 def select_layers(choice: str | int | Sequence[int], stored: list[int]) -> list[int]:
@@ -52,20 +56,42 @@ def select_layers(choice: str | int | Sequence[int], stored: list[int]) -> list[
     return sorted(set(wanted))
 
 
-def cache_folds(reader: CacheReader, *, cv: str | None = None, folds: int = 5, seed: int = 0,
-                fold_column: str | None = None, refit: str = "train") -> Folds:
-    """The outer folds of a cache's ok clips: the one call probe and baselines share, so their folds match."""
-    clips = reader.clips
-    fold_ids = clip_column(reader, fold_column) if fold_column else None
-    return outer_folds(clips["label"].to_numpy(), clips["group"].to_numpy(), clips["split"].to_numpy(),
-                       fold_ids=fold_ids, cv=cv, folds=folds, seed=seed, refit=refit)
+def cache_folds(reader: CacheReader, target: ClipLabels | None = None, *, cv: str | None = None, folds: int = 5,
+                seed: int = 0, fold_column: str | None = None, refit: str = "train") -> Folds:
+    """The outer folds of a cache's labelled ok clips (target: which, and their labels; default
+    clips/label): the one call probe and baselines share, so their folds match.
+
+    When every class lies within a single group (the label names the group itself, as with
+    --label-column group), grouped CV would leave every test class unseen: the protocol chosen is
+    then stratified k-fold over clips, which asks whether the group is identifiable from the features.
+    """
+    target = target or clip_labels(reader)
+    clips = reader.clips.iloc[target.rows]
+    fold_ids = clip_column(reader, fold_column)[target.rows] if fold_column else None
+    groups, split = clips["group"].to_numpy(), clips["split"].to_numpy()
+    if cv is None and fold_ids is None and names_its_group(target.labels, groups):
+        found = outer_folds(target.labels, cv="stratified", folds=folds, seed=seed)
+        reason = (f"stratified {folds}-fold CV over clips, because every {target.column!r} class lies within a "
+                  "single group, so group-wise CV would leave every test class unseen: this asks whether the "
+                  f"{target.column} is identifiable from the features of other clips of the same group")
+        return replace(found, reason=reason, leak=None, warnings=[w for w in found.warnings if w != found.leak])
+    return outer_folds(target.labels, groups, split, fold_ids=fold_ids, cv=cv, folds=folds, seed=seed, refit=refit)
+
+
+def names_its_group(labels: np.ndarray, groups: np.ndarray) -> bool:
+    """Whether groups exist and every class occurs within one group only (the speaker probed as the label)."""
+    if (groups == "").all():
+        return False
+    return bool(pd.Series(groups).groupby(labels).nunique().max() == 1)
 
 
 def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "all",
           classifier: str | Sequence[str] = "all", *,
           cv: str | None = None, folds: int = 5, seed: int = 0, fold_column: str | None = None,
           refit: str = "train", class_weight: str = "none", permutations: int = 0, n_jobs: int = -1,
-          save_models: bool = False, progress: bool = False) -> Sweep:
+          labels: str | os.PathLike[str] | None = None, label_column: str | None = None, id_column: str | None = None,
+          positive_class: str | None = None, at_precision: float | None = None, save_models: bool = False,
+          progress: bool = False) -> Sweep:
     """Probe cached layers; see layerprobe.probe for the parameters (cv None is its "auto"; classifier:
     "all", a name or names). save_models: also refit each probe on all clips (C chosen by the same
     kind of selection) for saving (default False)."""
@@ -76,15 +102,19 @@ def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "al
     specs = classifier_specs(classifier)
     with CacheReader(cache) as reader:
         chosen = select_layers(layers, reader.layers)
-        shared = cache_folds(reader, cv=cv, folds=folds, seed=seed, fold_column=fold_column, refit=refit)
-        clips = reader.clips
-        sources = [(layer, lambda layer=layer: reader.layer(layer)) for layer in chosen]
-        result = study(sources, specs, clips["label"].to_numpy(), shared, class_weight=class_weight,
+        target = clip_labels(reader, labels=labels, label_column=label_column, id_column=id_column)
+        shared = cache_folds(reader, target, cv=cv, folds=folds, seed=seed, fold_column=fold_column, refit=refit)
+        rows = target.rows
+        sources = [(layer, lambda layer=layer: reader.layer(layer)[rows]) for layer in chosen]
+        result = study(sources, specs, target.labels, shared, class_weight=class_weight,
                        permutations=permutations, selections=selections_for([s.name for s in specs]),
-                       keep_models=save_models, n_jobs=n_jobs, progress=progress)
+                       keep_models=save_models, detection=Detection(positive_class, at_precision), n_jobs=n_jobs,
+                       progress=progress)
+        clip_ids = reader.clips["id"].iloc[rows].tolist()
         attrs = reader.attrs
     classes = result.records[0]["classes"]
-    return Sweep(shared, result.records, clips["id"].tolist(), attrs, result.notes, result.models, classes)
+    notes = [note for note in [target.note()] if note] + result.notes
+    return Sweep(shared, result.records, clip_ids, attrs, notes, result.models, classes, target)
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:

@@ -12,11 +12,14 @@ from layerprobe.report.run_dir import RunInputs, read_run_dir
 from layerprobe.report.sections import report_blocks, title
 from layerprobe.report.selection import best_layer, best_per_feature, curve_records
 
+PR_CURVE_FILE = "precision_recall_best_layer.png"
+
 
 def write_report(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """Write the comparison report into RUN_DIR and return the written paths by file name:
     report.md, report.html, results.json, layer_curve.png, confusion_best_layer.png,
-    per_class_recall.png. Raises UserError when RUN_DIR or its probe_results.json is missing."""
+    per_class_recall.png, and precision_recall_best_layer.png for two classes. Raises UserError
+    when RUN_DIR or its probe_results.json is missing."""
     inputs = read_run_dir(run_dir)
     figures = draw_figures(inputs)
     blocks = report_blocks(inputs, figures)
@@ -33,7 +36,8 @@ def write_report(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
 
 
 def draw_figures(inputs: RunInputs) -> list[Image]:
-    """The three figures, written into the run folder, with their captions."""
+    """The figures, written into the run folder, with their captions: the layer curve, the confusion
+    matrix, per-class recall, and for two classes the precision-recall curve."""
     directory = inputs.directory
     records = curve_records(inputs.layer_records)
     top = best_layer(inputs.layer_records, inputs.comparison)
@@ -41,7 +45,7 @@ def draw_figures(inputs: RunInputs) -> list[Image]:
                               directory / "layer_curve.png")
     confusion = plots.confusion_matrix(top, directory / "confusion_best_layer.png")
     recall = plots.per_class_recall(records, top, directory / "per_class_recall.png")
-    return [
+    figures = [
         Image(curve, "Accuracy and UAR against layer: pooled out-of-fold value, error bars its 95% interval "
                      f"({top['accuracy']['ci_method']}); dotted: the layer chosen inside each training part; bands: "
                      "the best classifier of each baseline feature (95% interval); dashed: chance."),
@@ -49,6 +53,14 @@ def draw_figures(inputs: RunInputs) -> list[Image]:
                          "rows normalized (counts in brackets)."),
         Image(recall, "Recall of each class at each layer: a dark column is a class that the probes miss."),
     ]
+    truth = inputs.probe.get("clip_labels")
+    if len(top["classes"]) == 2 and truth and "score" in top["predictions"][0]:
+        curve_path = plots.precision_recall(top, truth, directory / PR_CURVE_FILE)
+        figures.append(Image(curve_path, f"Precision-recall curve of {top['detection']['positive_class']!r} for the "
+                                         "layer chosen inside each training part, from the decision scores of every "
+                                         "test clip pooled over folds (each fold's from its own model); dashed: "
+                                         "the class's prevalence, what random scores reach."))
+    return figures
 
 
 def results_document(inputs: RunInputs) -> dict:

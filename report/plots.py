@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from sklearn.metrics import precision_recall_curve
 
 from layerprobe.atomic_write import atomic_path
 from layerprobe.probes.output import COLUMNS
@@ -131,6 +132,35 @@ def per_class_recall(layer_records: list[dict], selected: dict, path: str | os.P
     ax.set_ylabel("layer")
     ax.set_title(f"per-class recall by layer ({classifier})")
     figure.colorbar(image, ax=ax, label="recall")
+    return _save(figure, path)
+
+
+@_literal_text
+def precision_recall(record: dict, truth: list[str], path: str | os.PathLike[str]) -> Path:
+    """The precision-recall curve of a two-class record's positive class, from its pooled out-of-fold
+    decision scores (predictions[k].score); truth: the label of every clip the indices point to.
+    The recall at the asked precision, when there is one, is marked."""
+    positive = record["detection"]["positive_class"]
+    index = np.concatenate([fold["index"] for fold in record["predictions"]])
+    score = np.concatenate([fold["score"] for fold in record["predictions"]])
+    is_positive = np.asarray(truth)[index] == positive
+    precision, recall, _ = precision_recall_curve(is_positive, score)
+    figure = Figure(figsize=(5.5, 4.6), layout="constrained")
+    ax = figure.subplots()
+    ax.plot(recall, precision, drawstyle="steps-post", linewidth=1.8,
+            label=f"AP {record['average_precision']['value']:.3f}, ROC-AUC {record['roc_auc']['value']:.3f}")
+    ax.axhline(is_positive.mean(), color="black", linestyle="--", linewidth=1.2,
+               label=f"chance (prevalence {is_positive.mean():.3f})")
+    at = record.get("recall_at_precision")
+    if at:
+        ax.plot([at["value"]], [at["precision"]], marker="o", color="tab:red", linestyle="none",
+                label=f"recall {at['value']:.3f} at precision {at['precision']:g}")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(f"recall of {positive}")
+    ax.set_ylabel(f"precision of {positive}")
+    ax.set_title(f"{_name(record)}: precision-recall, pooled out-of-fold scores")
+    ax.legend(loc="lower left", fontsize=8)
     return _save(figure, path)
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from layerprobe.layer_spec import format_layers
-from layerprobe.probes.output import COLUMNS, SELECTED, with_interval
+from layerprobe.probes.output import COLUMNS, SELECTED, with_interval, with_optional_interval
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
 from layerprobe.report.selection import (CHANCE, RANKING, best_baseline, best_layer, chance_level, curve_records, find,
                                          picks_summary)
 
 TITLES = dict(COLUMNS)
+CLASS_TITLES = {"precision": "precision", "recall": "recall", "f1": "F1", "roc_auc": "ROC-AUC",
+                "average_precision": "AP"}
 
 
 def title(inputs: RunInputs) -> str:
@@ -20,11 +22,11 @@ def title(inputs: RunInputs) -> str:
 
 
 def report_blocks(inputs: RunInputs, figures: list[Image]) -> list[Block]:
-    """The whole report: headline, dataset, encoder, layers, baselines, comparison, warnings,
-    timings, figures."""
+    """The whole report: headline, dataset, encoder, layers, per-class scores, baselines, comparison,
+    warnings, timings, figures."""
     return [Heading(title(inputs), level=1), *headline(inputs), *dataset(inputs), *encoder(inputs),
-            *layer_table(inputs), *baseline_table(inputs), *comparison(inputs), *warnings(inputs),
-            *timings(inputs), Heading("Figures"), *figures]
+            *layer_table(inputs), *per_class_table(inputs), *baseline_table(inputs), *comparison(inputs),
+            *warnings(inputs), *timings(inputs), Heading("Figures"), *figures]
 
 
 def headline(inputs: RunInputs) -> list[Block]:
@@ -106,6 +108,29 @@ def layer_table(inputs: RunInputs) -> list[Block]:
             Paragraph(f"Pooled out-of-fold value [95% interval: {top['accuracy']['ci_method']}]; the selected rows "
                       "choose the layer inside each training part, (headline) marks the one put forward above. "
                       "The per-layer rows are a curve to look at, not a choice: their maximum is optimistic.")]
+
+
+def per_class_table(inputs: RunInputs) -> list[Block]:
+    """Each class of the layer put forward: support, precision, recall, F1, and ROC-AUC and average
+    precision (one-vs-rest) from its decision scores, with what the detection figures mean."""
+    top = best_layer(inputs.layer_records, inputs.comparison)
+    scores = top["per_class"]
+    columns = [name for name in ("precision", "recall", "f1", "roc_auc", "average_precision") if name in scores]
+    rows = [[name, str(scores["support"][i]), *(_cell(scores[column][i]) for column in columns)]
+            for i, name in enumerate(top["classes"])]
+    blocks: list[Block] = [Heading("Per class"), Table(["class", "support", *(CLASS_TITLES[c] for c in columns)], rows)]
+    if "detection" in top:
+        detection = top["detection"]
+        text = (f"Of the {_name(top)}, over all test folds. ROC-AUC and AP (average precision) rank each class "
+                f"against the rest by the decision scores, {detection['scores']}. Overall: ROC-AUC "
+                f"{with_optional_interval(top['roc_auc'])}, AP {with_optional_interval(top['average_precision'])} "
+                f"({detection['average']})")
+        if "recall_at_precision" in top:
+            at = top["recall_at_precision"]
+            text += (f"; recall of {detection['positive_class']!r} at precision {at['precision']:g}: "
+                     f"{with_optional_interval(at)}")
+        blocks.append(Paragraph(text + "."))
+    return blocks
 
 
 def baseline_table(inputs: RunInputs) -> list[Block]:
@@ -193,6 +218,10 @@ def _test_sentence(found: dict | None) -> str:
         sentence += f" (Wilcoxon signed-rank p = {found['wilcoxon_p_value']:.3g}"
         sentence += f"; {found['wilcoxon_note']})" if found.get("wilcoxon_note") else ")"
     return sentence + "."
+
+
+def _cell(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _groups(run: dict) -> str:

@@ -137,7 +137,7 @@ def test_html_is_self_contained_with_every_figure_embedded(run_dir):
     assert len(sources) == len(FIGURES)
     assert all(src.startswith("data:image/png;base64,") for src in sources)
     assert not re.search(r'(href|src)="(?!data:)', page) and "<link" not in page and "<script" not in page
-    assert page.count("<table>") == 4  # layers, baselines, comparison, timings
+    assert page.count("<table>") == 5  # layers, per class, baselines, comparison, timings
 
 
 def test_figures_are_png_images_of_plausible_size(run_dir):

@@ -1,0 +1,131 @@
+"""Detection metrics from out-of-fold decision scores: ROC-AUC and average precision per class
+(one-vs-rest) and their macro mean, and, for two classes, the recall reached at a chosen precision.
+
+A rare class (the owl among the birds) is judged by how well its scores rank it, not by accuracy.
+The pooled values are computed on the decision scores of every test clip taken together, as is
+common; those of different folds come from different models, so their scales may differ a little,
+and the per-fold values are kept beside them. The figures come from scikit-learn
+(roc_auc_score, average_precision_score, precision_recall_curve); the weighted curves below only
+serve the bootstrap of a single split, and equal scikit-learn's with sample weights (tested).
+
+A class that occurs in no test clip (or in all of them) has no ROC-AUC or AP: its value is None,
+and macro means average the classes that have one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+from layerprobe.errors import UserError
+
+DETECTION_METRICS = ("roc_auc", "average_precision")
+POOLED_SCORES = ("computed on the out-of-fold decision scores pooled over folds (each fold's from its own model; "
+                 "per-fold values in folds)")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What the user asked of the detection metrics.
+
+    positive_class: the class whose ROC-AUC and AP head a two-class record and whose recall is read
+    at `at_precision` (default: the second class in sorted order, scikit-learn's pos_label).
+    at_precision: 0 < P <= 1, the precision at which the recall of the positive class is reported
+    (two classes only); None: not reported.
+    """
+
+    positive_class: str | None = None
+    at_precision: float | None = None
+
+    def check(self, classes: list[str]) -> None:
+        """Raise UserError when these options do not apply to `classes`."""
+        if self.at_precision is not None and not 0 < self.at_precision <= 1:
+            raise UserError(f"--at-precision must be in (0, 1], got {self.at_precision:g}")
+        if len(classes) > 2 and (self.positive_class is not None or self.at_precision is not None):
+            raise UserError(f"--positive-class and --at-precision apply to two classes; the labels have "
+                            f"{len(classes)}, and every record gives ROC-AUC and AP per class and their macro mean")
+        if self.positive_class is not None and self.positive_class not in classes:
+            raise UserError(f"--positive-class {self.positive_class!r} is not a class; the classes are "
+                            f"{', '.join(map(repr, classes))}")
+
+    def positive(self, classes: list[str]) -> int:
+        """The code of the positive class of a two-class problem."""
+        return classes.index(self.positive_class) if self.positive_class is not None else 1
+
+
+def class_scores(decision: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n, n_classes) one score per class, higher meaning more of that class, from a decision
+    function's output. Two classes always become (-s, s), s the second class's margin: sklearn's
+    single column as it is, a score per class (ridge's, a probability) as their difference; so the
+    two columns rank alike, and scores pooled over folds won by different probes stay comparable."""
+    decision = np.asarray(decision, dtype=np.float64)
+    if decision.ndim == 1 or decision.shape[1] == 1:
+        single = decision.reshape(-1)
+        return np.column_stack([-single, single])
+    if n_classes == 2 and decision.shape[1] == 2:
+        return class_scores(decision[:, 1] - decision[:, 0], 2)
+    if decision.shape[1] != n_classes:
+        raise ValueError(f"decision scores have {decision.shape[1]} columns for {n_classes} classes")
+    return decision
+
+
+def per_class_detection(truth: np.ndarray, scores: np.ndarray) -> dict[str, list[float | None]]:
+    """ROC-AUC and average precision of each class against the rest (None where undefined)."""
+    onehot = truth[:, None] == np.arange(scores.shape[1])
+    defined = np.flatnonzero(onehot.any(axis=0) & ~onehot.all(axis=0))
+    out: dict[str, list[float | None]] = {name: [None] * scores.shape[1] for name in DETECTION_METRICS}
+    if not len(defined):
+        return out
+    # One call per metric over the defined classes' columns (a multilabel indicator): per-class
+    # calls would repeat scikit-learn's input checks K times per fold.
+    columns = (onehot[:, defined[0]], scores[:, defined[0]]) if len(defined) == 1 else \
+        (onehot[:, defined], scores[:, defined])
+    for name, metric in (("roc_auc", roc_auc_score), ("average_precision", average_precision_score)):
+        for c, value in zip(defined, np.atleast_1d(metric(*columns, average=None))):
+            out[name][c] = float(value)
+    return out
+
+
+def summary(values: list[float | None], positive: int | None) -> float | None:
+    """The positive class's value (two classes), else the macro mean over the classes that have one."""
+    if positive is not None:
+        return values[positive]
+    defined = [v for v in values if v is not None]
+    return float(np.mean(defined)) if defined else None
+
+
+def recall_at_precision(positive: np.ndarray, score: np.ndarray, precision: float) -> tuple[float, float | None]:
+    """The highest recall of `positive` among the thresholds whose precision reaches `precision`,
+    and the lowest such threshold (scores >= it are called positive); (0.0, None) when none does."""
+    precisions, recalls, thresholds = precision_recall_curve(positive, score)
+    # The curve's last point (precision 1, recall 0) has no threshold.
+    reached = np.flatnonzero(precisions[:-1] >= precision)
+    if not len(reached):
+        return 0.0, None
+    best = reached[np.argmax(recalls[reached])]
+    return float(recalls[best]), float(thresholds[best])
+
+
+def weighted_curves(positive: np.ndarray, score: np.ndarray, weights: np.ndarray,
+                    precision: float | None = None) -> dict[str, np.ndarray]:
+    """ROC-AUC, AP (and the recall at `precision`) for each row of integer `weights` (B, n) at once:
+    scikit-learn's values with sample_weight=weights[b]. Used to bootstrap a single split."""
+    order = np.argsort(-score, kind="mergesort")
+    # One point per distinct score: the last clip of each run of equal scores.
+    last = np.r_[np.flatnonzero(np.diff(score[order])), len(order) - 1]
+    # Counts in float32 are exact (below 2**24) and halve the memory traffic of the two running sums.
+    ranked = weights[:, order].astype(np.float32)
+    tp = np.cumsum(ranked * positive[order], axis=1)[:, last].astype(np.float64)
+    called = np.cumsum(ranked, axis=1)[:, last].astype(np.float64)
+    fp = called - tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpr, fpr = tp / tp[:, -1:], fp / fp[:, -1:]
+        # A point no weighted clip reaches yet (called 0) adds nothing to AP; its precision is moot.
+        precisions = np.where(called > 0, tp / np.where(called > 0, called, 1), 1.0)
+    tpr0, fpr0 = np.pad(tpr, ((0, 0), (1, 0))), np.pad(fpr, ((0, 0), (1, 0)))
+    out = {"roc_auc": np.sum(np.diff(fpr0, axis=1) * (tpr0[:, 1:] + tpr0[:, :-1]) / 2, axis=1),
+           "average_precision": np.sum(np.diff(tpr0, axis=1) * precisions, axis=1)}
+    if precision is not None:
+        out["recall_at_precision"] = np.where(precisions >= precision, tpr, 0.0).max(axis=1)
+    return out
