@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import h5py
@@ -55,14 +55,15 @@ class Settings:
     dtype: str
     chunk_seconds: float
     pad_short: bool
-    pooling: str = "mean"
+    poolings: tuple[str, ...] = ("mean",)  # mean always, in layers/NN; the others in pooled/NAME/NN
     data: str = ""  # where the audio came from, so later stages (baselines) can read it again
     columns: dict = field(default_factory=dict)  # the manifest column flags used for `data`
     group_column: str = ""  # where the groups came from ("" without groups)
     versions: dict = field(default_factory=dict)
     command: str = ""
 
-    compared = ("model_fingerprint", "sample_rate", "pooling", "layers", "dtype", "chunk_seconds", "pad_short")
+    # Not the poolings: one encoder pass gives them all, so a cache holds any set of them.
+    compared = ("model_fingerprint", "sample_rate", "layers", "dtype", "chunk_seconds", "pad_short")
 
     def attrs(self) -> dict:
         return {
@@ -72,7 +73,7 @@ class Settings:
             "model_fingerprint": self.model_fingerprint,
             "model_type": self.model_type,
             "sample_rate": self.sample_rate,
-            "pooling": self.pooling,
+            "pooling": ",".join(self.poolings),
             "layers": np.asarray(self.layers, dtype=np.int64),
             "hidden_size": self.hidden_size,
             "dtype": self.dtype,
@@ -86,9 +87,19 @@ class Settings:
         }
 
 
-def layer_name(index: int) -> str:
-    """hidden_states index -> dataset path: 3 -> "layers/03"."""
-    return f"layers/{index:02d}"
+def layer_name(index: int, pooling: str = "mean") -> str:
+    """hidden_states index -> dataset path: 3 -> "layers/03", or "pooled/std/03" for pooling std."""
+    return f"layers/{index:02d}" if pooling == "mean" else f"pooled/{pooling}/{index:02d}"
+
+
+def pooling_status_name(pooling: str) -> str:
+    """Which rows of pooled/NAME/NN are written ("ok"), as clips/status says it for layers/NN."""
+    return f"pooled/{pooling}/status"
+
+
+def stored_poolings(attrs: h5py.AttributeManager) -> tuple[str, ...]:
+    """The poolings a cache holds, from its `pooling` attr ("mean,std")."""
+    return tuple(str(_show(attrs.get("pooling", "mean"))).split(","))
 
 
 def _mismatches(settings: Settings, attrs: h5py.AttributeManager) -> list[str]:
@@ -253,7 +264,8 @@ class CacheWriter:
 
     `clips` are the manifest's records (objects with id, path, label, group, split). Opening
     takes a lock (a second writer is refused), refuses a cache made with other `settings` unless
-    `overwrite`, and appends manifest clips the cache does not hold yet.
+    `overwrite`, and appends manifest clips the cache does not hold yet. The cache's poolings
+    become those it held and those of `settings`; a row is pending until every one is written.
     """
 
     def __init__(self, path: str | os.PathLike, clips: Sequence, settings: Settings, overwrite: bool = False):
@@ -269,10 +281,17 @@ class CacheWriter:
         self.ids = self._file["clips/id"].asstr()[()]
         # Handles held open for the whole run: a handle dropped after each write would flush when
         # garbage collected, where h5py only prints a write error instead of raising it.
-        self._layers = [self._file[layer_name(index)] for index in settings.layers]
+        self._values = {name: [self._file[layer_name(index, name)] for index in self.settings.layers]
+                        for name in self.settings.poolings}
         self._duration = self._file["clips/duration"]
-        self._status = self._file["clips/status"]
         self._error = self._file["clips/error"]
+        self._status = {name: self._file[self._status_name(name)] for name in self.settings.poolings}
+        # This writer is the only one, so which rows are done is known without reading it again.
+        self._done = {name: status[()] == b"ok" for name, status in self._status.items()}
+
+    @staticmethod
+    def _status_name(pooling: str) -> str:
+        return "clips/status" if pooling == "mean" else pooling_status_name(pooling)
 
     def _prepare(self, clips: Sequence, overwrite: bool) -> int:
         """Make the file on disk hold every manifest clip; return how many cached clips the manifest lacks."""
@@ -288,8 +307,11 @@ class CacheWriter:
                     "use --overwrite to replace it or another --out"
                 )
             cached = {column: existing[f"clips/{column}"].asstr()[()].tolist() for column in TEXT_COLUMNS}
+            held = stored_poolings(existing.attrs)
+        poolings = held + tuple(name for name in self.settings.poolings if name not in held)
+        self.settings = replace(self.settings, poolings=poolings)
         merged, unlisted = _merge(cached, table)
-        if merged != cached:
+        if merged != cached or poolings != held:
             self._rewrite(merged, source=self.path)
         return unlisted
 
@@ -300,17 +322,23 @@ class CacheWriter:
         try:
             with replacing(self.path, self._bytes_needed(table, old)) as temporary, h5py.File(temporary, "w") as new:
                 new.attrs.update(old.attrs if old else self.settings.attrs())
+                new.attrs["pooling"] = self.settings.attrs()["pooling"]
                 for column in TEXT_COLUMNS:
                     new.create_dataset(f"clips/{column}", data=table[column], dtype=h5py.string_dtype())
                 duration = contiguous(new, "clips/duration", (count,), np.float32)
                 status = contiguous(new, "clips/status", (count,), STATUS)
                 error = contiguous(new, "clips/error", (count,), ERROR)
-                for index in self.settings.layers:
-                    contiguous(new, layer_name(index), (count, self.settings.hidden_size), np.float32)
+                statuses = [status]
+                for name in self.settings.poolings:
+                    for index in self.settings.layers:
+                        contiguous(new, layer_name(index, name), (count, self.settings.hidden_size), np.float32)
+                    if name != "mean" and self.settings.layers:
+                        statuses.append(contiguous(new, pooling_status_name(name), (count,), STATUS))
                 pairs = _add_row_datasets(old, new) if old else []
                 reserve(new, temporary)
                 duration[...] = np.nan
-                status[...] = b"pending"
+                for pending in statuses:
+                    pending[...] = b"pending"
                 error[...] = b""
                 for source_rows, target in pairs:
                     _copy_values(source_rows, target)
@@ -321,7 +349,9 @@ class CacheWriter:
 
     def _bytes_needed(self, table: dict[str, list[str]], old: h5py.File | None) -> int:
         """About how large the rewritten file will be: its per-row datasets, strings and metadata."""
-        row_bytes = self.settings.hidden_size * 4 * len(self.settings.layers) + 4 + STATUS.itemsize + ERROR.itemsize
+        poolings = len(self.settings.poolings)
+        row_bytes = (self.settings.hidden_size * 4 * len(self.settings.layers) + STATUS.itemsize) * poolings \
+            + 4 + ERROR.itemsize
         if old:
             row_bytes = max(row_bytes, sum(old[name].dtype.itemsize * int(np.prod(old[name].shape[1:]))
                                            for name in _row_datasets(old)))
@@ -329,30 +359,43 @@ class CacheWriter:
         return len(table["id"]) * row_bytes + text_bytes + METADATA_BYTES
 
     def pending(self) -> np.ndarray:
-        """Rows not yet "ok" (pending, or failed and worth another try)."""
-        return np.flatnonzero(self._file["clips/status"][()] != b"ok")
+        """Rows not yet "ok" for some pooling (pending, or failed and worth another try)."""
+        return np.flatnonzero(~np.logical_and.reduce(list(self._done.values())))
 
-    def write_ok(self, rows: np.ndarray, pooled: np.ndarray, durations: np.ndarray) -> None:
-        """Store finished clips: pooled is (rows, layers, hidden) in the order of settings.layers."""
+    def write_ok(self, rows: np.ndarray, pooled: dict[str, np.ndarray], durations: np.ndarray) -> None:
+        """Store finished clips: pooled maps each pooling to (rows, layers, hidden), layers in the
+        order of settings.layers. A pooling a row already holds is left as it is."""
         order = np.argsort(rows)
         rows = np.asarray(rows)[order]
-        for position, layer in enumerate(self._layers):
-            self._write(layer, rows, pooled[order, position])
-        self._write(self._duration, rows, np.asarray(durations, dtype=np.float32)[order])
-        self._write(self._error, rows, b"")
+        missing = {name: ~done[rows] for name, done in self._done.items()}
+        for name, layers in self._values.items():
+            for position, layer in enumerate(layers):
+                self._write(layer, rows[missing[name]], pooled[name][order[missing[name]], position])
+        new = rows[missing["mean"]]
+        self._write(self._duration, new, np.asarray(durations, dtype=np.float32)[order][missing["mean"]])
+        self._write(self._error, new, b"")
         checked_flush(self._file, self.path)
-        self._write(self._status, rows, b"ok")
+        for name, status in self._status.items():
+            self._write(status, rows[missing[name]], b"ok")
+            self._done[name][rows[missing[name]]] = True
         checked_flush(self._file, self.path)
 
     def write_failed(self, row: int, message: str, duration: float) -> None:
-        """Record why a clip could not be used; probes never read it."""
-        self._write(self._duration, row, duration)
-        self._write(self._error, row, encode_error(message))
-        self._write(self._status, row, b"failed")
+        """Record why a clip could not be used; probes never read it. A clip already usable keeps
+        its rows; only the poolings it lacked are marked failed."""
+        if self._done["mean"][row]:
+            for name, done in self._done.items():
+                if not done[row]:
+                    self._write(self._status[name], row, b"failed")
+        else:
+            self._write(self._duration, row, duration)
+            self._write(self._error, row, encode_error(message))
+            self._write(self._status["mean"], row, b"failed")
         checked_flush(self._file, self.path)
 
     def _write(self, dataset: h5py.Dataset, rows, values) -> None:
-        checked_write(dataset, rows, values, self.path)
+        if np.size(rows):
+            checked_write(dataset, rows, values, self.path)
 
     def close(self) -> None:
         try:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from layerprobe.data.arguments import add_column_arguments, column_kwargs
 from layerprobe.data.audio import MAX_SECONDS
 from layerprobe.errors import ArgumentParser, UserError, run_cli
+from layerprobe.extract.pooling import parse_poolings
 from layerprobe.layer_spec import parse_layers
 
 DEFAULT_MODEL = "facebook/wav2vec2-base"
@@ -20,6 +21,13 @@ def _positive(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text} is not a positive finite number")
     return value
+
+
+def _poolings(text: str) -> tuple[str, ...]:
+    try:
+        return parse_poolings(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--pooling ")) from None
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--out", required=True, metavar="CACHE.h5", help="the HDF5 cache to write or resume")
     add_model_arguments(parser)
+    parser.add_argument("--pooling", default="mean", type=_poolings, metavar="NAME[,NAME...]",
+                        help="poolings over each clip's frames, all from one encoder pass: mean, std, max; "
+                        "mean is always stored, in layers/NN, the others in pooled/NAME/NN (default: mean)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -70,7 +81,8 @@ def extract_kwargs(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     from layerprobe.extract.runner import extract  # torch loads here, after the flags are checked
 
-    summary = extract(args.data, args.out, command=shlex.join(sys.argv), progress=not args.quiet, **extract_kwargs(args))
+    summary = extract(args.data, args.out, pooling=args.pooling, command=shlex.join(sys.argv), progress=not args.quiet,
+                      **extract_kwargs(args))
     print(summary, file=sys.stderr)
     print(f"cache: {args.out}", file=sys.stderr)
     if summary.ok == 0 and summary.skipped == 0:
@@ -80,6 +92,6 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="extract-embeddings", description="Run a frozen speech encoder once and cache "
-                            "every layer's mean-pooled embedding in HDF5.")
+                            "every layer's pooled embeddings (mean, and optionally std and max) in HDF5.")
     add_arguments(parser)
     return run_cli(run, parser, argv)

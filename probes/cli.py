@@ -83,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # --layers as on every other command; --layer, the first spelling, stays an alias.
     parser.add_argument("--layers", "--layer", dest="layers", default="all",
                         help="layers to probe: all (default), 11, 3,6,9 or 3-9")
+    parser.add_argument("--pooling", default="mean", metavar="NAME[+NAME...]",
+                        help="which stored pooling to probe: mean (default), std, max, or several joined by + "
+                             "(mean+std: their vectors concatenated, statistics pooling)")
     parser.add_argument("--classifier", default="all", choices=[*CLASSIFIERS, "all"],
                         help="linear classifier(s), each in a Pipeline with StandardScaler (default all)")
     add_protocol_arguments(parser)
@@ -105,11 +108,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--save-model needs --out DIR")
     if args.out:
         writable_folder(args.out)  # an unwritable --out is found before the first fit, not after the last
-    result = sweep(args.cache, args.layers, args.classifier, save_models=args.save_model, progress=not args.quiet,
-                   **protocol_kwargs(args))
+    result = sweep(args.cache, args.layers, args.classifier, pooling=args.pooling, save_models=args.save_model,
+                   progress=not args.quiet, **protocol_kwargs(args))
     for line in warnings(result):
         print(f"warning: {line}", file=sys.stderr)
-    options = {"classifier": args.classifier, "cv": args.cv, "fold_column": args.fold_column, "refit": args.refit,
+    options = {"pooling": args.pooling, "classifier": args.classifier, "cv": args.cv, "fold_column": args.fold_column, "refit": args.refit,
                "class_weight": args.class_weight, "permutations": args.permutations}
     doc = document(result, args.cache, options)
     if args.out:

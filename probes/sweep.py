@@ -64,7 +64,7 @@ def cache_folds(reader: CacheReader, *, cv: str | None = None, folds: int = 5, s
 def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "all", classifier: str = "all", *,
           cv: str | None = None, folds: int = 5, seed: int = 0, fold_column: str | None = None,
           refit: str = "train", class_weight: str = "none", permutations: int = 0, n_jobs: int = -1,
-          save_models: bool = False, progress: bool = False) -> Sweep:
+          pooling: str = "mean", save_models: bool = False, progress: bool = False) -> Sweep:
     """Probe cached layers; see `probe` for the parameters. save_models: also refit each probe on
     all clips (C chosen by the same kind of selection) for saving (default False)."""
     if class_weight not in CLASS_WEIGHTS:
@@ -76,18 +76,22 @@ def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "al
         chosen = select_layers(layers, reader.layers)
         shared = cache_folds(reader, cv=cv, folds=folds, seed=seed, fold_column=fold_column, refit=refit)
         clips = reader.clips
-        sources = [(layer, lambda layer=layer: reader.layer(layer)) for layer in chosen]
+        reader.layer(chosen[0], pooling)  # an absent pooling is said before the folds are fitted
+        sources = [(layer, lambda layer=layer: reader.layer(layer, pooling)) for layer in chosen]
         result = study(sources, specs, clips["label"].to_numpy(), shared, class_weight=class_weight,
                        permutations=permutations, selections=selections_for([s.name for s in specs]),
                        keep_models=save_models, n_jobs=n_jobs, progress=progress)
         attrs = reader.attrs
+    for record in result.records:
+        record["pooling"] = pooling
     classes = result.records[0]["classes"]
     return Sweep(shared, result.records, clips["id"].tolist(), attrs, result.notes, result.models, classes)
 
 
 def probe(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "all", classifier: str = "all", *,
           cv: str | None = None, folds: int = 5, seed: int = 0, fold_column: str | None = None,
-          refit: str = "train", class_weight: str = "none", permutations: int = 0, n_jobs: int = -1) -> list[dict]:
+          refit: str = "train", class_weight: str = "none", permutations: int = 0, n_jobs: int = -1,
+          pooling: str = "mean") -> list[dict]:
     """Linear probes on cached layers -> one record per layer x classifier, then the selected layer's.
 
     Parameters
@@ -103,9 +107,11 @@ def probe(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "al
     class_weight : "none" (default), "balanced" or "sqrt".
     permutations : label permutations for p-values, per record and family-wise (default 0: none).
     n_jobs : joblib workers, -1 for all cores (default).
+    pooling : "mean" (default), "std", "max", or several joined by "+" ("mean+std"), whose vectors
+        are concatenated (statistics pooling); each must be stored in the cache.
     """
     return sweep(cache, layers, classifier, cv=cv, folds=folds, seed=seed, fold_column=fold_column, refit=refit,
-                 class_weight=class_weight, permutations=permutations, n_jobs=n_jobs).records
+                 class_weight=class_weight, permutations=permutations, n_jobs=n_jobs, pooling=pooling).records
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:

@@ -115,8 +115,8 @@ def test_a_rerun_encodes_only_what_is_missing(dataset, tmp_path, group_norm_mode
     assert sorted(before["layers"]) == [0, 2]
     write_clip(dataset / "yes" / "new.wav", 1.0, 16000, 1, "PCM_16", seed=99)
     calls = []
-    original = Encoder.pooled
-    monkeypatch.setattr(Encoder, "pooled", lambda self, waves: calls.append(len(waves)) or original(self, waves))
+    original = Encoder.summarize
+    monkeypatch.setattr(Encoder, "summarize", lambda self, waves, **kw: calls.append(len(waves)) or original(self, waves, **kw))
     summary = extract(str(dataset), str(cache), model=group_norm_model, layers=[0, 2], device="cpu", progress=False)
     after = stored(cache)
     # only the new clip and the retried too-short one reach the decoder; only the new one the encoder

@@ -43,7 +43,7 @@ def test_a_second_run_computes_nothing_new(finished_run, monkeypatch):
     from layerprobe.extract.encoder import Encoder
 
     before = {name: (root / "out" / name).read_text() for name in ("probe_results.json", "baseline_results.json")}
-    monkeypatch.setattr(Encoder, "pooled", lambda *a: pytest.fail("a finished clip was encoded again"))
+    monkeypatch.setattr(Encoder, "summarize", lambda *a, **k: pytest.fail("a finished clip was encoded again"))
     layerprobe.run(manifest, root / "out", model=model, device="cpu", n_jobs=1, progress=False)
     for name, text in before.items():
         assert (root / "out" / name).read_text() == text
