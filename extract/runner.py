@@ -217,9 +217,10 @@ def _decoded(todo, encoder: Encoder, pad_short: bool, max_seconds: float, chunk_
 
 def _store(cache: CacheWriter, finished: list[Finished], summary: Summary, clips_by_row: dict, failed) -> int:
     """Write a batch's finished clips; returns how many were stored as ok."""
-    good = [f for f in finished if all(np.isfinite(values).all() for values in f.pooled.values())]
-    for f in finished:
-        if f not in good:
+    finite = [all(np.isfinite(values).all() for values in f.pooled.values()) for f in finished]
+    good = [f for f, ok in zip(finished, finite) if ok]
+    for f, ok in zip(finished, finite):
+        if not ok:
             failed(f.row, clips_by_row[f.row], ClipError("non-finite-embedding", "the encoder produced NaN or inf"))
     if good:
         pooled = {name: np.stack([f.pooled[name] for f in good]) for name in good[0].pooled}

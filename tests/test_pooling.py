@@ -81,12 +81,17 @@ def test_merging_segments_equals_the_whole_clip_even_far_from_zero(name):
     np.testing.assert_allclose(accumulator.finalize(), whole, rtol=1e-3 if name == "std" else 1e-6)
 
 
-def test_pooling_names_are_parsed_and_checked():
+def test_pooling_names_are_parsed_and_checked(tmp_path, capsys):
+    from layerprobe.extract.cli import main
+
     assert parse_poolings("max,std") == ("mean", "std", "max")
     assert parse_poolings("std") == ("mean", "std")
     assert parse_poolings(["mean"]) == ("mean",)
     with pytest.raises(UserError, match="--pooling mean,median: choose from mean, std, max"):
         parse_poolings("mean,median")
+    assert main([str(tmp_path), "--out", str(tmp_path / "c.h5"), "--pooling", "mean,median"]) == 2
+    assert capsys.readouterr().err == ("error: extract-embeddings: argument --pooling: mean,median: "
+                                       "choose from mean, std, max (comma-separated)\n")
 
 
 def test_adding_a_pooling_encodes_only_for_it_and_keeps_every_stored_row(tmp_path, group_norm_model):
