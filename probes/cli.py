@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         path = write_results(doc, args.out)
         print(f"wrote {path}", file=sys.stderr)
         for (layer, classifier), model in result.models.items():
-            meta = {"layer": layer, "classifier": classifier, "model": doc["model"],
+            meta = {"layer": layer, "pooling": args.pooling, "classifier": classifier, "model": doc["model"],
                     "model_fingerprint": doc["model_fingerprint"], "cache": doc["cache"],
                     "n_clips": doc["n_clips"], "class_weight": args.class_weight}
             save_probe(model, result.classes, Path(args.out) / MODELS_DIR / f"layer{layer:02d}_{classifier}.npz", meta)

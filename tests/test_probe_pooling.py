@@ -54,3 +54,13 @@ def test_an_absent_or_unfinished_pooling_is_one_line_naming_the_stored_ones(tmp_
     assert main([str(cache), "--pooling", "std", "--n-jobs", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"pooling std is missing for 2 of the {len(labels)} ok clips" in err
+
+
+def test_a_probe_saved_on_a_pooling_predicts_from_that_pooling(tmp_path, capsys):
+    labels, groups, layers = planted_data(n_groups=4, per_cell=4, dim=8)
+    cache = with_pooled(write_probe_cache(tmp_path / "c.h5", layers, labels, groups), "max", layers)
+    assert main([str(cache), "--layers", "2", "--pooling", "mean+max", "--classifier", "logreg", "--folds", "3",
+                 "--n-jobs", "1", "--out", str(tmp_path / "run"), "--save-model"]) == 0
+    capsys.readouterr()
+    assert main([str(cache), "--predict", str(tmp_path / "run" / "models" / "layer02_logreg.npz")]) == 0
+    assert "accuracy on the" in capsys.readouterr().err  # 16 dims read back: mean and max, as fitted
