@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from layerprobe.data.durable import lock, open_for_writing
+from layerprobe.data.durable import lock
 from layerprobe.data.parts import TEXT_COLUMNS, Column, Part, Structure, commit, parts_folder, read_parts, text_columns
 from layerprobe.data.row_store import RowStore
 from layerprobe.errors import UserError
@@ -169,20 +169,12 @@ class CacheWriter:
         self.settings = settings
         self._lock = lock(self.path)
         try:
-            self.unlisted, parts, rows = self._prepare(clips, overwrite)
-            # The index is held open for writing, though only parts are written, so that a reader
-            # is told a writer is at work, as HDF5's own lock on a whole-file cache said it.
-            self._file = open_for_writing(self.path)
+            self.unlisted, parts, ids = self._prepare(clips, overwrite)
+            self._rows = RowStore(self.path, parts, len(ids))
         except BaseException:
             self._lock.release()
             raise
-        try:
-            self._rows = RowStore(self.path, parts, rows)
-        except BaseException:
-            self._file.close()
-            self._lock.release()
-            raise
-        self.ids = self._file["clips/id"].asstr()[()]
+        self.ids = np.asarray(ids, dtype=object)
         # This writer is the only one, so which rows are done is known without reading it again.
         self._done = {name: self._rows.read(self._status_name(name)) == b"ok" for name in self.settings.poolings}
 
@@ -190,14 +182,14 @@ class CacheWriter:
     def _status_name(pooling: str) -> str:
         return "clips/status" if pooling == "mean" else pooling_status_name(pooling)
 
-    def _prepare(self, clips: Sequence, overwrite: bool) -> tuple[int, list[Part], int]:
+    def _prepare(self, clips: Sequence, overwrite: bool) -> tuple[int, list[Part], list[str]]:
         """Make the cache on disk hold every manifest clip and pooling; return how many cached
-        clips the manifest lacks, the cache's parts and its rows."""
+        clips the manifest lacks, the cache's parts and its clip ids."""
         table = {column: [getattr(c, column) for c in clips] for column in TEXT_COLUMNS}
         if overwrite or not self.path.exists():
             parts = commit(self.path, self.settings.attrs(), table, [],
                            [(text_columns() + self._columns(), 0, len(table["id"]))])
-            return 0, parts, len(table["id"])
+            return 0, parts, table["id"]
         with open_cache(self.path) as existing:
             differences = _mismatches(self.settings, existing.attrs)
             if differences:
@@ -220,8 +212,8 @@ class CacheWriter:
         ) if columns and stop > start]
         if new or cache.parts is None:
             attrs = {**cache.attrs, "pooling": ",".join(self.settings.poolings)}
-            return unlisted, commit(self.path, attrs, merged, cache.parts, new), rows
-        return unlisted, cache.parts, rows
+            return unlisted, commit(self.path, attrs, merged, cache.parts, new), merged["id"]
+        return unlisted, cache.parts, merged["id"]
 
     def _columns(self) -> list[Column]:
         """The per-row datasets these settings ask for."""
@@ -279,7 +271,6 @@ class CacheWriter:
         try:
             self._rows.close()
         finally:
-            self._file.close()
             self._lock.release()
 
     def __enter__(self) -> CacheWriter:

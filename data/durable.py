@@ -5,7 +5,8 @@
   Writing values in place afterwards touches no HDF5 metadata and needs no new space.
 - Every write and flush is checked (h5py only prints errors raised when a dataset handle is
   garbage collected), so a write error stops a run before a status says "ok".
-- One writer at a time: a lock file beside the target.
+- One writer at a time: a lock file beside the target. Readers are not locked out: they trust
+  only rows whose status says "ok", which are never written again.
 """
 from __future__ import annotations
 
@@ -116,13 +117,13 @@ def lock(path: Path) -> FileLock:
 
 
 def open_for_writing(path: Path) -> h5py.File:
-    """The cache opened to write values in place, or a UserError saying why it cannot be."""
+    """A live file opened to write values in place, or a UserError saying why it cannot be.
+
+    Without HDF5's file lock: readers may open the cache while it is written, since no metadata
+    changes in a live file and a row's status says "ok" only once its values are flushed; writers
+    are kept apart by lock().
+    """
     try:
-        return h5py.File(path, "r+")
-    except BlockingIOError:
-        raise UserError(f"{path} is open in another process (HDF5 locks it while it is read); "
-                        "close that process first") from None
+        return h5py.File(path, "r+", locking=False)
     except OSError as error:
         raise storage_error(path, error) from None
-
-

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from layerprobe.data.cache import ERROR, STATUS, encode_error, open_cache
-from layerprobe.data.durable import lock, open_for_writing
+from layerprobe.data.durable import lock
 from layerprobe.data.parts import Column, Structure, commit
 from layerprobe.data.row_store import RowStore
 from layerprobe.errors import UserError
@@ -36,26 +36,20 @@ class FeatureWriter:
         self.name = name
         self._lock = lock(self.path)
         try:
-            parts, rows = self._prepare(dim, params, overwrite)
-            self._file = open_for_writing(self.path)  # held, as CacheWriter holds it: readers are told to wait
+            structure, parts = self._prepare(dim, params, overwrite)
+            self._rows = RowStore(self.path, parts, structure.rows)
         except BaseException:
             self._lock.release()
             raise
-        try:
-            self._rows = RowStore(self.path, parts, rows)
-        except BaseException:
-            self._file.close()
-            self._lock.release()
-            raise
-        self.ids = self._file["clips/id"].asstr()[()]
-        self.owns_clips = len(self._file.attrs.get("layers", ())) == 0
-        self._features = sorted(self._file["feature_status"])
+        self.ids = np.asarray(structure.table["id"], dtype=object)
+        self.owns_clips = len(structure.attrs.get("layers", ())) == 0
+        self._features = sorted({name.split("/", 1)[1] for name in self._rows.names if name.startswith("feature_status/")})
         # This writer is the only one, so the statuses it writes are known without reading them again.
         self.status = self._rows.read(f"feature_status/{name}")
 
-    def _prepare(self, dim: int, params: dict, overwrite: bool) -> tuple[list, int]:
+    def _prepare(self, dim: int, params: dict, overwrite: bool) -> tuple[Structure, list]:
         """Add the feature's datasets to the cache unless it holds them, computed the same way;
-        returns the cache's parts and rows."""
+        returns what the cache held and its parts now."""
         wanted = json.dumps(params, sort_keys=True)
         with open_cache(self.path) as cache:
             existing = cache.get(f"features/{self.name}")
@@ -67,12 +61,12 @@ class FeatureWriter:
                 )
             structure = Structure.of(cache)
         if same and structure.parts is not None:
-            return structure.parts, structure.rows
+            return structure, structure.parts
         columns = [Column(f"features/{self.name}", (dim,), np.dtype(np.float32), {**params, "params": wanted}),
                    Column(f"feature_status/{self.name}", (), STATUS),
                    Column(f"feature_error/{self.name}", (), ERROR)]
         new = [] if same else [(columns, 0, structure.rows)]
-        return commit(self.path, structure.attrs, structure.table, structure.parts, new), structure.rows
+        return structure, commit(self.path, structure.attrs, structure.table, structure.parts, new)
 
     def pending(self) -> np.ndarray:
         """Rows whose feature is not yet "ok"."""
@@ -120,7 +114,6 @@ class FeatureWriter:
         try:
             self._rows.close()
         finally:
-            self._file.close()
             self._lock.release()
 
     def __enter__(self) -> FeatureWriter:

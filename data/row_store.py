@@ -35,8 +35,10 @@ class RowStore:
             for name in names
         }
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._segments
+    @property
+    def names(self) -> list[str]:
+        """The datasets the parts hold."""
+        return sorted(self._segments)
 
     def read(self, name: str) -> np.ndarray:
         """Every row of dataset `name`."""

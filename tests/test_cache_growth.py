@@ -174,3 +174,31 @@ def test_a_writer_killed_while_the_cache_grows_leaves_it_as_it_was_and_the_next_
         assert sorted(part_files(path)) == listed  # the leftovers were removed
         np.testing.assert_array_equal(f["layers/01"][:60], stored["layers/01"])
         assert (f["pooled/std/status"][()] == b"pending").all() and len(f["clips/id"]) == 100
+
+
+READ_WHILE_WRITTEN = """
+import sys
+import numpy as np
+from layerprobe.data.reader import CacheReader
+from layerprobe.errors import UserError
+with CacheReader(sys.argv[1]) as reader:
+    np.save(sys.argv[2], reader.layer(3))
+    try:
+        reader.layer(3, "std")
+    except UserError as error:
+        print(error)
+"""
+
+
+def test_the_cache_stays_readable_while_a_pooling_is_added(tmp_path):
+    path = tmp_path / "c.h5"
+    stored = filled_cache(path, 50)
+    rng = np.random.default_rng(1)
+    with CacheWriter(path, clips(50), settings(poolings=("mean", "std"))) as cache:
+        spread = rng.standard_normal((10, len(LAYERS), HIDDEN)).astype(np.float32)
+        cache.write_ok(np.arange(10), {"mean": spread, "std": spread}, np.ones(10))  # the mean is kept
+        read = subprocess.run([sys.executable, "-c", READ_WHILE_WRITTEN, str(path), str(tmp_path / "mean.npy")],
+                              capture_output=True, text=True)
+    assert read.returncode == 0, read.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "mean.npy"), stored["layers/03"])
+    assert read.stdout.startswith("pooling std is missing for 40 of the 50 ok clips")
