@@ -33,6 +33,7 @@ def extract_embeddings(
     layers: Layers = ExtractOptions.layers,
     device: str = ExtractOptions.device,
     dtype: str = ExtractOptions.dtype,
+    pooling: str | Sequence[str] = ExtractOptions.pooling,
     chunk_seconds: float = ExtractOptions.chunk_seconds,
     batch_seconds: float | None = ExtractOptions.batch_seconds,
     pad_short: bool = ExtractOptions.pad_short,
@@ -60,6 +61,9 @@ def extract_embeddings(
     layers : hidden_states indices: "all" (default), an index, a list, or "0,6,12" / "3-9".
     device : "auto" (default), "cpu", "cuda", "cuda:N" or "mps".
     dtype : "float32" (default), "float16" or "bfloat16" (autocast; stored as float32).
+    pooling : poolings over each clip's frames, all from one encoder pass: "mean", "std", "max",
+        "mean,std,max" or a list (default ("mean",)); mean is always stored, in layers/NN, the
+        others in pooled/NAME/NN. Adding one to an existing cache encodes only for it.
     chunk_seconds : longer clips are encoded in windows of this length (default 30).
     batch_seconds : padded audio per batch (default None: 4 s on CPU, 256 s on GPU).
     pad_short : zero-pad clips shorter than the receptive field instead of failing them (default False).
@@ -77,7 +81,7 @@ def extract_embeddings(
     """
     from layerprobe.extract.runner import extract  # torch loads here
 
-    options = ExtractOptions(model=model, revision=revision, layers=layers, device=device, dtype=dtype,
+    options = ExtractOptions(model=model, revision=revision, layers=layers, device=device, dtype=dtype, pooling=pooling,
                              chunk_seconds=chunk_seconds, batch_seconds=batch_seconds, pad_short=pad_short,
                              max_seconds=max_seconds, strict=strict, overwrite=overwrite,
                              trust_remote_code=trust_remote_code)
@@ -90,6 +94,7 @@ def probe(
     cache: PathLike,
     *,
     layers: Layers = ProbeOptions.layers,
+    pooling: str = ProbeOptions.pooling,
     classifiers: str | Sequence[str] = ProbeOptions.classifiers,
     save_model: bool = ProbeOptions.save_model,
     cv: str = ProtocolOptions.cv,
@@ -117,6 +122,8 @@ def probe(
     ----------
     cache : the HDF5 cache from extract_embeddings.
     layers : "all" (default), an index, a list, or "3,6,9" / "3-9".
+    pooling : the stored pooling probed: "mean" (default), "std", "max", or several joined by "+"
+        ("mean+std": their vectors concatenated, statistics pooling).
     classifiers : "logreg", "linear-svm", "ridge", a list of them, or "all" (default: all three).
     save_model : also refit each probe on all clips and save it as OUT/models/layerNN_CLASSIFIER.npz
         (needs `out`; default False).
@@ -152,7 +159,7 @@ def probe(
     from layerprobe.probes.stage import probe_stage
     from layerprobe.probes.sweep import records_frame
 
-    doc = probe_stage(cache, ProbeOptions(layers=layers, classifiers=classifiers, save_model=save_model),
+    doc = probe_stage(cache, ProbeOptions(layers=layers, pooling=pooling, classifiers=classifiers, save_model=save_model),
                       ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
                       FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
                       LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
@@ -232,6 +239,7 @@ def run(
     layers: Layers = ExtractOptions.layers,
     device: str = ExtractOptions.device,
     dtype: str = ExtractOptions.dtype,
+    pooling: str | Sequence[str] = ExtractOptions.pooling,
     chunk_seconds: float = ExtractOptions.chunk_seconds,
     batch_seconds: float | None = ExtractOptions.batch_seconds,
     pad_short: bool = ExtractOptions.pad_short,
@@ -243,6 +251,7 @@ def run(
     label_column: str | None = ColumnOptions.label_column,
     group_column: str | None = ColumnOptions.group_column,
     split_column: str | None = ColumnOptions.split_column,
+    probe_pooling: str = ProbeOptions.pooling,
     classifiers: str | Sequence[str] = ProbeOptions.classifiers,
     save_model: bool = ProbeOptions.save_model,
     features: str | Sequence[str] = BaselineOptions.features,
@@ -278,6 +287,7 @@ def run(
         extracted layer is probed.
     path_column, label_column, group_column, split_column : manifest columns, as for `extract_embeddings`;
         with `labels`, label_column names the table's column instead.
+    probe_pooling : the pooling probed, `probe`'s pooling (default "mean"); each must be among `pooling`.
     classifiers, save_model : the probes, as for `probe` (models are saved into OUT/models).
     features : the baselines' features, as for `baselines`.
     baseline_classifiers : the baselines' `classifiers`, as for `baselines`.
@@ -297,11 +307,11 @@ def run(
         data, out,
         columns=ColumnOptions(path_column=path_column, label_column=label_column, group_column=group_column,
                               split_column=split_column),
-        extract=ExtractOptions(model=model, revision=revision, layers=layers, device=device, dtype=dtype,
+        extract=ExtractOptions(model=model, revision=revision, layers=layers, device=device, dtype=dtype, pooling=pooling,
                                chunk_seconds=chunk_seconds, batch_seconds=batch_seconds, pad_short=pad_short,
                                max_seconds=max_seconds, strict=strict, overwrite=overwrite,
                                trust_remote_code=trust_remote_code),
-        probe=ProbeOptions(classifiers=classifiers, save_model=save_model),
+        probe=ProbeOptions(pooling=probe_pooling, classifiers=classifiers, save_model=save_model),
         baseline=BaselineOptions(features=features, classifiers=baseline_classifiers),
         protocol=ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
         fit=FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),

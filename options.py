@@ -68,6 +68,16 @@ def precision_value(text: str) -> float:
     return value
 
 
+def pooling_names(text: str) -> tuple[str, ...]:
+    """extract's poolings: "std,max" -> ("mean", "std", "max") (mean is always stored)."""
+    from layerprobe.extract.pooling import parse_poolings  # no torch: only the names
+
+    try:
+        return parse_poolings(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--pooling ")) from None
+
+
 def name_list(text: str) -> tuple[str, ...]:
     """A comma-separated list: "mfcc, logmel" -> ("mfcc", "logmel")."""
     return tuple(name for name in text.replace(" ", "").split(",") if name)
@@ -201,6 +211,9 @@ class ExtractOptions(OptionGroup):
                                   type=positive_number)
     batch_seconds: float | None = option(None, "padded audio seconds per batch (default: 4 on CPU, 256 on GPU)",
                                          type=positive_number)
+    pooling: str | Sequence[str] = option(
+        ("mean",), "poolings over each clip's frames, comma-separated, all from one encoder pass: mean, std, max; "
+        "mean is always stored, in layers/NN, the others in pooled/NAME/NN", type=pooling_names, metavar="NAMES")
     pad_short: bool = option(False, "zero-pad clips shorter than the encoder's receptive field instead of failing them")
     max_seconds: float = option(MAX_SECONDS, "a longer clip fails as too-long, before it is decoded", type=positive_number)
     strict: bool = option(False, "stop at the first clip that fails")
@@ -208,7 +221,10 @@ class ExtractOptions(OptionGroup):
     trust_remote_code: bool = option(False, "allow a hub model's own code")
 
     def __post_init__(self) -> None:
+        from layerprobe.extract.pooling import parse_poolings  # no torch: only the names
+
         layer_indices(self.layers)  # "1-" or "two" is refused before the encoder loads
+        object.__setattr__(self, "pooling", parse_poolings(self.pooling))
 
     def runner_kwargs(self) -> dict:
         """As keyword arguments of layerprobe.extract.runner.extract (layers as indices, None for all)."""
@@ -257,6 +273,8 @@ class ProbeOptions(OptionGroup):
     title = "probes"
     layers: str | int | Sequence[int] = option("all", "layers to probe: all, 11, 3,6,9 or 3-9",
                                                flags=("--layers", "--layer"))
+    pooling: str = option("mean", "the stored pooling probed: mean, std, max, or several joined by + (mean+std: "
+                                  "their vectors concatenated, statistics pooling)", metavar="NAME[+NAME]")
     classifiers: str | Sequence[str] = option(
         ("logreg", "linear-svm", "ridge"), "linear classifiers, comma-separated (or all), each in a Pipeline with "
         "StandardScaler", flags=("--classifier", "--classifiers"), type=name_list, metavar="NAMES")

@@ -237,7 +237,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_stage_options(parser: argparse.ArgumentParser, *, encoder_skip: Sequence[str] = ()) -> None:
     """Every stage's options as `run` (and `demo`, which skips the encoder options it sets) takes them."""
     add_options(parser, ExtractOptions, skip=encoder_skip)
-    add_options(parser, ProbeOptions, skip=("layers",))  # every extracted layer is probed
+    # every extracted layer is probed; --pooling is the extraction's
+    add_options(parser, ProbeOptions, skip=("layers",), flags={"pooling": ("--probe-pooling",)})
     add_options(parser, BaselineOptions, flags={"classifiers": ("--baseline-classifier", "--baseline-classifiers")})
     add_options(parser, ProtocolOptions)
     add_options(parser, FitOptions)

@@ -79,6 +79,11 @@ class CacheReader:
         return sorted(int(name) for name in self._file["layers"] if _LAYER_NAME.match(name))
 
     @property
+    def poolings(self) -> list[str]:
+        """The stored poolings: mean (layers/NN), then those in pooled/NAME."""
+        return (["mean"] if "layers" in self._file else []) + sorted(self._file.get("pooled", {}))
+
+    @property
     def features(self) -> list[str]:
         """The names of the stored hand-made features (features/NAME)."""
         return sorted(self._file["features"]) if "features" in self._file else []
@@ -89,11 +94,29 @@ class CacheReader:
             return None
         return self._file["clips"][name].asstr()[()][self._ok]
 
-    def layer(self, index: int) -> np.ndarray:
-        """Layer `index` as float32 (n_ok, D); only this layer is read."""
+    def layer(self, index: int, pooling: str = "mean") -> np.ndarray:
+        """Layer `index` as float32 (n_ok, D); only this layer is read.
+
+        pooling: "mean" (layers/NN, the default), "std" or "max" (pooled/NAME/NN), or several
+        joined by "+" ("mean+std": statistics pooling), whose rows are concatenated in that order.
+        """
         if index not in self.layers:
             raise UserError(f"layer {index} is not in the cache; stored layers: {format_layers(self.layers)}")
-        return self._rows(f"layers/{index:02d}", f"layer {index}")
+        names = pooling.split("+")
+        absent = [name for name in names if name not in self.poolings]
+        if absent:
+            raise UserError(f"pooling {'+'.join(absent)} is not in the cache; stored poolings: "
+                            f"{', '.join(self.poolings)} (extract-embeddings --pooling adds one)")
+        return np.concatenate([self._pooled(index, name) for name in names], axis=1)
+
+    def _pooled(self, index: int, pooling: str) -> np.ndarray:
+        if pooling == "mean":
+            return self._rows(f"layers/{index:02d}", f"layer {index}")
+        unfinished = int((self._file[f"pooled/{pooling}/status"][()][self._ok] != b"ok").sum())
+        if unfinished:
+            raise UserError(f"pooling {pooling} is missing for {unfinished} of the {self._ok.sum()} ok clips in "
+                            f"{self.path}; run extract-embeddings --pooling {pooling} again to complete it")
+        return self._rows(f"pooled/{pooling}/{index:02d}", f"layer {index} ({pooling})")
 
     def feature(self, name: str) -> np.ndarray:
         """Hand-made feature `name` (features/NAME) as float32 (n_ok, F)."""

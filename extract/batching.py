@@ -1,15 +1,21 @@
 """Clips -> segments -> length-sorted, padding-bounded batches -> pooled rows per clip.
 
-A clip longer than the chunk length is cut into equal segments, each encoded alone; its pooled
-value is the frame-weighted mean of its segments', so memory is bounded by the chunk, not the clip.
+A clip longer than the chunk length is cut into equal segments, each encoded alone; its poolings
+are merged from its segments' summaries (extract/pooling.py), so memory is bounded by the chunk,
+not the clip.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from layerprobe.extract.pooling import pooling
+
+# encode(waves) -> ({pooling: summaries, each (batch, layers, hidden)}, frames (batch,))
+Encode = Callable[[list[np.ndarray]], tuple[dict[str, list[np.ndarray]], np.ndarray]]
 
 
 @dataclass
@@ -33,7 +39,7 @@ class Finished:
     """A clip whose every segment has been encoded."""
 
     row: int
-    pooled: np.ndarray  # (layers, hidden)
+    pooled: dict[str, np.ndarray]  # pooling -> (layers, hidden)
     seconds: float
 
 
@@ -41,8 +47,7 @@ class Finished:
 class _Pending:
     clip: Decoded
     segments_left: int
-    weighted: np.ndarray | None = None
-    frames: int = 0
+    accumulators: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -65,19 +70,21 @@ def segment_lengths(samples: int, chunk_samples: int) -> list[int]:
 
 def pooled_batches(
     clips: Iterable[Decoded],
-    encode: Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray]],
+    encode: Encode,
     chunk_samples: int,
     batch_samples: int,
+    *,
+    poolings: Sequence[str] = ("mean",),
 ) -> Iterator[list[Finished]]:
     """Encode clips (best given shortest first) in batches of at most batch_samples padded samples.
 
-    `encode(waves) -> (pooled (batch, layers, hidden), frames (batch,))` is the encoder. Yields,
-    after each batch, the clips that batch finished.
+    `encode(waves)` is the encoder, summarizing each wave for each of `poolings`. Yields, after
+    each batch, the clips that batch finished.
     """
     batch = _Batch()
     for clip in clips:
         lengths = segment_lengths(clip.samples, chunk_samples)
-        owner = _Pending(clip, len(lengths))
+        owner = _Pending(clip, len(lengths), {name: pooling(name)() for name in poolings})
         for piece in clip.pieces(lengths):
             if batch.waves and batch.padded_samples(len(piece)) > batch_samples:
                 yield _run(batch, encode)
@@ -88,14 +95,14 @@ def pooled_batches(
         yield _run(batch, encode)
 
 
-def _run(batch: _Batch, encode: Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray]]) -> list[Finished]:
-    pooled, frames = encode(batch.waves)
+def _run(batch: _Batch, encode: Encode) -> list[Finished]:
+    summaries, frames = encode(batch.waves)
     finished = []
-    for owner, mean, count in zip(batch.owners, pooled, frames):
-        weighted = mean * count
-        owner.weighted = weighted if owner.weighted is None else owner.weighted + weighted
-        owner.frames += int(count)
+    for position, (owner, count) in enumerate(zip(batch.owners, frames)):
+        for name, accumulator in owner.accumulators.items():
+            accumulator.update(int(count), [values[position] for values in summaries[name]])
         owner.segments_left -= 1
         if owner.segments_left == 0:
-            finished.append(Finished(owner.clip.row, owner.weighted / owner.frames, owner.clip.seconds))
+            pooled = {name: accumulator.finalize() for name, accumulator in owner.accumulators.items()}
+            finished.append(Finished(owner.clip.row, pooled, owner.clip.seconds))
     return finished

@@ -12,6 +12,7 @@ from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
 
 
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """DATA and its column flags."""
     parser.add_argument("data", metavar="DATA", help="audio folder (subfolders are labels), manifest CSV/TSV "
@@ -42,6 +43,6 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="extract-embeddings", description="Run a frozen speech encoder once and cache "
-                            "every layer's mean-pooled embedding in HDF5.")
+                            "every layer's pooled embeddings (mean, and optionally std and max) in HDF5.")
     add_arguments(parser)
     return run_cli(run, parser, argv)

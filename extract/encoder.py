@@ -1,4 +1,4 @@
-"""The frozen encoder: loading, truncation to the deepest requested layer, exact batched pooling."""
+"""The frozen encoder: loading, truncation to the deepest requested layer, exact batched poolings."""
 from __future__ import annotations
 
 import contextlib
@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # oneDNN keeps a compiled convolution for every input shape it meets (1,024 by default), and each
@@ -20,6 +21,7 @@ from torch import nn  # noqa: E402
 from layerprobe.errors import UserError  # noqa: E402
 from layerprobe.extract.exact_batching import PaddingGuard  # noqa: E402
 from layerprobe.extract.long_clips import Moments  # noqa: E402
+from layerprobe.extract.pooling import pooling  # noqa: E402
 
 SUPPORTED_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -115,7 +117,7 @@ def _load_model(model_id: str, revision: str | None, trust_remote_code: bool) ->
 
 
 class Encoder:
-    """A frozen speech encoder that returns, per clip, the mean over its real frames of chosen hidden states.
+    """A frozen speech encoder that summarizes, per clip, the real frames of chosen hidden states.
 
     `layers` are hidden_states indices (0 = the transformer's input, i = output of block i). The
     transformer runs only as deep as the highest one. Batches of different-length clips give the
@@ -197,10 +199,12 @@ class Encoder:
         return int(self.model._get_feat_extract_output_lengths(torch.tensor(samples)))
 
     @torch.inference_mode()
-    def pooled(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Mean over real frames of each requested layer, for a batch of normalized clips.
+    def summarize(self, waves: list[np.ndarray], poolings: Sequence[str] = ("mean",)
+                  ) -> tuple[dict[str, list[np.ndarray]], np.ndarray]:
+        """Each pooling's summaries of the real frames of each requested layer, for a batch of
+        normalized clips (or segments of clips; see extract/pooling.py).
 
-        Returns (pooled float32 (batch, len(layers), hidden), frames int64 (batch,)).
+        Returns ({pooling: [float32 (batch, len(layers), hidden), ...]}, frames int64 (batch,)).
         """
         lengths = torch.tensor([len(w) for w in waves])
         batch = torch.zeros(len(waves), int(lengths.max()))
@@ -212,15 +216,12 @@ class Encoder:
                 batch.to(self.device), attention_mask=sample_mask.to(self.device), output_hidden_states=True
             )
         frames = frames.to(self.device)
-        frame_mask = (torch.arange(out.hidden_states[0].shape[1], device=self.device) < frames[:, None]).float()
-        pooled = torch.stack(
-            [
-                (out.hidden_states[i].float() * frame_mask[..., None]).sum(1) / frames[:, None]
-                for i in self.layers
-            ],
-            dim=1,
-        )
-        return pooled.cpu().numpy(), frames.cpu().numpy()
+        valid = (torch.arange(out.hidden_states[0].shape[1], device=self.device) < frames[:, None]).float()[..., None]
+        summaries = {}
+        for name in poolings:
+            per_layer = [pooling(name).summarize(out.hidden_states[i].float(), valid, frames) for i in self.layers]
+            summaries[name] = [torch.stack(parts, dim=1).cpu().numpy() for parts in zip(*per_layer)]
+        return summaries, frames.cpu().numpy()
 
     def _autocast(self):
         if self.dtype == "float32":

@@ -1,6 +1,7 @@
 """The extraction run: manifest -> decode (in a background thread) -> exact batches -> cache rows."""
 from __future__ import annotations
 
+import functools
 import math
 import resource
 import sys
@@ -22,6 +23,7 @@ from layerprobe.errors import UserError
 from layerprobe.extract.batching import Decoded, Finished, pooled_batches
 from layerprobe.extract.encoder import Encoder
 from layerprobe.extract.long_clips import measure, normalized_segments
+from layerprobe.extract.pooling import parse_poolings
 from layerprobe.layer_spec import format_layers
 
 # Decoded clips waiting for the encoder: bounded in samples (by their headers), so that memory
@@ -78,6 +80,7 @@ def extract(
     chunk_seconds: float = 30.0,
     batch_seconds: float | None = None,
     pad_short: bool = False,
+    pooling: str | Sequence[str] = ("mean",),
     max_seconds: float = MAX_SECONDS,
     strict: bool = False,
     overwrite: bool = False,
@@ -89,15 +92,20 @@ def extract(
     command: str = "",
     progress: bool = True,
 ) -> Summary:
-    """Run the frozen encoder over DATA once and store every requested layer's mean-pooled embedding.
+    """Run the frozen encoder over DATA once and store every requested layer's pooled embeddings.
 
     data: audio folder, manifest CSV/TSV (or a folder holding one), or a saved HF dataset.
     out: the HDF5 cache; an existing one is resumed (finished clips are not recomputed).
     layers: hidden_states indices; None means all. batch_seconds: padded audio per batch
     (default 4 s on CPU, where small batches stay in cache, 256 s on GPU). max_seconds: a longer
-    clip fails as "too-long" (default 4 h). Other parameters mirror the extract-embeddings flags.
+    clip fails as "too-long" (default 4 h). pooling: "mean", "mean,std,max" or a list of those
+    names; mean is always stored (layers/NN), the others in pooled/NAME/NN, all from one encoder
+    pass. A pooling the cache already holds is kept up to date for new clips; one it lacks is
+    computed for every clip (each clip encoded once more). Other parameters mirror the
+    extract-embeddings flags.
     """
     started = time.perf_counter()
+    poolings = parse_poolings(pooling)
     manifest = load_manifest(data, path_column, label_column, group_column, split_column)
     encoder = Encoder(model, layers, revision, device, dtype, trust_remote_code)
     info = encoder.info
@@ -114,6 +122,7 @@ def extract(
         dtype=dtype,
         chunk_seconds=float(chunk_seconds),
         pad_short=pad_short,
+        poolings=poolings,
         data=str(Path(data).resolve()),
         columns={"path": path_column, "label": label_column, "group": group_column, "split": split_column},
         group_column=manifest.group_column or "",
@@ -145,7 +154,10 @@ def extract(
         chunk_samples = int(chunk_seconds * info.sample_rate)
         decoded = _decoded(todo, encoder, pad_short, max_seconds, chunk_samples, failed)
         encoding_started = time.perf_counter()
-        for finished in pooled_batches(decoded, encoder.pooled, chunk_samples, int(batch_seconds * info.sample_rate)):
+        poolings = cache.settings.poolings
+        encode = functools.partial(encoder.summarize, poolings=poolings)
+        for finished in pooled_batches(decoded, encode, chunk_samples, int(batch_seconds * info.sample_rate),
+                                       poolings=poolings):
             bar.update(_store(cache, finished, summary, clips_by_row, failed))
             speed = summary.audio_seconds / (time.perf_counter() - encoding_started)
             bar.set_postfix_str(f"{speed:.1f}x realtime")
@@ -206,14 +218,14 @@ def _decoded(todo, encoder: Encoder, pad_short: bool, max_seconds: float, chunk_
 
 def _store(cache: CacheWriter, finished: list[Finished], summary: Summary, clips_by_row: dict, failed) -> int:
     """Write a batch's finished clips; returns how many were stored as ok."""
-    good = [f for f in finished if np.isfinite(f.pooled).all()]
-    for f in finished:
-        if not np.isfinite(f.pooled).all():
+    finite = [all(np.isfinite(values).all() for values in f.pooled.values()) for f in finished]
+    good = [f for f, ok in zip(finished, finite) if ok]
+    for f, ok in zip(finished, finite):
+        if not ok:
             failed(f.row, clips_by_row[f.row], ClipError("non-finite-embedding", "the encoder produced NaN or inf"))
     if good:
-        cache.write_ok(
-            np.array([f.row for f in good]), np.stack([f.pooled for f in good]), np.array([f.seconds for f in good])
-        )
+        pooled = {name: np.stack([f.pooled[name] for f in good]) for name in good[0].pooled}
+        cache.write_ok(np.array([f.row for f in good]), pooled, np.array([f.seconds for f in good]))
     summary.ok += len(good)
     summary.audio_seconds += sum(f.seconds for f in good)
     return len(good)

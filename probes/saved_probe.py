@@ -110,7 +110,7 @@ def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str], force: bool 
             if not force:
                 raise UserError(f"{mismatch}; --force applies it anyway")
             print(f"warning: {mismatch}; applied anyway (--force)", file=sys.stderr)
-        X = reader.layer(layer) if isinstance(layer, int) else reader.feature(layer)
+        X = reader.layer(layer, probe.meta.get("pooling", "mean")) if isinstance(layer, int) else reader.feature(layer)
         if X.shape[1] != probe.coef.shape[1]:
             raise UserError(f"the probe expects {probe.coef.shape[1]} dims, {cache} has {X.shape[1]}")
         clips = reader.clips

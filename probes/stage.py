@@ -24,14 +24,14 @@ def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: Pr
     """
     if probe.save_model and out is None:
         raise UserError("--save-model needs --out DIR")
-    result = sweep(cache, probe.layers, probe.classifiers, save_models=probe.save_model, progress=progress,
+    result = sweep(cache, probe.layers, probe.classifiers, pooling=probe.pooling, save_models=probe.save_model, progress=progress,
                    n_jobs=fit.n_jobs, class_weight=fit.class_weight, permutations=fit.permutations,
                    **protocol.sweep_kwargs(), **labels.to_dict(), **detection.to_dict())
     doc = document(result, cache, {**probe.to_dict(), **protocol.to_dict(), **fit.result_dict(), **labels.to_dict(),
                                    **detection.to_dict()})
     if out is not None:  # result.models is empty without save_model
         for (layer, classifier), model in result.models.items():
-            meta = {"layer": layer, "classifier": classifier, "model": doc["model"],
+            meta = {"layer": layer, "pooling": probe.pooling, "classifier": classifier, "model": doc["model"],
                     "model_fingerprint": doc["model_fingerprint"], "cache": doc["cache"], "n_clips": doc["n_clips"],
                     "class_weight": fit.class_weight, "label_source": doc["label_source"]}
             save_probe(model, result.classes, Path(out) / MODELS_DIR / f"layer{layer:02d}_{classifier}.npz", meta)

@@ -90,8 +90,8 @@ def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "al
           cv: str | None = None, folds: int = 5, seed: int = 0, fold_column: str | None = None,
           refit: str = "train", class_weight: str = "none", permutations: int = 0, n_jobs: int = -1,
           labels: str | os.PathLike[str] | None = None, label_column: str | None = None, id_column: str | None = None,
-          positive_class: str | None = None, at_precision: float | None = None, save_models: bool = False,
-          progress: bool = False) -> Sweep:
+          positive_class: str | None = None, at_precision: float | None = None, pooling: str = "mean",
+          save_models: bool = False, progress: bool = False) -> Sweep:
     """Probe cached layers; see layerprobe.probe for the parameters (cv None is its "auto"; classifier:
     "all", a name or names). save_models: also refit each probe on all clips (C chosen by the same
     kind of selection) for saving (default False)."""
@@ -105,13 +105,16 @@ def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "al
         target = clip_labels(reader, labels=labels, label_column=label_column, id_column=id_column)
         shared = cache_folds(reader, target, cv=cv, folds=folds, seed=seed, fold_column=fold_column, refit=refit)
         rows = target.rows
-        sources = [(layer, lambda layer=layer: reader.layer(layer)[rows]) for layer in chosen]
+        reader.layer(chosen[0], pooling)  # an absent pooling is said before the folds are fitted
+        sources = [(layer, lambda layer=layer: reader.layer(layer, pooling)[rows]) for layer in chosen]
         result = study(sources, specs, target.labels, shared, class_weight=class_weight,
                        permutations=permutations, selections=selections_for([s.name for s in specs]),
                        keep_models=save_models, detection=Detection(positive_class, at_precision), n_jobs=n_jobs,
                        progress=progress)
         clip_ids = reader.clips["id"].iloc[rows].tolist()
         attrs = reader.attrs
+    for record in result.records:
+        record["pooling"] = pooling
     classes = result.records[0]["classes"]
     notes = [note for note in [target.note()] if note] + result.notes
     return Sweep(shared, result.records, clip_ids, attrs, notes, result.models, classes, target)

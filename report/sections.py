@@ -92,11 +92,17 @@ def encoder(inputs: RunInputs) -> list[Block]:
     layers = run.get("layers") or sorted({r["layer"] for r in curve_records(inputs.layer_records)})
     items = [f"model: {run.get('model') or inputs.probe.get('model') or 'unknown'}",
              f"revision: {run.get('model_revision') or 'unknown'}",
-             f"layers: {format_layers(layers)}"]
+             f"layers: {format_layers(layers)}",
+             f"pooling over each clip's frames: {_pooling_words(inputs.probe.get('pooling', 'mean'))}"]
     blocks: list[Block] = [Heading("Encoder"), Bullets(items)]
     if run.get("random_init_note"):
         blocks.append(Note(run["random_init_note"]))
     return blocks
+
+
+def _pooling_words(pooling: str) -> str:
+    """"mean+std" -> "mean+std (their vectors concatenated: statistics pooling)"."""
+    return f"{pooling} (their vectors concatenated: statistics pooling)" if "+" in pooling else pooling
 
 
 def layer_table(inputs: RunInputs) -> list[Block]:

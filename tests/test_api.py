@@ -12,19 +12,21 @@ import pytest
 
 import layerprobe
 from layerprobe.errors import UserError
-from layerprobe.options import (BaselineOptions, ColumnOptions, ExtractOptions, FitOptions, ProbeOptions,
-                                ProtocolOptions)
+from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, ExtractOptions, FitOptions,
+                                LabelOptions, ProbeOptions, ProtocolOptions)
 
 DATA_ARGUMENTS = {"extract_embeddings": ["data", "out"], "probe": ["cache"], "baselines": ["cache"],
                   "run": ["data", "out"], "load_cache": ["path"]}
 # Where each API keyword's default is defined; run names the baselines' classifiers baseline_classifiers.
 GROUPS = {
     "extract_embeddings": [ExtractOptions, ColumnOptions],
-    "probe": [ProbeOptions, ProtocolOptions, FitOptions],
-    "baselines": [BaselineOptions, ProtocolOptions, FitOptions],
-    "run": [ExtractOptions, ColumnOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions],
+    "probe": [ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
+    "baselines": [BaselineOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
+    "run": [ExtractOptions, ColumnOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, LabelOptions,
+            DetectionOptions],
 }
-RENAMED = {("run", "baseline_classifiers"): (BaselineOptions, "classifiers")}
+RENAMED = {("run", "baseline_classifiers"): (BaselineOptions, "classifiers"),
+           ("run", "probe_pooling"): (ProbeOptions, "pooling")}
 
 
 @pytest.mark.parametrize("name", layerprobe.__all__)
@@ -54,7 +56,8 @@ def test_api_defaults_are_the_option_groups_defaults_and_cover_every_field(name)
                 assert parameter.default == defaults[field], (name, parameter.name)
                 covered.add((candidate, field))
                 break
-    skipped = {(ProbeOptions, "layers")} if name == "run" else set()  # run probes every extracted layer
+    # run probes every extracted layer, and its one --label-column is the manifest's (options.one_label_column)
+    skipped = {(ProbeOptions, "layers"), (LabelOptions, "label_column")} if name == "run" else set()
     every = {(group, f.name) for group in GROUPS[name] for f in dataclasses.fields(group)}
     assert every - skipped == covered
 

@@ -2,6 +2,7 @@
 with space again the rerun completes and equals an uninterrupted run. Needs a small tmpfs (root)."""
 from __future__ import annotations
 
+import re
 import shutil
 
 import h5py
@@ -12,11 +13,23 @@ from audio_files import write_tone
 from conftest import mounted_tmpfs
 from layerprobe.atomic_write import write_text_atomic
 from layerprobe.baselines.compute import compute_features
+from layerprobe.data.parts import read_parts
 from layerprobe.errors import UserError
 from layerprobe.extract.cli import main as extract_main
 from layerprobe.extract.runner import extract
 
 FULL = "No space left on device"
+PART = r"(\.parts/part-\d+\.h5)?"  # a cache grows by a new part file, which the line may name instead
+
+
+def files(disk) -> list[str]:
+    """The disk's files, and those in a cache's parts folder: the parts the cache lists, no temporary."""
+    names = sorted(p.name for p in disk.iterdir())
+    if (disk / "c.h5.parts").exists():
+        with h5py.File(disk / "c.h5", "r") as f:
+            listed = sorted(part.file for part in read_parts(f))
+        assert sorted(p.name for p in (disk / "c.h5.parts").iterdir()) == listed
+    return names
 
 
 @pytest.fixture
@@ -66,8 +79,8 @@ def test_extending_a_cache_on_a_full_disk_stops_cleanly_and_the_rerun_completes(
                          "--device", "cpu", "--quiet"])
     err = capsys.readouterr().err
     assert code == 2
-    assert f"error: cannot write {cache}: {FULL}" in err and "Traceback" not in err
-    assert sorted(p.name for p in small_disk.iterdir()) == ["c.h5", "c.h5.lock", "filler"]
+    assert re.search(f"error: cannot write {cache}{PART}: {FULL}", err) and "Traceback" not in err
+    assert files(small_disk) == ["c.h5", "c.h5.lock", "c.h5.parts", "filler"]
     for index, values in layers(cache).items():  # the finished rows are still there, still ok
         np.testing.assert_array_equal(values, before[index])
 
@@ -81,10 +94,10 @@ def test_extending_a_cache_on_a_full_disk_stops_cleanly_and_the_rerun_completes(
 def test_a_new_cache_on_a_full_disk_is_refused_and_nothing_is_left_behind(small_disk, tmp_path, group_norm_model):
     write_dataset(tmp_path / "all", [f"clip{i}.wav" for i in range(4)])
     fill(small_disk)
-    with pytest.raises(UserError, match=f"cannot write {small_disk / 'c.h5'}: {FULL}"):
+    with pytest.raises(UserError, match=f"cannot write {small_disk / 'c.h5'}{PART}: {FULL}"):
         extract(str(tmp_path / "all"), str(small_disk / "c.h5"), model=group_norm_model, device="cpu",
                 progress=False)
-    assert sorted(p.name for p in small_disk.iterdir()) == ["c.h5.lock", "filler"]
+    assert files(small_disk) == ["c.h5.lock", "filler"]
 
 
 def test_baseline_features_on_a_full_disk_stop_cleanly_and_the_rerun_completes(small_disk, tmp_path,
@@ -94,9 +107,9 @@ def test_baseline_features_on_a_full_disk_stop_cleanly_and_the_rerun_completes(s
     extract(str(tmp_path / "all"), str(cache), model=group_norm_model, device="cpu", progress=False)
     before = layers(cache)
     fill(small_disk)
-    with pytest.raises(UserError, match=f"cannot write {cache}: {FULL}"):
+    with pytest.raises(UserError, match=f"cannot write {cache}{PART}: {FULL}"):
         compute_features(cache, ("mfcc",), progress=False)
-    assert sorted(p.name for p in small_disk.iterdir()) == ["c.h5", "c.h5.lock", "filler"]
+    assert files(small_disk) == ["c.h5", "c.h5.lock", "c.h5.parts", "filler"]
     np.testing.assert_array_equal(layers(cache)[2], before[2])
 
     (small_disk / "filler").unlink()
@@ -122,7 +135,7 @@ def test_a_failed_flush_marks_nothing_ok(tmp_path, group_norm_model, monkeypatch
     flush = h5py.File.flush
 
     def failing_flush(file):
-        if file.filename.endswith("/c.h5"):  # the live cache, not the new file being built
+        if "/c.h5.parts/part-" in file.filename:  # a live part, not a new file being built (hidden temporary)
             raise RuntimeError("Unable to synchronously flush file (file write failed: time = ..., "
                                "errno = 5, error message = 'Input/output error', buf = 0x0)")
         flush(file)

@@ -32,7 +32,8 @@ def test_batched_pooling_matches_single_clip_reference(tmp_path, model_type, sta
     rng = np.random.default_rng(1)
     encoder = Encoder(model_dir, layers=layers, device="cpu")
     waves = [encoder.normalize(rng.standard_normal(n).astype(np.float32)) for n in LENGTHS]
-    pooled, frames = encoder.pooled(waves)
+    summaries, frames = encoder.summarize(waves)
+    pooled = summaries["mean"][0]
     hidden = reference(model_dir, waves)
     assert encoder.layers == (layers or [0, 1, 2, 3, 4])
     assert frames.tolist() == [h[0].shape[1] for h in hidden]
@@ -47,7 +48,7 @@ def test_layer_0_alone_matches_the_reference(model_fixture, request):
     model_dir = request.getfixturevalue(model_fixture)
     encoder = Encoder(model_dir, layers=[0], device="cpu")
     waves = [encoder.normalize(np.random.default_rng(2).standard_normal(n).astype(np.float32)) for n in LENGTHS]
-    pooled, _ = encoder.pooled(waves)
+    pooled = encoder.summarize(waves)[0]["mean"][0]
     for clip, states in enumerate(reference(model_dir, waves)):
         assert cosine(pooled[clip, 0], states[0][0].mean(0).numpy()) >= 0.99999
 

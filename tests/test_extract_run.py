@@ -115,8 +115,8 @@ def test_a_rerun_encodes_only_what_is_missing(dataset, tmp_path, group_norm_mode
     assert sorted(before["layers"]) == [0, 2]
     write_clip(dataset / "yes" / "new.wav", 1.0, 16000, 1, "PCM_16", seed=99)
     calls = []
-    original = Encoder.pooled
-    monkeypatch.setattr(Encoder, "pooled", lambda self, waves: calls.append(len(waves)) or original(self, waves))
+    original = Encoder.summarize
+    monkeypatch.setattr(Encoder, "summarize", lambda self, waves, **kw: calls.append(len(waves)) or original(self, waves, **kw))
     summary = extract(str(dataset), str(cache), model=group_norm_model, layers=[0, 2], device="cpu", progress=False)
     after = stored(cache)
     # only the new clip and the retried too-short one reach the decoder; only the new one the encoder
@@ -140,12 +140,22 @@ def cli(*args: str, **kwargs) -> subprocess.Popen:
                             text=True, **kwargs)
 
 
-def test_kill_minus_nine_leaves_a_cache_that_opens_and_completes(tmp_path, group_norm_model):
+@pytest.mark.parametrize("grow", [False, True], ids=["new-cache", "growing-cache"])
+def test_kill_minus_nine_leaves_a_cache_that_opens_and_completes(tmp_path, group_norm_model, grow):
+    """grow: the killed runs extend a cache of 20 of the clips with the other 40 and the std
+    pooling for all 60 (new parts and a new index, then values), instead of starting a new one."""
     root = tmp_path / "audio"
     for number in range(60):
         write_clip(root / f"label{number % 3}" / f"c{number:02d}.wav", 0.5 + number / 40, 16000, 1, "PCM_16", number)
     whole, killed = tmp_path / "whole.h5", tmp_path / "killed.h5"
     flags = ["--model", group_norm_model, "--device", "cpu", "--batch-seconds", "0.5", "--quiet"]
+    if grow:
+        first = tmp_path / "first"
+        for clip in sorted(root.rglob("*.wav"))[::3]:
+            (first / clip.parent.name).mkdir(parents=True, exist_ok=True)
+            (first / clip.parent.name / clip.name).write_bytes(clip.read_bytes())
+        assert cli(str(first), "--out", str(killed), *flags).wait() == 0
+        flags += ["--pooling", "mean,std"]
     assert cli(str(root), "--out", str(whole), *flags).wait() == 0
     kills = 0
     for attempt in range(6):
@@ -156,15 +166,21 @@ def test_kill_minus_nine_leaves_a_cache_that_opens_and_completes(tmp_path, group
             kills += 1
         process.wait()
         with h5py.File(killed, "r") as f:  # opens after every kill
-            assert len(f["clips/status"]) == 60
+            assert len(f["clips/status"]) in ((20, 60) if grow else (60,))
         if done == 60:
             break
     assert kills >= 2
     assert cli(str(root), "--out", str(killed), *flags).wait() == 0
     a, b = stored(whole), stored(killed)
-    assert (a["ids"] == b["ids"]).all() and (b["status"] == "ok").all()
+    rows_a, rows_b = np.argsort(a["ids"]), np.argsort(b["ids"])  # a grown cache holds its first 20 clips first
+    assert (a["ids"][rows_a] == b["ids"][rows_b]).all() and (b["status"] == "ok").all()
     for layer in a["layers"]:
-        np.testing.assert_allclose(b["layers"][layer], a["layers"][layer], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(b["layers"][layer][rows_b], a["layers"][layer][rows_a], rtol=1e-4, atol=1e-5)
+    if grow:
+        with h5py.File(whole, "r") as f, h5py.File(killed, "r") as g:
+            assert (g["pooled/std/status"][()] == b"ok").all()
+            np.testing.assert_allclose(g["pooled/std/02"][()][rows_b], f["pooled/std/02"][()][rows_a],
+                                       rtol=1e-4, atol=1e-5)
 
 
 def _ok_count(cache) -> int:

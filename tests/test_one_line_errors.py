@@ -63,15 +63,18 @@ def test_a_read_only_cache_or_run_folder_is_one_line(read_only_disk, data, group
         writable_folder(read_only_disk)
 
 
-def test_a_cache_held_open_by_a_reader_is_one_line(data, tmp_path, group_norm_model):
+def test_a_cache_held_open_by_a_reader_does_not_stop_a_writer(data, tmp_path, group_norm_model):
+    """Readers are not locked out (only ok rows are trusted, and those are never rewritten), so a
+    notebook holding the cache open does not stop a run that adds a pooling to it."""
     cache = tmp_path / "c.h5"
     extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
-    code = f"import h5py, sys, time; f = h5py.File({str(cache)!r}, 'r'); print('open', flush=True); time.sleep(60)"
+    code = (f"import h5py, sys, time; f = h5py.File({str(cache)!r}, 'r'); f['layers/02'][()]; "
+            "print('open', flush=True); time.sleep(60)")
     reader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert reader.stdout.readline().strip() == "open"
-        with pytest.raises(UserError, match="is open in another process"):
-            extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
+        summary = extract(str(data), str(cache), model=group_norm_model, device="cpu", pooling="max", progress=False)
+        assert summary.ok > 0 and reader.poll() is None
     finally:
         reader.kill()
         reader.wait()

@@ -43,7 +43,7 @@ def test_a_second_run_computes_nothing_new(finished_run, monkeypatch):
     from layerprobe.extract.encoder import Encoder
 
     before = {name: (root / "out" / name).read_text() for name in ("probe_results.json", "baseline_results.json")}
-    monkeypatch.setattr(Encoder, "pooled", lambda *a: pytest.fail("a finished clip was encoded again"))
+    monkeypatch.setattr(Encoder, "summarize", lambda *a, **k: pytest.fail("a finished clip was encoded again"))
     layerprobe.run(manifest, root / "out", model=model, device="cpu", n_jobs=1, progress=False)
     for name, text in before.items():
         assert (root / "out" / name).read_text() == text
@@ -99,8 +99,9 @@ def test_a_new_manifest_into_a_run_folder_adds_its_clips_without_overwrite(finis
     manifest = data / "more.csv"  # the first run's 48 clips and 12 new ones, in a second manifest
     manifest.write_text((data / "manifest.csv").read_text() + "\n".join(new_rows) + "\n")
     encoded = []
-    pooled = Encoder.pooled
-    monkeypatch.setattr(Encoder, "pooled", lambda self, *a: encoded.append(len(a[0])) or pooled(self, *a))
+    summarize = Encoder.summarize
+    monkeypatch.setattr(Encoder, "summarize",
+                        lambda self, waves, *a, **k: encoded.append(len(waves)) or summarize(self, waves, *a, **k))
     layerprobe.run(manifest, out, model=model, device="cpu", n_jobs=1, progress=False)
     assert sum(encoded) == 12  # only the new clips were encoded
     for name in ("probe_results.json", "baseline_results.json"):

@@ -1,0 +1,254 @@
+"""A cache that grows without copying: per-row values live in part files, joined by virtual datasets.
+
+CACHE.h5 is the index: the root attrs and one HDF5 virtual dataset per per-row dataset (clips/id,
+clips/status, layers/07, pooled/std/07, features/mfcc, ...), mapping its rows onto the part files
+in the folder CACHE.h5.parts/. Readers see the contract's names and shapes
+(`h5py.File(cache)["layers/07"][()]`) and never the parts.
+
+A part holds some datasets for a range of rows: appending clips adds a part with every dataset for
+the new rows (their names and paths too); adding a pooling or a feature adds a part with only its
+datasets for every row; a manifest that relabels stored clips adds a part with the clips' text
+columns. Where parts overlap, the newer one holds a dataset's rows (a feature recomputed with
+other parameters). Nothing already stored is copied: a structural change writes the new part,
+then a new index, whose size grows with the number of parts, not of clips.
+
+Why it survives `kill -9` at any moment: a part is built whole in a temporary file (its storage
+allocated and reserved, its statuses "pending") and renamed into the folder; only then is the new
+index, naming it, renamed over CACHE.h5. Until that rename the old index is the cache and the new
+part an unlisted file, removed by the next writer. During a run only values are written in place,
+into contiguous storage allocated when the part was made, so no HDF5 metadata changes in a live
+file; a row's values are flushed before its status says "ok".
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from layerprobe.data.durable import METADATA_BYTES, contiguous, replacing, reserve
+
+FOLDER_SUFFIX = ".parts"
+_PART_NAME = re.compile(r"^part-(\d+)\.h5$")
+TEXT_COLUMNS = ("id", "path", "label", "group", "split")
+# The parts list is an attr of /clips, not of the root: the root attrs say how rows were computed
+# (a later stage keys its results on them), and adding a feature changes no row a probe reads.
+PARTS_ATTR = "parts"
+
+
+def parts_folder(cache: Path) -> Path:
+    """Where the parts of `cache` live: beside it, named after it (a.h5 -> a.h5.parts)."""
+    return cache.with_name(cache.name + FOLDER_SUFFIX)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part file: rows [start, stop) of `datasets`."""
+
+    file: str
+    start: int
+    stop: int
+    datasets: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "start": self.start, "stop": self.stop, "datasets": list(self.datasets)}
+
+    @classmethod
+    def from_dict(cls, record: Mapping) -> Part:
+        return cls(record["file"], int(record["start"]), int(record["stop"]), tuple(record["datasets"]))
+
+
+@dataclass(frozen=True)
+class Column:
+    """A per-row dataset: its name, the shape of one row, its dtype and attrs."""
+
+    name: str
+    row_shape: tuple[int, ...]
+    dtype: np.dtype
+    attrs: Mapping = ()
+
+    @classmethod
+    def of(cls, dataset: h5py.Dataset) -> Column:
+        return cls(dataset.name.lstrip("/"), tuple(dataset.shape[1:]), dataset.dtype, dict(dataset.attrs))
+
+
+def read_parts(index: h5py.File) -> list[Part] | None:
+    """The parts an index lists, oldest first; None for a cache written whole in one file."""
+    listed = index["clips"].attrs.get(PARTS_ATTR)
+    return None if listed is None else [Part.from_dict(record) for record in json.loads(listed)]
+
+
+def row_columns(file: h5py.File) -> list[Column]:
+    """Every per-row dataset of a cache (index or whole file)."""
+    found: list[Column] = []
+    file.visititems(lambda name, item: found.append(Column.of(item)) if isinstance(item, h5py.Dataset) else None)
+    return found
+
+
+def text_columns(names: Iterable[str] = TEXT_COLUMNS) -> list[Column]:
+    """The clips' text columns (clips/id, ...) as per-row datasets of variable-length strings."""
+    return [Column(f"clips/{name}", (), h5py.string_dtype()) for name in names]
+
+
+def segments(parts: Iterable[Part], name: str, rows: int) -> list[tuple[int, int, Part]]:
+    """Which part holds which rows of dataset `name`: (start, stop, part) runs covering [0, rows),
+    the newest part winning where parts overlap."""
+    parts = list(parts)
+    if rows == 0:
+        return []
+    owner = np.full(rows, -1)
+    for number, part in enumerate(parts):
+        if name in part.datasets:
+            owner[part.start:part.stop] = number
+    if (owner < 0).any():
+        raise ValueError(f"no part holds rows {np.flatnonzero(owner < 0)[:5].tolist()} of {name}")
+    edges = np.flatnonzero(np.diff(owner)) + 1
+    starts, stops = np.r_[0, edges], np.r_[edges, rows]
+    return [(int(a), int(b), parts[owner[a]]) for a, b in zip(starts, stops)]
+
+
+def next_part_name(folder: Path) -> str:
+    """A name no file in the folder has had yet (past every listed or leftover part)."""
+    numbers = [int(m.group(1)) for m in map(_PART_NAME.match, os.listdir(folder)) if m] if folder.exists() else []
+    return f"part-{max(numbers, default=-1) + 1:06d}.h5"
+
+
+def initial_value(name: str):
+    """What a dataset's rows hold before they are computed: statuses pending, errors empty,
+    durations NaN; None where the values stay unwritten (embeddings: their status guards them)."""
+    last = name.split("/")[-1]
+    if name == "clips/status" or name.startswith("feature_status/") or (name.startswith("pooled/") and last == "status"):
+        return b"pending"
+    if name == "clips/error" or name.startswith("feature_error/"):
+        return b""
+    if name == "clips/duration":
+        return np.nan
+    return None
+
+
+def write_index(file: h5py.File, parts: list[Part], rows: int, folder_name: str, part_files: Mapping[str, Path]) -> None:
+    """Add to a new index `file` one virtual dataset per per-row dataset of `parts`, and the parts list.
+
+    part_files: each part's file, to read its datasets' dtype, row shape and attrs (a dataset
+    takes the attrs of the newest part holding it).
+    """
+    columns: dict[str, Column] = {}
+    for part in parts:
+        with h5py.File(part_files[part.file], "r") as source:
+            columns.update({name: Column.of(source[name]) for name in part.datasets})
+    for name, column in columns.items():
+        layout = h5py.VirtualLayout(shape=(rows, *column.row_shape), dtype=column.dtype)
+        for start, stop, part in segments(parts, name, rows):
+            # HDF5 reads a source file name as a printf-like pattern: a literal % is written %%.
+            source = h5py.VirtualSource(f"{folder_name}/{part.file}".replace("%", "%%"), name,
+                                        shape=(part.stop - part.start, *column.row_shape), dtype=column.dtype)
+            layout[start:stop] = source[start - part.start:stop - part.start]
+        # A missing part reads as NaN, never as zeros that look like values.
+        fill = np.nan if column.dtype.kind == "f" else None
+        dataset = file.create_virtual_dataset(name, layout, fillvalue=fill)
+        dataset.attrs.update(column.attrs)
+    file["clips"].attrs[PARTS_ATTR] = json.dumps([part.to_dict() for part in parts])
+
+
+def unlisted_files(folder: Path, parts: Iterable[Part]) -> list[Path]:
+    """Files in the parts folder that the index does not list: parts of a run killed before its
+    index was in place, or of an index since replaced. Only the writer (holding the lock) removes them."""
+    if not folder.exists():
+        return []
+    listed = {part.file for part in parts}
+    return [folder / name for name in sorted(os.listdir(folder)) if name not in listed]
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What a cache holds, as its writers need it: root attrs, the clips' text columns, its parts
+    (None for a cache written whole in one file, before parts) and its per-row datasets."""
+
+    attrs: dict
+    table: dict[str, list[str]]
+    parts: list[Part] | None
+    columns: list[Column]
+
+    @classmethod
+    def of(cls, file: h5py.File) -> Structure:
+        table = {column: file[f"clips/{column}"].asstr()[()].tolist() for column in TEXT_COLUMNS}
+        return cls(dict(file.attrs), table, read_parts(file), row_columns(file))
+
+    @property
+    def rows(self) -> int:
+        return len(self.table["id"])
+
+
+def commit(path: Path, attrs: Mapping, table: dict[str, list[str]], parts: list[Part] | None,
+           new: Sequence[tuple[Sequence[Column], int, int]]) -> list[Part]:
+    """Grow the cache at `path`: make the parts `new` (columns, start row, stop row), then put in
+    place an index of `attrs` and every part; returns the parts it lists. `table` is the clips'
+    text columns after the change (its rows are the cache's), read for the text of new parts.
+
+    parts: those the cache lists now ([] for a new cache; None for a whole-file cache, which
+    becomes its own first part by a hard link, not a copy). Nothing stored is rewritten. On any
+    error the new parts are removed and the cache is as it was.
+    """
+    folder = parts_folder(path)
+    made_folder = not folder.exists()
+    folder.mkdir(exist_ok=True)
+    made: list[Part] = []  # the files this call adds, removed again on any error
+    try:
+        if parts is None:
+            made.append(_adopt(path, folder, len(table["id"])))
+        for columns, start, stop in new:
+            made.append(_make_part(folder, columns, start, stop, table))
+        listed = [*(parts or []), *made]
+        needed = METADATA_BYTES + 256 * len(listed) * max(len(part.datasets) for part in listed)
+        with replacing(path, needed) as temporary, h5py.File(temporary, "w") as index:
+            index.attrs.update(attrs)
+            write_index(index, listed, len(table["id"]), folder.name, {part.file: folder / part.file for part in listed})
+    except BaseException:
+        for part in made:
+            (folder / part.file).unlink(missing_ok=True)
+        if made_folder:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    for leftover in unlisted_files(folder, listed):
+        leftover.unlink()
+    return listed
+
+
+def _adopt(path: Path, folder: Path, rows: int) -> Part:
+    """A cache written whole in one file becomes the first part of the index that replaces it:
+    a second name (hard link) for the same bytes, so nothing is copied."""
+    name = next_part_name(folder)
+    os.link(path, folder / name)
+    with h5py.File(folder / name, "r") as whole:
+        return Part(name, 0, rows, tuple(column.name for column in row_columns(whole)))
+
+
+def _make_part(folder: Path, columns: Sequence[Column], start: int, stop: int, table: dict[str, list[str]]) -> Part:
+    """A new part file for rows [start, stop) of `columns`, storage reserved, every row at its
+    initial value (text columns: their rows of `table`), renamed into the folder once whole."""
+    name = next_part_name(folder)
+    rows = stop - start
+    text = {f"clips/{name}": table[name][start:stop] for name in TEXT_COLUMNS
+            if f"clips/{name}" in {column.name for column in columns}}
+    needed = sum(column.dtype.itemsize * int(np.prod(column.row_shape)) for column in columns) * rows \
+        + sum(len(value.encode()) + 32 for values in text.values() for value in values) + METADATA_BYTES
+    with replacing(folder / name, needed) as temporary, h5py.File(temporary, "w") as part:
+        datasets = [part.create_dataset(column.name, data=text[column.name], dtype=column.dtype)
+                    if column.name in text else contiguous(part, column.name, (rows, *column.row_shape), column.dtype)
+                    for column in columns]
+        for dataset, column in zip(datasets, columns):
+            dataset.attrs.update(column.attrs)
+        reserve(part, temporary)
+        for dataset, column in zip(datasets, columns):
+            value = initial_value(column.name)
+            if value is not None:
+                dataset[...] = value
+        part.flush()
+    return Part(name, start, stop, tuple(column.name for column in columns))
