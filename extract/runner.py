@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from layerprobe.data.audio import MAX_SECONDS, ClipError, decode, header_duration
+from layerprobe.data.audio import MAX_SECONDS, ClipError, header_duration
 from layerprobe.data.cache import CacheWriter, Settings
 from layerprobe.data.manifest import Clip, load_manifest
 from layerprobe.errors import UserError
 from layerprobe.extract.batching import Decoded, Finished, pooled_batches
 from layerprobe.extract.encoder import Encoder
-from layerprobe.extract.long_clips import measure, normalized_segments
+from layerprobe.extract.reading import Reading
 from layerprobe.layer_spec import format_layers
 
 # Decoded clips waiting for the encoder: bounded in samples (by their headers), so that memory
@@ -168,17 +168,10 @@ def _decoded(todo, encoder: Encoder, pad_short: bool, max_seconds: float, chunk_
     """Decode and normalize clips in a background thread, a bounded number ahead of the encoder.
     A clip longer than the chunk is only measured there and read again, a piece at a time, as the
     encoder takes it (see long_clips.py)."""
-    rate = encoder.info.sample_rate
+    reading = Reading.for_encoder(encoder, chunk_samples, pad_short=pad_short, max_seconds=max_seconds)
 
     def work(row: int, clip: Clip, seconds: float) -> Decoded:
-        if encoder.normalizes_in_blocks and seconds * rate > chunk_samples:
-            moments = measure(clip.source, rate, max_seconds)
-            shift, scale = encoder.scaling(moments)
-            return Decoded(row, moments.count, moments.count / rate, lambda lengths: normalized_segments(
-                clip.id, clip.source, rate, max_seconds, lengths, shift, scale))
-        wave = decode(clip.source, rate, min_samples=encoder.info.receptive_field, pad_short=pad_short,
-                      max_seconds=max_seconds)
-        return Decoded.in_memory(row, encoder.normalize(wave), len(wave) / rate)
+        return reading.prepared(reading.read(row, clip, seconds), encoder)
 
     def settle(row: int, clip: Clip, future: Future) -> Iterator[Decoded]:
         try:
