@@ -50,11 +50,58 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code (off by default)")
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number >= 0")
+    return value
+
+
+RAY_FLAGS = ("ray_address", "workers", "gpus_per_worker", "cpus_per_worker")
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the encoder runs: this process, or a Ray cluster (`pip install 'layerprobe[ray]'`)."""
+    group = parser.add_argument_group("engine")
+    group.add_argument("--engine", choices=("process", "ray"), default="process",
+                       help="process: decode and encode here; ray: Ray Data tasks decode and an actor pool encodes, "
+                            "this process writes the cache (default: process)")
+    group.add_argument("--ray-address", metavar="ADDRESS",
+                       help="join this Ray cluster (auto, HOST:6379, ray://HOST:10001); default: a local one")
+    group.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="encoder actors (default: one per --gpus-per-worker GPUs of the cluster, 1 without GPUs)")
+    group.add_argument("--gpus-per-worker", type=_not_negative, metavar="G",
+                       help="GPUs per encoder actor (default: 1 where the cluster has GPUs, else 0)")
+    group.add_argument("--cpus-per-worker", type=_positive, metavar="C",
+                       help="CPUs per encoder actor, its torch threads on the CPU (default: 1)")
+
+
+def engine_from_args(args: argparse.Namespace):
+    """None for this process, else the RayEngine the flags ask for; Ray flags need --engine ray."""
+    given = [name for name in RAY_FLAGS if getattr(args, name) is not None]
+    if args.engine == "process":
+        if given:
+            raise UserError(f"--{given[0].replace('_', '-')} needs --engine ray")
+        return None
+    from layerprobe.extract.ray_engine import RayEngine
+
+    return RayEngine(address=args.ray_address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                     cpus_per_worker=args.cpus_per_worker or 1.0)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--out", required=True, metavar="CACHE.h5", help="the HDF5 cache to write or resume")
     add_model_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_engine_arguments(parser)
 
 
 def extract_kwargs(args: argparse.Namespace) -> dict:
@@ -68,9 +115,11 @@ def extract_kwargs(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    engine = engine_from_args(args)
     from layerprobe.extract.runner import extract  # torch loads here, after the flags are checked
 
-    summary = extract(args.data, args.out, command=shlex.join(sys.argv), progress=not args.quiet, **extract_kwargs(args))
+    summary = extract(args.data, args.out, command=shlex.join(sys.argv), progress=not args.quiet, engine=engine,
+                      **extract_kwargs(args))
     print(summary, file=sys.stderr)
     print(f"cache: {args.out}", file=sys.stderr)
     if summary.ok == 0 and summary.skipped == 0:

@@ -9,8 +9,10 @@ from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -23,6 +25,9 @@ from layerprobe.extract.batching import Decoded, Finished, pooled_batches
 from layerprobe.extract.encoder import Encoder
 from layerprobe.extract.reading import Reading
 from layerprobe.layer_spec import format_layers
+
+if TYPE_CHECKING:
+    from layerprobe.extract.ray_engine import RayEngine
 
 # Decoded clips waiting for the encoder: bounded in samples (by their headers), so that memory
 # does not grow with clip length; at least one clip is always ahead, however long.
@@ -87,6 +92,7 @@ def extract(
     trust_remote_code: bool = False,
     command: str = "",
     progress: bool = True,
+    engine: RayEngine | None = None,
 ) -> Summary:
     """Run the frozen encoder over DATA once and store every requested layer's mean-pooled embedding.
 
@@ -94,11 +100,14 @@ def extract(
     out: the HDF5 cache; an existing one is resumed (finished clips are not recomputed).
     layers: hidden_states indices; None means all. batch_seconds: padded audio per batch
     (default 4 s on CPU, where small batches stay in cache, 256 s on GPU). max_seconds: a longer
-    clip fails as "too-long" (default 4 h). Other parameters mirror the extract-embeddings flags.
+    clip fails as "too-long" (default 4 h). engine: a RayEngine encodes on a Ray cluster; None (the
+    default) in this process. Other parameters mirror the extract-embeddings flags.
     """
     started = time.perf_counter()
     manifest = load_manifest(data, path_column, label_column, group_column, split_column)
-    encoder = Encoder(model, layers, revision, device, dtype, trust_remote_code)
+    load = partial(Encoder, model, layers, revision, dtype=dtype, trust_remote_code=trust_remote_code)
+    # On Ray the workers encode: here the model is only described (fingerprint, layers, rate).
+    encoder = load(device=device) if engine is None else load(device="cpu", dtype="float32")
     info = encoder.info
     if chunk_seconds * info.sample_rate < info.receptive_field:
         raise UserError(f"--chunk-seconds {chunk_seconds} is shorter than the encoder's receptive field")
@@ -119,10 +128,10 @@ def extract(
         versions=versions(),
         command=command,
     )
-    if batch_seconds is None:
+    if batch_seconds is None and engine is None:
         batch_seconds = 4.0 if encoder.device.type == "cpu" else 256.0
     print(manifest.description, file=sys.stderr)
-    print(f"encoder: {info.model} ({info.model_type}, layers {format_layers(encoder.layers)}) on {encoder.device}", file=sys.stderr)
+    print(f"encoder: {info.model} ({info.model_type}, layers {format_layers(encoder.layers)}) on {encoder.device if engine is None else 'Ray'}", file=sys.stderr)
     summary = Summary()
     with CacheWriter(out, manifest.clips, settings, overwrite) as cache:
         if cache.unlisted:
@@ -142,9 +151,15 @@ def extract(
                 raise UserError(f"{clip.id}: {error} (--strict stops at the first failed clip)")
 
         chunk_samples = int(chunk_seconds * info.sample_rate)
-        decoded = _decoded(todo, encoder, pad_short, max_seconds, chunk_samples, failed)
+        if engine is None:
+            decoded = _decoded(todo, encoder, pad_short, max_seconds, chunk_samples, failed)
+            batches = pooled_batches(decoded, encoder.pooled, chunk_samples, int(batch_seconds * info.sample_rate))
+        else:
+            reading = Reading.for_encoder(encoder, chunk_samples, pad_short=pad_short, max_seconds=max_seconds)
+            batches = engine.pooled_batches(todo, reading, load, fingerprint=info.fingerprint, device=device,
+                                            batch_seconds=batch_seconds, failed=failed)
         encoding_started = time.perf_counter()
-        for finished in pooled_batches(decoded, encoder.pooled, chunk_samples, int(batch_seconds * info.sample_rate)):
+        for finished in batches:
             bar.update(_store(cache, finished, summary, clips_by_row, failed))
             speed = summary.audio_seconds / (time.perf_counter() - encoding_started)
             bar.set_postfix_str(f"{speed:.1f}x realtime")
