@@ -117,14 +117,14 @@ class RayEngine:
             gpus = self.gpus_per_worker if self.gpus_per_worker is not None else (1.0 if cluster_gpus else 0.0)
             workers = self.workers or (max(1, int(cluster_gpus // gpus)) if gpus else 1)
             where = "a local Ray cluster" if self.address is None else f"the Ray cluster at {self.address}"
-            if workers < 1 or workers * gpus > cluster_gpus:
+            if workers * gpus > cluster_gpus:
                 raise UserError(f"--workers {workers} x --gpus-per-worker {gpus:g} needs {workers * gpus:g} GPUs; "
                                 f"{where} has {cluster_gpus:g}")
             if workers * self.cpus_per_worker + 1 > cpus:
                 raise UserError(f"--workers {workers} x --cpus-per-worker {self.cpus_per_worker:g} leaves no CPU "
                                 f"to decode audio on {where} ({cpus:g} CPUs)")
-            tqdm.write(f"ray: {workers} encoder worker{'s' if workers > 1 else ''} on {where} ({gpus:g} GPU, {self.cpus_per_worker:g} CPU "
-                       f"each; {cpus:g} CPUs, {cluster_gpus:g} GPUs in all)", file=sys.stderr)
+            tqdm.write(f"ray: {workers} encoder worker{'s' if workers > 1 else ''} on {where} ({gpus:g} GPU, "
+                       f"{self.cpus_per_worker:g} CPU each; {cpus:g} CPUs, {cluster_gpus:g} GPUs in all)", file=sys.stderr)
             yield workers, gpus
         finally:
             ray.shutdown()

@@ -131,7 +131,8 @@ def extract(
     if batch_seconds is None and engine is None:
         batch_seconds = 4.0 if encoder.device.type == "cpu" else 256.0
     print(manifest.description, file=sys.stderr)
-    print(f"encoder: {info.model} ({info.model_type}, layers {format_layers(encoder.layers)}) on {encoder.device if engine is None else 'Ray'}", file=sys.stderr)
+    where = encoder.device if engine is None else "Ray workers"
+    print(f"encoder: {info.model} ({info.model_type}, layers {format_layers(encoder.layers)}) on {where}", file=sys.stderr)
     summary = Summary()
     with CacheWriter(out, manifest.clips, settings, overwrite) as cache:
         if cache.unlisted:
