@@ -32,6 +32,11 @@ from layerprobe.extract.reading import Reading
 
 INSTALL = "pip install 'layerprobe[ray]'"
 CPU_BATCH_SECONDS, GPU_BATCH_SECONDS = 4.0, 256.0  # as the single-process run's defaults
+# Ray schedules one task per block at a cost of tens of milliseconds on a busy driver (2,000
+# one-batch blocks took 112 s on 2 loaded cores): a block holds up to this many batches, yet each
+# worker gets several blocks, so that the load spreads evenly.
+BATCHES_PER_BLOCK = 16
+BLOCKS_PER_WORKER = 4
 
 
 def require_ray() -> None:
@@ -78,13 +83,14 @@ class RayEngine:
         import ray
 
         clips = {row: clip for row, clip in todo}
-        with self._cluster() as (workers, gpus):
+        with self._cluster() as (workers, gpus), _data_context():
             if device == "auto":
                 device = "cuda" if gpus else "cpu"
             seconds = batch_seconds or (GPU_BATCH_SECONDS if gpus else CPU_BATCH_SECONDS)
             batches = _batches(todo, reading, int(seconds * reading.sample_rate))
+            blocks = min(len(batches), max(BLOCKS_PER_WORKER * workers, math.ceil(len(batches) / BATCHES_PER_BLOCK)))
             dataset = ray.data.from_items([{"batch": pickle.dumps(batch)} for batch in batches],
-                                          override_num_blocks=max(1, len(batches)))
+                                          override_num_blocks=max(1, blocks))
             dataset = dataset.map(_read_batch, fn_kwargs={"reading": reading}, num_cpus=1)
             dataset = dataset.map(
                 _EncodeBatch, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=self.cpus_per_worker,
@@ -111,7 +117,6 @@ class RayEngine:
         ray.init(**(local if self.address is None else dict(address=self.address)),
                  include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         try:
-            _quiet(ray.data.DataContext.get_current())
             total = ray.cluster_resources()
             cpus, cluster_gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
             gpus = self.gpus_per_worker if self.gpus_per_worker is not None else (1.0 if cluster_gpus else 0.0)
@@ -130,11 +135,27 @@ class RayEngine:
             ray.shutdown()
 
 
-def _quiet(context) -> None:
-    """Our progress bar only: no Ray Data bars or execution banners on the terminal."""
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
+@contextlib.contextmanager
+def _data_context() -> Iterator[None]:
+    """Ray Data set up for this run, and as it was afterwards: no bars or banners of its own (the
+    run has its progress bar), and every batch's rows sent back as soon as the batch is encoded
+    (an output block as small as one row) rather than with the rest of its block."""
+    import ray
+
+    context = ray.data.DataContext.get_current()
+    settings = dict(enable_progress_bars=False, print_on_execution_start=False, target_max_block_size=1)
+    before = {name: getattr(context, name) for name in settings}
+    logger = logging.getLogger("ray.data")
+    level = logger.level
+    for name, value in settings.items():
+        setattr(context, name, value)
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(context, name, value)
+        logger.setLevel(level)
 
 
 def _batches(todo: Sequence[tuple[int, Clip]], reading: Reading, batch_samples: int) -> list[list]:
