@@ -6,11 +6,15 @@ import math
 import shlex
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from layerprobe.data.arguments import add_column_arguments, column_kwargs
 from layerprobe.data.audio import MAX_SECONDS
 from layerprobe.errors import ArgumentParser, UserError, run_cli
 from layerprobe.layer_spec import parse_layers
+
+if TYPE_CHECKING:
+    from layerprobe.extract.ray_engine import RayEngine
 
 DEFAULT_MODEL = "facebook/wav2vec2-base"
 
@@ -83,7 +87,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
                        help="CPUs per encoder actor, its torch threads on the CPU (default: 1)")
 
 
-def engine_from_args(args: argparse.Namespace):
+def engine_from_args(args: argparse.Namespace) -> RayEngine | None:
     """None for this process, else the RayEngine the flags ask for; Ray flags need --engine ray."""
     given = [name for name in RAY_FLAGS if getattr(args, name) is not None]
     if args.engine == "process":

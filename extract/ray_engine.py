@@ -112,10 +112,16 @@ class RayEngine:
         number of workers and their GPUs each, checked against what the cluster holds."""
         import ray
 
-        workers = self.workers or 1
-        local = dict(address="local", num_cpus=max(os.cpu_count() or 1, math.ceil(workers * self.cpus_per_worker) + 1))
-        ray.init(**(local if self.address is None else dict(address=self.address)),
-                 include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        if self.address is None:
+            workers = self.workers or 1
+            cpus = max(os.cpu_count() or 1, math.ceil(workers * self.cpus_per_worker) + 1)
+            joining = dict(address="local", num_cpus=cpus, include_dashboard=False)
+        else:
+            joining = dict(address=self.address)
+        try:
+            ray.init(**joining, log_to_driver=False, logging_level=logging.ERROR)
+        except ConnectionError as error:  # no cluster at that address
+            raise UserError(f"--ray-address {self.address}: {str(error).splitlines()[0]}") from None
         try:
             total = ray.cluster_resources()
             cpus, cluster_gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)

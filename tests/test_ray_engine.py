@@ -138,3 +138,16 @@ def test_without_ray_installed_the_engine_says_how_to_install_it(tmp_path, capsy
     assert extract_main([str(tmp_path), "--out", str(tmp_path / "c.h5"), "--engine", "ray"]) == 2
     assert capsys.readouterr().err == (
         "error: --engine ray needs Ray, which is not installed here: pip install 'layerprobe[ray]'\n")
+
+
+def test_a_ray_address_without_a_cluster_is_one_line(tmp_path, group_norm_model, capsys, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # where Ray looks for a cluster started here: none
+    data = tmp_path / "audio"
+    (data / "a").mkdir(parents=True)
+    sf.write(data / "a" / "one.wav", np.zeros(8000), 16000)
+    code = extract_main([str(data), "--out", str(tmp_path / "c.h5"), "--model", group_norm_model, "--quiet",
+                         "--engine", "ray", "--ray-address", "auto"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.splitlines()[-1].startswith("error: --ray-address auto: Could not find any running Ray")
