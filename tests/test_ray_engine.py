@@ -21,10 +21,12 @@ from layerprobe.extract.cli import main as extract_main
 from layerprobe.extract.runner import extract
 
 CLIPS = 200
+CHUNK = 1.0  # seconds: the long clip is encoded in 4 windows
 
 
 def write_dataset(root: Path) -> int:
-    """CLIPS short tones over 3 labels, plus 3 clips that fail; returns how many can be encoded."""
+    """CLIPS short tones over 3 labels, one clip longer than the chunk (read twice, in pieces), plus
+    3 clips that fail; returns how many can be encoded."""
     for number in range(CLIPS):
         rng = np.random.default_rng(number)
         rate = (16000, 8000, 22050)[number % 3]
@@ -33,10 +35,12 @@ def write_dataset(root: Path) -> int:
         path = root / f"label{number % 3}" / f"c{number:03d}.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, tone, rate)
+    stereo = 0.2 * np.random.default_rng(0).standard_normal((int(44100 * 3.5), 2))
+    sf.write(root / "label0" / "long.wav", stereo, 44100, subtype="FLOAT")
     write_text(root / "label0" / "notes.wav")
     write_truncated(root / "label1" / "cut.wav", duration=1.0)
     sf.write(root / "label2" / "blip.wav", np.zeros(50), 16000)  # shorter than the receptive field
-    return CLIPS
+    return CLIPS + 1
 
 
 def stored(cache: Path) -> dict:
@@ -89,7 +93,8 @@ def ray_env(tmp_path):
 def ray_cli(data: Path, cache: Path, model: str, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "layerprobe", "extract", str(data), "--out", str(cache), "--model", model,
-         "--device", "cpu", "--batch-seconds", "2", "--engine", "ray", "--workers", "2", "--quiet"],
+         "--device", "cpu", "--batch-seconds", "2", "--chunk-seconds", str(CHUNK), "--engine", "ray", "--workers", "2",
+         "--quiet"],
         env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -97,7 +102,8 @@ def test_kill_minus_nine_mid_run_then_a_rerun_equals_the_single_process_cache(tm
     data = tmp_path / "audio"
     good = write_dataset(data)
     reference = tmp_path / "single.h5"  # batched by 30 s, the Ray runs by 2 s: exact batching makes that moot
-    extract(str(data), str(reference), model=group_norm_model, device="cpu", batch_seconds=30.0, progress=False)
+    extract(str(data), str(reference), model=group_norm_model, device="cpu", batch_seconds=30.0, chunk_seconds=CHUNK,
+            progress=False)
     cache = tmp_path / "ray.h5"
 
     killed = ray_cli(data, cache, group_norm_model, ray_env)
