@@ -82,21 +82,24 @@ class RayEngine:
         """
         import ray
 
+        if not todo:  # a finished cache: no cluster to start
+            return
         clips = {row: clip for row, clip in todo}
         with self._cluster() as (workers, gpus), _data_context():
             if device == "auto":
                 device = "cuda" if gpus else "cpu"
-            seconds = batch_seconds or (GPU_BATCH_SECONDS if gpus else CPU_BATCH_SECONDS)
-            batches = _batches(todo, reading, int(seconds * reading.sample_rate))
+            batch_samples = int((batch_seconds or (GPU_BATCH_SECONDS if gpus else CPU_BATCH_SECONDS))
+                                * reading.sample_rate)
+            batches = _batches(todo, reading, batch_samples)
             blocks = min(len(batches), max(BLOCKS_PER_WORKER * workers, math.ceil(len(batches) / BATCHES_PER_BLOCK)))
             dataset = ray.data.from_items([{"batch": pickle.dumps(batch)} for batch in batches],
-                                          override_num_blocks=max(1, blocks))
+                                          override_num_blocks=blocks)
             dataset = dataset.map(_read_batch, fn_kwargs={"reading": reading}, num_cpus=1)
             dataset = dataset.map(
                 _EncodeBatch, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=self.cpus_per_worker,
                 num_gpus=gpus, fn_constructor_kwargs=dict(
                     load=load, device=device, fingerprint=fingerprint, reading=reading,
-                    batch_samples=int(seconds * reading.sample_rate), threads=max(1, int(self.cpus_per_worker))))
+                    batch_samples=batch_samples, threads=max(1, int(self.cpus_per_worker))))
             for row in dataset.iter_rows():
                 outcome: _Outcome = pickle.loads(row["outcome"])
                 if outcome.refused:
