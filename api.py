@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, ExtractOptions, FitOptions,
-                                LabelOptions, ProbeOptions, ProtocolOptions)
+from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
+                                FitOptions, LabelOptions, ProbeOptions, ProtocolOptions)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,6 +41,11 @@ def extract_embeddings(
     strict: bool = ExtractOptions.strict,
     overwrite: bool = ExtractOptions.overwrite,
     trust_remote_code: bool = ExtractOptions.trust_remote_code,
+    engine: str = EngineOptions.engine,
+    ray_address: str | None = EngineOptions.ray_address,
+    workers: int | None = EngineOptions.workers,
+    gpus_per_worker: float | None = EngineOptions.gpus_per_worker,
+    cpus_per_worker: float | None = EngineOptions.cpus_per_worker,
     path_column: str | None = ColumnOptions.path_column,
     label_column: str | None = ColumnOptions.label_column,
     group_column: str | None = ColumnOptions.group_column,
@@ -71,6 +76,13 @@ def extract_embeddings(
     strict : stop at the first clip that fails (default False).
     overwrite : replace a cache made with other settings (default False).
     trust_remote_code : allow a hub model's own code (default False).
+    engine : "process" (default: decode and encode here) or "ray": Ray Data tasks decode and an actor
+        pool encodes, this process writes the cache (needs the ray extra).
+    ray_address : the Ray cluster to join ("auto", "HOST:6379", "ray://HOST:10001"; default None: a
+        local one).
+    workers : encoder actors (default None: one per gpus_per_worker GPUs of the cluster, 1 without).
+    gpus_per_worker : GPUs per encoder actor (default None: 1 where the cluster has GPUs, else 0).
+    cpus_per_worker : CPUs per encoder actor, its torch threads on the CPU (default None: 1).
     path_column, label_column, group_column, split_column : manifest columns (default None: found by name).
     progress : show a progress bar (default True).
 
@@ -87,7 +99,9 @@ def extract_embeddings(
                              trust_remote_code=trust_remote_code)
     columns = ColumnOptions(path_column=path_column, label_column=label_column, group_column=group_column,
                             split_column=split_column)
-    return extract(str(data), str(out), progress=progress, **options.runner_kwargs(), **columns.to_dict())
+    ray = EngineOptions(engine=engine, ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
+                        cpus_per_worker=cpus_per_worker).ray_engine()
+    return extract(str(data), str(out), progress=progress, engine=ray, **options.runner_kwargs(), **columns.to_dict())
 
 
 def probe(
@@ -247,6 +261,11 @@ def run(
     strict: bool = ExtractOptions.strict,
     overwrite: bool = ExtractOptions.overwrite,
     trust_remote_code: bool = ExtractOptions.trust_remote_code,
+    engine: str = EngineOptions.engine,
+    ray_address: str | None = EngineOptions.ray_address,
+    workers: int | None = EngineOptions.workers,
+    gpus_per_worker: float | None = EngineOptions.gpus_per_worker,
+    cpus_per_worker: float | None = EngineOptions.cpus_per_worker,
     path_column: str | None = ColumnOptions.path_column,
     label_column: str | None = ColumnOptions.label_column,
     group_column: str | None = ColumnOptions.group_column,
@@ -283,8 +302,10 @@ def run(
     out : the run folder: cache.h5, probe_results.json, baseline_results.json, comparison.json,
         run.json and the report.
     model, revision, layers, device, dtype, chunk_seconds, batch_seconds, pad_short, max_seconds,
-        strict, overwrite, trust_remote_code : the encoder, as for `extract_embeddings`; every
+        strict, overwrite, trust_remote_code, pooling : the encoder, as for `extract_embeddings`; every
         extracted layer is probed.
+    engine, ray_address, workers, gpus_per_worker, cpus_per_worker : where the encoder runs, as for
+        `extract_embeddings`.
     path_column, label_column, group_column, split_column : manifest columns, as for `extract_embeddings`;
         with `labels`, label_column names the table's column instead.
     probe_pooling : the pooling probed, `probe`'s pooling (default "mean"); each must be among `pooling`.
@@ -311,6 +332,8 @@ def run(
                                chunk_seconds=chunk_seconds, batch_seconds=batch_seconds, pad_short=pad_short,
                                max_seconds=max_seconds, strict=strict, overwrite=overwrite,
                                trust_remote_code=trust_remote_code),
+        engine=EngineOptions(engine=engine, ray_address=ray_address, workers=workers,
+                             gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker),
         probe=ProbeOptions(pooling=probe_pooling, classifiers=classifiers, save_model=save_model),
         baseline=BaselineOptions(features=features, classifiers=baseline_classifiers),
         protocol=ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),

@@ -13,13 +13,17 @@ import argparse
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from layerprobe.data.audio import MAX_SECONDS
 from layerprobe.errors import UserError
 from layerprobe.layer_spec import parse_layers
 
+if TYPE_CHECKING:
+    from layerprobe.extract.ray_engine import RayEngine
+
 Group = TypeVar("Group", bound="OptionGroup")
+ENGINES = ("process", "ray")
 
 
 # --- argparse types: a bad value is refused before any work starts -------------------------------
@@ -57,6 +61,14 @@ def positive_number(text: str) -> float:
     value = float(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text} is not a positive finite number")
+    return value
+
+
+def non_negative_number(text: str) -> float:
+    """A finite number >= 0."""
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number >= 0")
     return value
 
 
@@ -229,6 +241,39 @@ class ExtractOptions(OptionGroup):
     def runner_kwargs(self) -> dict:
         """As keyword arguments of layerprobe.extract.runner.extract (layers as indices, None for all)."""
         return {**self.to_dict(), "layers": layer_indices(self.layers)}
+
+
+@dataclass(frozen=True)
+class EngineOptions(OptionGroup):
+    """Where the encoder runs: this process, or a Ray cluster (pip install 'layerprobe[ray]')."""
+
+    title = "engine"
+    engine: str = option("process", "process: decode and encode here; ray: Ray Data tasks decode and an actor pool "
+                                    "encodes, this process writes the cache", choices=lambda: list(ENGINES))
+    ray_address: str | None = option(None, "join this Ray cluster (auto, HOST:6379, ray://HOST:10001); default: a "
+                                           "local one", metavar="ADDRESS")
+    workers: int | None = option(None, "encoder actors (default: one per --gpus-per-worker GPUs of the cluster, 1 "
+                                       "without GPUs)", type=integer_at_least(1), metavar="N")
+    gpus_per_worker: float | None = option(None, "GPUs per encoder actor (default: 1 where the cluster has GPUs, "
+                                                 "else 0)", type=non_negative_number, metavar="G")
+    cpus_per_worker: float | None = option(None, "CPUs per encoder actor, its torch threads on the CPU (default: 1)",
+                                           type=positive_number, metavar="C")
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise UserError(f"unknown engine {self.engine!r}; choose from {', '.join(ENGINES)}")
+        given = [spec.name for spec in fields(self) if spec.name != "engine" and getattr(self, spec.name) is not None]
+        if self.engine == "process" and given:
+            raise UserError(f"--{given[0].replace('_', '-')} needs --engine ray")
+
+    def ray_engine(self) -> RayEngine | None:
+        """None for this process, else the RayEngine asked for (it says how to install Ray if absent)."""
+        if self.engine == "process":
+            return None
+        from layerprobe.extract.ray_engine import RayEngine
+
+        return RayEngine(address=self.ray_address, workers=self.workers, gpus_per_worker=self.gpus_per_worker,
+                         cpus_per_worker=self.cpus_per_worker or 1.0)
 
 
 @dataclass(frozen=True)

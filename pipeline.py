@@ -26,8 +26,8 @@ import pandas as pd
 from layerprobe import __version__
 from layerprobe.atomic_write import writable_folder, write_text_atomic
 from layerprobe.errors import UserError
-from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, ExtractOptions, FitOptions,
-                                LabelOptions, ProbeOptions, ProtocolOptions, add_quiet, one_label_column)
+from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
+                                FitOptions, LabelOptions, ProbeOptions, ProtocolOptions, add_quiet, one_label_column)
 from layerprobe.options import add_arguments as add_options
 
 RANDOM_INIT_NOTE = "The encoder has random weights: these numbers are a smoke run of the pipeline, not a result."
@@ -119,6 +119,7 @@ def run(
     fit: FitOptions,
     labels: LabelOptions = LabelOptions(),
     detection: DetectionOptions = DetectionOptions(),
+    engine: EngineOptions = EngineOptions(),
     progress: bool = True,
     command: str = "",
     random_init: bool = False,
@@ -146,7 +147,7 @@ def run(
     columns, labels = one_label_column(columns, labels)
     started = time.perf_counter()
     summary = extract_embeddings(str(data), str(cache), command=command, progress=progress,
-                                 **extract.runner_kwargs(), **columns.to_dict())
+                                 engine=engine.ray_engine(), **extract.runner_kwargs(), **columns.to_dict())
     extract_seconds = time.perf_counter() - started
     print(summary, file=sys.stderr)
     shared = {**protocol.to_dict(), **fit.result_dict(), **labels.to_dict(), **detection.to_dict()}
@@ -237,6 +238,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_stage_options(parser: argparse.ArgumentParser, *, encoder_skip: Sequence[str] = ()) -> None:
     """Every stage's options as `run` (and `demo`, which skips the encoder options it sets) takes them."""
     add_options(parser, ExtractOptions, skip=encoder_skip)
+    add_options(parser, EngineOptions)
     # every extracted layer is probed; --pooling is the extraction's
     add_options(parser, ProbeOptions, skip=("layers",), flags={"pooling": ("--probe-pooling",)})
     add_options(parser, BaselineOptions, flags={"classifiers": ("--baseline-classifier", "--baseline-classifiers")})
@@ -252,7 +254,8 @@ def stage_options(args: argparse.Namespace) -> dict:
     return dict(columns=ColumnOptions.from_args(args), extract=ExtractOptions.from_args(args),
                 probe=ProbeOptions.from_args(args), baseline=BaselineOptions.from_args(args),
                 protocol=ProtocolOptions.from_args(args), fit=FitOptions.from_args(args),
-                labels=LabelOptions.from_args(args), detection=DetectionOptions.from_args(args), progress=not args.quiet)
+                labels=LabelOptions.from_args(args), detection=DetectionOptions.from_args(args),
+                engine=EngineOptions.from_args(args), progress=not args.quiet)
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -7,10 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from layerprobe.errors import ArgumentParser, UserError, run_cli
-from layerprobe.options import ColumnOptions, ExtractOptions
+from layerprobe.options import ColumnOptions, EngineOptions, ExtractOptions
 from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
-
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,14 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--out", required=True, metavar="CACHE.h5", help="the HDF5 cache to write or resume")
     add_options(parser, ExtractOptions)
+    add_options(parser, EngineOptions)
     add_quiet(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     options, columns = ExtractOptions.from_args(args), ColumnOptions.from_args(args)
+    engine = EngineOptions.from_args(args).ray_engine()
     from layerprobe.extract.runner import extract  # torch loads here, after the flags are checked
 
-    summary = extract(args.data, args.out, command=shlex.join(sys.argv), progress=not args.quiet,
+    summary = extract(args.data, args.out, command=shlex.join(sys.argv), progress=not args.quiet, engine=engine,
                       **options.runner_kwargs(), **columns.to_dict())
     print(summary, file=sys.stderr)
     if not args.quiet:

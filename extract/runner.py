@@ -12,19 +12,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
-from layerprobe.data.audio import MAX_SECONDS, ClipError, decode, header_duration
+from layerprobe.data.audio import MAX_SECONDS, ClipError, header_duration
 from layerprobe.data.cache import CacheWriter, Settings
 from layerprobe.data.manifest import Clip, load_manifest
 from layerprobe.errors import UserError
 from layerprobe.extract.batching import Decoded, Finished, pooled_batches
 from layerprobe.extract.encoder import Encoder
-from layerprobe.extract.long_clips import measure, normalized_segments
 from layerprobe.extract.pooling import parse_poolings
+from layerprobe.extract.reading import Reading
 from layerprobe.layer_spec import format_layers
+
+if TYPE_CHECKING:
+    from layerprobe.extract.ray_engine import RayEngine
 
 # Decoded clips waiting for the encoder: bounded in samples (by their headers), so that memory
 # does not grow with clip length; at least one clip is always ahead, however long.
@@ -91,6 +95,7 @@ def extract(
     trust_remote_code: bool = False,
     command: str = "",
     progress: bool = True,
+    engine: RayEngine | None = None,
 ) -> Summary:
     """Run the frozen encoder over DATA once and store every requested layer's pooled embeddings.
 
@@ -101,13 +106,16 @@ def extract(
     clip fails as "too-long" (default 4 h). pooling: "mean", "mean,std,max" or a list of those
     names; mean is always stored (layers/NN), the others in pooled/NAME/NN, all from one encoder
     pass. A pooling the cache already holds is kept up to date for new clips; one it lacks is
-    computed for every clip (each clip encoded once more). Other parameters mirror the
-    extract-embeddings flags.
+    computed for every clip (each clip encoded once more). engine: a RayEngine encodes on
+    a Ray cluster; None (the default) in this process. Other parameters mirror the extract-embeddings
+    flags.
     """
     started = time.perf_counter()
     poolings = parse_poolings(pooling)
     manifest = load_manifest(data, path_column, label_column, group_column, split_column)
-    encoder = Encoder(model, layers, revision, device, dtype, trust_remote_code)
+    load = functools.partial(Encoder, model, layers, revision, dtype=dtype, trust_remote_code=trust_remote_code)
+    # On Ray the workers encode: here the model is only described (fingerprint, layers, rate).
+    encoder = load(device=device) if engine is None else load(device="cpu", dtype="float32")
     info = encoder.info
     if chunk_seconds * info.sample_rate < info.receptive_field:
         raise UserError(f"--chunk-seconds {chunk_seconds} is shorter than the encoder's receptive field")
@@ -129,10 +137,11 @@ def extract(
         versions=versions(),
         command=command,
     )
-    if batch_seconds is None:
+    if batch_seconds is None and engine is None:
         batch_seconds = 4.0 if encoder.device.type == "cpu" else 256.0
     print(manifest.description, file=sys.stderr)
-    print(f"encoder: {info.model} ({info.model_type}, layers {format_layers(encoder.layers)}) on {encoder.device}", file=sys.stderr)
+    where = encoder.device if engine is None else "Ray workers"
+    print(f"encoder: {info.model} ({info.model_type}, layers {format_layers(encoder.layers)}) on {where}", file=sys.stderr)
     summary = Summary()
     with CacheWriter(out, manifest.clips, settings, overwrite) as cache:
         if cache.unlisted:
@@ -152,12 +161,18 @@ def extract(
                 raise UserError(f"{clip.id}: {error} (--strict stops at the first failed clip)")
 
         chunk_samples = int(chunk_seconds * info.sample_rate)
-        decoded = _decoded(todo, encoder, pad_short, max_seconds, chunk_samples, failed)
-        encoding_started = time.perf_counter()
         poolings = cache.settings.poolings
-        encode = functools.partial(encoder.summarize, poolings=poolings)
-        for finished in pooled_batches(decoded, encode, chunk_samples, int(batch_seconds * info.sample_rate),
-                                       poolings=poolings):
+        if engine is None:
+            decoded = _decoded(todo, encoder, pad_short, max_seconds, chunk_samples, failed)
+            encode = functools.partial(encoder.summarize, poolings=poolings)
+            batches = pooled_batches(decoded, encode, chunk_samples, int(batch_seconds * info.sample_rate),
+                                     poolings=poolings)
+        else:
+            reading = Reading.for_encoder(encoder, chunk_samples, pad_short=pad_short, max_seconds=max_seconds)
+            batches = engine.pooled_batches(todo, reading, load, fingerprint=info.fingerprint, device=device,
+                                            batch_seconds=batch_seconds, poolings=poolings, failed=failed)
+        encoding_started = time.perf_counter()
+        for finished in batches:
             bar.update(_store(cache, finished, summary, clips_by_row, failed))
             speed = summary.audio_seconds / (time.perf_counter() - encoding_started)
             bar.set_postfix_str(f"{speed:.1f}x realtime")
@@ -181,17 +196,10 @@ def _decoded(todo, encoder: Encoder, pad_short: bool, max_seconds: float, chunk_
     """Decode and normalize clips in a background thread, a bounded number ahead of the encoder.
     A clip longer than the chunk is only measured there and read again, a piece at a time, as the
     encoder takes it (see long_clips.py)."""
-    rate = encoder.info.sample_rate
+    reading = Reading.for_encoder(encoder, chunk_samples, pad_short=pad_short, max_seconds=max_seconds)
 
     def work(row: int, clip: Clip, seconds: float) -> Decoded:
-        if encoder.normalizes_in_blocks and seconds * rate > chunk_samples:
-            moments = measure(clip.source, rate, max_seconds)
-            shift, scale = encoder.scaling(moments)
-            return Decoded(row, moments.count, moments.count / rate, lambda lengths: normalized_segments(
-                clip.id, clip.source, rate, max_seconds, lengths, shift, scale))
-        wave = decode(clip.source, rate, min_samples=encoder.info.receptive_field, pad_short=pad_short,
-                      max_seconds=max_seconds)
-        return Decoded.in_memory(row, encoder.normalize(wave), len(wave) / rate)
+        return reading.prepared(reading.read(row, clip, seconds), encoder)
 
     def settle(row: int, clip: Clip, future: Future) -> Iterator[Decoded]:
         try:

@@ -12,17 +12,17 @@ import pytest
 
 import layerprobe
 from layerprobe.errors import UserError
-from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, ExtractOptions, FitOptions,
-                                LabelOptions, ProbeOptions, ProtocolOptions)
+from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
+                                FitOptions, LabelOptions, ProbeOptions, ProtocolOptions)
 
 DATA_ARGUMENTS = {"extract_embeddings": ["data", "out"], "probe": ["cache"], "baselines": ["cache"],
                   "run": ["data", "out"], "load_cache": ["path"]}
 # Where each API keyword's default is defined; run names the baselines' classifiers baseline_classifiers.
 GROUPS = {
-    "extract_embeddings": [ExtractOptions, ColumnOptions],
+    "extract_embeddings": [ExtractOptions, ColumnOptions, EngineOptions],
     "probe": [ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
     "baselines": [BaselineOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
-    "run": [ExtractOptions, ColumnOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, LabelOptions,
+    "run": [ExtractOptions, ColumnOptions, EngineOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, LabelOptions,
             DetectionOptions],
 }
 RENAMED = {("run", "baseline_classifiers"): (BaselineOptions, "classifiers"),

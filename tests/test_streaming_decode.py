@@ -15,6 +15,7 @@ from layerprobe.data import audio
 from layerprobe.data.clips import FileSource
 from layerprobe.data.manifest import load_manifest
 from layerprobe.extract import runner
+from layerprobe.extract import reading
 from layerprobe.extract.encoder import Encoder
 from layerprobe.extract.long_clips import Moments
 
@@ -69,7 +70,7 @@ def test_a_clip_longer_than_the_chunk_is_read_in_pieces_and_equals_the_whole_cli
     (tmp_path / "data" / "a").mkdir(parents=True)
     sf.write(tmp_path / "data" / "a" / "long.wav", stereo, 44100, subtype="FLOAT")
     read_whole = []
-    monkeypatch.setattr(runner, "decode", lambda *a, **k: read_whole.append(1) or audio.decode(*a, **k))
+    monkeypatch.setattr(reading, "decode", lambda *a, **k: read_whole.append(1) or audio.decode(*a, **k))
     runner.extract(str(tmp_path / "data"), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu",
                    chunk_seconds=1.0, batch_seconds=2.0, progress=False)
     assert not read_whole  # the long clip never went through the whole-clip decode
