@@ -54,8 +54,9 @@ class RidgePath:
         return self.basis @ shrunk
 
     def rotate(self, Z: np.ndarray) -> np.ndarray:
-        """Standardized rows Z centered and expressed in the eigenbasis: what scores() takes."""
-        return (Z - self.center) @ self.basis
+        """Standardized rows Z centered and expressed in the eigenbasis, in float32 like the scores made
+        from them: what scores() takes."""
+        return (Z - self.center).astype(np.float32) @ self.basis.astype(np.float32)
 
     def scores(self, rotated: np.ndarray, alpha: float, columns: np.ndarray) -> np.ndarray:
         """(n, len(columns)) decision values of rows already rotate()d."""
