@@ -32,11 +32,16 @@ def build_cache(path: Path, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     groups = rng.integers(0, N_GROUPS, N_CLIPS)
     class_means = rng.normal(size=(N_CLASSES, DIM)).astype(np.float32)
     speaker_means = rng.normal(size=(N_GROUPS, DIM)).astype(np.float32)
+    # One float32 layer buffer, redrawn in place, offsets added in row blocks: the writer holds one
+    # layer's matrix and no more.
+    X = np.empty((N_CLIPS, DIM), dtype=np.float32)
     with h5py.File(path, "w") as f:
         for layer in range(N_LAYERS):
             strength = 0.02 + 0.12 * np.sin(np.pi * layer / (N_LAYERS - 1))
-            X = rng.normal(size=(N_CLIPS, DIM)).astype(np.float32)
-            X += strength * class_means[labels] + 0.1 * speaker_means[groups]
+            rng.standard_normal(out=X, dtype=np.float32)
+            for start in range(0, N_CLIPS, 8192):
+                rows = slice(start, start + 8192)
+                X[rows] += strength * class_means[labels[rows]] + 0.1 * speaker_means[groups[rows]]
             f.create_dataset(f"layers/{layer:02d}", data=X)
     return labels, groups
 
@@ -57,6 +62,7 @@ def main() -> None:
         folds = outer_folds(labels, groups.astype(str), cv="group", folds=5, seed=0)
         print(f"cache: {N_CLIPS} clips x {N_LAYERS} layers x {DIM} float32, {N_CLASSES} classes, {N_GROUPS} groups; "
               f"{folds.protocol}, {len(folds.splits)} outer folds; peak so far {peak_mib():.0f} MiB", flush=True)
+        print(f"protocol: {folds.reason}", flush=True)
         totals = dict.fromkeys(CLASSIFIERS, 0.0)
         with h5py.File(path, "r") as f:
             for layer in chosen:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CG_FORCING = 0.1     # each Newton step solves H d = -g to 10% of |g|: fast, and still superlinear
 ARMIJO = 1e-4        # sufficient decrease of the backtracking line search
 MAX_HALVINGS = 30
 
@@ -31,13 +30,15 @@ class Evaluation:
 Objective = Callable[[np.ndarray], Evaluation]
 
 
-def minimize(objective: Objective, start: np.ndarray, separable: bool, tol: float,
+def minimize(objective: Objective, start: np.ndarray, separable: bool, tol: float, forcing: float,
              max_newton: int = 100, max_cg: int = 200) -> np.ndarray:
     """Minimize a smooth convex objective from `start` (D+1, K); returns the solution.
 
     objective(W): its Evaluation; values are (K,) when separable, else (1,).
     separable: whether the columns are independent problems (one step length and test each).
     tol: stop a block when |gradient| <= tol * |gradient at zero| (the scale of its problem).
+    forcing: each Newton step solves H d = -g by CG to `forcing` times |g| (inexact Newton: looser
+    steps cost fewer CG iterations and more Newton steps; the solvers set what measured cheapest).
     max_newton, max_cg: iteration caps (defaults 100 and 200); at the probes' tolerances a fit takes
     a few to a few tens of Newton steps on the bench's data.
     """
@@ -54,7 +55,7 @@ def minimize(objective: Objective, start: np.ndarray, separable: bool, tol: floa
         open_ = norms(here.gradient) > goal
         if not open_.any():
             break
-        step = _conjugate_gradient(here, dot, norms, max_cg) * open_
+        step = _conjugate_gradient(here, dot, norms, forcing, max_cg) * open_
         slope = dot(here.gradient, step)
         length = np.ones_like(slope)
         for _ in range(MAX_HALVINGS):
@@ -68,10 +69,10 @@ def minimize(objective: Objective, start: np.ndarray, separable: bool, tol: floa
     return W
 
 
-def _conjugate_gradient(at: Evaluation, dot: Callable, norms: Callable, max_cg: int) -> np.ndarray:
-    """An approximate Newton direction d with H d = -g, per block to CG_FORCING of |g|."""
+def _conjugate_gradient(at: Evaluation, dot: Callable, norms: Callable, forcing: float, max_cg: int) -> np.ndarray:
+    """An approximate Newton direction d with H d = -g, per block to `forcing` times |g|."""
     residual = -at.gradient
-    target = CG_FORCING * norms(residual)
+    target = forcing * norms(residual)
     step = np.zeros_like(residual)
     z = at.precondition(residual)
     direction = z

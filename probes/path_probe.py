@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layerprobe.probes.fit_rows import class_weight_table, standardized, uar_many
+from layerprobe.probes.fit_rows import class_weight_table, scaling, standardized_blocks, uar_many
 from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
 
 
@@ -56,11 +56,14 @@ def design(task: FoldTask, rows: np.ndarray, like: Design | None = None) -> Desi
     scaled to the number of rows, serves as this one's preconditioner: the inner training parts are
     samples of the same clips, and a preconditioner only needs to be close. None (default): decompose.
     """
-    Z, mean, scale = standardized(task, rows)
-    extended = np.hstack([Z, np.ones((len(Z), 1))])
-    features = extended.astype(np.float32)
+    mean, scale = scaling(task.X, rows)
+    features = np.empty((len(rows), task.X.shape[1] + 1), dtype=np.float32)
+    features[:, -1] = 1.0
+    for part, block in standardized_blocks(task.X, rows, mean, scale):
+        features[part, :-1] = block
     if like is None:
-        eigenvalues, basis = np.linalg.eigh(extended.T @ extended)
+        # The Gram matrix accumulated in float32: it only shapes the preconditioner.
+        eigenvalues, basis = np.linalg.eigh((features.T @ features).astype(np.float64))
         return Design(rows, features, basis.astype(np.float32), np.maximum(eigenvalues, 0.0), mean, scale)
     return Design(rows, features, like.basis, like.eigenvalues * (len(rows) / len(like.rows)), mean, scale)
 
@@ -81,10 +84,9 @@ def path_spec(name: str, fit_path: PathSolver, grid: Sequence[float]) -> ProbeSp
         for codes in task.codes:
             scores = np.zeros(len(values))
             for fitted, validation in splits:
-                for g, (coef, intercept) in enumerate(_fit(fit_path, fitted, codes, task, values)):
-                    model = LinearModel(fitted.mean, fitted.scale, coef, intercept)
-                    truth = codes[None, validation]
-                    scores[g] += uar_many(truth, model.predict(task.X[validation])[None], task.n_classes)[0]
+                predicted = _predict_each(fitted, _fit(fit_path, fitted, codes, task, values), task.X, validation)
+                truth = np.broadcast_to(codes[validation], predicted.shape)
+                scores += uar_many(truth, predicted, task.n_classes)
             scores /= max(len(splits), 1)
             chosen = int(scores.argmax())
             coef, intercept = _fit(fit_path, final, codes, task, values[:chosen + 1])[-1]
@@ -104,3 +106,18 @@ def _fit(fit_path: PathSolver, fitted: Design, codes: np.ndarray, task: FoldTask
     labels = codes[fitted.rows]
     weights = class_weight_table(task.class_weight, labels[None], task.n_classes)[0]
     return fit_path(fitted, labels, weights, task.n_classes, values)
+
+
+def _predict_each(fitted: Design, fits: list[tuple[np.ndarray, np.ndarray]], X: np.ndarray,
+                  rows: np.ndarray) -> np.ndarray:
+    """(len(fits), len(rows)) class codes each fit (coef, intercept in fitted's standardized units)
+    predicts for X[rows], as LinearModel.predict: every fit's scores from one product per block of rows."""
+    coefs = np.vstack([coef for coef, _ in fits])
+    intercepts = np.concatenate([intercept for _, intercept in fits])
+    bounds = np.cumsum([0] + [len(coef) for coef, _ in fits])
+    predicted = np.empty((len(fits), len(rows)), dtype=np.int64)
+    for part, Z in standardized_blocks(X, rows, fitted.mean, fitted.scale):
+        scores = Z @ coefs.T + intercepts
+        for g, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+            predicted[g, part] = (scores[:, lo] > 0) if hi - lo == 1 else scores[:, lo:hi].argmax(axis=1)
+    return predicted

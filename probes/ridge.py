@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layerprobe.probes.fit_rows import class_weight_table, standardized, uar_many
+from layerprobe.probes.fit_rows import class_weight_table, scaling, standardized_blocks, uar_many
 from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
 
 ALPHA_GRID = tuple(float(a) for a in np.logspace(-3, 3, 7))
@@ -54,33 +54,63 @@ class RidgePath:
         return self.basis @ shrunk
 
     def rotate(self, Z: np.ndarray) -> np.ndarray:
-        """Standardized rows Z centered and expressed in the eigenbasis: what scores() takes."""
-        return (Z - self.center) @ self.basis
+        """Standardized rows Z centered and expressed in the eigenbasis, in float32 like the scores made
+        from them: what scores() takes."""
+        return (Z - self.center).astype(np.float32) @ self.basis.astype(np.float32)
 
     def scores(self, rotated: np.ndarray, alpha: float, columns: np.ndarray) -> np.ndarray:
         """(n, len(columns)) decision values of rows already rotate()d."""
-        shrunk = (rotated / (self.eigenvalues + alpha * self.total_weight)).astype(np.float32)
+        shrunk = rotated / (self.eigenvalues + alpha * self.total_weight).astype(np.float32)
         return shrunk @ self.projected[:, columns] + self.offset[columns]
 
 
-def ridge_path(Z: np.ndarray, codes: np.ndarray, n_classes: int, weights: np.ndarray | None = None) -> RidgePath:
-    """Decompose once for standardized rows Z (n, D) and label vectors codes (P, n).
+def ridge_path(X: np.ndarray, rows: np.ndarray, codes: np.ndarray, n_classes: int, mean: np.ndarray,
+               scale: np.ndarray, weights: np.ndarray | None = None) -> RidgePath:
+    """Decompose once for the rows `rows` of X standardized by (mean, scale), label vectors codes (P, n).
 
+    The Gram matrix, weighted sums and Z'WY are accumulated a block of rows at a time (float64 Gram,
+    float32 Z'WY), so no standardized copy of all rows is ever held.
     weights: (n,) weight of each row, shared by every label vector; None (default) for equal weights.
     """
-    n, P = Z.shape[0], len(codes)
+    n, D, P = len(rows), X.shape[1], len(codes)
     weights = np.ones(n) if weights is None else weights
     total = float(weights.sum())
-    center = weights @ Z / total
-    root = np.sqrt(weights)[:, None]
-    weighted = (Z - center) * root
-    eigenvalues, basis = np.linalg.eigh(weighted.T @ weighted)
     columns = codes.T + n_classes * np.arange(P)
     offset = np.bincount(columns.ravel(), weights=np.repeat(weights, P), minlength=P * n_classes) / total
-    targets = np.zeros((n, P * n_classes), dtype=np.float32)
-    targets[np.arange(n)[:, None], columns] = root
-    projected = (weighted @ basis).T.astype(np.float32) @ targets
+    weighted_sum, gram, zwy = np.zeros(D), np.zeros((D, D)), np.zeros((D, P * n_classes))
+    for part, Z in standardized_blocks(X, rows, mean, scale):
+        w = weights[part]
+        weighted_sum += w @ Z
+        gram += (Z * w[:, None]).T @ Z
+        zwy += _times_targets(Z.astype(np.float32), columns[part], w, P * n_classes)
+    center = weighted_sum / total
+    gram -= total * np.outer(center, center)
+    zwy -= np.outer(center, offset * total)
+    eigenvalues, basis = np.linalg.eigh(gram)
+    projected = (basis.T @ zwy).astype(np.float32)
     return RidgePath(center, basis, eigenvalues, projected, offset, total)
+
+
+def _times_targets(Z: np.ndarray, columns: np.ndarray, weights: np.ndarray, width: int) -> np.ndarray:
+    """Z' T in float64 for the weighted one-hot targets T (rows of Z, `width` columns), T[i, columns[i]] =
+    weights[i], built in float32 slices of at most 2^22 entries (the permutation test's T is wide)."""
+    out = np.zeros((Z.shape[1], width))
+    step = max(1, 2**22 // width)
+    for start in range(0, len(Z), step):
+        part = slice(start, start + step)
+        targets = np.zeros((len(Z[part]), width), dtype=np.float32)
+        targets[np.arange(len(targets))[:, None], columns[part]] = weights[part, None]
+        out += Z[part].T @ targets
+    return out
+
+
+def in_eigenbasis(path: RidgePath, X: np.ndarray, rows: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """X[rows] standardized by (mean, scale), centered and expressed in path's eigenbasis (float32):
+    what scores() takes."""
+    out = np.empty((len(rows), X.shape[1]), dtype=np.float32)
+    for part, Z in standardized_blocks(X, rows, mean, scale):
+        out[part] = path.rotate(Z)
+    return out
 
 
 def predictions(path: RidgePath, rotated: np.ndarray, alpha: float, n_classes: int, labels: np.ndarray) -> np.ndarray:
@@ -106,12 +136,12 @@ def _path(task: FoldTask, codes: np.ndarray, rows: np.ndarray) -> tuple[RidgePat
 
     With class weights, P is 1: each row weighs what its class weighs among these rows.
     """
-    Z, mean, scale = standardized(task, rows)
+    mean, scale = scaling(task.X, rows)
     labels = codes[:, rows]
     weights = None
     if task.class_weight != "none":
         weights = class_weight_table(task.class_weight, labels, task.n_classes)[0, labels[0]]
-    return ridge_path(Z, labels, task.n_classes, weights), mean, scale
+    return ridge_path(task.X, rows, labels, task.n_classes, mean, scale, weights), mean, scale
 
 
 def _run_batch(task: FoldTask, codes: np.ndarray, keep: bool) -> list[FoldOutcome]:
@@ -121,17 +151,17 @@ def _run_batch(task: FoldTask, codes: np.ndarray, keep: bool) -> list[FoldOutcom
     scores = np.zeros((P, len(ALPHA_GRID)))
     for train, validation in task.selection:
         path, mean, scale = _path(task, codes, train)
-        rotated = path.rotate((task.X[validation] - mean) / scale)
+        in_basis = in_eigenbasis(path, task.X, validation, mean, scale)
         for g, alpha in enumerate(ALPHA_GRID):
-            scores[:, g] += uar_many(codes[:, validation], predictions(path, rotated, alpha, K, everyone), K)
+            scores[:, g] += uar_many(codes[:, validation], predictions(path, in_basis, alpha, K, everyone), K)
     scores /= max(len(task.selection), 1)
     chosen = scores.argmax(axis=1)
     path, mean, scale = _path(task, codes, task.fit_rows)
-    rotated = path.rotate((task.X[task.test_rows] - mean) / scale)
+    in_basis = in_eigenbasis(path, task.X, task.test_rows, mean, scale)
     predicted = np.zeros((P, len(task.test_rows)), dtype=np.int64)
     for g in np.unique(chosen):
         labels = np.flatnonzero(chosen == g)
-        predicted[labels] = predictions(path, rotated, ALPHA_GRID[g], K, labels)
+        predicted[labels] = predictions(path, in_basis, ALPHA_GRID[g], K, labels)
     model = linear_model(path, ALPHA_GRID[chosen[0]], K, mean, scale) if keep else None
     decision = path.scores(rotated, ALPHA_GRID[chosen[0]], np.arange(K))
     return [FoldOutcome(scores[p], int(chosen[p]), predicted[p], model if p == 0 else None,

@@ -1,0 +1,73 @@
+"""The rules that keep Speech-Commands-size probing within memory and time: selection training parts
+subsampled by whole groups above SELECTION_ROWS, and standardization a block of rows at a time."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.preprocessing import StandardScaler
+
+from layerprobe.probes import fit_rows, protocols
+from layerprobe.probes.classifiers import CLASSIFIERS
+from layerprobe.probes.protocols import final_fold, outer_folds
+from tests.test_probe_solvers import fold_tasks, planted
+
+
+def test_selection_parts_below_the_cap_are_untouched():
+    X, codes, groups = planted()
+    folds = outer_folds(codes, groups.astype(str), cv="group", folds=5, seed=0)
+    for fold in folds.outer:
+        inner = protocols.inner_splits(codes[fold.fit], groups.astype(str)[fold.fit], 0)
+        for (train, validation), (inner_train, inner_validation) in zip(fold.selection, inner):
+            np.testing.assert_array_equal(train, fold.fit[inner_train])
+            np.testing.assert_array_equal(validation, fold.fit[inner_validation])
+    assert "subsample" not in folds.reason
+
+
+def test_large_selection_parts_keep_whole_groups_up_to_the_cap(monkeypatch):
+    monkeypatch.setattr(protocols, "SELECTION_ROWS", 120)
+    _, codes, groups = planted(n=600, n_groups=40)
+    names = groups.astype(str)
+    folds = outer_folds(codes, names, cv="group", folds=5, seed=0)
+    assert folds.reason.endswith("hyperparameters chosen on 120-clip subsamples of whole groups of each "
+                                 "selection training part")
+    for fold in folds.outer:
+        inner = protocols.inner_splits(codes[fold.fit], names[fold.fit], 0)
+        for (train, validation), (inner_train, inner_validation) in zip(fold.selection, inner):
+            full = fold.fit[inner_train]
+            assert 100 <= len(train) <= 120 < len(full)
+            assert np.isin(train, full).all() and (np.diff(train) > 0).all()
+            kept = np.unique(names[train])
+            np.testing.assert_array_equal(np.sort(full[np.isin(names[full], kept)]), train)  # whole groups
+            np.testing.assert_array_equal(validation, fold.fit[inner_validation])
+    again = outer_folds(codes, names, cv="group", folds=5, seed=0)
+    for a, b in zip(folds.outer, again.outer):
+        for (train_a, _), (train_b, _) in zip(a.selection, b.selection):
+            np.testing.assert_array_equal(train_a, train_b)
+    saved = final_fold(codes, folds)
+    assert all(len(train) <= 120 for train, _ in saved.selection)
+
+
+def test_scaling_in_blocks_is_standard_scalers(monkeypatch):
+    monkeypatch.setattr(fit_rows, "BLOCK_ROWS", 7)
+    X, _, _ = planted(n=100)
+    rows = np.arange(3, 97, 2)
+    mean, scale = fit_rows.scaling(X, rows)
+    reference = StandardScaler().fit(X[rows].astype(np.float64))
+    np.testing.assert_allclose(mean, reference.mean_, rtol=1e-12)
+    np.testing.assert_allclose(scale, reference.scale_, rtol=1e-10)
+    blocks = list(fit_rows.standardized_blocks(X, rows, mean, scale))
+    assert len(blocks) == 7
+    np.testing.assert_allclose(np.vstack([block for _, block in blocks]), reference.transform(X[rows].astype(np.float64)), atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["ridge", "logreg", "linear-svm"])
+def test_probes_answer_the_same_whatever_the_block_size(monkeypatch, name):
+    X, codes, groups = planted(strength=0.3, seed=4)
+    task = fold_tasks(X, codes, groups, "balanced")[2]
+    whole = CLASSIFIERS[name].run(task)[0]
+    monkeypatch.setattr(fit_rows, "BLOCK_ROWS", 16)
+    blocked = CLASSIFIERS[name].run(task)[0]
+    assert blocked.chosen == whole.chosen
+    np.testing.assert_allclose(blocked.scores, whole.scores)
+    np.testing.assert_array_equal(blocked.predicted, whole.predicted)
+    np.testing.assert_allclose(blocked.model.coef, whole.model.coef, rtol=1e-4, atol=1e-6)
