@@ -163,7 +163,7 @@ def _run_batch(task: FoldTask, codes: np.ndarray, keep: bool) -> list[FoldOutcom
         labels = np.flatnonzero(chosen == g)
         predicted[labels] = predictions(path, in_basis, ALPHA_GRID[g], K, labels)
     model = linear_model(path, ALPHA_GRID[chosen[0]], K, mean, scale) if keep else None
-    decision = path.scores(rotated, ALPHA_GRID[chosen[0]], np.arange(K))
+    decision = path.scores(in_basis, ALPHA_GRID[chosen[0]], np.arange(K))
     return [FoldOutcome(scores[p], int(chosen[p]), predicted[p], model if p == 0 else None,
                         decision if p == 0 else None) for p in range(P)]
 
