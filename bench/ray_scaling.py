@@ -21,7 +21,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

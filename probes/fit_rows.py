@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from layerprobe.probes.spec import FoldTask, class_weights
+from layerprobe.probes.spec import class_weights
 
 
 # Rows standardized at a time: float64 blocks of 4096 x 768 are 25 MB, so no fit ever holds a float64
