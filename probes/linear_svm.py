@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from layerprobe.probes.grids import C_GRID
-from layerprobe.probes.newton import Evaluation, minimize
+from layerprobe.probes.newton import Loss, LossAt, Problem, solve_path
 from layerprobe.probes.path_probe import Design, path_spec
 
 # A class's problem counts as solved when |gradient| <= TOL * |gradient at zero|. Measured against
@@ -32,11 +32,13 @@ FORCING = 0.5
 
 
 def fit_path(design: Design, labels: np.ndarray, class_weight: np.ndarray, n_classes: int,
-             values: Sequence[float]) -> list[tuple[np.ndarray, np.ndarray]]:
+             values: Sequence[float], start: np.ndarray | None = None) -> list[np.ndarray]:
     """The one-vs-rest squared-hinge SVMs for every C of `values`, each warm-started from the last.
 
     labels: (n,) class codes of design's rows. class_weight: (n_classes,) weight of each class.
-    Returns (coef (K, D) or (1, D) for two classes, intercept) per C, in standardized units.
+    start: (D+1, K) where the first fit starts, in design's standardized units; None: zero.
+    Returns the (D+1, K) solution per C (K = 1 for two classes; last row the intercepts), in
+    standardized units.
     """
     if n_classes == 2:
         targets = np.where(labels == 1, 1.0, -1.0)[:, None]
@@ -45,27 +47,28 @@ def fit_path(design: Design, labels: np.ndarray, class_weight: np.ndarray, n_cla
         positive = labels[:, None] == np.arange(n_classes)
         targets = np.where(positive, 1.0, -1.0)
         unit_cost = np.where(positive, class_weight, 1.0)
-    W = np.zeros((design.features.shape[1], targets.shape[1]))
-    fits = []
-    for C in values:
-        W = minimize(_objective(design, targets, C * unit_cost), W, separable=True, tol=TOL, forcing=FORCING)
-        fits.append((W[:-1].T.copy(), W[-1].copy()))
-    return fits
+    problem = Problem(_loss(design, targets, unit_cost), np.ones((design.features.shape[1], 1)), separable=True,
+                      precondition=design.precondition)
+    W = np.zeros((design.features.shape[1], targets.shape[1])) if start is None else start
+    return solve_path(problem, W, values, tol=TOL, forcing=FORCING)
 
 
-def _objective(design: Design, targets: np.ndarray, cost: np.ndarray):
-    """The K one-vs-rest objectives (columns of W), per-clip costs `cost` (n, K)."""
-    def evaluate(W: np.ndarray) -> Evaluation:
+def coefficients(W: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(coef (K, D), intercept (K,)) of a solution W, as sklearn's (one row for two classes)."""
+    return W[:-1].T.copy(), W[-1].copy()
+
+
+def _loss(design: Design, targets: np.ndarray, unit_cost: np.ndarray) -> Loss:
+    """The K one-vs-rest squared hinge losses (columns of W), per-clip costs `unit_cost` (n, K)."""
+    def evaluate(W: np.ndarray) -> LossAt:
         margin = 1.0 - targets * design.times(W)
-        weighted = cost * (margin > 0)
-        value = 0.5 * np.einsum("ij,ij->j", W, W) + np.einsum("ij,ij->j", weighted, margin * margin)
-        gradient = W - 2.0 * design.transposed_times(weighted * targets * margin)
-        curvature = 2.0 * weighted.mean(axis=0)
-        return Evaluation(value, gradient,
-                          lambda V: V + 2.0 * design.transposed_times(weighted * design.times(V)),
-                          lambda R: design.precondition(R, curvature))
+        weighted = unit_cost * (margin > 0)
+        return LossAt(np.einsum("ij,ij->j", weighted, margin * margin),
+                      -2.0 * design.transposed_times(weighted * targets * margin),
+                      lambda V: 2.0 * design.transposed_times(weighted * design.times(V)),
+                      2.0 * weighted.mean(axis=0))
 
     return evaluate
 
 
-LINEAR_SVM = path_spec("linear-svm", fit_path, C_GRID)
+LINEAR_SVM = path_spec("linear-svm", fit_path, coefficients, C_GRID)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from layerprobe.probes.grids import C_GRID
-from layerprobe.probes.newton import Evaluation, minimize
+from layerprobe.probes.newton import Loss, LossAt, Problem, solve_path
 from layerprobe.probes.path_probe import Design, path_spec
 
 # The problem counts as solved when |gradient| <= TOL * |gradient at zero|. Measured against
@@ -32,53 +32,49 @@ FORCING = 0.1
 
 
 def fit_path(design: Design, labels: np.ndarray, class_weight: np.ndarray, n_classes: int,
-             values: Sequence[float]) -> list[tuple[np.ndarray, np.ndarray]]:
+             values: Sequence[float], start: np.ndarray | None = None) -> list[np.ndarray]:
     """The multinomial fits for every C of `values`, each warm-started from the last.
 
     labels: (n,) class codes of design's rows. class_weight: (n_classes,) weight of each class.
-    Returns (coef (K, D) or (1, D) for two classes, intercept) per C, in standardized units.
+    start: (D+1, K) where the first fit starts, in design's standardized units; None: zero.
+    Returns the (D+1, K) solution per C (last row the intercepts), in standardized units.
     """
     onehot = (labels[:, None] == np.arange(n_classes)).astype(np.float64)
-    sample = class_weight[labels][:, None]
-    W = np.zeros((design.features.shape[1], n_classes))
-    fits = []
-    for C in values:
-        strength = C / 2 if n_classes == 2 else C
-        W = minimize(_objective(design, onehot, strength * sample), W, separable=False, tol=TOL, forcing=FORCING)
-        coef, intercept = W[:-1].T.copy(), W[-1].copy()
-        if n_classes == 2:
-            coef, intercept = coef[1:] - coef[:1], intercept[1:] - intercept[:1]
-        fits.append((coef, intercept))
-    return fits
+    penalized = np.ones((design.features.shape[1], 1))
+    penalized[-1] = 0.0
+    problem = Problem(_loss(design, onehot, class_weight[labels][:, None]), penalized, separable=False,
+                      precondition=design.precondition)
+    strengths = [C / 2 if n_classes == 2 else C for C in values]
+    W = np.zeros((design.features.shape[1], n_classes)) if start is None else start
+    return solve_path(problem, W, strengths, tol=TOL, forcing=FORCING)
 
 
-def _penalized(W: np.ndarray) -> np.ndarray:
-    """W with its intercept row (the last) zeroed: the gradient of 1/2 |coef|^2."""
-    out = W.copy()
-    out[-1] = 0.0
-    return out
+def coefficients(W: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(coef (K, D), intercept (K,)) of a solution W, as sklearn's: one row for two classes."""
+    coef, intercept = W[:-1].T.copy(), W[-1].copy()
+    if n_classes == 2:
+        coef, intercept = coef[1:] - coef[:1], intercept[1:] - intercept[:1]
+    return coef, intercept
 
 
-def _objective(design: Design, onehot: np.ndarray, cost: np.ndarray):
-    """The multinomial objective with per-clip costs `cost` (n, 1) = C times the class weight."""
-    def evaluate(W: np.ndarray) -> Evaluation:
+def _loss(design: Design, onehot: np.ndarray, sample: np.ndarray) -> Loss:
+    """The multinomial log loss summed over clips, each weighted by its class weight `sample` (n, 1)."""
+    def evaluate(W: np.ndarray) -> LossAt:
         logits = design.times(W)
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         total = p.sum(axis=1, keepdims=True)
         p /= total
         loss = np.log(total[:, 0]) - (logits * onehot).sum(axis=1)
-        value = np.array([0.5 * np.vdot(W[:-1], W[:-1]) + cost[:, 0] @ loss])
-        gradient = _penalized(W) + design.transposed_times(cost * (p - onehot))
-        curvature = (cost * p * (1.0 - p)).mean(axis=0)
+        gradient = design.transposed_times(sample * (p - onehot))
 
         def hessian_times(V: np.ndarray) -> np.ndarray:
             q = p * design.times(V)
-            return _penalized(V) + design.transposed_times(cost * (q - p * q.sum(axis=1, keepdims=True)))
+            return design.transposed_times(sample * (q - p * q.sum(axis=1, keepdims=True)))
 
-        return Evaluation(value, gradient, hessian_times, lambda R: design.precondition(R, curvature))
+        return LossAt(np.array([sample[:, 0] @ loss]), gradient, hessian_times, (sample * p * (1.0 - p)).mean(axis=0))
 
     return evaluate
 
 
-LOGREG = path_spec("logreg", fit_path, C_GRID)
+LOGREG = path_spec("logreg", fit_path, coefficients, C_GRID)

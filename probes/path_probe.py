@@ -68,12 +68,14 @@ def design(task: FoldTask, rows: np.ndarray, like: Design | None = None) -> Desi
     return Design(rows, features, like.basis, like.eigenvalues * (len(rows) / len(like.rows)), mean, scale)
 
 
-# fit_path(design, labels, class weight per class (K,), n_classes, Cs) -> one (coef, intercept) per C,
-# in standardized units, coef (K, D) or (1, D) for two classes as sklearn's.
-PathSolver = Callable[[Design, np.ndarray, np.ndarray, int, Sequence[float]], list[tuple[np.ndarray, np.ndarray]]]
+# fit_path(design, labels, class weight per class (K,), n_classes, Cs, start) -> the (D+1, K) solution
+# per C in standardized units (last row the intercepts), the first fit started from `start` (None: zero).
+PathSolver = Callable[[Design, np.ndarray, np.ndarray, int, Sequence[float], np.ndarray | None], list[np.ndarray]]
+# coefficients(W, n_classes) -> (coef, intercept) of a solution, coef (K, D) or (1, D) for two classes as sklearn's.
+Coefficients = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 
-def path_spec(name: str, fit_path: PathSolver, grid: Sequence[float]) -> ProbeSpec:
+def path_spec(name: str, fit_path: PathSolver, coefficients: Coefficients, grid: Sequence[float]) -> ProbeSpec:
     """A ProbeSpec over the C values `grid` whose fits come from fit_path."""
     values = tuple(float(c) for c in grid)
 
@@ -84,28 +86,29 @@ def path_spec(name: str, fit_path: PathSolver, grid: Sequence[float]) -> ProbeSp
         for codes in task.codes:
             scores = np.zeros(len(values))
             for fitted, validation in splits:
-                predicted = _predict_each(fitted, _fit(fit_path, fitted, codes, task, values), task.X, validation)
+                fits = [coefficients(W, task.n_classes) for W in _fit(fit_path, fitted, codes, task, values)]
+                predicted = _predict_each(fitted, fits, task.X, validation)
                 truth = np.broadcast_to(codes[validation], predicted.shape)
                 scores += uar_many(truth, predicted, task.n_classes)
             scores /= max(len(splits), 1)
             chosen = int(scores.argmax())
-            coef, intercept = _fit(fit_path, final, codes, task, values[:chosen + 1])[-1]
-            model = LinearModel(final.mean, final.scale, coef, intercept)
-            predicted = model.predict(task.X[task.test_rows]).astype(np.int64)
-            decision = model.decision_function(task.X[task.test_rows]) if not outcomes else None
-            outcomes.append(FoldOutcome(scores, chosen, predicted, model if task.keep_model and not outcomes else None,
-                                        decision))
+            W = _fit(fit_path, final, codes, task, values[:chosen + 1])[-1]
+            model = LinearModel(final.mean, final.scale, *coefficients(W, task.n_classes))
+            decision = model.decision_function(task.X[task.test_rows])
+            first = not outcomes
+            outcomes.append(FoldOutcome(scores, chosen, model.classes(decision), model if task.keep_model and first else None,
+                                        decision if first else None))
         return outcomes
 
     return ProbeSpec(name, tuple({"C": c} for c in values), run)
 
 
 def _fit(fit_path: PathSolver, fitted: Design, codes: np.ndarray, task: FoldTask,
-         values: Sequence[float]) -> list[tuple[np.ndarray, np.ndarray]]:
+         values: Sequence[float], start: np.ndarray | None = None) -> list[np.ndarray]:
     """fit_path on the rows of `fitted`, with the class weights of their labels."""
     labels = codes[fitted.rows]
     weights = class_weight_table(task.class_weight, labels[None], task.n_classes)[0]
-    return fit_path(fitted, labels, weights, task.n_classes, values)
+    return fit_path(fitted, labels, weights, task.n_classes, values, start)
 
 
 def _predict_each(fitted: Design, fits: list[tuple[np.ndarray, np.ndarray]], X: np.ndarray,

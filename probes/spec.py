@@ -67,7 +67,10 @@ class LinearModel:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The predicted class code of each row."""
-        scores = self.decision_function(X)
+        return self.classes(self.decision_function(X))
+
+    def classes(self, scores: np.ndarray) -> np.ndarray:
+        """The class code each row of decision_function's scores predicts."""
         if self.coef.shape[0] == 1:
             return (scores[:, 0] > 0).astype(np.int64)
         return scores.argmax(axis=1)
