@@ -19,18 +19,22 @@ BLOCK_ROWS = 4096
 
 
 def scaling(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """StandardScaler's (mean_, scale_) of X[rows], in float64, a block of rows at a time; a constant
-    feature keeps scale 1."""
-    total = np.zeros(X.shape[1])
+    """StandardScaler's (mean_, scale_) of X[rows], in float64, in one pass a block of rows at a time;
+    a constant feature keeps scale 1.
+
+    The sums are taken about the first block's mean, so the variance (mean square minus squared mean
+    about that point) does not cancel when a feature's mean is large beside its spread.
+    """
+    shift = X[rows[:BLOCK_ROWS]].mean(axis=0, dtype=np.float64)
+    total, squares = np.zeros(X.shape[1]), np.zeros(X.shape[1])
     for start in range(0, len(rows), BLOCK_ROWS):
-        total += X[rows[start:start + BLOCK_ROWS]].sum(axis=0, dtype=np.float64)
-    mean = total / len(rows)
-    squares = np.zeros(X.shape[1])
-    for start in range(0, len(rows), BLOCK_ROWS):
-        squares += np.square(X[rows[start:start + BLOCK_ROWS]] - mean).sum(axis=0)
-    scale = np.sqrt(squares / len(rows))
+        block = X[rows[start:start + BLOCK_ROWS]] - shift
+        total += block.sum(axis=0)
+        squares += np.einsum("ij,ij->j", block, block)
+    offset = total / len(rows)
+    scale = np.sqrt(np.maximum(squares / len(rows) - offset * offset, 0.0))
     scale[scale == 0] = 1.0
-    return mean, scale
+    return shift + offset, scale
 
 
 def standardized_blocks(X: np.ndarray, rows: np.ndarray, mean: np.ndarray,

@@ -18,6 +18,7 @@ than "none" every label vector gets its own decomposition (correct, P times the 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,15 +54,10 @@ class RidgePath:
         shrunk = self.projected[:, columns] / (self.eigenvalues + alpha * self.total_weight)[:, None]
         return self.basis @ shrunk
 
-    def rotate(self, Z: np.ndarray) -> np.ndarray:
-        """Standardized rows Z centered and expressed in the eigenbasis, in float32 like the scores made
-        from them: what scores() takes."""
-        return (Z - self.center).astype(np.float32) @ self.basis.astype(np.float32)
-
-    def scores(self, rotated: np.ndarray, alpha: float, columns: np.ndarray) -> np.ndarray:
-        """(n, len(columns)) decision values of rows already rotate()d."""
-        shrunk = rotated / (self.eigenvalues + alpha * self.total_weight).astype(np.float32)
-        return shrunk @ self.projected[:, columns] + self.offset[columns]
+    def shrunk(self, alpha: float, columns: np.ndarray) -> np.ndarray:
+        """(D, len(columns)) float32 projected targets shrunk for strength alpha: what the rotated rows
+        multiply."""
+        return self.projected[:, columns] / (self.eigenvalues + alpha * self.total_weight).astype(np.float32)[:, None]
 
 
 def ridge_path(X: np.ndarray, rows: np.ndarray, codes: np.ndarray, n_classes: int, mean: np.ndarray,
@@ -104,21 +100,29 @@ def _times_targets(Z: np.ndarray, columns: np.ndarray, weights: np.ndarray, widt
     return out
 
 
-def in_eigenbasis(path: RidgePath, X: np.ndarray, rows: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """X[rows] standardized by (mean, scale), centered and expressed in path's eigenbasis (float32):
-    what scores() takes."""
-    out = np.empty((len(rows), X.shape[1]), dtype=np.float32)
+def predict_by_alpha(path: RidgePath, X: np.ndarray, rows: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+                     requests: Sequence[tuple[float, np.ndarray]], n_classes: int) -> list[np.ndarray]:
+    """For each request (alpha, label vectors: indices into the path's), the (len(labels), len(rows))
+    argmax class of X[rows] standardized by (mean, scale), from one pass over the rows a block at a time.
+
+    Few target columns in all (the observed labels alone) are scored through each request's weights,
+    basis @ shrunk, a (D, columns) product per row; many (a permutation batch) through the rows
+    expressed once in the eigenbasis, a (D, D) product per row shared by every column.
+    """
+    columns = [(labels[:, None] * n_classes + np.arange(n_classes)).ravel() for _, labels in requests]
+    shrunk = [path.shrunk(alpha, cols) for (alpha, _), cols in zip(requests, columns)]
+    narrow = sum(len(cols) for cols in columns) <= X.shape[1]
+    basis = path.basis.astype(np.float32)
+    weights = [basis @ m for m in shrunk] if narrow else shrunk
+    out = [np.empty((len(labels), len(rows)), dtype=np.int64) for _, labels in requests]
     for part, Z in standardized_blocks(X, rows, mean, scale):
-        out[part] = path.rotate(Z)
+        centered = (Z - path.center).astype(np.float32)
+        if not narrow:
+            centered = centered @ basis
+        for (_, labels), cols, w, predicted in zip(requests, columns, weights, out):
+            scores = (centered @ w + path.offset[cols]).reshape(len(centered), len(labels), n_classes)
+            predicted[:, part] = scores.argmax(axis=2).T
     return out
-
-
-def predictions(path: RidgePath, rotated: np.ndarray, alpha: float, n_classes: int, labels: np.ndarray) -> np.ndarray:
-    """(len(labels), n) argmax class of path.rotate()d rows for the label vectors `labels` (indices
-    into the path's)."""
-    columns = (labels[:, None] * n_classes + np.arange(n_classes)).ravel()
-    scores = path.scores(rotated, alpha, columns).reshape(len(rotated), len(labels), n_classes)
-    return scores.argmax(axis=2).T
 
 
 def linear_model(path: RidgePath, alpha: float, n_classes: int, mean: np.ndarray, scale: np.ndarray) -> LinearModel:
@@ -151,20 +155,19 @@ def _run_batch(task: FoldTask, codes: np.ndarray, keep: bool) -> list[FoldOutcom
     scores = np.zeros((P, len(ALPHA_GRID)))
     for train, validation in task.selection:
         path, mean, scale = _path(task, codes, train)
-        in_basis = in_eigenbasis(path, task.X, validation, mean, scale)
-        for g, alpha in enumerate(ALPHA_GRID):
-            scores[:, g] += uar_many(codes[:, validation], predictions(path, in_basis, alpha, K, everyone), K)
+        by_alpha = predict_by_alpha(path, task.X, validation, mean, scale, [(a, everyone) for a in ALPHA_GRID], K)
+        for g, predicted in enumerate(by_alpha):
+            scores[:, g] += uar_many(codes[:, validation], predicted, K)
     scores /= max(len(task.selection), 1)
     chosen = scores.argmax(axis=1)
     path, mean, scale = _path(task, codes, task.fit_rows)
-    in_basis = in_eigenbasis(path, task.X, task.test_rows, mean, scale)
+    requests = [(ALPHA_GRID[g], np.flatnonzero(chosen == g)) for g in np.unique(chosen)]
     predicted = np.zeros((P, len(task.test_rows)), dtype=np.int64)
-    for g in np.unique(chosen):
-        labels = np.flatnonzero(chosen == g)
-        predicted[labels] = predictions(path, in_basis, ALPHA_GRID[g], K, labels)
-    model = linear_model(path, ALPHA_GRID[chosen[0]], K, mean, scale) if keep else None
-    decision = path.scores(in_basis, ALPHA_GRID[chosen[0]], np.arange(K))
-    return [FoldOutcome(scores[p], int(chosen[p]), predicted[p], model if p == 0 else None,
+    for (_, labels), by_label in zip(requests, predict_by_alpha(path, task.X, task.test_rows, mean, scale, requests, K)):
+        predicted[labels] = by_label
+    model = linear_model(path, ALPHA_GRID[chosen[0]], K, mean, scale)
+    decision = model.decision_function(task.X[task.test_rows])
+    return [FoldOutcome(scores[p], int(chosen[p]), predicted[p], model if keep and p == 0 else None,
                         decision if p == 0 else None) for p in range(P)]
 
 
