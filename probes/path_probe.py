@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layerprobe.probes.fit_rows import class_weight_table, scaling, standardized_blocks, uar_many
+from layerprobe.probes.fit_rows import class_weight_table, uar_many
 from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
+from layerprobe.probes.standardize import scaling, standardized_blocks
 
 START_ROWS = 10_000
 
@@ -104,7 +105,7 @@ def path_spec(name: str, fit_path: PathSolver, coefficients: Coefficients, grid:
             chosen = int(scores.argmax())
             W = _refit(fit_path, final, start, codes, task, values[:chosen + 1])
             model = LinearModel(final.mean, final.scale, *coefficients(W, task.n_classes))
-            decision = model.decision_function(task.X[task.test_rows])
+            decision = model.decision_function(task.X, task.test_rows)
             first = not outcomes
             outcomes.append(FoldOutcome(scores, chosen, model.classes(decision), model if task.keep_model and first else None,
                                         decision if first else None))

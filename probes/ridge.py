@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layerprobe.probes.fit_rows import class_weight_table, scaling, standardized_blocks, uar_many
+from layerprobe.probes.fit_rows import class_weight_table, uar_many
 from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
+from layerprobe.probes.standardize import scaling, standardized_blocks
 
 ALPHA_GRID = tuple(float(a) for a in np.logspace(-3, 3, 7))
 
@@ -166,7 +167,7 @@ def _run_batch(task: FoldTask, codes: np.ndarray, keep: bool) -> list[FoldOutcom
     for (_, labels), by_label in zip(requests, predict_by_alpha(path, task.X, task.test_rows, mean, scale, requests, K)):
         predicted[labels] = by_label
     model = linear_model(path, ALPHA_GRID[chosen[0]], K, mean, scale)
-    decision = model.decision_function(task.X[task.test_rows])
+    decision = model.decision_function(task.X, task.test_rows)
     return [FoldOutcome(scores[p], int(chosen[p]), predicted[p], model if keep and p == 0 else None,
                         decision if p == 0 else None) for p in range(P)]
 

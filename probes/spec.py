@@ -19,6 +19,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
+from layerprobe.probes.standardize import standardized_blocks
+
 Split = tuple[np.ndarray, np.ndarray]
 ClassWeight = dict | str | None
 CLASS_WEIGHTS = ("none", "balanced", "sqrt")
@@ -62,8 +64,13 @@ class LinearModel:
     coef: np.ndarray
     intercept: np.ndarray
 
-    def decision_function(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.mean) / self.scale) @ self.coef.T + self.intercept
+    def decision_function(self, X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """(len(rows), n_scores) scores of X[rows] (default: every row), a block of rows at a time."""
+        rows = np.arange(len(X)) if rows is None else rows
+        scores = np.empty((len(rows), len(self.coef)))
+        for part, Z in standardized_blocks(X, rows, self.mean, self.scale):
+            scores[part] = Z @ self.coef.T
+        return scores + self.intercept
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The predicted class code of each row."""

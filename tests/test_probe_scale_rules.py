@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from layerprobe.probes import fit_rows, protocols
+from layerprobe.probes import protocols, standardize
 from layerprobe.probes.classifiers import CLASSIFIERS
 from layerprobe.probes.protocols import final_fold, outer_folds
 from tests.test_probe_solvers import fold_tasks, planted
@@ -48,14 +48,14 @@ def test_large_selection_parts_keep_whole_groups_up_to_the_cap(monkeypatch):
 
 
 def test_scaling_in_blocks_is_standard_scalers(monkeypatch):
-    monkeypatch.setattr(fit_rows, "BLOCK_ROWS", 7)
+    monkeypatch.setattr(standardize, "BLOCK_ROWS", 7)
     X, _, _ = planted(n=100)
     rows = np.arange(3, 97, 2)
-    mean, scale = fit_rows.scaling(X, rows)
+    mean, scale = standardize.scaling(X, rows)
     reference = StandardScaler().fit(X[rows].astype(np.float64))
     np.testing.assert_allclose(mean, reference.mean_, rtol=1e-12)
     np.testing.assert_allclose(scale, reference.scale_, rtol=1e-10)
-    blocks = list(fit_rows.standardized_blocks(X, rows, mean, scale))
+    blocks = list(standardize.standardized_blocks(X, rows, mean, scale))
     assert len(blocks) == 7
     np.testing.assert_allclose(np.vstack([block for _, block in blocks]), reference.transform(X[rows].astype(np.float64)), atol=1e-10)
 
@@ -65,7 +65,7 @@ def test_probes_answer_the_same_whatever_the_block_size(monkeypatch, name):
     X, codes, groups = planted(strength=0.3, seed=4)
     task = fold_tasks(X, codes, groups, "balanced")[2]
     whole = CLASSIFIERS[name].run(task)[0]
-    monkeypatch.setattr(fit_rows, "BLOCK_ROWS", 16)
+    monkeypatch.setattr(standardize, "BLOCK_ROWS", 16)
     blocked = CLASSIFIERS[name].run(task)[0]
     assert blocked.chosen == whole.chosen
     np.testing.assert_allclose(blocked.scores, whole.scores)
