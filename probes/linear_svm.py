@@ -41,12 +41,12 @@ def fit_path(design: Design, labels: np.ndarray, class_weight: np.ndarray, n_cla
     standardized units.
     """
     if n_classes == 2:
-        targets = np.where(labels == 1, 1.0, -1.0)[:, None]
-        unit_cost = class_weight[labels][:, None]
+        targets = np.where(labels == 1, 1.0, -1.0).astype(np.float32)[:, None]
+        unit_cost = class_weight[labels].astype(np.float32)[:, None]
     else:
         positive = labels[:, None] == np.arange(n_classes)
-        targets = np.where(positive, 1.0, -1.0)
-        unit_cost = np.where(positive, class_weight, 1.0)
+        targets = np.where(positive, np.float32(1.0), np.float32(-1.0))
+        unit_cost = np.where(positive, class_weight.astype(np.float32), np.float32(1.0))
     problem = Problem(_loss(design, targets, unit_cost), np.ones((design.features.shape[1], 1)), separable=True,
                       precondition=design.precondition)
     W = np.zeros((design.features.shape[1], targets.shape[1])) if start is None else start
@@ -59,14 +59,21 @@ def coefficients(W: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def _loss(design: Design, targets: np.ndarray, unit_cost: np.ndarray) -> Loss:
-    """The K one-vs-rest squared hinge losses (columns of W), per-clip costs `unit_cost` (n, K)."""
+    """The K one-vs-rest squared hinge losses (columns of W), per-clip costs `unit_cost` (n, K).
+
+    Per clip in float32, summed over clips in float64.
+    """
     def evaluate(W: np.ndarray) -> LossAt:
-        margin = 1.0 - targets * design.times(W)
+        margin = design.times(W)
+        margin *= -targets
+        margin += 1.0
         weighted = unit_cost * (margin > 0)
-        return LossAt(np.einsum("ij,ij->j", weighted, margin * margin),
-                      -2.0 * design.transposed_times(weighted * targets * margin),
+        violation = weighted * margin
+        value = np.einsum("ij,ij->j", violation, margin, dtype=np.float64)
+        violation *= targets
+        return LossAt(value, -2.0 * design.transposed_times(violation),
                       lambda V: 2.0 * design.transposed_times(weighted * design.times(V)),
-                      2.0 * weighted.mean(axis=0))
+                      2.0 * weighted.mean(axis=0, dtype=np.float64))
 
     return evaluate
 

@@ -39,10 +39,9 @@ def fit_path(design: Design, labels: np.ndarray, class_weight: np.ndarray, n_cla
     start: (D+1, K) where the first fit starts, in design's standardized units; None: zero.
     Returns the (D+1, K) solution per C (last row the intercepts), in standardized units.
     """
-    onehot = (labels[:, None] == np.arange(n_classes)).astype(np.float64)
     penalized = np.ones((design.features.shape[1], 1))
     penalized[-1] = 0.0
-    problem = Problem(_loss(design, onehot, class_weight[labels][:, None]), penalized, separable=False,
+    problem = Problem(_loss(design, labels, class_weight[labels]), penalized, separable=False,
                       precondition=design.precondition)
     strengths = [C / 2 if n_classes == 2 else C for C in values]
     W = np.zeros((design.features.shape[1], n_classes)) if start is None else start
@@ -57,22 +56,35 @@ def coefficients(W: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]
     return coef, intercept
 
 
-def _loss(design: Design, onehot: np.ndarray, sample: np.ndarray) -> Loss:
-    """The multinomial log loss summed over clips, each weighted by its class weight `sample` (n, 1)."""
+def _loss(design: Design, labels: np.ndarray, sample: np.ndarray) -> Loss:
+    """The multinomial log loss summed over clips, each weighted by its class weight `sample` (n,).
+
+    Per clip in float32, summed over clips in float64.
+    """
+    clips = np.arange(len(labels))
+    weight = sample.astype(np.float32)[:, None]
+
     def evaluate(W: np.ndarray) -> LossAt:
         logits = design.times(W)
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         total = p.sum(axis=1, keepdims=True)
         p /= total
-        loss = np.log(total[:, 0]) - (logits * onehot).sum(axis=1)
-        gradient = design.transposed_times(sample * (p - onehot))
+        loss = np.log(total[:, 0]) - logits[clips, labels]
+        residual = p.copy()
+        residual[clips, labels] -= 1.0
+        residual *= weight
+        curvature = (weight * p * (1.0 - p)).mean(axis=0, dtype=np.float64)
 
         def hessian_times(V: np.ndarray) -> np.ndarray:
-            q = p * design.times(V)
-            return design.transposed_times(sample * (q - p * q.sum(axis=1, keepdims=True)))
+            q = design.times(V)
+            q *= p
+            q -= p * q.sum(axis=1, keepdims=True)
+            q *= weight
+            return design.transposed_times(q)
 
-        return LossAt(np.array([sample[:, 0] @ loss]), gradient, hessian_times, (sample * p * (1.0 - p)).mean(axis=0))
+        return LossAt(np.array([sample @ loss.astype(np.float64)]), design.transposed_times(residual),
+                      hessian_times, curvature)
 
     return evaluate
 

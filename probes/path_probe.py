@@ -32,9 +32,10 @@ class Design:
     the eigendecomposition of those features' Gram matrix (basis, eigenvalues), from which the solvers
     build their preconditioners, and the standardization (mean, scale).
 
-    features and basis are float32: the solvers' matrix products run at twice float64's speed, while
-    everything they accumulate (values, gradients, CG) stays float64. Their relative error (~1e-6)
-    is far below the solvers' stopping tolerances.
+    features and basis are float32: the solvers' matrix products, and their per-clip arithmetic on the
+    (n, K) products, run at twice float64's speed and memory traffic, while everything they
+    accumulate over clips (values, gradients, CG) stays float64. Their relative error (~1e-6) is far
+    below the solvers' stopping tolerances.
     """
 
     rows: np.ndarray
@@ -45,11 +46,11 @@ class Design:
     scale: np.ndarray
 
     def times(self, W: np.ndarray) -> np.ndarray:
-        """features @ W, in float64."""
-        return (self.features @ W.astype(np.float32)).astype(np.float64)
+        """features @ W, in float32 (n, K)."""
+        return self.features @ W.astype(np.float32)
 
     def transposed_times(self, R: np.ndarray) -> np.ndarray:
-        """features.T @ R, in float64."""
+        """features.T @ R for (n, K) R, returned in float64."""
         return (self.features.T @ R.astype(np.float32)).astype(np.float64)
 
     def precondition(self, R: np.ndarray, curvature: np.ndarray) -> np.ndarray:
