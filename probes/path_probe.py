@@ -15,20 +15,16 @@ passes over all rows it takes (at Speech-Commands size, 84,000 rows: a third).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
 
 from layerprobe.probes.fit_rows import class_weight_table, uar_many
 from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
+from layerprobe.probes.split_threads import map_splits
 from layerprobe.probes.standardize import scaling, standardized_blocks
 
 START_ROWS = 10_000
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -100,7 +96,6 @@ def path_spec(name: str, fit_path: PathSolver, coefficients: Coefficients, grid:
         final = design(task, task.fit_rows, like=start)
         splits = [(design(task, train, like=final), validation) for train, validation in task.selection]
         outcomes = []
-        threads = len(splits) if _blas_threads() > 1 else 1
         for codes in task.codes:
             def split_scores(split: tuple[Design, np.ndarray]) -> np.ndarray:
                 fitted, validation = split
@@ -108,7 +103,7 @@ def path_spec(name: str, fit_path: PathSolver, coefficients: Coefficients, grid:
                 predicted = _predict_each(fitted, fits, task.X, validation)
                 return uar_many(np.broadcast_to(codes[validation], predicted.shape), predicted, task.n_classes)
 
-            scores = sum(_on_threads(split_scores, splits, threads), np.zeros(len(values))) / max(len(splits), 1)
+            scores = sum(map_splits(split_scores, splits), np.zeros(len(values))) / max(len(splits), 1)
             chosen = int(scores.argmax())
             W = _refit(fit_path, final, start, codes, task, values[:chosen + 1])
             model = LinearModel(final.mean, final.scale, *coefficients(W, task.n_classes))
@@ -119,23 +114,6 @@ def path_spec(name: str, fit_path: PathSolver, coefficients: Coefficients, grid:
         return outcomes
 
     return ProbeSpec(name, tuple({"C": c} for c in values), run)
-
-
-def _blas_threads() -> int:
-    """How many threads BLAS runs on here (1 in a joblib worker that shares the cores)."""
-    return max([pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"], default=1)
-
-
-def _on_threads(work: Callable[[T], R], items: Sequence[T], threads: int) -> list[R]:
-    """[work(item) for item in items], on `threads` threads each running BLAS on one.
-
-    The selection splits' fits are small (10,000 rows at most): BLAS on two threads leaves a core idle
-    through the per-clip arithmetic between products, while two splits side by side keep both busy.
-    """
-    if threads < 2:
-        return [work(item) for item in items]
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(work, items))
 
 
 def _start_design(task: FoldTask) -> Design | None:
@@ -176,13 +154,14 @@ def _fit(fit_path: PathSolver, fitted: Design, codes: np.ndarray, task: FoldTask
 def _predict_each(fitted: Design, fits: list[tuple[np.ndarray, np.ndarray]], X: np.ndarray,
                   rows: np.ndarray) -> np.ndarray:
     """(len(fits), len(rows)) class codes each fit (coef, intercept in fitted's standardized units)
-    predicts for X[rows], as LinearModel.predict: every fit's scores from one product per block of rows."""
-    coefs = np.vstack([coef for coef, _ in fits])
-    intercepts = np.concatenate([intercept for _, intercept in fits])
+    predicts for X[rows], as LinearModel.predict: every fit's scores from one float32 product (the
+    solvers' own precision) per block of rows."""
+    coefs = np.vstack([coef for coef, _ in fits]).astype(np.float32)
+    intercepts = np.concatenate([intercept for _, intercept in fits]).astype(np.float32)
     bounds = np.cumsum([0] + [len(coef) for coef, _ in fits])
     predicted = np.empty((len(fits), len(rows)), dtype=np.int64)
     for part, Z in standardized_blocks(X, rows, fitted.mean, fitted.scale):
-        scores = Z @ coefs.T + intercepts
+        scores = Z.astype(np.float32) @ coefs.T + intercepts
         for g, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
             predicted[g, part] = (scores[:, lo] > 0) if hi - lo == 1 else scores[:, lo:hi].argmax(axis=1)
     return predicted

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from layerprobe.probes.fit_rows import class_weight_table, uar_many
-from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
+from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec, Split
+from layerprobe.probes.split_threads import map_splits
 from layerprobe.probes.standardize import scaling, standardized_blocks
 
 ALPHA_GRID = tuple(float(a) for a in np.logspace(-3, 3, 7))
@@ -153,13 +154,13 @@ def _run_batch(task: FoldTask, codes: np.ndarray, keep: bool) -> list[FoldOutcom
     """One outer fold for the label vectors `codes` (P, n), through one decomposition per fit."""
     K, P = task.n_classes, len(codes)
     everyone = np.arange(P)
-    scores = np.zeros((P, len(ALPHA_GRID)))
-    for train, validation in task.selection:
+    def split_scores(split: Split) -> np.ndarray:
+        train, validation = split
         path, mean, scale = _path(task, codes, train)
         by_alpha = predict_by_alpha(path, task.X, validation, mean, scale, [(a, everyone) for a in ALPHA_GRID], K)
-        for g, predicted in enumerate(by_alpha):
-            scores[:, g] += uar_many(codes[:, validation], predicted, K)
-    scores /= max(len(task.selection), 1)
+        return np.stack([uar_many(codes[:, validation], predicted, K) for predicted in by_alpha], axis=1)
+
+    scores = sum(map_splits(split_scores, task.selection), np.zeros((P, len(ALPHA_GRID)))) / max(len(task.selection), 1)
     chosen = scores.argmax(axis=1)
     path, mean, scale = _path(task, codes, task.fit_rows)
     requests = [(ALPHA_GRID[g], np.flatnonzero(chosen == g)) for g in np.unique(chosen)]
