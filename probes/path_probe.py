@@ -94,7 +94,7 @@ def path_spec(name: str, fit_path: PathSolver, coefficients: Coefficients, grid:
     def run(task: FoldTask) -> list[FoldOutcome]:
         start = _start_design(task)
         final = design(task, task.fit_rows, like=start)
-        splits = [(design(task, train, like=final), validation) for train, validation in task.selection]
+        splits = map_splits(lambda split: (design(task, split[0], like=final), split[1]), task.selection)
         outcomes = []
         for codes in task.codes:
             def split_scores(split: tuple[Design, np.ndarray]) -> np.ndarray:
