@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from layerprobe.probes import protocols, standardize
+from layerprobe.probes import path_probe, protocols, standardize
 from layerprobe.probes.classifiers import CLASSIFIERS
 from layerprobe.probes.protocols import final_fold, outer_folds
 from tests.test_probe_solvers import fold_tasks, planted
@@ -71,3 +71,14 @@ def test_probes_answer_the_same_whatever_the_block_size(monkeypatch, name):
     np.testing.assert_allclose(blocked.scores, whole.scores)
     np.testing.assert_array_equal(blocked.predicted, whole.predicted)
     np.testing.assert_allclose(blocked.model.coef, whole.model.coef, rtol=1e-4, atol=1e-6)
+
+
+def test_restandardized_weights_give_the_same_scores():
+    X, codes, groups = planted(n=200)
+    task = fold_tasks(X, codes, groups)[0]
+    source = path_probe.design(task, task.fit_rows[::2])
+    target = path_probe.design(task, task.fit_rows, like=source)
+    W = np.random.default_rng(0).normal(size=(X.shape[1] + 1, 4))
+    moved = path_probe.restandardized(W, source, target)
+    scores = lambda design, weights: ((X - design.mean) / design.scale) @ weights[:-1] + weights[-1]
+    np.testing.assert_allclose(scores(target, moved), scores(source, W), rtol=1e-9, atol=1e-9)

@@ -8,6 +8,7 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from layerprobe.probes import path_probe
 from layerprobe.probes.classifiers import CLASSIFIERS, LINEAR_SVM_REFERENCE, LOGREG_REFERENCE
 from layerprobe.probes.fit_rows import class_weight_table, uar_many
 from layerprobe.probes.protocols import outer_folds
@@ -150,6 +151,25 @@ def test_fast_probe_agrees_with_sklearn(name):
         assert abs(selection_score(codes, ours_predicted) - selection_score(codes, theirs_predicted)) <= 0.01
         assert ours[0].model.coef.shape == theirs[0].model.coef.shape
     assert np.mean(same_c) >= 0.9
+
+
+@pytest.mark.parametrize("name", ["linear-svm", "logreg"])
+def test_large_fits_keep_the_references_answers(name, monkeypatch):
+    # Above LARGE_FIT fitting rows (Speech-Commands size) a sampled Gram matrix preconditions every fit
+    # and the refit starts from the selection splits' solutions instead of following the path: 900
+    # clips in 20 dims with LARGE_FIT 300 sample the Gram matrix as 84,000 clips in 768 dims do
+    # (about 12 rows per dimension).
+    monkeypatch.setattr(path_probe, "LARGE_FIT", 300)
+    fast, reference = CLASSIFIERS[name], {"linear-svm": LINEAR_SVM_REFERENCE, "logreg": LOGREG_REFERENCE}[name]
+    for n_classes, class_weight in [(4, "none"), (4, "balanced"), (5, "sqrt"), (2, "balanced")]:
+        X, codes, groups = planted(n=900, dim=20, n_classes=n_classes, strength=0.4, seed=n_classes)
+        tasks = fold_tasks(X.astype(np.float64), codes, groups, class_weight)
+        assert all(len(task.fit_rows) > 2 * path_probe.LARGE_FIT for task in tasks)
+        ours, theirs = [fast.run(t)[0] for t in tasks], [reference.run(t)[0] for t in tasks]
+        assert max(np.abs(a.scores - b.scores).max() for a, b in zip(ours, theirs)) <= 0.02
+        ours_predicted, theirs_predicted = pooled(ours, tasks), pooled(theirs, tasks)
+        assert abs(np.mean(ours_predicted == codes) - np.mean(theirs_predicted == codes)) <= 0.01
+        assert abs(selection_score(codes, ours_predicted) - selection_score(codes, theirs_predicted)) <= 0.01
 
 
 def test_fast_probes_are_deterministic_and_batch_invariant():
