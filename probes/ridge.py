@@ -71,7 +71,8 @@ def ridge_path(X: np.ndarray, rows: np.ndarray, codes: np.ndarray, n_classes: in
     weights: (n,) weight of each row, shared by every label vector; None (default) for equal weights.
     """
     n, D, P = len(rows), X.shape[1], len(codes)
-    weights = np.ones(n) if weights is None else weights
+    equal = weights is None
+    weights = np.ones(n) if equal else weights
     total = float(weights.sum())
     columns = codes.T + n_classes * np.arange(P)
     offset = np.bincount(columns.ravel(), weights=np.repeat(weights, P), minlength=P * n_classes) / total
@@ -79,7 +80,7 @@ def ridge_path(X: np.ndarray, rows: np.ndarray, codes: np.ndarray, n_classes: in
     for part, Z in standardized_blocks(X, rows, mean, scale):
         w = weights[part]
         weighted_sum += w @ Z
-        gram += (Z * w[:, None]).T @ Z
+        gram += (Z if equal else Z * w[:, None]).T @ Z
         zwy += _times_targets(Z.astype(np.float32), columns[part], w, P * n_classes)
     center = weighted_sum / total
     gram -= total * np.outer(center, center)

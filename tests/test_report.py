@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pytest
 from conftest import planted_data, write_probe_cache
-from scipy.stats import ttest_rel
 
 from layerprobe.baselines.classifiers import CHANCE_SPECS
 from layerprobe.baselines.paired import compare

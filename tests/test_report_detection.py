@@ -4,8 +4,7 @@ import json
 from collections import Counter
 
 import numpy as np
-import pytest
-from conftest import planted_data, write_probe_cache
+from conftest import write_probe_cache
 
 import layerprobe
 from layerprobe.data.demo_dataset import write_demo_dataset
