@@ -12,8 +12,8 @@ the path from zero: the selection splits have already solved nearby problems, an
 (averaged, in the refit's standardized units) at the grid point whose problem is closest start
 the one solve at the chosen C. The losses are sums over clips, so a split of n_s rows at C' poses
 the problem of the refit's n_f rows at C' n_s / n_f: with selection parts of 10,000 rows, the
-next grid point up. At Speech-Commands size that takes a third fewer passes over all rows than
-the path, and no other.
+next grid point up. At Speech-Commands size logreg's refit at C=1e-3 then takes 24-32 passes over
+all rows where the path from zero took 54.
 """
 from __future__ import annotations
 
