@@ -34,15 +34,16 @@ class SavedProbe:
     classes: np.ndarray
     meta: dict
 
+    @property
+    def model(self) -> LinearModel:
+        return LinearModel(self.mean, self.scale, self.coef, self.intercept)
+
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.mean) / self.scale) @ self.coef.T + self.intercept
+        return self.model.decision_function(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The predicted class of each row, as sklearn's LogisticRegression/LinearSVC would give it."""
-        scores = self.decision_function(X)
-        if self.coef.shape[0] == 1:  # binary: one score, positive means the second class
-            return self.classes[(scores[:, 0] > 0).astype(int)]
-        return self.classes[scores.argmax(axis=1)]
+        return self.classes[self.model.predict(X)]
 
 
 def save_probe(model: LinearModel, classes: list[str], path: str | os.PathLike[str], meta: dict) -> Path:
