@@ -47,8 +47,7 @@ def fit_path(design: Design, labels: np.ndarray, class_weight: np.ndarray, n_cla
         positive = labels[:, None] == np.arange(n_classes)
         targets = np.where(positive, np.float32(1.0), np.float32(-1.0))
         unit_cost = np.where(positive, class_weight.astype(np.float32), np.float32(1.0))
-    problem = Problem(_loss(design, targets, unit_cost), np.ones((design.features.shape[1], 1)), separable=True,
-                      precondition=design.precondition)
+    problem = Problem(design, _loss(targets, unit_cost), np.ones((design.features.shape[1], 1)), separable=True)
     W = np.zeros((design.features.shape[1], targets.shape[1])) if start is None else start
     return solve_path(problem, W, values, tol=TOL, forcing=FORCING)
 
@@ -58,22 +57,19 @@ def coefficients(W: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]
     return W[:-1].T.copy(), W[-1].copy()
 
 
-def _loss(design: Design, targets: np.ndarray, unit_cost: np.ndarray) -> Loss:
-    """The K one-vs-rest squared hinge losses (columns of W), per-clip costs `unit_cost` (n, K).
+def _loss(targets: np.ndarray, unit_cost: np.ndarray) -> Loss:
+    """The K one-vs-rest squared hinge losses of the scores (columns), per-clip costs `unit_cost` (n, K).
 
     Per clip in float32, summed over clips in float64.
     """
-    def evaluate(W: np.ndarray) -> LossAt:
-        margin = design.times(W)
-        margin *= -targets
-        margin += 1.0
-        weighted = unit_cost * (margin > 0)
+    def evaluate(scores: np.ndarray, columns: np.ndarray | slice) -> LossAt:
+        signs = targets[:, columns]
+        margin = 1.0 - signs * scores
+        weighted = unit_cost[:, columns] * (margin > 0)
         violation = weighted * margin
         value = np.einsum("ij,ij->j", violation, margin, dtype=np.float64)
-        violation *= targets
-        return LossAt(value, -2.0 * design.transposed_times(violation),
-                      lambda V: 2.0 * design.transposed_times(weighted * design.times(V)),
-                      2.0 * weighted.mean(axis=0, dtype=np.float64))
+        violation *= -2.0 * signs
+        return LossAt(value, violation, lambda Q: 2.0 * weighted * Q, 2.0 * weighted.mean(axis=0, dtype=np.float64))
 
     return evaluate
 

@@ -41,8 +41,7 @@ def fit_path(design: Design, labels: np.ndarray, class_weight: np.ndarray, n_cla
     """
     penalized = np.ones((design.features.shape[1], 1))
     penalized[-1] = 0.0
-    problem = Problem(_loss(design, labels, class_weight[labels]), penalized, separable=False,
-                      precondition=design.precondition)
+    problem = Problem(design, _loss(labels, class_weight[labels]), penalized, separable=False)
     strengths = [C / 2 if n_classes == 2 else C for C in values]
     W = np.zeros((design.features.shape[1], n_classes)) if start is None else start
     return solve_path(problem, W, strengths, tol=TOL, forcing=FORCING)
@@ -56,17 +55,17 @@ def coefficients(W: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]
     return coef, intercept
 
 
-def _loss(design: Design, labels: np.ndarray, sample: np.ndarray) -> Loss:
-    """The multinomial log loss summed over clips, each weighted by its class weight `sample` (n,).
+def _loss(labels: np.ndarray, sample: np.ndarray) -> Loss:
+    """The multinomial log loss of the scores summed over clips, each weighted by its class weight
+    `sample` (n,). The columns are coupled: always all of them.
 
     Per clip in float32, summed over clips in float64.
     """
     clips = np.arange(len(labels))
     weight = sample.astype(np.float32)[:, None]
 
-    def evaluate(W: np.ndarray) -> LossAt:
-        logits = design.times(W)
-        logits -= logits.max(axis=1, keepdims=True)
+    def evaluate(scores: np.ndarray, columns: np.ndarray | slice) -> LossAt:
+        logits = scores - scores.max(axis=1, keepdims=True)
         p = np.exp(logits)
         total = p.sum(axis=1, keepdims=True)
         p /= total
@@ -76,15 +75,13 @@ def _loss(design: Design, labels: np.ndarray, sample: np.ndarray) -> Loss:
         residual *= weight
         curvature = (weight * p * (1.0 - p)).mean(axis=0, dtype=np.float64)
 
-        def hessian_times(V: np.ndarray) -> np.ndarray:
-            q = design.times(V)
-            q *= p
-            q -= p * q.sum(axis=1, keepdims=True)
-            q *= weight
-            return design.transposed_times(q)
+        def score_hessian(Q: np.ndarray) -> np.ndarray:
+            Q = Q * p
+            Q -= p * Q.sum(axis=1, keepdims=True)
+            Q *= weight
+            return Q
 
-        return LossAt(np.array([sample @ loss.astype(np.float64)]), design.transposed_times(residual),
-                      hessian_times, curvature)
+        return LossAt(np.array([sample @ loss.astype(np.float64)]), residual, score_hessian, curvature)
 
     return evaluate
 

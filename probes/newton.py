@@ -1,20 +1,26 @@
 """Preconditioned Newton-CG for the linear probes' smooth primal problems, all classes at once, along
 a path of C values.
 
-Both probes minimize 1/2 |M * W|^2 + C L(W): W a (D+1, K) matrix, one column per class, M masks the
-unpenalized rows (logistic regression's intercept), L a data term. A one-vs-rest problem (the
-linear SVM) is K independent problems: every inner product, step length and stopping test is taken
-per column ("separable"). A multinomial problem (logistic regression) couples the columns: one of
-each. Every Hessian-vector product of L is two (n, D+1) x (D+1, K) matrix products: BLAS-3 over the
-classes.
+Both probes minimize 1/2 |M * W|^2 + C L(X W): W a (D+1, K) matrix, one column per class, X the
+design's rows, M masks the unpenalized rows (logistic regression's intercept), L a data term of the
+scores S = X W. A one-vs-rest problem (the linear SVM) is K independent problems ("separable"): every
+inner product, step length and stopping test is taken per column, and each Newton step works only on
+the columns not yet solved, so its matrix products narrow as classes converge. A multinomial problem
+(logistic regression) couples the columns: one of each.
 
-L does not depend on C, so along the path its evaluation at one fit's solution is the next fit's
-starting point, and its gradient at zero (the scale every stopping test is relative to) is taken once.
+The solver keeps the scores S beside W. CG's Hessian-vector products are two matrix products each
+(X V, then X' times L's score-space Hessian applied to it); the step's scores X d are the sum of the
+products CG already took, so trial points of the line search cost no matrix product at all, and an
+accepted step one (X' for the gradient).
+
+L does not depend on C, so along the path one fit's solution, scores and data gradient start the next
+fit, and L's gradient at zero (the scale every stopping test is relative to) is taken once.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -22,31 +28,43 @@ ARMIJO = 1e-4        # sufficient decrease of the backtracking line search
 MAX_HALVINGS = 30
 
 
+class Rows(Protocol):
+    """The fit's rows X (n, D+1) as the solver uses them (path_probe.Design)."""
+
+    def times(self, W: np.ndarray) -> np.ndarray: ...             # X W, float32 (n, k)
+
+    def transposed_times(self, R: np.ndarray) -> np.ndarray: ...  # X' R, float64 (D+1, k)
+
+    # (I + Gram diag(curvature))^-1 R per column: an approximate inverse of the Hessian.
+    def precondition(self, R: np.ndarray, curvature: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class LossAt:
-    """The data term L at one point: value (per block), gradient, its Hessian-vector product there, and
-    curvature (K,), each column's mean curvature per clip, from which the preconditioner is built."""
+    """The data term L at scores S (n, k) of some columns: value (per block), residual dL/dS (n, k),
+    score_hessian(Q), L's Hessian in score space applied to Q (n, k), and curvature (k,), each
+    column's mean curvature per clip, from which the preconditioner is built."""
 
     value: np.ndarray
-    gradient: np.ndarray
-    hessian_times: Callable[[np.ndarray], np.ndarray]
+    residual: np.ndarray
+    score_hessian: Callable[[np.ndarray], np.ndarray]
     curvature: np.ndarray
 
 
-Loss = Callable[[np.ndarray], LossAt]
-# precondition(R, curvature): an approximate inverse of I + Gram * diag(curvature) applied to R.
-Preconditioner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# loss(S, columns): L at scores S of W's `columns` (an index array, or slice(None): all of them).
+# Evaluating it takes no matrix product.
+Loss = Callable[[np.ndarray, np.ndarray | slice], LossAt]
 
 
 @dataclass(frozen=True)
 class Problem:
-    """What stays fixed along the path: the data term, which rows of W are penalized ((D+1, 1) of
-    0/1), whether the columns are separable, and the preconditioner."""
+    """What stays fixed along the path: the rows, the data term, which rows of W are penalized
+    ((D+1, 1) of 0/1) and whether the columns are separable."""
 
+    rows: Rows
     loss: Loss
     penalized: np.ndarray
     separable: bool
-    precondition: Preconditioner
 
     def dot(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.einsum("ij,ij->j", a, b) if self.separable else np.array([np.vdot(a, b)])
@@ -54,10 +72,39 @@ class Problem:
     def norms(self, a: np.ndarray) -> np.ndarray:
         return np.sqrt(self.dot(a, a))
 
+    def penalty(self, W: np.ndarray) -> np.ndarray:
+        masked = self.penalized * W
+        penalty = 0.5 * np.einsum("ij,ij->j", masked, masked)
+        return penalty if self.separable else np.array([penalty.sum()])
+
+
+@dataclass
+class _State:
+    """W, its scores S = X W, and X' times L's residual at S (the data gradient), every column; and
+    L's last evaluation with the columns it covers, reused while the next step works on the same."""
+
+    W: np.ndarray
+    scores: np.ndarray
+    data_gradient: np.ndarray
+    at: LossAt | None = None
+    at_columns: np.ndarray | slice | None = None
+
+    def loss_at(self, problem: Problem, columns: np.ndarray | slice) -> LossAt:
+        """L at the scores of `columns`."""
+        if self.at is None or not _same(self.at_columns, columns):
+            self.at, self.at_columns = problem.loss(self.scores[:, columns], columns), columns
+        return self.at
+
+
+def _same(a: np.ndarray | slice | None, b: np.ndarray | slice) -> bool:
+    if isinstance(a, slice) or isinstance(b, slice):
+        return a == b
+    return a is not None and np.array_equal(a, b)
+
 
 def solve_path(problem: Problem, start: np.ndarray, values: Sequence[float], *, tol: float, forcing: float,
                max_newton: int = 100, max_cg: int = 200) -> list[np.ndarray]:
-    """The minimizer of 1/2 |M * W|^2 + C L(W) for each C of `values`, each started from the last.
+    """The minimizer of 1/2 |M * W|^2 + C L(X W) for each C of `values`, each started from the last.
 
     start: (D+1, K) first starting point.
     tol: stop a block when |gradient| <= tol * |gradient at zero| (the scale of its problem: C |grad L(0)|).
@@ -66,77 +113,78 @@ def solve_path(problem: Problem, start: np.ndarray, values: Sequence[float], *, 
     max_newton, max_cg: iteration caps (defaults 100 and 200); at the probes' tolerances a fit takes
     a few to a few tens of Newton steps on the bench's data.
     """
-    zero = problem.loss(np.zeros_like(start))
-    scale = problem.norms(zero.gradient)
-    W, at = start, zero if not start.any() else problem.loss(start)
+    everything = slice(None)
+    zero_scores = problem.rows.times(np.zeros_like(start))
+    zero_gradient = problem.rows.transposed_times(problem.loss(zero_scores, everything).residual)
+    scale = problem.norms(zero_gradient)
+    if start.any():
+        scores = problem.rows.times(start)
+        state = _State(start.copy(), scores, problem.rows.transposed_times(problem.loss(scores, everything).residual))
+    else:
+        state = _State(start.copy(), zero_scores, zero_gradient)
     solutions = []
     for C in values:
-        W, at = _minimize(problem, C, W, at, tol * C * scale, forcing, max_newton, max_cg)
-        solutions.append(W)
+        _minimize(problem, C, state, tol * C * scale, forcing, max_newton, max_cg)
+        solutions.append(state.W.copy())
     return solutions
 
 
-def _minimize(problem: Problem, C: float, W: np.ndarray, at: LossAt, goal: np.ndarray, forcing: float,
-              max_newton: int, max_cg: int) -> tuple[np.ndarray, LossAt]:
-    """Newton-CG with backtracking from W (where L is `at`) until each block's |gradient| <= goal."""
-    here = _Point(problem, C, W, at)
+def _minimize(problem: Problem, C: float, state: _State, goal: np.ndarray, forcing: float,
+              max_newton: int, max_cg: int) -> None:
+    """Newton-CG with backtracking, in place on state, until each block's |gradient| <= goal."""
+    rows, penalized = problem.rows, problem.penalized
     for _ in range(max_newton):
-        open_ = problem.norms(here.gradient) > goal
+        gradient = penalized * state.W + C * state.data_gradient
+        open_ = problem.norms(gradient) > goal
         if not open_.any():
-            break
-        step = _conjugate_gradient(here, forcing, max_cg) * open_
-        slope = problem.dot(here.gradient, step)
+            return
+        columns = np.flatnonzero(open_) if problem.separable else slice(None)
+        W, scores = state.W[:, columns], state.scores[:, columns]
+        at = state.loss_at(problem, columns)
+        step, step_scores = _conjugate_gradient(problem, C, at, gradient[:, columns], forcing, max_cg)
+        value = problem.penalty(W) + C * at.value
+        slope = problem.dot(gradient[:, columns], step)
         length = np.ones_like(slope)
         for _ in range(MAX_HALVINGS):
-            W = here.W + step * length
-            trial = _Point(problem, C, W, problem.loss(W))
-            failed = trial.value > here.value + ARMIJO * length * slope
+            trial_W, trial_scores = W + step * length, scores + step_scores * length.astype(np.float32)
+            trial = problem.loss(trial_scores, columns)
+            failed = problem.penalty(trial_W) + C * trial.value > value + ARMIJO * length * slope
             if not failed.any():
                 break
             length = np.where(failed, length / 2, length)
-        if failed.any():
-            W = here.W + step * length
-            trial = _Point(problem, C, W, problem.loss(W))
-        here = trial
-    return here.W, here.at
+        state.W[:, columns], state.scores[:, columns] = trial_W, trial_scores
+        state.at, state.at_columns = trial, columns
+        state.data_gradient[:, columns] = rows.transposed_times(trial.residual)
 
 
-class _Point:
-    """The objective 1/2 |M * W|^2 + C L(W) at W, from L's evaluation `at` there."""
+def _conjugate_gradient(problem: Problem, C: float, at: LossAt, gradient: np.ndarray,
+                        forcing: float, max_cg: int) -> tuple[np.ndarray, np.ndarray]:
+    """An approximate Newton direction d with H d = -g until every block is within `forcing` times
+    its |g|, and its scores X d (float32), summed from the products CG takes.
 
-    def __init__(self, problem: Problem, C: float, W: np.ndarray, at: LossAt):
-        self.problem, self.C, self.W, self.at = problem, C, W, at
-        masked = problem.penalized * W
-        penalty = 0.5 * np.einsum("ij,ij->j", masked, masked)
-        self.value = (penalty if problem.separable else np.array([penalty.sum()])) + C * at.value
-        self.gradient = masked + C * at.gradient
-
-    def hessian_times(self, V: np.ndarray) -> np.ndarray:
-        return self.problem.penalized * V + self.C * self.at.hessian_times(V)
-
-    def precondition(self, R: np.ndarray) -> np.ndarray:
-        return self.problem.precondition(R, self.C * self.at.curvature)
-
-
-def _conjugate_gradient(at: _Point, forcing: float, max_cg: int) -> np.ndarray:
-    """An approximate Newton direction d with H d = -g, per block to `forcing` times |g|."""
-    problem = at.problem
-    residual = -at.gradient
+    Blocks that reach their target early go on improving while the others catch up: their share of
+    the products costs little, and the better steps save Newton steps (on bench/probe_scale.py's
+    weakly separable layers, freezing them took 25-40% longer).
+    """
+    rows = problem.rows
+    residual = -gradient
     target = forcing * problem.norms(residual)
     step = np.zeros_like(residual)
-    z = at.precondition(residual)
-    direction = z
-    rz = problem.dot(residual, z)
+    step_scores = np.zeros((at.residual.shape[0], residual.shape[1]), dtype=np.float32)
+    direction = rows.precondition(residual, C * at.curvature)
+    rz = problem.dot(residual, direction)
     for _ in range(max_cg):
-        open_ = problem.norms(residual) > target
-        if not open_.any():
+        if not (problem.norms(residual) > target).any():
             break
-        curved = at.hessian_times(direction)
-        alpha = np.where(open_, rz / np.maximum(problem.dot(direction, curved), 1e-300), 0.0)
+        direction_scores = rows.times(direction)
+        curved = problem.penalized * direction + C * rows.transposed_times(at.score_hessian(direction_scores))
+        alpha = rz / np.maximum(problem.dot(direction, curved), 1e-300)
         step += alpha * direction
+        direction_scores *= alpha.astype(np.float32)
+        step_scores += direction_scores
         residual -= alpha * curved
-        z = at.precondition(residual)
+        z = rows.precondition(residual, C * at.curvature)
         rz_next = problem.dot(residual, z)
         direction = z + (rz_next / np.maximum(rz, 1e-300)) * direction
         rz = rz_next
-    return step
+    return step, step_scores
