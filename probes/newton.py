@@ -31,6 +31,8 @@ MAX_HALVINGS = 30
 class Rows(Protocol):
     """The fit's rows X (n, D+1) as the solver uses them (path_probe.Design)."""
 
+    features: np.ndarray                                          # X itself
+
     def times(self, W: np.ndarray) -> np.ndarray: ...             # X W, float32 (n, k)
 
     def transposed_times(self, R: np.ndarray) -> np.ndarray: ...  # X' R, float64 (D+1, k)
@@ -98,35 +100,55 @@ class _State:
 
 def _same(a: np.ndarray | slice | None, b: np.ndarray | slice) -> bool:
     if isinstance(a, slice) or isinstance(b, slice):
-        return a == b
+        return isinstance(a, slice) and isinstance(b, slice) and a == b
     return a is not None and np.array_equal(a, b)
 
 
 def solve_path(problem: Problem, start: np.ndarray, values: Sequence[float], *, tol: float, forcing: float,
-               max_newton: int = 100, max_cg: int = 200) -> list[np.ndarray]:
+               extrapolate: bool = False, max_newton: int = 100, max_cg: int = 200) -> list[np.ndarray]:
     """The minimizer of 1/2 |M * W|^2 + C L(X W) for each C of `values`, each started from the last.
 
     start: (D+1, K) first starting point.
     tol: stop a block when |gradient| <= tol * |gradient at zero| (the scale of its problem: C |grad L(0)|).
     forcing: each Newton step solves H d = -g by CG to `forcing` times |g| (inexact Newton: looser
     steps cost fewer CG iterations and more Newton steps; the solvers set what measured cheapest).
+    extrapolate: from the second C on, start where the secant through the last two points (the
+        start, then each solution; as far again along it as the step in log C) leads, when the
+        objective is lower there (default False).
     max_newton, max_cg: iteration caps (defaults 100 and 200); at the probes' tolerances a fit takes
     a few to a few tens of Newton steps on the bench's data.
     """
     everything = slice(None)
-    zero_scores = problem.rows.times(np.zeros_like(start))
-    zero_gradient = problem.rows.transposed_times(problem.loss(zero_scores, everything).residual)
+    zero_scores = np.zeros((problem.rows.features.shape[0], start.shape[1]), dtype=np.float32)
+    zero = problem.loss(zero_scores, everything)
+    zero_gradient = problem.rows.transposed_times(zero.residual)
     scale = problem.norms(zero_gradient)
+    state = _State(start.copy(), zero_scores, zero_gradient, zero, everything)
     if start.any():
-        scores = problem.rows.times(start)
-        state = _State(start.copy(), scores, problem.rows.transposed_times(problem.loss(scores, everything).residual))
-    else:
-        state = _State(start.copy(), zero_scores, zero_gradient)
-    solutions = []
-    for C in values:
+        state.scores = problem.rows.times(start)
+        state.at = problem.loss(state.scores, everything)
+        state.data_gradient = problem.rows.transposed_times(state.at.residual)
+    points = [start]
+    for k, C in enumerate(values):
+        if extrapolate and k >= 1:
+            ratio = np.log(C / values[k - 1]) / np.log(values[k - 1] / values[k - 2]) if k >= 2 else 1.0
+            _try_secant(problem, C, state, points[-2], ratio)
         _minimize(problem, C, state, tol * C * scale, forcing, max_newton, max_cg)
-        solutions.append(state.W.copy())
-    return solutions
+        points.append(state.W.copy())
+    return points[1:]
+
+
+def _try_secant(problem: Problem, C: float, state: _State, before: np.ndarray, ratio: float) -> None:
+    """Move state (the solution at the last C) along the secant from `before` (the one before it),
+    `ratio` times as far as the path went between them, when that lowers the objective at C."""
+    everything = slice(None)
+    guess = state.W + ratio * (state.W - before)
+    guess_scores = problem.rows.times(guess)
+    guess_at = problem.loss(guess_scores, everything)
+    here = problem.penalty(state.W) + C * state.loss_at(problem, everything).value
+    if (problem.penalty(guess) + C * guess_at.value).sum() < here.sum():
+        state.W, state.scores, state.at, state.at_columns = guess, guess_scores, guess_at, everything
+        state.data_gradient = problem.rows.transposed_times(guess_at.residual)
 
 
 def _minimize(problem: Problem, C: float, state: _State, goal: np.ndarray, forcing: float,
