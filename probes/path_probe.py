@@ -75,7 +75,7 @@ def design(task: FoldTask, rows: np.ndarray, like: Design | None = None) -> Desi
     mean, scale = scaling(task.X, rows)
     features = np.empty((len(rows), task.X.shape[1] + 1), dtype=np.float32)
     features[:, -1] = 1.0
-    for part, block in standardized_blocks(task.X, rows, mean, scale):
+    for part, block in standardized_blocks(task.X, rows, mean, scale, dtype=np.float32):
         features[part, :-1] = block
     if like is None:
         # Accumulated in float32: it only shapes the preconditioner.
@@ -159,8 +159,8 @@ def _predict_each(fitted: Design, fits: list[tuple[np.ndarray, np.ndarray]], X: 
     intercepts = np.concatenate([intercept for _, intercept in fits]).astype(np.float32)
     bounds = np.cumsum([0] + [len(coef) for coef, _ in fits])
     predicted = np.empty((len(fits), len(rows)), dtype=np.int64)
-    for part, Z in standardized_blocks(X, rows, fitted.mean, fitted.scale):
-        scores = Z.astype(np.float32) @ coefs.T + intercepts
+    for part, Z in standardized_blocks(X, rows, fitted.mean, fitted.scale, dtype=np.float32):
+        scores = Z @ coefs.T + intercepts
         for g, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
             predicted[g, part] = (scores[:, lo] > 0) if hi - lo == 1 else scores[:, lo:hi].argmax(axis=1)
     return predicted

@@ -32,11 +32,28 @@ def scaling(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return shift + offset, scale
 
 
-def standardized_blocks(X: np.ndarray, rows: np.ndarray, mean: np.ndarray,
-                        scale: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
-    """(positions in rows, (X[rows[positions]] - mean) / scale in float64), BLOCK_ROWS rows at a time."""
+def standardized_blocks(X: np.ndarray, rows: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+                        dtype: type = np.float64) -> Iterator[tuple[slice, np.ndarray]]:
+    """(positions in rows, (X[rows[positions]] - mean) / scale), BLOCK_ROWS rows at a time.
+
+    dtype: the blocks' (default float64). float32 (the path solvers' precision) works on the gathered
+    rows in place with no float64 temporary: the mean is subtracted as a float32 pair (its rounding
+    and the remainder), so the result stays within float32 rounding of float64's even where a
+    feature's mean is large beside its spread.
+    """
+    if dtype == np.float64:
+        for start in range(0, len(rows), BLOCK_ROWS):
+            part = slice(start, start + BLOCK_ROWS)
+            block = X[rows[part]] - mean
+            block /= scale
+            yield part, block
+        return
+    high = mean.astype(dtype)
+    low, inverse = (mean - high).astype(dtype), (1.0 / scale).astype(dtype)
     for start in range(0, len(rows), BLOCK_ROWS):
         part = slice(start, start + BLOCK_ROWS)
-        block = X[rows[part]] - mean
-        block /= scale
+        block = X[rows[part]].astype(dtype, copy=False)
+        block -= high
+        block -= low
+        block *= inverse
         yield part, block

@@ -60,6 +60,18 @@ def test_scaling_in_blocks_is_standard_scalers(monkeypatch):
     np.testing.assert_allclose(np.vstack([block for _, block in blocks]), reference.transform(X[rows].astype(np.float64)), atol=1e-10)
 
 
+def test_float32_blocks_keep_the_spread_beside_a_large_mean():
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(300, 4)) + np.array([0.0, 1e4, -3e3, 50.0])).astype(np.float32)
+    rows = np.arange(0, 300, 3)
+    mean, scale = standardize.scaling(X, rows)
+    exact = np.vstack([block for _, block in standardize.standardized_blocks(X, rows, mean, scale)])
+    single = np.vstack([block for _, block in standardize.standardized_blocks(X, rows, mean, scale, dtype=np.float32)])
+    assert single.dtype == np.float32
+    # The mean rounded to float32 alone would shift the second feature by up to 5e-4 of its spread.
+    np.testing.assert_allclose(single, exact, atol=2e-6)
+
+
 @pytest.mark.parametrize("name", ["ridge", "logreg", "linear-svm"])
 def test_probes_answer_the_same_whatever_the_block_size(monkeypatch, name):
     X, codes, groups = planted(strength=0.3, seed=4)
