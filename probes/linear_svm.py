@@ -27,7 +27,9 @@ TOL = 3e-3
 # CG solves each Newton system to this fraction of |gradient|: the squared hinge's Hessian changes with
 # the margin violators at every step, so solving it tightly buys little. Counted in matrix passes over
 # two outer folds of bench/probe_sweep.py's layers 0, 3, 6 and 12: 0.3 took 5033, 0.5 4647
-# (0.1, on layers 0 and 6 alone: 4465 against 0.5's 2164).
+# (0.1, on layers 0 and 6 alone: 4465 against 0.5's 2164). Re-checked once Newton steps worked on the
+# unsolved columns only, on one selection path of bench/probe_scale.py's layers 1, 2, 6 and 10: 0.7 within
+# noise of 0.5.
 FORCING = 0.5
 
 
