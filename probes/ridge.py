@@ -29,6 +29,9 @@ from layerprobe.probes.split_threads import map_splits
 from layerprobe.probes.standardize import scaling, standardized_blocks
 
 ALPHA_GRID = tuple(float(a) for a in np.logspace(-3, 3, 7))
+# The widest (rows, columns) float32 slab of targets or scores built at once: a permutation batch has
+# P*K columns (35,000 at Speech-Commands size), so a block of rows needs slicing to stay at 16 MB.
+SLAB_ENTRIES = 2**22
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,9 @@ def ridge_path(X: np.ndarray, rows: np.ndarray, codes: np.ndarray, n_classes: in
 
 def _times_targets(Z: np.ndarray, columns: np.ndarray, weights: np.ndarray, width: int) -> np.ndarray:
     """Z' T in float64 for the weighted one-hot targets T (rows of Z, `width` columns), T[i, columns[i]] =
-    weights[i], built in float32 slices of at most 2^22 entries (the permutation test's T is wide)."""
+    weights[i], built in float32 slices of at most SLAB_ENTRIES entries (the permutation test's T is wide)."""
     out = np.zeros((Z.shape[1], width))
-    step = max(1, 2**22 // width)
+    step = max(1, SLAB_ENTRIES // width)
     for start in range(0, len(Z), step):
         part = slice(start, start + step)
         targets = np.zeros((len(Z[part]), width), dtype=np.float32)
@@ -110,7 +113,8 @@ def predict_by_alpha(path: RidgePath, X: np.ndarray, rows: np.ndarray, mean: np.
 
     Few target columns in all (the observed labels alone) are scored through each request's weights,
     basis @ shrunk, a (D, columns) product per row; many (a permutation batch) through the rows
-    expressed once in the eigenbasis, a (D, D) product per row shared by every column.
+    expressed once in the eigenbasis, a (D, D) product per row shared by every column. Scores are
+    taken SLAB_ENTRIES at a time.
     """
     columns = [(labels[:, None] * n_classes + np.arange(n_classes)).ravel() for _, labels in requests]
     shrunk = [path.shrunk(alpha, cols) for (alpha, _), cols in zip(requests, columns)]
@@ -123,8 +127,11 @@ def predict_by_alpha(path: RidgePath, X: np.ndarray, rows: np.ndarray, mean: np.
         if not narrow:
             centered = centered @ basis
         for (_, labels), cols, w, predicted in zip(requests, columns, weights, out):
-            scores = (centered @ w + path.offset[cols]).reshape(len(centered), len(labels), n_classes)
-            predicted[:, part] = scores.argmax(axis=2).T
+            step = max(1, SLAB_ENTRIES // len(cols))
+            for start in range(0, len(centered), step):
+                slab = centered[start:start + step]
+                scores = (slab @ w + path.offset[cols]).reshape(len(slab), len(labels), n_classes)
+                predicted[:, part.start + start:part.start + start + len(slab)] = scores.argmax(axis=2).T
     return out
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from layerprobe.probes import path_probe, protocols, standardize
+from layerprobe.probes import path_probe, protocols, ridge, standardize
 from layerprobe.probes.classifiers import CLASSIFIERS
 from layerprobe.probes.protocols import final_fold, outer_folds
 from tests.test_probe_solvers import fold_tasks, planted
@@ -83,6 +83,19 @@ def test_probes_answer_the_same_whatever_the_block_size(monkeypatch, name):
     np.testing.assert_allclose(blocked.scores, whole.scores)
     np.testing.assert_array_equal(blocked.predicted, whole.predicted)
     np.testing.assert_allclose(blocked.model.coef, whole.model.coef, rtol=1e-4, atol=1e-6)
+
+
+def test_ridge_scores_a_wide_permutation_batch_in_slabs(monkeypatch):
+    X, codes, groups = planted(strength=0.3, seed=4)
+    task = fold_tasks(X, codes, groups, permutations=30)[1]  # 31 label vectors x 4 classes: wider than X
+    monkeypatch.setattr(standardize, "BLOCK_ROWS", 16)
+    whole = CLASSIFIERS["ridge"].run(task)
+    monkeypatch.setattr(ridge, "SLAB_ENTRIES", 5 * 31 * 4 + 3)  # 5 rows at a time within each block
+    sliced = CLASSIFIERS["ridge"].run(task)
+    for a, b in zip(whole, sliced):
+        assert a.chosen == b.chosen
+        np.testing.assert_allclose(a.scores, b.scores)
+        np.testing.assert_array_equal(a.predicted, b.predicted)
 
 
 def test_restandardized_weights_give_the_same_scores():
