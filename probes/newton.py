@@ -165,10 +165,14 @@ def _minimize(problem: Problem, C: float, state: _State, goal: np.ndarray, forci
         at = state.loss_at(problem, columns)
         step, step_scores = _conjugate_gradient(problem, C, at, gradient[:, columns], forcing, max_cg)
         value = problem.penalty(W) + C * at.value
+        # The line search needs only the value: L's per-clip arrays (n x columns each) go before it
+        # makes its own, which keeps the refit's peak memory down at Speech-Commands size.
+        at = state.at = trial = None
         slope = problem.dot(gradient[:, columns], step)
         length = np.ones_like(slope)
         for _ in range(MAX_HALVINGS):
             trial_W, trial_scores = W + step * length, scores + step_scores * length.astype(np.float32)
+            trial = None
             trial = problem.loss(trial_scores, columns)
             failed = problem.penalty(trial_W) + C * trial.value > value + ARMIJO * length * slope
             if not failed.any():
