@@ -9,9 +9,10 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import LeaveOneGroupOut, StratifiedKFold
 
 from layerprobe.errors import UserError
+from layerprobe.probes.group_folds import stratified_group_folds
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -96,7 +97,7 @@ def outer_folds(labels: np.ndarray, groups: np.ndarray | None = None, split: np.
         (default) or "train+validation".
     """
     labels = np.asarray(labels)
-    chosen = _capped(_outer_folds(labels, groups, split, fold_ids, cv, folds, seed, refit))
+    chosen = capped(_outer_folds(labels, groups, split, fold_ids, cv, folds, seed, refit))
     gap = test_gaps(labels, chosen)
     if gap:
         chosen.warnings.append(gap)
@@ -139,7 +140,7 @@ def _outer_folds(labels: np.ndarray, groups: np.ndarray | None, split: np.ndarra
     return Folds(PROTOCOLS[name], "inner-cv", outer, groups, seed, reason, counts, leak, warnings)
 
 
-def _capped(folds: Folds) -> Folds:
+def capped(folds: Folds) -> Folds:
     """folds with every selection training part above SELECTION_ROWS clips subsampled, saying so in reason."""
     rng = np.random.default_rng(folds.seed)
     outer = [replace(fold, selection=tuple((subsample(train, folds.groups, rng), validation)
@@ -191,9 +192,8 @@ def inner_splits(labels: np.ndarray, groups: np.ndarray | None, seed: int) -> li
     if n_groups < 2:
         raise UserError("a training part holds a single group, so C cannot be chosen by grouped inner CV; "
                         "the cache needs at least 3 groups")
-    splitter = (StratifiedGroupKFold(INNER_FOLDS, shuffle=True, random_state=seed) if n_groups >= INNER_FOLDS
-                else LeaveOneGroupOut())
-    splits = list(splitter.split(blank, labels, groups))
+    splits = (stratified_group_folds(labels, groups, INNER_FOLDS, seed) if n_groups >= INNER_FOLDS
+              else list(LeaveOneGroupOut().split(blank, labels, groups)))
     for train, validation in splits:
         assert_disjoint_groups(groups, train, validation)
     return splits
@@ -302,8 +302,8 @@ def _grouped_splits(name: str, labels: np.ndarray, groups: np.ndarray | None, fo
     if name == "group" and n_groups < folds:
         raise UserError(f"{folds}-fold grouped CV needs at least {folds} groups, the cache has {n_groups}; "
                         "use --cv loso or fewer --folds")
-    splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed) if name == "group" else LeaveOneGroupOut()
-    splits = list(splitter.split(np.zeros(len(labels)), labels, groups))
+    splits = (stratified_group_folds(labels, groups, folds, seed) if name == "group"
+              else list(LeaveOneGroupOut().split(np.zeros(len(labels)), labels, groups)))
     for train, test in splits:
         assert_disjoint_groups(groups, train, test)
     return splits
