@@ -185,6 +185,8 @@ def select(candidates: Sequence[Candidate], classifier: str) -> Candidate:
     k_index, p_index = np.indices(winner.shape)
     hits = np.stack([c.hits for c in candidates])[winner, k_index, p_index]
     support = np.stack([c.support for c in candidates])[winner, k_index, p_index]
+    if not candidates[0].params:  # permutations only: no observed choice to report
+        return Candidate(SELECTED, classifier, best.max(axis=0), hits, support, [], [])
     observed = winner[:, 0]
     picks = [{"layer": candidates[w].layer, "classifier": candidates[w].classifier, **candidates[w].params[k]}
              for k, w in enumerate(observed)]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from layerprobe.probes.detection import Detection
 from layerprobe.probes.evaluate import SELECTED, Candidate, Plan, evaluate_candidates, extend, null_statistic, select
+from layerprobe.probes.permutation_folds import permutation_folds
 from layerprobe.probes.protocols import Folds, final_fold
 from layerprobe.probes.records import record
 from layerprobe.probes.significance import (
@@ -68,19 +69,18 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
     plan = Plan(codes[None, :], len(classes), folds, class_weight, folds.seed, final)
     started = time.perf_counter()
     candidates = evaluate_candidates(sources, specs, plan, n_jobs, progress)
-    if permutations:
-        shuffled = permuted_labels(codes, folds.groups, kind, permutations, folds.seed)
-        cost = permutation_cost(time.perf_counter() - started, specs, permutations)
-        if progress and cost:
-            print(cost, file=sys.stderr)
-        null_plan = Plan(shuffled, len(classes), folds, class_weight, folds.seed, first_observed=False)
-        nulls = evaluate_candidates(sources, specs, null_plan, n_jobs, progress)
-        candidates = [extend(observed, null) for observed, null in zip(candidates, nulls)]
+    observed_seconds = time.perf_counter() - started
     selected = [select([c for c in candidates if c.classifier in names], name) for name, names in selections]
     everything: list[Candidate] = candidates + selected
     records = [record(c, codes, classes, folds, class_weight, detection) for c in everything]
     if permutations:
-        _add_p_values(records, everything, kind, permutations)
+        test_folds, folds_note = permutation_folds(folds, kind)
+        cost = permutation_cost(observed_seconds, specs, permutations)
+        if progress and cost:
+            print(cost, file=sys.stderr)
+        tested = _tested(sources, specs, candidates, codes, test_folds, kind, permutations, plan, n_jobs, progress)
+        tested += [select([c for c in tested if c.classifier in names], name) for name, names in selections]
+        _add_p_values(records, tested, kind, permutations, folds_note)
     models = {(c.layer, c.classifier): c.model for c in candidates if c.model is not None}
     return Study(records, models, notes)
 
@@ -106,9 +106,27 @@ def selections_for(spec_names: Sequence[str]) -> list[tuple[str, list[str]]]:
     return pairs + ([(SELECTED, list(spec_names))] if len(spec_names) > 1 else [])
 
 
-def _add_p_values(records: list[dict], candidates: list[Candidate], kind: str, permutations: int) -> None:
+def _tested(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
+            candidates: list[Candidate], codes: np.ndarray, folds: Folds, kind: str, permutations: int, plan: Plan,
+            n_jobs: int, progress: bool) -> list[Candidate]:
+    """The candidates a permutation test compares: label vector 0 the observed labels, then the
+    permutations, all on `folds` (the protocol's own, whose observed run is reused, or label-free ones)."""
+    shuffled = permuted_labels(codes, folds.groups, kind, permutations, folds.seed)
+    if folds is plan.folds:
+        nulls = evaluate_candidates(sources, specs, replace(plan, codes=shuffled, final=None, first_observed=False),
+                                    n_jobs, progress)
+        return [extend(observed, null) for observed, null in zip(candidates, nulls)]
+    # On folds of their own the observed labels are one more label vector, evaluated like the permuted ones.
+    every = np.vstack([codes[None, :], shuffled])
+    return evaluate_candidates(sources, specs, replace(plan, codes=every, folds=folds, final=None, first_observed=False),
+                               n_jobs, progress)
+
+
+def _add_p_values(records: list[dict], candidates: list[Candidate], kind: str, permutations: int,
+                  folds_note: str) -> None:
     statistics = np.stack([null_statistic(c) for c in candidates])  # (R, 1 + P)
     family = max_t_p_values(statistics[:, 0], statistics[:, 1:].T)
     for rec, stats, fwer in zip(records, statistics, family):
-        rec.update({"permutation": kind, "permutations": permutations, "p_value": p_value(stats[0], stats[1:]),
+        rec.update({"permutation": kind, "permutations": permutations, "permutation_folds": folds_note,
+                    "permutation_observed": float(stats[0]), "p_value": p_value(stats[0], stats[1:]),
                     "p_value_fwer": float(fwer), "null_mean": float(stats[1:].mean())})
