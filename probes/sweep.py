@@ -61,9 +61,11 @@ def cache_folds(reader: CacheReader, target: ClipLabels | None = None, *, cv: st
     """The outer folds of a cache's labelled ok clips (target: which, and their labels; default
     clips/label): the one call probe and baselines share, so their folds match.
 
-    When every class lies within a single group (the label names the group itself, as with
-    --label-column group), grouped CV would leave every test class unseen: the protocol chosen is
-    then stratified k-fold over clips, which asks whether the group is identifiable from the features.
+    When every class lies within a single group, grouped CV would leave every test class unseen: the
+    protocol chosen is then stratified k-fold over clips, which asks whether the group is identifiable
+    from the features. That is the point with --label-column group (the label is the group itself);
+    for any other label it is a leak, named in `leak` and the warnings: the score measures speaker
+    identifiability, not the label.
     """
     target = target or clip_labels(reader)
     clips = reader.clips.iloc[target.rows]
@@ -74,7 +76,15 @@ def cache_folds(reader: CacheReader, target: ClipLabels | None = None, *, cv: st
         reason = (f"stratified {folds}-fold CV over clips, because every {target.column!r} class lies within a "
                   "single group, so group-wise CV would leave every test class unseen: this asks whether the "
                   f"{target.column} is identifiable from the features of other clips of the same group")
-        return replace(found, reason=reason, leak=None, warnings=[w for w in found.warnings if w != found.leak])
+        others = [w for w in found.warnings if w != found.leak]
+        if np.array_equal(target.labels, groups):
+            return replace(found, reason=f"{reason} (the label is the group itself, as asked)", leak=None,
+                           warnings=others)
+        leak = (f"every {target.column!r} class lies within a single group, so the label names the group: the "
+                f"score measures how identifiable the speakers (groups) are, not {target.column!r}; no "
+                "speaker-independent protocol exists for this label (give --label-column group to probe the "
+                "group on purpose)")
+        return replace(found, reason=reason, leak=leak, warnings=[leak, *others])
     return outer_folds(target.labels, groups, split, fold_ids=fold_ids, cv=cv, folds=folds, seed=seed, refit=refit)
 
 

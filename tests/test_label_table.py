@@ -194,3 +194,19 @@ def test_a_saved_probe_says_which_labels_it_was_fitted_to(tmp_path, planted):
     saved = load_probe(tmp_path / "run" / "models" / "layer02_ridge.npz")
     assert list(saved.classes) == ["f", "m"]
     assert saved.meta["label_source"]["source"] == "g.csv" and saved.meta["label_source"]["column"] == "gender"
+
+
+def test_a_label_with_one_speaker_per_class_is_named_a_speaker_identification_leak(planted, tmp_path, capsys):
+    cache, labels, groups, layers = planted
+    emotion = np.array([f"e{g[-1]}" for g in groups])  # one speaker per class, under another name
+    table = tmp_path / "emotion.csv"
+    ids = [f"clip{i:04d}.wav" for i in range(len(labels))]
+    table.write_text("id,emotion\n" + "".join(f"{i},{e}\n" for i, e in zip(ids, emotion)))
+    result = sweep(cache, labels=table, label_column="emotion", **QUICK)
+    assert result.folds.protocol == "stratified-kfold"
+    assert result.folds.leak.startswith("every 'emotion' class lies within a single group, so the label names the "
+                                        "group: the score measures how identifiable the speakers (groups) are")
+    assert result.folds.warnings[0] == result.folds.leak
+    assert main([str(cache), "--layers", "2", "--classifier", "ridge", "--labels", str(table),
+                 "--label-column", "emotion", "--n-jobs", "1"]) == 0
+    assert "LEAK: every 'emotion' class lies within a single group" in capsys.readouterr().out
