@@ -15,7 +15,8 @@ from layerprobe.probes.permutation_folds import permutation_folds
 from layerprobe.probes.protocols import Folds, final_fold
 from layerprobe.probes.records import record
 from layerprobe.probes.significance import (
-    MIN_ASSIGNMENTS, distinct_assignments, max_t_p_values, p_value, permuted_labels, resolution_note, scheme,
+    MIN_ASSIGNMENTS, distinct_assignments, max_t_p_values, near_group_level_note, p_value, permuted_labels,
+    resolution_note, scheme,
 )
 from layerprobe.probes.spec import LinearModel, ProbeSpec
 
@@ -60,9 +61,8 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
     notes = []
     kind = scheme(codes, folds.groups)
     if permutations:
-        note = resolution_note(codes, folds.groups, kind, permutations)
-        if note:
-            notes.append(note)
+        notes += [note for note in (resolution_note(codes, folds.groups, kind, permutations),
+                                    near_group_level_note(codes, folds.groups, kind)) if note]
         if distinct_assignments(codes, folds.groups, kind) < MIN_ASSIGNMENTS:
             permutations = 0
     final = final_fold(codes, folds) if keep_models else None

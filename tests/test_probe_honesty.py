@@ -160,3 +160,18 @@ def test_a_test_part_missing_a_class_gives_one_line_and_no_library_warnings(tmp_
     gaps = [line for line in result.folds.warnings if "lack" in line]
     assert gaps == ["test parts missing classes (per-fold scores average over the classes present; pooled scores use "
                     "all): fold 1 lacks class2"]
+
+
+def test_two_stray_clips_in_a_speaker_level_label_say_what_the_within_groups_scheme_costs(tmp_path):
+    X, labels, groups = speaker_level_data(2.5, seed=4)
+    labels = labels.copy()
+    labels[[0, 9]] = np.where(labels[[0, 9]] == "uk", "us", "uk")  # one stray clip in each of two speakers
+    cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
+    result = sweep(cache, classifier="ridge", permutations=19, n_jobs=1, folds=4)
+    assert result.records[0]["permutation"] == "within-groups"
+    assert ("labels are nearly constant within groups (98.4% of clips agree with their group's majority; 2 clip(s) "
+            "in 2 group(s) differ): the within-groups permutation scheme moves only the labels of those groups"
+            ) in " ".join(result.notes)
+    clean = sweep(write_probe_cache(tmp_path / "d.h5", {0: X}, speaker_level_data(2.5, seed=4)[1], groups),
+                  classifier="ridge", permutations=19, n_jobs=1, folds=4)
+    assert not any("nearly constant" in note for note in clean.notes)
