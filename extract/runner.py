@@ -51,7 +51,9 @@ class Summary:
         speed = self.audio_seconds / self.wall_seconds if self.wall_seconds else 0.0
         failed = sum(self.failed.values())
         lines = [
-            f"clips: {self.ok} ok, {failed} failed, {self.skipped} already in the cache",
+            # "0 ok" alone read as "nothing usable" on a rerun that found every clip already done.
+            f"clips: {self.ok + self.skipped} ok in the cache ({self.ok} extracted now, {self.skipped} already "
+            f"there), {failed} failed",
             f"audio: {self.audio_seconds / 3600:.3f} h in {self.wall_seconds:.1f} s wall "
             f"({speed:.1f}x realtime), peak memory {peak:.0f} MiB",
         ]

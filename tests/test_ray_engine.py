@@ -119,7 +119,7 @@ def test_kill_minus_nine_mid_run_then_a_rerun_equals_the_single_process_cache(tm
     rerun = ray_cli(data, cache, group_norm_model, ray_env)
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
-    assert f"clips: {good - written} ok, 3 failed, {written} already in the cache" in err, err
+    assert f"clips: {good} ok in the cache ({good - written} extracted now, {written} already there), 3 failed" in err, err
     assert wait_until_gone(rerun.pid) == []
 
     expected, got = stored(reference), stored(cache)
