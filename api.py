@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from layerprobe.errors import LeakWarning, ProbeWarning
 from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
                                 FitOptions, LabelOptions, ProbeOptions, ProtocolOptions)
 
@@ -181,7 +182,20 @@ def probe(
                       out=out, progress=progress)
     if out is not None:
         write_results(doc, out)
+    _warn_document(doc)
     return records_frame(doc["results"])
+
+
+def _warn_document(doc: dict) -> None:
+    """Raise every warning of a results document as a Python warning, as the CLI prints them: in a
+    notebook the DataFrame alone would hide them. The leak has a category of its own (LeakWarning)."""
+    import warnings
+
+    if doc.get("leak"):
+        warnings.warn(doc["leak"], LeakWarning, stacklevel=3)
+    for line in doc["warnings"]:
+        if line != doc.get("leak"):
+            warnings.warn(line, ProbeWarning, stacklevel=3)
 
 
 def baselines(

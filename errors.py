@@ -7,8 +7,16 @@ import sys
 from collections.abc import Callable, Sequence
 
 
-class UserError(Exception):
+class UserError(ValueError):
     """A problem the user can fix (bad flag, missing file, unknown column): one line, exit code 2."""
+
+
+class LeakWarning(UserWarning):
+    """The protocol is not speaker-independent (a leaky split, no groups, a label that names the speaker)."""
+
+
+class ProbeWarning(UserWarning):
+    """Any other warning a results document holds (a class never predicted, C at the grid's edge, ...)."""
 
 
 class ArgumentParser(argparse.ArgumentParser):

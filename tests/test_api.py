@@ -118,3 +118,19 @@ def test_the_api_probe_writes_what_the_probe_command_writes(tmp_path, planted_pr
     for side in ("api", "cli"):
         assert sorted(p.name for p in (tmp_path / side / "models").iterdir()) == [
             "layer01_logreg.npz", "layer01_ridge.npz", "layer02_logreg.npz", "layer02_ridge.npz"]
+
+
+def test_probe_on_a_cache_without_groups_raises_the_leak_as_a_python_warning(tmp_path):
+    from conftest import planted_data, write_probe_cache
+
+    from layerprobe.errors import LeakWarning
+
+    labels, _, layers = planted_data()
+    cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, labels)
+    with pytest.warns(LeakWarning, match="^no groups: stratified CV may put clips of one speaker in both train"):
+        frame = layerprobe.probe(cache, layers=2, classifiers="ridge", n_jobs=1, progress=False)
+    assert len(frame) == 2
+
+
+def test_user_error_is_a_value_error():
+    assert issubclass(UserError, ValueError)
