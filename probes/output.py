@@ -96,7 +96,7 @@ def table(doc: dict, first_column: str = "layer") -> str:
         cells = "".join(f"{with_interval(record[metric]):<22}" for metric, _ in COLUMNS)
         p = f"{record['p_value']:<9.3g}{record['p_value_fwer']:.3g}" if "p_value" in record else ""
         lines.append(f"{str(record['layer']):>8}  {record['classifier']:<17}  {cells}{p}".rstrip())
-    lines.append(f"pooled out-of-fold value [95% interval: {first['accuracy']['ci_method']}]")
+    lines.append(f"pooled out-of-fold value [{interval_method(first['accuracy'])}]")
     top = headline_record(records)
     if top is not None:
         picks = ", ".join(f"{p['layer']}" + (f" ({p['classifier']})" if top["classifier"] == SELECTED else "")
@@ -111,23 +111,28 @@ def table(doc: dict, first_column: str = "layer") -> str:
 def detection_line(record: dict) -> str:
     """"ROC-AUC 0.91 [..], AP 0.62 [..] (...); recall of 'owl' at precision 0.9: 0.40 [..]" for a record."""
     detection = record["detection"]
-    line = (f"ROC-AUC {with_optional_interval(record['roc_auc'])}, average precision "
-            f"{with_optional_interval(record['average_precision'])} ({detection['average']})")
+    line = (f"ROC-AUC {with_interval(record['roc_auc'])}, average precision "
+            f"{with_interval(record['average_precision'])} ({detection['average']})")
     if "recall_at_precision" in record:
         at = record["recall_at_precision"]
         line += (f"; recall of {detection['positive_class']!r} at precision {at['precision']:g}: "
-                 f"{with_optional_interval(at)}")
+                 f"{with_interval(at)}")
     return line
 
 
 def with_interval(summary: dict) -> str:
-    """"0.712 [0.650, 0.770]" from a metric object {"value", "ci", ...}."""
+    """"0.712 [0.650, 0.770]" from a metric object {"value", "ci", ...}; "0.712 (no interval)" where it
+    has none (interval_method says why), "n/a" without a value."""
+    if summary["value"] is None:
+        return "n/a"
+    if summary.get("ci") is None:
+        return f"{summary['value']:.3f} (no interval)"
     low, high = summary["ci"]
     return f"{summary['value']:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def with_optional_interval(summary: dict) -> str:
-    """with_interval, or the value alone where no interval could be computed ("n/a" without a value)."""
-    if summary["value"] is None:
-        return "n/a"
-    return with_interval(summary) if summary.get("ci") else f"{summary['value']:.3f}"
+def interval_method(summary: dict) -> str:
+    """"95% interval: <ci_method>", or "no 95% interval: <why>" for a metric object without one."""
+    if summary.get("ci") is not None:
+        return f"95% interval: {summary['ci_method']}"
+    return f"no 95% interval: {summary.get('ci_note') or 'too few folds define the metric'}"

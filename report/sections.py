@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from layerprobe.layer_spec import format_layers
-from layerprobe.probes.output import COLUMNS, SELECTED, with_interval, with_optional_interval
+from layerprobe.probes.output import COLUMNS, SELECTED, interval_method, with_interval
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
 from layerprobe.report.selection import (CHANCE, RANKING, best_baseline, best_layer, chance_level, curve_records, find,
@@ -41,7 +41,8 @@ def headline(inputs: RunInputs) -> list[Block]:
     sentences.append(f"Protocol: {probe.get('protocol', top['protocol'])}, {probe.get('protocol_reason', '')}; "
                      f"hyperparameters chosen by {top.get('selection', 'inner-cv')}.")
     sentences.append(f"The layer chosen inside each training part ({picks_summary(top)}) reaches UAR "
-                     f"{with_interval(top[RANKING])} and accuracy {with_interval(top['accuracy'])} (95% intervals).")
+                     f"{with_interval(top[RANKING])} and accuracy {with_interval(top['accuracy'])}"
+                     f"{_interval_clause(top['accuracy'])}.")
     if top.get("never_predicted"):
         sentences.append(f"It never predicts class(es) {', '.join(top['never_predicted'])}.")
     baseline = best_baseline(inputs.baseline_records, inputs.comparison)
@@ -51,6 +52,11 @@ def headline(inputs: RunInputs) -> list[Block]:
     sentences.append(_test_sentence(inputs.comparison))
     sentences.append(_family_sentence(top))
     return [Paragraph(" ".join(sentences))]
+
+
+def _interval_clause(summary: dict) -> str:
+    """" (95% intervals)", or why the figures before it have none."""
+    return " (95% intervals)" if summary.get("ci") is not None else f"; {interval_method(summary)}"
 
 
 def _family_sentence(record: dict) -> str:
@@ -111,7 +117,7 @@ def layer_table(inputs: RunInputs) -> list[Block]:
     selected = [r for r in inputs.layer_records if r["layer"] == SELECTED]
     top = best_layer(inputs.layer_records, inputs.comparison)
     return [Heading("Layers"), _score_table(records + selected, top, "layer"),
-            Paragraph(f"Pooled out-of-fold value [95% interval: {top['accuracy']['ci_method']}]; the selected rows "
+            Paragraph(f"Pooled out-of-fold value [{interval_method(top['accuracy'])}]; the selected rows "
                       "choose the layer inside each training part, (headline) marks the one put forward above. "
                       "The per-layer rows are a curve to look at, not a choice: their maximum is optimistic.")]
 
@@ -129,12 +135,12 @@ def per_class_table(inputs: RunInputs) -> list[Block]:
         detection = top["detection"]
         text = (f"Of the {_name(top)}, over all test folds. ROC-AUC and AP (average precision) rank each class "
                 f"against the rest by the decision scores, {detection['scores']}. Overall: ROC-AUC "
-                f"{with_optional_interval(top['roc_auc'])}, AP {with_optional_interval(top['average_precision'])} "
+                f"{with_interval(top['roc_auc'])}, AP {with_interval(top['average_precision'])} "
                 f"({detection['average']})")
         if "recall_at_precision" in top:
             at = top["recall_at_precision"]
             text += (f"; recall of {detection['positive_class']!r} at precision {at['precision']:g}: "
-                     f"{with_optional_interval(at)}")
+                     f"{with_interval(at)}")
         blocks.append(Paragraph(text + "."))
     return blocks
 

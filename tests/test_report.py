@@ -196,7 +196,7 @@ def test_report_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_single_split_reads_as_such_with_a_bootstrap_interval_and_mcnemar_of_accuracy(tmp_path):
+def test_single_split_reads_as_such_with_no_interval_from_one_test_speaker_and_mcnemar_of_accuracy(tmp_path):
     labels, groups, layers = planted_data(n_groups=4, per_cell=5)
     cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, labels, groups,
                               split=np.where(groups == "spk3", "test", "train"))
@@ -204,7 +204,9 @@ def test_single_split_reads_as_such_with_a_bootstrap_interval_and_mcnemar_of_acc
     run_dir = tmp_path / "run"
     write_results(document(result, cache, {}), run_dir)
     record = headline_record(result.records)
-    assert record["accuracy"]["std"] is None and "bootstrap over test groups" in record["accuracy"]["ci_method"]
+    assert record["accuracy"]["std"] is None and record["accuracy"]["ci"] is None
+    assert record["accuracy"]["ci_note"] == ("1 test group is too few for a group bootstrap, which needs 10; "
+                                             "use --cv group for grouped k-fold")
     baseline = {**record, "predictions": [{**record["predictions"][0],
                                            "predicted": ["class0"] * len(record["predictions"][0]["index"])}]}
     comparison = compare(result.records, [baseline])
@@ -212,7 +214,8 @@ def test_single_split_reads_as_such_with_a_bootstrap_interval_and_mcnemar_of_acc
     (run_dir / "comparison.json").write_text(json.dumps(comparison))
     headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
     assert "the dataset's own train/test split (its train and test share no group)" in headline
-    assert f"reaches UAR {with_interval(record['balanced_accuracy'])}" in headline
+    assert f"reaches UAR {record['balanced_accuracy']['value']:.3f} (no interval) and accuracy " in headline
+    assert f"; no 95% interval: {record['accuracy']['ci_note']}." in headline and "95% intervals" not in headline
     assert f"No paired test ({comparison['note']})." in headline and "p =" not in headline
     comparison = compare(result.records, [baseline], labels=list(labels))
     (run_dir / "comparison.json").write_text(json.dumps(comparison))
