@@ -50,7 +50,7 @@ def headline(inputs: RunInputs) -> list[Block]:
                f"{with_interval(baseline[RANKING])}; " if baseline else "no baseline was run; ")
     sentences.append(f"For comparison, {against}chance ({kind}) is UAR {chance:.3f}.")
     sentences.append(_test_sentence(inputs.comparison))
-    sentences.append(_family_sentence(top))
+    sentences.append(_family_sentence(top, probe))
     return [Paragraph(" ".join(sentences))]
 
 
@@ -59,9 +59,13 @@ def _interval_clause(summary: dict) -> str:
     return " (95% intervals)" if summary.get("ci") is not None else f"; {interval_method(summary)}"
 
 
-def _family_sentence(record: dict) -> str:
+def _family_sentence(record: dict, probe: dict) -> str:
     if "p_value_fwer" not in record:
-        return "No permutation test was run (--permutations N runs one)."
+        if not probe.get("permutations"):
+            return "No permutation test was run (--permutations N runs one)."
+        # The study says why in a run-level note (probes.significance.resolution_note).
+        why = next((line for line in probe.get("warnings", []) if "permutation" in line), "no p-value was recorded")
+        return f"No permutation test although --permutations {probe['permutations']} asked for one: {why}."
     holds = "holds" if record["p_value_fwer"] <= 0.05 else "does not hold"
     return (f"Permutation test ({record['permutations']} {record['permutation']} permutations): p = "
             f"{record['p_value']:.3g}, family-wise over every layer and classifier p = {record['p_value_fwer']:.3g}: "
@@ -160,7 +164,7 @@ def comparison(inputs: RunInputs) -> list[Block]:
         return [Heading("Comparison"), Note(f"{COMPARISON_FILE} is missing: no paired test was run.")]
     layer, baseline = found["best_layer"], found["best_baseline"]
     metric = TITLES.get(found["metric"], found["metric"])
-    text = (f"{metric} of the {_name(layer)} ({layer['value']:.3f}) against the {_name(baseline)} "
+    text = (f"{metric} of the {_name(layer)} ({layer['value']:.3f}) against the {_name(baseline, 'baseline')} "
             f"({baseline['value']:.3f}) on the same {found.get('n_folds', len(found['differences']))} fold(s): "
             f"difference {found['value_difference']:+.3f}. {_test_sentence(found)}")
     return [Heading("Comparison"), Paragraph(text), _fold_table(inputs, metric)]
@@ -200,7 +204,7 @@ def _fold_table(inputs: RunInputs, title: str) -> Table:
     header = ["fold", f"{title} difference (layer - baseline)"]
     columns = [[f"{difference:+.3f}" for difference in differences]]
     if all(side and len(side[metric]["folds"]) == len(differences) for side in sides):
-        header[1:1] = [_name(side) for side in sides]
+        header[1:1] = [_name(sides[0]), _name(sides[1], "baseline")]
         columns[:0] = [[f"{score:.3f}" for score in side[metric]["folds"]] for side in sides]
     return Table(header, [[str(k + 1), *cells] for k, cells in enumerate(zip(*columns))])
 
@@ -243,8 +247,10 @@ def _groups(run: dict) -> str:
     return f"{groups} (column {run.get('group_column')})" if groups else "none"
 
 
-def _name(record: dict) -> str:
+def _name(record: dict, side: str = "layer") -> str:
+    """"selected layer", "selected baseline with svm-rbf", "layer 3 with logreg", "mfcc with logreg".
+    side: "layer" for probe records, "baseline" for baselines' (whose selected record chose a feature)."""
     layer = record["layer"]
     if layer == SELECTED:
-        return "selected layer" if record["classifier"] == SELECTED else f"selected layer with {record['classifier']}"
+        return f"selected {side}" if record["classifier"] == SELECTED else f"selected {side} with {record['classifier']}"
     return f"{'layer ' if isinstance(layer, int) else ''}{layer} with {record['classifier']}"

@@ -14,6 +14,7 @@ from layerprobe.errors import UserError
 from layerprobe.probes.classifiers import classifier_specs
 from layerprobe.probes.records import describe
 from layerprobe.probes.output import document, headline_record, with_interval, write_results
+from layerprobe.probes.significance import resolution_note
 from layerprobe.probes.study import study
 from layerprobe.probes.sweep import sweep
 from layerprobe.report import plots
@@ -112,6 +113,11 @@ def test_markdown_states_the_selected_layer_the_baselines_and_the_test(run_dir, 
         assert fact in markdown
     first_fold = [top["balanced_accuracy"]["folds"][0], docs["comparison"]["differences"][0]]
     assert f"| 1 | {first_fold[0]:.3f} | " in markdown and f" | {first_fold[1]:+.3f} |" in markdown
+    # The selected baseline is a feature and classifier, never "the selected layer".
+    comparison = markdown.split("## Comparison")[1].split("## ")[0]
+    assert f"UAR of the selected layer ({top['balanced_accuracy']['value']:.3f}) against the selected baseline (" \
+        in comparison
+    assert "| fold | selected layer | selected baseline | UAR difference (layer - baseline) |" in comparison
     for name in FIGURES:
         assert f"]({name})" in markdown
 
@@ -228,3 +234,21 @@ def test_labels_are_drawn_literally_not_as_mathtext(tmp_path):
               "classifier": "logreg"}
     path = plots.confusion_matrix(record, tmp_path / "confusion.png")
     assert path.read_bytes().startswith(b"\x89PNG") and [p.name for p in tmp_path.iterdir()] == ["confusion.png"]
+
+
+def test_a_permutation_test_asked_for_and_impossible_says_so_in_the_headline(tmp_path):
+    # Four speakers, two per class, one label each: 6 ways to assign the labels to speakers.
+    groups = np.repeat(["spk0", "spk1", "spk2", "spk3"], 6)
+    labels = np.repeat(["north", "north", "south", "south"], 6)
+    X = np.random.default_rng(0).normal(size=(len(labels), 4))
+    cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
+    result = sweep(cache, classifier="ridge", permutations=99, n_jobs=1)
+    assert not any("p_value" in record for record in result.records)
+    codes = np.unique(labels, return_inverse=True)[1]
+    why = resolution_note(codes, groups, "between-groups", 99)
+    assert why in result.notes
+    write_results(document(result, cache, {"permutations": 99}), tmp_path / "run")
+    headline = write_report(tmp_path / "run")["report.md"].read_text().split("\n\n")[1]
+    assert headline.endswith(f"No permutation test although --permutations 99 asked for one: {why}.")
+    assert "--permutations N runs one" not in headline
+
