@@ -65,8 +65,7 @@ def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, c
         out["picked"] = c.picks
     never = [str(classes[i]) for i in np.flatnonzero(pooled.sum(axis=0) == 0)]
     out["never_predicted"] = never
-    out["warnings"] = ([f"{describe(c)} never predicts class(es) {', '.join(never)}"] if never else []) + \
-        grid_edge_warnings(c)
+    out["warnings"] = ([never_predicted_warning(c, never, class_weight)] if never else []) + grid_edge_warnings(c)
     return out
 
 
@@ -76,6 +75,12 @@ def describe(c: Candidate | dict) -> str:
     if layer == "selected":
         return f"selected layer ({classifier})" if classifier != "selected" else "selected layer and classifier"
     return f"{'layer ' if isinstance(layer, int) else ''}{layer} {classifier}"
+
+
+def never_predicted_warning(c: Candidate, never: list[str], class_weight: str) -> str:
+    """"layer 3 logreg never predicts class(es) owl", with the remedy when the classes were not weighted."""
+    line = f"{describe(c)} never predicts class(es) {', '.join(never)}"
+    return line + ("; --class-weight balanced weighs every class equally" if class_weight == "none" else "")
 
 
 def grid_edge_warnings(c: Candidate) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from layerprobe.layer_spec import format_layers
-from layerprobe.probes.output import COLUMNS, SELECTED, interval_method, with_interval
+from layerprobe.probes.output import COLUMNS, SELECTED, detection_headline, interval_method, with_interval
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
 from layerprobe.report.selection import (CHANCE, RANKING, best_baseline, best_layer, chance_level, curve_records, find,
@@ -30,8 +30,9 @@ def report_blocks(inputs: RunInputs, figures: list[Image]) -> list[Block]:
 
 
 def headline(inputs: RunInputs) -> list[Block]:
-    """The honest result in plain sentences: the protocol, the selected layer's score with its interval,
-    the selected baseline's, chance, the paired test and whether the family-wise test holds."""
+    """The honest result in plain sentences: the protocol, the selected layer's score with its interval
+    (for two classes its average precision and recall at the asked precision first), the selected
+    baseline's, chance, the paired test and whether the family-wise test holds."""
     probe = inputs.probe
     top = best_layer(inputs.layer_records, inputs.comparison)
     chance, kind = chance_level(top, RANKING)
@@ -40,18 +41,25 @@ def headline(inputs: RunInputs) -> list[Block]:
         sentences.append(f"Warning: {probe['leak']}.")
     sentences.append(f"Protocol: {probe.get('protocol', top['protocol'])}, {probe.get('protocol_reason', '')}; "
                      f"hyperparameters chosen by {top.get('selection', 'inner-cv')}.")
-    sentences.append(f"The layer chosen inside each training part ({picks_summary(top)}) reaches UAR "
+    sentences.append(f"The layer chosen inside each training part ({picks_summary(top)}) reaches {_lead(top)}UAR "
                      f"{with_interval(top[RANKING])} and accuracy {with_interval(top['accuracy'])}"
                      f"{_interval_clause(top['accuracy'])}.")
     if top.get("never_predicted"):
-        sentences.append(f"It never predicts class(es) {', '.join(top['never_predicted'])}.")
+        remedy = " (--class-weight balanced weighs every class equally)" if top.get("class_weight") == "none" else ""
+        sentences.append(f"It never predicts class(es) {', '.join(top['never_predicted'])}{remedy}.")
     baseline = best_baseline(inputs.baseline_records, inputs.comparison)
-    against = (f"the baseline chosen the same way ({picks_summary(baseline)}) reaches UAR "
+    against = (f"the baseline chosen the same way ({picks_summary(baseline)}) reaches {_lead(baseline)}UAR "
                f"{with_interval(baseline[RANKING])}; " if baseline else "no baseline was run; ")
     sentences.append(f"For comparison, {against}chance ({kind}) is UAR {chance:.3f}.")
     sentences.append(_test_sentence(inputs.comparison))
     sentences.append(_family_sentence(top, probe))
     return [Paragraph(" ".join(sentences))]
+
+
+def _lead(record: dict) -> str:
+    """"average precision of 'owl' ... at precision 0.9 (...); " for two classes, else nothing."""
+    lead = detection_headline(record)
+    return f"{lead}; " if lead else ""
 
 
 def _interval_clause(summary: dict) -> str:

@@ -13,7 +13,7 @@ from layerprobe.baselines.paired import compare
 from layerprobe.errors import UserError
 from layerprobe.probes.classifiers import classifier_specs
 from layerprobe.probes.records import describe
-from layerprobe.probes.output import document, headline_record, with_interval, write_results
+from layerprobe.probes.output import document, headline_record, table, with_interval, write_results
 from layerprobe.probes.significance import resolution_note
 from layerprobe.probes.study import study
 from layerprobe.probes.sweep import sweep
@@ -128,8 +128,11 @@ def test_never_predicted_rare_class_is_listed_under_warnings(run_dir, run_inputs
     assert blind, "the planted rare class should be missed by some probe"
     markdown = write_report(run_dir)["report.md"].read_text()
     warnings = markdown.split("## Warnings")[1].split("## ")[0]
+    assert headline_record(records)["never_predicted"] == ["rare"]
+    assert "It never predicts class(es) rare (--class-weight balanced weighs every class equally)." in markdown
     for record in blind:
-        assert f"{describe(record)} never predicts class(es) rare" in warnings
+        assert f"- {describe(record)} never predicts class(es) rare; --class-weight balanced weighs every class " \
+               "equally\n" in warnings
     # The chance baseline never predicts three of the four classes by design: not a warning.
     assert "chance majority never predicts" in json.dumps(run_inputs[1]["baselines"])
     assert "chance" not in warnings
@@ -252,3 +255,36 @@ def test_a_permutation_test_asked_for_and_impossible_says_so_in_the_headline(tmp
     assert headline.endswith(f"No permutation test although --permutations 99 asked for one: {why}.")
     assert "--permutations N runs one" not in headline
 
+
+def _rare_owl_cache(tmp_path):
+    """8 speakers x 24 clips, one in 12 an owl (8.3%), its scores shifted on three dimensions."""
+    rng = np.random.default_rng(4)
+    groups = np.repeat([f"spk{g}" for g in range(8)], 24)
+    labels = np.where(np.arange(len(groups)) % 12 == 0, "owl", "bird")
+    X = rng.normal(size=(len(labels), 16))
+    X[labels == "owl", :3] += 1.5
+    return write_probe_cache(tmp_path / "owl.h5", {0: X}, labels, groups)
+
+
+def test_two_classes_lead_with_average_precision_and_recall_at_precision_and_a_rare_class_gets_the_hint(tmp_path):
+    cache = _rare_owl_cache(tmp_path)
+    result = sweep(cache, layers=0, classifier="ridge", positive_class="owl", at_precision=0.5, n_jobs=1)
+    doc = document(result, cache, {})
+    top = headline_record(result.records)
+    ap, at, uar = top["average_precision"], top["recall_at_precision"], top["balanced_accuracy"]
+    assert at["threshold"] is not None
+    lead = (f"average precision of 'owl' {with_interval(ap)}, against 0.083 for random scores (its prevalence), "
+            f"recall {with_interval(at)} at precision 0.5 (decision score >= {at['threshold']:.4g} on the pooled "
+            f"out-of-fold scores); UAR {with_interval(uar)}")
+    terminal = table(doc).splitlines()
+    assert terminal[2] == f"selected layer (ridge): {lead}"  # after the protocol and chance lines
+    hint = ("the positive class 'owl' is 8.3% of the test clips (16 of 192) and the classes are not weighted, so "
+            "the probes may seldom predict it: try --class-weight balanced")
+    assert doc["warnings"].count(hint) == 1
+    write_results(doc, tmp_path / "run")
+    markdown = write_report(tmp_path / "run")["report.md"].read_text()
+    assert f"reaches {lead} and accuracy {with_interval(top['accuracy'])} (95% intervals)." in markdown.split("\n\n")[1]
+    assert f"- {hint}" in markdown.split("## Warnings")[1]
+
+    weighted = sweep(cache, layers=0, classifier="ridge", positive_class="owl", class_weight="balanced", n_jobs=1)
+    assert not any("class-weight" in line for line in document(weighted, cache, {})["warnings"])
