@@ -15,10 +15,11 @@ the fold count, while the pooled value does not. For accuracy over equal test pa
 coincide. The fold variance is Nadeau & Bengio's estimate for the mean of the fold scores; applying
 it to the pooled value is the approximation this interval makes.
 
-A percentile bootstrap over n units covers about P(|t(n-1)| < 1.96 sqrt((n-1)/n)) of the time for a
-mean: 0.60 for 2 units (the interval is the two speakers' scores), 0.81 for 4 (the audit of issue 20
-measured 0.79 on null data), 0.90 for 10. Below MIN_BOOTSTRAP_UNITS the record says why there is no
-interval instead of printing one labelled 95%; grouped k-fold CV (`--cv group`) gives one over folds.
+A "95%" percentile bootstrap of a mean over n units covers it 48% of the time for 2 units (the
+interval is the two speakers' scores), 79% for 4, 90% for 10, 92% for 20 (simulated: normal unit
+scores, 2000 datasets x 2000 resamples; the audit of issue 20 measured 79% for 4 test speakers on
+null data). Below MIN_BOOTSTRAP_UNITS the record says why there is no interval instead of printing
+one labelled 95%; grouped k-fold CV (`--cv group`) gives one over folds.
 """
 from __future__ import annotations
 
