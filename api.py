@@ -167,7 +167,8 @@ def probe(
     -------
     pandas.DataFrame
         layer, classifier, protocol, selection, n_clips, and each metric with its 95% interval
-        (accuracy, balanced_accuracy, macro_f1 and their _ci_low, _ci_high); p_value and
+        (accuracy, balanced_accuracy, macro_f1 and their _ci_low, _ci_high: NaN where a record has no
+        interval, as for a split with fewer than 10 test groups); p_value and
         p_value_fwer with permutations.
     """
     from layerprobe.probes.output import write_results

@@ -21,7 +21,7 @@ from layerprobe.baselines.paired import compare
 from layerprobe.baselines.run import evaluate_baselines
 from layerprobe.errors import ArgumentParser, UserError, run_cli
 from layerprobe.probes.records import describe
-from layerprobe.probes.output import document, table, warnings, write_results
+from layerprobe.probes.output import document, table, warnings, with_interval, write_results
 from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, FitOptions, LabelOptions,
                                 ProtocolOptions, one_label_column)
 from layerprobe.options import add_arguments as add_options
@@ -126,8 +126,8 @@ def describe_comparison(result: dict) -> str:
     """Two lines for people: the selected layer against the selected baseline, and the paired test."""
     layer, baseline = result["best_layer"], result["best_baseline"]
     metric = "UAR" if result["metric"] == "balanced_accuracy" else result["metric"]
-    lines = [f"{describe(layer)} {metric} {_figure(layer)} vs selected baseline {metric} {_figure(baseline)}: "
-             f"difference {result['value_difference']:+.3f} over {result['n_folds']} fold(s)"]
+    lines = [f"{describe(layer)} {metric} {with_interval(layer)} vs selected baseline {metric} "
+             f"{with_interval(baseline)}: difference {result['value_difference']:+.3f} over {result['n_folds']} fold(s)"]
     if result["p_value"] is None:
         lines.append(f"{result['test']}: {result.get('note', 'no test possible')}")
     else:
@@ -140,9 +140,6 @@ def describe_comparison(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _figure(side: dict) -> str:
-    low, high = side["ci"]
-    return f"{side['value']:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,7 +34,8 @@ def compare(layer_records: Sequence[dict], baseline_records: Sequence[dict], met
     "balanced_accuracy" (default) or "macro_f1". labels: the label of each ok clip (indexed like the
     records' predictions); needed only for a single split, where McNemar's test counts which clips
     each side gets right.
-    Returns metric, best_layer and best_baseline ({"layer", "classifier", "value", "ci"}), differences
+    Returns metric, best_layer and best_baseline ({"layer", "classifier", "value", "ci"}, with "ci_note"
+    where ci is None), differences
     (layer minus baseline, per fold), mean_difference, test, statistic, p_value, wilcoxon_p_value
     (with wilcoxon_note when the folds are too few for it to reach 0.05), n_folds, and "note" when
     no test is possible and why.
@@ -61,8 +62,10 @@ def compare(layer_records: Sequence[dict], baseline_records: Sequence[dict], met
 
 
 def _summary(record: dict, metric: str) -> dict:
+    """The side's figure; `ci` is None (with the record's `ci_note`) where the record has no interval."""
+    found = {key: record[metric][key] for key in ("ci_note",) if key in record[metric]}
     return {"layer": record["layer"], "classifier": record["classifier"], "value": record[metric]["value"],
-            "ci": record[metric]["ci"], "picked": record.get("picked", [])}
+            "ci": record[metric]["ci"], **found, "picked": record.get("picked", [])}
 
 
 def _check_paired(a: dict, b: dict) -> None:

@@ -13,6 +13,8 @@ from layerprobe.probes.sweep import Sweep
 RESULTS_FILE = "probe_results.json"
 # The metrics every table shows, with the titles people read.
 COLUMNS = (("accuracy", "accuracy"), ("balanced_accuracy", "UAR"), ("macro_f1", "macro-F1"))
+# Below this share of the test clips a positive class gets the --class-weight hint.
+RARE_SHARE = 0.10
 
 
 def document(result: Sweep, cache: str | os.PathLike[str], options: dict) -> dict:
@@ -47,8 +49,25 @@ def document(result: Sweep, cache: str | os.PathLike[str], options: dict) -> dic
 
 
 def warnings(result: Sweep) -> list[str]:
-    """The protocol's warnings, the run's notes, then each record's."""
-    return result.folds.warnings + result.notes + [w for record in result.records for w in record["warnings"]]
+    """The protocol's warnings, the run's notes, the class-weight hint for a rare positive class, then
+    each record's."""
+    hint = [line for line in [rare_positive_hint(result.records[0])] if line] if result.records else []
+    return result.folds.warnings + result.notes + hint + [w for record in result.records for w in record["warnings"]]
+
+
+def rare_positive_hint(record: dict) -> str | None:
+    """One line suggesting --class-weight balanced when, of two classes, the positive one is under
+    RARE_SHARE of the test clips and the classes were not weighted; else None. Unweighted probes
+    of a rare class tend to predict the majority class, and their UAR stays near 0.5."""
+    if len(record["classes"]) != 2 or record.get("class_weight", "none") != "none":
+        return None
+    positive = (record.get("detection") or {}).get("positive_class") or record["classes"][1]
+    support = record["per_class"]["support"]
+    count, total = support[record["classes"].index(positive)], sum(support)
+    if count >= RARE_SHARE * total:
+        return None
+    return (f"the positive class {positive!r} is {count / total:.1%} of the test clips ({count} of {total}) and "
+            "the classes are not weighted, so the probes may seldom predict it: try --class-weight balanced")
 
 
 def write_results(doc: dict, out_dir: str | os.PathLike[str], name: str = RESULTS_FILE) -> Path:
@@ -74,20 +93,26 @@ def protocol_line(doc: dict) -> str:
 
 def table(doc: dict, first_column: str = "layer") -> str:
     """A fixed-width table of a results document: one row per record, each figure the pooled value
-    with its 95% interval; the selected rows last. first_column: its title ("feature" for baselines)."""
+    with its 95% interval; the selected rows last. For two classes the selected record's detection
+    figures lead (see detection_headline). first_column: its title ("feature" for baselines)."""
     records = doc["results"]
     if not records:
         return "no results"
     has_p = any("p_value" in record for record in records)
     first = records[0]
     chance = first["chance"]
+    top = headline_record(records)
+    name = (describe(top) if first_column == "layer" else f"selected {first_column} and classifier") if top else ""
     lines = [protocol_line(doc)]
     if doc.get("leak"):
         lines.append(f"LEAK: {doc['leak']}")
+    lines.append(f"{first['n_clips']} clips, {len(first['classes'])} classes; chance: majority accuracy "
+                 f"{chance['majority']['accuracy']:.3f}, class-prior accuracy {chance['class_prior']['accuracy']:.3f}, "
+                 f"UAR {chance['class_prior']['balanced_accuracy']:.3f}")
+    lead = detection_headline(top) if top is not None else None
+    if lead:
+        lines.append(f"{name}: {lead}; UAR {with_interval(top['balanced_accuracy'])}")
     lines += [
-        f"{first['n_clips']} clips, {len(first['classes'])} classes; chance: majority accuracy "
-        f"{chance['majority']['accuracy']:.3f}, class-prior accuracy {chance['class_prior']['accuracy']:.3f}, "
-        f"UAR {chance['class_prior']['balanced_accuracy']:.3f}",
         "",
         f"{first_column:>8}  {'classifier':<17}  " + "".join(f"{title:<22}" for _, title in COLUMNS)
         + ("p-value  p (family-wise)" if has_p else ""),
@@ -96,38 +121,60 @@ def table(doc: dict, first_column: str = "layer") -> str:
         cells = "".join(f"{with_interval(record[metric]):<22}" for metric, _ in COLUMNS)
         p = f"{record['p_value']:<9.3g}{record['p_value_fwer']:.3g}" if "p_value" in record else ""
         lines.append(f"{str(record['layer']):>8}  {record['classifier']:<17}  {cells}{p}".rstrip())
-    lines.append(f"pooled out-of-fold value [95% interval: {first['accuracy']['ci_method']}]")
-    top = headline_record(records)
+    lines.append(f"pooled out-of-fold value [{interval_method(first['accuracy'])}]")
     if top is not None:
         picks = ", ".join(f"{p['layer']}" + (f" ({p['classifier']})" if top["classifier"] == SELECTED else "")
                           for p in top["picked"])
-        name = describe(top) if first_column == "layer" else f"selected {first_column} and classifier"
         lines.append(f"{name}: chosen inside each training part, per fold: {picks}")
         if top.get("roc_auc"):
             lines.append(f"{name}: {detection_line(top)}")
     return "\n".join(lines)
 
 
+def detection_headline(record: dict) -> str | None:
+    """For two classes, what a detector is judged by, to lead with instead of UAR: "average precision
+    of 'owl' 0.62 [..], against 0.17 for random scores (its prevalence), recall 0.40 [..] at precision
+    0.9 (decision score >= 0.31 ...)"; None for more classes or a record without decision scores."""
+    if len(record["classes"]) != 2 or "average_precision" not in record:
+        return None
+    positive = record["detection"]["positive_class"]
+    support = record["per_class"]["support"]
+    prevalence = support[record["classes"].index(positive)] / sum(support)
+    line = (f"average precision of {positive!r} {with_interval(record['average_precision'])}, against "
+            f"{prevalence:.3f} for random scores (its prevalence)")
+    at = record.get("recall_at_precision")
+    if at:
+        reached = (f"decision score >= {at['threshold']:.4g} on the pooled out-of-fold scores"
+                   if at["threshold"] is not None else "no threshold reaches that precision")
+        line += f", recall {with_interval(at)} at precision {at['precision']:g} ({reached})"
+    return line
+
+
 def detection_line(record: dict) -> str:
     """"ROC-AUC 0.91 [..], AP 0.62 [..] (...); recall of 'owl' at precision 0.9: 0.40 [..]" for a record."""
     detection = record["detection"]
-    line = (f"ROC-AUC {with_optional_interval(record['roc_auc'])}, average precision "
-            f"{with_optional_interval(record['average_precision'])} ({detection['average']})")
+    line = (f"ROC-AUC {with_interval(record['roc_auc'])}, average precision "
+            f"{with_interval(record['average_precision'])} ({detection['average']})")
     if "recall_at_precision" in record:
         at = record["recall_at_precision"]
         line += (f"; recall of {detection['positive_class']!r} at precision {at['precision']:g}: "
-                 f"{with_optional_interval(at)}")
+                 f"{with_interval(at)}")
     return line
 
 
 def with_interval(summary: dict) -> str:
-    """"0.712 [0.650, 0.770]" from a metric object {"value", "ci", ...}."""
+    """"0.712 [0.650, 0.770]" from a metric object {"value", "ci", ...}; "0.712 (no interval)" where it
+    has none (interval_method says why), "n/a" without a value."""
+    if summary["value"] is None:
+        return "n/a"
+    if summary.get("ci") is None:
+        return f"{summary['value']:.3f} (no interval)"
     low, high = summary["ci"]
     return f"{summary['value']:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def with_optional_interval(summary: dict) -> str:
-    """with_interval, or the value alone where no interval could be computed ("n/a" without a value)."""
-    if summary["value"] is None:
-        return "n/a"
-    return with_interval(summary) if summary.get("ci") else f"{summary['value']:.3f}"
+def interval_method(summary: dict) -> str:
+    """"95% interval: <ci_method>", or "no 95% interval: <why>" for a metric object without one."""
+    if summary.get("ci") is not None:
+        return f"95% interval: {summary['ci_method']}"
+    return f"no 95% interval: {summary.get('ci_note') or 'too few folds define the metric'}"

@@ -9,7 +9,7 @@ from layerprobe.probes.detection import (
 )
 from layerprobe.probes.evaluate import Candidate
 from layerprobe.probes.intervals import (
-    CLIP_BOOTSTRAP, CORRECTED_T, GROUP_BOOTSTRAP, LEVEL, bootstrap_intervals, corrected_t_interval,
+    CORRECTED_T, LEVEL, bootstrap_intervals, bootstrap_method, corrected_t_interval, too_few_units,
 )
 from layerprobe.probes.metrics import METRICS, chance_levels, confusion, per_class, scores
 from layerprobe.probes.protocols import Folds
@@ -65,8 +65,7 @@ def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, c
         out["picked"] = c.picks
     never = [str(classes[i]) for i in np.flatnonzero(pooled.sum(axis=0) == 0)]
     out["never_predicted"] = never
-    out["warnings"] = ([f"{describe(c)} never predicts class(es) {', '.join(never)}"] if never else []) + \
-        grid_edge_warnings(c)
+    out["warnings"] = ([never_predicted_warning(c, never, class_weight)] if never else []) + grid_edge_warnings(c)
     return out
 
 
@@ -76,6 +75,12 @@ def describe(c: Candidate | dict) -> str:
     if layer == "selected":
         return f"selected layer ({classifier})" if classifier != "selected" else "selected layer and classifier"
     return f"{'layer ' if isinstance(layer, int) else ''}{layer} {classifier}"
+
+
+def never_predicted_warning(c: Candidate, never: list[str], class_weight: str) -> str:
+    """"layer 3 logreg never predicts class(es) owl", with the remedy when the classes were not weighted."""
+    line = f"{describe(c)} never predicts class(es) {', '.join(never)}"
+    return line + ("; --class-weight balanced weighs every class equally" if class_weight == "none" else "")
 
 
 def grid_edge_warnings(c: Candidate) -> list[str]:
@@ -104,21 +109,30 @@ def _rising_edge(grid: tuple[dict, ...], scores: np.ndarray, chosen: dict, name:
 
 def _metrics(pooled: np.ndarray, fold_matrices: np.ndarray, folds: Folds, codes: np.ndarray,
              predicted: list[np.ndarray]) -> dict:
+    """Each metric's object: the pooled value, its interval (None with a `ci_note` saying why, where a
+    single split has too few test units for a bootstrap), the per-fold values and their spread."""
     value, per_fold = scores(pooled), scores(fold_matrices)
     k = len(fold_matrices)
     if k > 1:
         ratio = float(np.mean([len(test) / len(fit) for fit, test in folds.splits]))
         intervals = {m: corrected_t_interval(float(value[m]), per_fold[m], ratio) for m in METRICS}
-        method = CORRECTED_T
+        found = {"ci_method": CORRECTED_T}
     else:
         test = folds.outer[0].test
         units = folds.groups[test] if folds.groups is not None else np.arange(len(test))
-        truth, guessed = codes[test], predicted[0]
-        K = pooled.shape[0]
-        unit_matrices = np.stack([confusion(truth[units == u], guessed[units == u], K) for u in np.unique(units)])
-        intervals = bootstrap_intervals(unit_matrices, folds.seed)
-        method = GROUP_BOOTSTRAP if folds.groups is not None else CLIP_BOOTSTRAP
-    return {m: {"value": float(value[m]), "ci": intervals[m], "ci_method": method,
+        unit = "groups" if folds.groups is not None else "clips"
+        names = np.unique(units)
+        note = too_few_units(unit, len(names))
+        if note:
+            intervals = dict.fromkeys(METRICS)
+            found = {"ci_method": None, "ci_note": note}
+        else:
+            truth, guessed = codes[test], predicted[0]
+            K = pooled.shape[0]
+            unit_matrices = np.stack([confusion(truth[units == u], guessed[units == u], K) for u in names])
+            intervals = bootstrap_intervals(unit_matrices, folds.seed)
+            found = {"ci_method": bootstrap_method(unit, len(names))}
+    return {m: {"value": float(value[m]), "ci": intervals[m], **found,
                 "folds": [float(v) for v in per_fold[m]],
                 "std": float(np.std(per_fold[m], ddof=1)) if k > 1 else None} for m in METRICS}
 

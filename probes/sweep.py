@@ -131,13 +131,14 @@ def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "al
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per record: layer, classifier, protocol, n_clips, <metric> and its interval, p-values if any."""
+    """One row per record: layer, classifier, protocol, n_clips, <metric> and its interval (NaN where
+    the record has none, as for a split with too few test groups), p-values if any."""
     rows = []
     for record in records:
         row = {key: record[key] for key in ("layer", "classifier", "protocol", "selection", "n_clips")}
         for metric in METRICS:
             row[metric] = record[metric]["value"]
-            row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = record[metric]["ci"]
+            row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = record[metric]["ci"] or (np.nan, np.nan)
         for key in ("p_value", "p_value_fwer"):
             if key in record:
                 row[key] = record[key]

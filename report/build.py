@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from layerprobe.atomic_write import write_text_atomic
+from layerprobe.probes.output import interval_method
 from layerprobe.report import plots
 from layerprobe.report.document import Image, to_html, to_markdown
 from layerprobe.report.run_dir import RunInputs, read_run_dir
@@ -46,9 +47,9 @@ def draw_figures(inputs: RunInputs) -> list[Image]:
     confusion = plots.confusion_matrix(top, directory / "confusion_best_layer.png")
     recall = plots.per_class_recall(records, top, directory / "per_class_recall.png")
     figures = [
-        Image(curve, "Accuracy and UAR against layer: pooled out-of-fold value, error bars its 95% interval "
-                     f"({top['accuracy']['ci_method']}); dotted: the layer chosen inside each training part; bands: "
-                     "the best classifier of each baseline feature (95% interval); dashed: chance."),
+        Image(curve, "Accuracy and UAR against layer: pooled out-of-fold value, error bars where it has an "
+                     f"interval [{interval_method(top['accuracy'])}]; dotted: the layer chosen inside each training "
+                     "part; bands: the best classifier of each baseline feature (95% interval); dashed: chance."),
         Image(confusion, "Confusion matrix of the layer chosen inside each training part, over all test folds, "
                          "rows normalized (counts in brackets)."),
         Image(recall, "Recall of each class at each layer: a dark column is a class that the probes miss."),

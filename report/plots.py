@@ -55,7 +55,8 @@ def layer_curve(layer_records: list[dict], baselines: list[dict], selected: dict
         for classifier in classifiers:
             records = sorted((r for r in layer_records if r["classifier"] == classifier), key=lambda r: r["layer"])
             values = np.array([r[metric]["value"] for r in records])
-            intervals = np.array([r[metric]["ci"] for r in records])
+            # A record without an interval (a split with too few test groups) gets no error bar.
+            intervals = np.array([r[metric]["ci"] or [np.nan, np.nan] for r in records], dtype=float)
             ax.errorbar([r["layer"] + shifts[classifier] for r in records], values,
                         yerr=[values - intervals[:, 0], intervals[:, 1] - values], marker="o", markersize=4,
                         capsize=3, linewidth=1.5, label=classifier, zorder=3)
@@ -168,11 +169,12 @@ def _baseline_bands(ax, baselines: list[dict], metric: str) -> None:
     # The later colours of the default cycle: the classifier lines take the first ones.
     colours = ["tab:gray", "tab:brown", "tab:olive", "tab:pink", "tab:cyan"]
     for i, record in enumerate(baselines):
-        low, high = record[metric]["ci"]
         colour = colours[i % len(colours)]
-        ax.axhspan(low, high, color=colour, alpha=0.18, linewidth=0)
+        if record[metric]["ci"] is not None:
+            ax.axhspan(*record[metric]["ci"], color=colour, alpha=0.18, linewidth=0)
         ax.axhline(record[metric]["value"], color=colour, linewidth=1.5,
-                   label=f"{record['layer']} / {record['classifier']} (95% interval)")
+                   label=f"{record['layer']} / {record['classifier']} "
+                         f"({'95% interval' if record[metric]['ci'] is not None else 'no interval'})")
 
 
 def _name(record: dict) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from layerprobe.layer_spec import format_layers
-from layerprobe.probes.output import COLUMNS, SELECTED, with_interval, with_optional_interval
+from layerprobe.probes.output import COLUMNS, SELECTED, detection_headline, interval_method, with_interval
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
 from layerprobe.report.selection import (CHANCE, RANKING, best_baseline, best_layer, chance_level, curve_records, find,
@@ -30,8 +30,9 @@ def report_blocks(inputs: RunInputs, figures: list[Image]) -> list[Block]:
 
 
 def headline(inputs: RunInputs) -> list[Block]:
-    """The honest result in plain sentences: the protocol, the selected layer's score with its interval,
-    the selected baseline's, chance, the paired test and whether the family-wise test holds."""
+    """The honest result in plain sentences: the protocol, the selected layer's score with its interval
+    (for two classes its average precision and recall at the asked precision first), the selected
+    baseline's, chance, the paired test and whether the family-wise test holds."""
     probe = inputs.probe
     top = best_layer(inputs.layer_records, inputs.comparison)
     chance, kind = chance_level(top, RANKING)
@@ -40,22 +41,39 @@ def headline(inputs: RunInputs) -> list[Block]:
         sentences.append(f"Warning: {probe['leak']}.")
     sentences.append(f"Protocol: {probe.get('protocol', top['protocol'])}, {probe.get('protocol_reason', '')}; "
                      f"hyperparameters chosen by {top.get('selection', 'inner-cv')}.")
-    sentences.append(f"The layer chosen inside each training part ({picks_summary(top)}) reaches UAR "
-                     f"{with_interval(top[RANKING])} and accuracy {with_interval(top['accuracy'])} (95% intervals).")
+    sentences.append(f"The layer chosen inside each training part ({picks_summary(top)}) reaches {_lead(top)}UAR "
+                     f"{with_interval(top[RANKING])} and accuracy {with_interval(top['accuracy'])}"
+                     f"{_interval_clause(top['accuracy'])}.")
     if top.get("never_predicted"):
-        sentences.append(f"It never predicts class(es) {', '.join(top['never_predicted'])}.")
+        remedy = " (--class-weight balanced weighs every class equally)" if top.get("class_weight") == "none" else ""
+        sentences.append(f"It never predicts class(es) {', '.join(top['never_predicted'])}{remedy}.")
     baseline = best_baseline(inputs.baseline_records, inputs.comparison)
-    against = (f"the baseline chosen the same way ({picks_summary(baseline)}) reaches UAR "
+    against = (f"the baseline chosen the same way ({picks_summary(baseline)}) reaches {_lead(baseline)}UAR "
                f"{with_interval(baseline[RANKING])}; " if baseline else "no baseline was run; ")
     sentences.append(f"For comparison, {against}chance ({kind}) is UAR {chance:.3f}.")
     sentences.append(_test_sentence(inputs.comparison))
-    sentences.append(_family_sentence(top))
+    sentences.append(_family_sentence(top, probe))
     return [Paragraph(" ".join(sentences))]
 
 
-def _family_sentence(record: dict) -> str:
+def _lead(record: dict) -> str:
+    """"average precision of 'owl' ... at precision 0.9 (...); " for two classes, else nothing."""
+    lead = detection_headline(record)
+    return f"{lead}; " if lead else ""
+
+
+def _interval_clause(summary: dict) -> str:
+    """" (95% intervals)", or why the figures before it have none."""
+    return " (95% intervals)" if summary.get("ci") is not None else f"; {interval_method(summary)}"
+
+
+def _family_sentence(record: dict, probe: dict) -> str:
     if "p_value_fwer" not in record:
-        return "No permutation test was run (--permutations N runs one)."
+        if not probe.get("permutations"):
+            return "No permutation test was run (--permutations N runs one)."
+        # The study says why in a run-level note (probes.significance.resolution_note).
+        why = next((line for line in probe.get("warnings", []) if "permutation" in line), "no p-value was recorded")
+        return f"No permutation test although --permutations {probe['permutations']} asked for one: {why}."
     holds = "holds" if record["p_value_fwer"] <= 0.05 else "does not hold"
     return (f"Permutation test ({record['permutations']} {record['permutation']} permutations): p = "
             f"{record['p_value']:.3g}, family-wise over every layer and classifier p = {record['p_value_fwer']:.3g}: "
@@ -111,7 +129,7 @@ def layer_table(inputs: RunInputs) -> list[Block]:
     selected = [r for r in inputs.layer_records if r["layer"] == SELECTED]
     top = best_layer(inputs.layer_records, inputs.comparison)
     return [Heading("Layers"), _score_table(records + selected, top, "layer"),
-            Paragraph(f"Pooled out-of-fold value [95% interval: {top['accuracy']['ci_method']}]; the selected rows "
+            Paragraph(f"Pooled out-of-fold value [{interval_method(top['accuracy'])}]; the selected rows "
                       "choose the layer inside each training part, (headline) marks the one put forward above. "
                       "The per-layer rows are a curve to look at, not a choice: their maximum is optimistic.")]
 
@@ -129,12 +147,12 @@ def per_class_table(inputs: RunInputs) -> list[Block]:
         detection = top["detection"]
         text = (f"Of the {_name(top)}, over all test folds. ROC-AUC and AP (average precision) rank each class "
                 f"against the rest by the decision scores, {detection['scores']}. Overall: ROC-AUC "
-                f"{with_optional_interval(top['roc_auc'])}, AP {with_optional_interval(top['average_precision'])} "
+                f"{with_interval(top['roc_auc'])}, AP {with_interval(top['average_precision'])} "
                 f"({detection['average']})")
         if "recall_at_precision" in top:
             at = top["recall_at_precision"]
             text += (f"; recall of {detection['positive_class']!r} at precision {at['precision']:g}: "
-                     f"{with_optional_interval(at)}")
+                     f"{with_interval(at)}")
         blocks.append(Paragraph(text + "."))
     return blocks
 
@@ -154,7 +172,7 @@ def comparison(inputs: RunInputs) -> list[Block]:
         return [Heading("Comparison"), Note(f"{COMPARISON_FILE} is missing: no paired test was run.")]
     layer, baseline = found["best_layer"], found["best_baseline"]
     metric = TITLES.get(found["metric"], found["metric"])
-    text = (f"{metric} of the {_name(layer)} ({layer['value']:.3f}) against the {_name(baseline)} "
+    text = (f"{metric} of the {_name(layer)} ({layer['value']:.3f}) against the {_name(baseline, 'baseline')} "
             f"({baseline['value']:.3f}) on the same {found.get('n_folds', len(found['differences']))} fold(s): "
             f"difference {found['value_difference']:+.3f}. {_test_sentence(found)}")
     return [Heading("Comparison"), Paragraph(text), _fold_table(inputs, metric)]
@@ -194,7 +212,7 @@ def _fold_table(inputs: RunInputs, title: str) -> Table:
     header = ["fold", f"{title} difference (layer - baseline)"]
     columns = [[f"{difference:+.3f}" for difference in differences]]
     if all(side and len(side[metric]["folds"]) == len(differences) for side in sides):
-        header[1:1] = [_name(side) for side in sides]
+        header[1:1] = [_name(sides[0]), _name(sides[1], "baseline")]
         columns[:0] = [[f"{score:.3f}" for score in side[metric]["folds"]] for side in sides]
     return Table(header, [[str(k + 1), *cells] for k, cells in enumerate(zip(*columns))])
 
@@ -237,8 +255,10 @@ def _groups(run: dict) -> str:
     return f"{groups} (column {run.get('group_column')})" if groups else "none"
 
 
-def _name(record: dict) -> str:
+def _name(record: dict, side: str = "layer") -> str:
+    """"selected layer", "selected baseline with svm-rbf", "layer 3 with logreg", "mfcc with logreg".
+    side: "layer" for probe records, "baseline" for baselines' (whose selected record chose a feature)."""
     layer = record["layer"]
     if layer == SELECTED:
-        return "selected layer" if record["classifier"] == SELECTED else f"selected layer with {record['classifier']}"
+        return f"selected {side}" if record["classifier"] == SELECTED else f"selected {side} with {record['classifier']}"
     return f"{'layer ' if isinstance(layer, int) else ''}{layer} with {record['classifier']}"

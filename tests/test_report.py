@@ -13,7 +13,8 @@ from layerprobe.baselines.paired import compare
 from layerprobe.errors import UserError
 from layerprobe.probes.classifiers import classifier_specs
 from layerprobe.probes.records import describe
-from layerprobe.probes.output import document, headline_record, with_interval, write_results
+from layerprobe.probes.output import document, headline_record, table, with_interval, write_results
+from layerprobe.probes.significance import resolution_note
 from layerprobe.probes.study import study
 from layerprobe.probes.sweep import sweep
 from layerprobe.report import plots
@@ -112,6 +113,11 @@ def test_markdown_states_the_selected_layer_the_baselines_and_the_test(run_dir, 
         assert fact in markdown
     first_fold = [top["balanced_accuracy"]["folds"][0], docs["comparison"]["differences"][0]]
     assert f"| 1 | {first_fold[0]:.3f} | " in markdown and f" | {first_fold[1]:+.3f} |" in markdown
+    # The selected baseline is a feature and classifier, never "the selected layer".
+    comparison = markdown.split("## Comparison")[1].split("## ")[0]
+    assert f"UAR of the selected layer ({top['balanced_accuracy']['value']:.3f}) against the selected baseline (" \
+        in comparison
+    assert "| fold | selected layer | selected baseline | UAR difference (layer - baseline) |" in comparison
     for name in FIGURES:
         assert f"]({name})" in markdown
 
@@ -122,8 +128,11 @@ def test_never_predicted_rare_class_is_listed_under_warnings(run_dir, run_inputs
     assert blind, "the planted rare class should be missed by some probe"
     markdown = write_report(run_dir)["report.md"].read_text()
     warnings = markdown.split("## Warnings")[1].split("## ")[0]
+    assert headline_record(records)["never_predicted"] == ["rare"]
+    assert "It never predicts class(es) rare (--class-weight balanced weighs every class equally)." in markdown
     for record in blind:
-        assert f"{describe(record)} never predicts class(es) rare" in warnings
+        assert f"- {describe(record)} never predicts class(es) rare; --class-weight balanced weighs every class " \
+               "equally\n" in warnings
     # The chance baseline never predicts three of the four classes by design: not a warning.
     assert "chance majority never predicts" in json.dumps(run_inputs[1]["baselines"])
     assert "chance" not in warnings
@@ -196,7 +205,7 @@ def test_report_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_single_split_reads_as_such_with_a_bootstrap_interval_and_mcnemar_of_accuracy(tmp_path):
+def test_single_split_reads_as_such_with_no_interval_from_one_test_speaker_and_mcnemar_of_accuracy(tmp_path):
     labels, groups, layers = planted_data(n_groups=4, per_cell=5)
     cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, labels, groups,
                               split=np.where(groups == "spk3", "test", "train"))
@@ -204,7 +213,9 @@ def test_single_split_reads_as_such_with_a_bootstrap_interval_and_mcnemar_of_acc
     run_dir = tmp_path / "run"
     write_results(document(result, cache, {}), run_dir)
     record = headline_record(result.records)
-    assert record["accuracy"]["std"] is None and "bootstrap over test groups" in record["accuracy"]["ci_method"]
+    assert record["accuracy"]["std"] is None and record["accuracy"]["ci"] is None
+    assert record["accuracy"]["ci_note"] == ("1 test group is too few for a group bootstrap, which needs 10; "
+                                             "use --cv group for grouped k-fold")
     baseline = {**record, "predictions": [{**record["predictions"][0],
                                            "predicted": ["class0"] * len(record["predictions"][0]["index"])}]}
     comparison = compare(result.records, [baseline])
@@ -212,7 +223,8 @@ def test_single_split_reads_as_such_with_a_bootstrap_interval_and_mcnemar_of_acc
     (run_dir / "comparison.json").write_text(json.dumps(comparison))
     headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
     assert "the dataset's own train/test split (its train and test share no group)" in headline
-    assert f"reaches UAR {with_interval(record['balanced_accuracy'])}" in headline
+    assert f"reaches UAR {record['balanced_accuracy']['value']:.3f} (no interval) and accuracy " in headline
+    assert f"; no 95% interval: {record['accuracy']['ci_note']}." in headline and "95% intervals" not in headline
     assert f"No paired test ({comparison['note']})." in headline and "p =" not in headline
     comparison = compare(result.records, [baseline], labels=list(labels))
     (run_dir / "comparison.json").write_text(json.dumps(comparison))
@@ -225,3 +237,54 @@ def test_labels_are_drawn_literally_not_as_mathtext(tmp_path):
               "classifier": "logreg"}
     path = plots.confusion_matrix(record, tmp_path / "confusion.png")
     assert path.read_bytes().startswith(b"\x89PNG") and [p.name for p in tmp_path.iterdir()] == ["confusion.png"]
+
+
+def test_a_permutation_test_asked_for_and_impossible_says_so_in_the_headline(tmp_path):
+    # Four speakers, two per class, one label each: 6 ways to assign the labels to speakers.
+    groups = np.repeat(["spk0", "spk1", "spk2", "spk3"], 6)
+    labels = np.repeat(["north", "north", "south", "south"], 6)
+    X = np.random.default_rng(0).normal(size=(len(labels), 4))
+    cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
+    result = sweep(cache, classifier="ridge", permutations=99, n_jobs=1)
+    assert not any("p_value" in record for record in result.records)
+    codes = np.unique(labels, return_inverse=True)[1]
+    why = resolution_note(codes, groups, "between-groups", 99)
+    assert why in result.notes
+    write_results(document(result, cache, {"permutations": 99}), tmp_path / "run")
+    headline = write_report(tmp_path / "run")["report.md"].read_text().split("\n\n")[1]
+    assert headline.endswith(f"No permutation test although --permutations 99 asked for one: {why}.")
+    assert "--permutations N runs one" not in headline
+
+
+def _rare_owl_cache(tmp_path):
+    """8 speakers x 24 clips, one in 12 an owl (8.3%), its scores shifted on three dimensions."""
+    rng = np.random.default_rng(4)
+    groups = np.repeat([f"spk{g}" for g in range(8)], 24)
+    labels = np.where(np.arange(len(groups)) % 12 == 0, "owl", "bird")
+    X = rng.normal(size=(len(labels), 16))
+    X[labels == "owl", :3] += 1.5
+    return write_probe_cache(tmp_path / "owl.h5", {0: X}, labels, groups)
+
+
+def test_two_classes_lead_with_average_precision_and_recall_at_precision_and_a_rare_class_gets_the_hint(tmp_path):
+    cache = _rare_owl_cache(tmp_path)
+    result = sweep(cache, layers=0, classifier="ridge", positive_class="owl", at_precision=0.5, n_jobs=1)
+    doc = document(result, cache, {})
+    top = headline_record(result.records)
+    ap, at, uar = top["average_precision"], top["recall_at_precision"], top["balanced_accuracy"]
+    assert at["threshold"] is not None
+    lead = (f"average precision of 'owl' {with_interval(ap)}, against 0.083 for random scores (its prevalence), "
+            f"recall {with_interval(at)} at precision 0.5 (decision score >= {at['threshold']:.4g} on the pooled "
+            f"out-of-fold scores); UAR {with_interval(uar)}")
+    terminal = table(doc).splitlines()
+    assert terminal[2] == f"selected layer (ridge): {lead}"  # after the protocol and chance lines
+    hint = ("the positive class 'owl' is 8.3% of the test clips (16 of 192) and the classes are not weighted, so "
+            "the probes may seldom predict it: try --class-weight balanced")
+    assert doc["warnings"].count(hint) == 1
+    write_results(doc, tmp_path / "run")
+    markdown = write_report(tmp_path / "run")["report.md"].read_text()
+    assert f"reaches {lead} and accuracy {with_interval(top['accuracy'])} (95% intervals)." in markdown.split("\n\n")[1]
+    assert f"- {hint}" in markdown.split("## Warnings")[1]
+
+    weighted = sweep(cache, layers=0, classifier="ridge", positive_class="owl", class_weight="balanced", n_jobs=1)
+    assert not any("class-weight" in line for line in document(weighted, cache, {})["warnings"])
