@@ -17,12 +17,13 @@ keyword folder, and `_silence_` cut from the background noise by this rule. Each
 windows; the remainder is dropped). Of a file's n windows the last n // 10 are test, the n // 10
 before them validation and the rest train: contiguous blocks, so that few neighbouring windows
 straddle two splits (10% each, the TensorFlow reference's validation and testing percentages).
-SUPERB itself crops one random second of each noise file whenever it draws it for training or
-validation, and tests on the silence clips of Google's separate test archive, which were cut from
-the same six recordings; the rule here is the deterministic equivalent, so every run sees the same
-clips. A window's id is `_background_noise_/<file>#k` (seconds k to k + 1), its path the noise
-file, its group `_background_noise_/<file>:<split>` (the block of that recording in one split), so
-that the speaker check of the protocol is not confused by the shared recordings.
+SUPERB itself crops one random second of a noise file whenever it draws it for training or
+validation, and tests on the `_silence_` clips that come pre-cut in Google's separate test archive;
+the rule here is deterministic, so every run sees the same clips. A window's id is
+`_background_noise_/<file>#k` (seconds k to k + 1), its path the noise file, its group
+`_background_noise_/<file>:<split>` (the block of that recording in one split): the recordings are
+not speakers, and a group per block keeps train and test group-disjoint, as the protocol that
+uses the official split requires.
 """
 from __future__ import annotations
 

@@ -191,3 +191,13 @@ def test_the_api_reads_other_split_lists(miniature, tmp_path, group_norm_model):
     with h5py.File(tmp_path / "c.h5", "r") as f:
         assert Counter(f["clips/split"].asstr()[()]) == {"train": 37, "validation": 12, "test": 12}
         assert set(f["clips/group"].asstr()[()]) == set(SPEAKERS)
+
+
+@pytest.mark.parametrize("command", ["extract", "run", "baselines"])
+def test_every_command_that_reads_data_takes_the_flags(command):
+    from layerprobe import cli
+    from layerprobe.options import ColumnOptions
+
+    args = cli.build_parser().parse_args([command, "sc", "--out", "o", "--split-lists", "a.txt,b.txt",
+                                          "--speech-commands-classes", "12"])
+    assert ColumnOptions.from_args(args) == ColumnOptions(split_lists="a.txt,b.txt", speech_commands_classes=12)
