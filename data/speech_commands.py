@@ -160,13 +160,16 @@ def _keyword_clips(root: Path, split_of: dict[str, str], classes: int) -> tuple[
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != NOISE_FOLDER)
     for folder in folders:
         label = folder.name if classes == ALL_CLASSES or folder.name in KEYWORDS else UNKNOWN
-        for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-            if path.suffix.lower() not in AUDIO_EXTENSIONS:
+        # scandir and names, not Paths: about 100,000 files, each stat'ed and compared once.
+        with os.scandir(folder) as entries:
+            names = sorted(entry.name for entry in entries if entry.is_file() and not entry.name.startswith("."))
+        for name in names:
+            if os.path.splitext(name)[1].lower() not in AUDIO_EXTENSIONS:
                 ignored += 1
                 continue
-            clip_id = f"{folder.name}/{path.name}"
+            clip_id = f"{folder.name}/{name}"
             clips.append(Clip(clip_id, clip_id, label, _speaker(clip_id), split_of.get(clip_id, "train"),
-                              FileSource(str(path))))
+                              FileSource(os.path.join(folder, name))))
     if not clips:
         raise UserError(f"{root} has the list files of Speech Commands but no audio in keyword folders")
     return clips, ignored
