@@ -51,6 +51,8 @@ def extract_embeddings(
     label_column: str | None = ColumnOptions.label_column,
     group_column: str | None = ColumnOptions.group_column,
     split_column: str | None = ColumnOptions.split_column,
+    split_lists: str | None = ColumnOptions.split_lists,
+    speech_commands_classes: int = ColumnOptions.speech_commands_classes,
     progress: bool = True,
 ) -> Summary:
     """Run a frozen encoder over DATA once and cache every requested layer's mean-pooled embedding.
@@ -60,7 +62,9 @@ def extract_embeddings(
     Parameters
     ----------
     data : audio folder (subfolders are labels), manifest CSV/TSV (or a folder holding
-        manifest.csv), or a Hugging Face dataset saved with save_to_disk.
+        manifest.csv), a Hugging Face dataset saved with save_to_disk, or a Speech Commands
+        folder (keyword folders beside validation_list.txt and testing_list.txt: labels, speakers
+        and the official split are read from it).
     out : the HDF5 cache to write or resume.
     model : hub id or local folder holding the model (default "facebook/wav2vec2-base").
     revision : hub branch, tag or commit of `model` (default None: the hub's default).
@@ -85,6 +89,10 @@ def extract_embeddings(
     gpus_per_worker : GPUs per encoder actor (default None: 1 where the cluster has GPUs, else 0).
     cpus_per_worker : CPUs per encoder actor, its torch threads on the CPU (default None: 1).
     path_column, label_column, group_column, split_column : manifest columns (default None: found by name).
+    split_lists : a Speech Commands folder's validation and testing lists, "VALIDATION.txt,TESTING.txt",
+        relative to `data` (default None: validation_list.txt and testing_list.txt).
+    speech_commands_classes : a Speech Commands folder's classes: 35 (default: every keyword folder)
+        or 12 (SUPERB's: 10 keywords, _unknown_, and _silence_ cut from _background_noise_).
     progress : show a progress bar (default True).
 
     Returns
@@ -99,7 +107,8 @@ def extract_embeddings(
                              max_seconds=max_seconds, strict=strict, overwrite=overwrite,
                              trust_remote_code=trust_remote_code)
     columns = ColumnOptions(path_column=path_column, label_column=label_column, group_column=group_column,
-                            split_column=split_column)
+                            split_column=split_column, split_lists=split_lists,
+                            speech_commands_classes=speech_commands_classes)
     ray = EngineOptions(engine=engine, ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
                         cpus_per_worker=cpus_per_worker).ray_engine()
     return extract(str(data), str(out), progress=progress, engine=ray, **options.runner_kwargs(), **columns.to_dict())
@@ -285,6 +294,8 @@ def run(
     label_column: str | None = ColumnOptions.label_column,
     group_column: str | None = ColumnOptions.group_column,
     split_column: str | None = ColumnOptions.split_column,
+    split_lists: str | None = ColumnOptions.split_lists,
+    speech_commands_classes: int = ColumnOptions.speech_commands_classes,
     probe_pooling: str = ProbeOptions.pooling,
     classifiers: str | Sequence[str] = ProbeOptions.classifiers,
     save_model: bool = ProbeOptions.save_model,
@@ -323,6 +334,7 @@ def run(
         `extract_embeddings`.
     path_column, label_column, group_column, split_column : manifest columns, as for `extract_embeddings`;
         with `labels`, label_column names the table's column instead.
+    split_lists, speech_commands_classes : how a Speech Commands folder is read, as for `extract_embeddings`.
     probe_pooling : the pooling probed, `probe`'s pooling (default "mean"); each must be among `pooling`.
     classifiers, save_model : the probes, as for `probe` (models are saved into OUT/models).
     features : the baselines' features, as for `baselines`.
@@ -342,7 +354,8 @@ def run(
     return run_pipeline(
         data, out,
         columns=ColumnOptions(path_column=path_column, label_column=label_column, group_column=group_column,
-                              split_column=split_column),
+                              split_column=split_column, split_lists=split_lists,
+                              speech_commands_classes=speech_commands_classes),
         extract=ExtractOptions(model=model, revision=revision, layers=layers, device=device, dtype=dtype, pooling=pooling,
                                chunk_seconds=chunk_seconds, batch_seconds=batch_seconds, pad_short=pad_short,
                                max_seconds=max_seconds, strict=strict, overwrite=overwrite,

@@ -196,14 +196,21 @@ class OptionGroup:
 
 @dataclass(frozen=True)
 class ColumnOptions(OptionGroup):
-    """Which manifest columns hold the clips' path, label, group and split (None: found by name)."""
+    """Which manifest columns hold the clips' path, label, group and split (None: found by name); how a Speech
+    Commands folder (keyword folders beside its validation and testing lists) is read."""
 
-    title = "manifest columns"
+    title = "reading DATA"
     path_column: str | None = option(None, "manifest column with audio paths (default: path)", metavar="COL")
     label_column: str | None = option(None, "manifest column with labels (default: label)", metavar="COL")
     group_column: str | None = option(None, "speaker/actor/session column (default: group, else speaker, speaker_id, "
                                             "client_id, actor)", metavar="COL")
     split_column: str | None = option(None, "train/validation/test column (default: split if present)", metavar="COL")
+    split_lists: str | None = option(None, "a Speech Commands folder's validation and testing lists, relative to DATA "
+                                           "(default: validation_list.txt,testing_list.txt)",
+                                     metavar="VALIDATION.txt,TESTING.txt")
+    speech_commands_classes: int = option(35, "Speech Commands: 35, every keyword folder a class, or 12, SUPERB's "
+                                              "(10 keywords, _unknown_, _silence_ cut from _background_noise_)",
+                                          type=int, choices=lambda: [12, 35])
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from layerprobe.data.audio import ClipError, decode
 from layerprobe.data.cache import open_cache
 from layerprobe.data.feature_writer import FeatureWriter
 from layerprobe.data.manifest import Clip, load_manifest
+from layerprobe.data.speech_commands import ALL_CLASSES
 from layerprobe.errors import UserError
 
 ROWS_PER_WRITE = 32  # rows flushed together: few flushes, little lost work on a kill
@@ -128,7 +129,7 @@ def _columns(text: str, cache: str | os.PathLike) -> dict:
         columns = json.loads(text)
     except json.JSONDecodeError as error:
         raise UserError(f"{cache}: its 'columns' attribute is not JSON ({error})") from None
-    if not isinstance(columns, dict) or not all(v is None or isinstance(v, str) for v in columns.values()):
+    if not isinstance(columns, dict) or not all(v is None or isinstance(v, (str, int)) for v in columns.values()):
         raise UserError(f"{cache}: its 'columns' attribute should map path/label/group/split to column names")
     return columns
 
@@ -145,7 +146,9 @@ def _clips_of(cache: str | os.PathLike, ids: Sequence[str], data: str | None, co
         raise UserError(f"{cache} does not say where its audio came from (no 'data' attribute); "
                         "re-extract it with a current extract-embeddings")
     manifest = load_manifest(recorded, recorded_columns.get("path"), recorded_columns.get("label"),
-                             recorded_columns.get("group"), recorded_columns.get("split"))
+                             recorded_columns.get("group"), recorded_columns.get("split"),
+                             split_lists=recorded_columns.get("split_lists"),
+                             speech_commands_classes=recorded_columns.get("speech_commands_classes", ALL_CLASSES))
     return {**_by_id(manifest.clips), **found}
 
 

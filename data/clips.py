@@ -46,5 +46,5 @@ class Clip:
 @dataclass
 class Manifest:
     clips: list[Clip]
-    description: str  # one line for the terminal: what was read and which columns were used
+    description: str  # for the terminal: one line, what was read and which columns were used (a few for a layout)
     group_column: str | None = None  # the column the groups came from (found or given), None without groups

@@ -15,7 +15,8 @@ from layerprobe.options import add_quiet
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """DATA and its column flags."""
     parser.add_argument("data", metavar="DATA", help="audio folder (subfolders are labels), manifest CSV/TSV "
-                        "(or a folder holding manifest.csv), or a Hugging Face dataset saved with save_to_disk")
+                        "(or a folder holding manifest.csv), a Hugging Face dataset saved with save_to_disk, or a "
+                        "Speech Commands folder (keyword folders beside validation_list.txt and testing_list.txt)")
     add_options(parser, ColumnOptions)
 
 

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from layerprobe.data.audio import MAX_SECONDS, ClipError, header_duration
 from layerprobe.data.cache import CacheWriter, Settings
 from layerprobe.data.manifest import Clip, load_manifest
+from layerprobe.data.speech_commands import ALL_CLASSES
 from layerprobe.errors import UserError
 from layerprobe.extract.batching import Decoded, Finished, pooled_batches
 from layerprobe.extract.encoder import Encoder
@@ -94,6 +95,8 @@ def extract(
     label_column: str | None = None,
     group_column: str | None = None,
     split_column: str | None = None,
+    split_lists: str | None = None,
+    speech_commands_classes: int = ALL_CLASSES,
     trust_remote_code: bool = False,
     command: str = "",
     progress: bool = True,
@@ -108,13 +111,15 @@ def extract(
     clip fails as "too-long" (default 4 h). pooling: "mean", "mean,std,max" or a list of those
     names; mean is always stored (layers/NN), the others in pooled/NAME/NN, all from one encoder
     pass. A pooling the cache already holds is kept up to date for new clips; one it lacks is
-    computed for every clip (each clip encoded once more). engine: a RayEngine encodes on
+    computed for every clip (each clip encoded once more). split_lists, speech_commands_classes: how a
+    Speech Commands folder is read (data.speech_commands). engine: a RayEngine encodes on
     a Ray cluster; None (the default) in this process. Other parameters mirror the extract-embeddings
     flags.
     """
     started = time.perf_counter()
     poolings = parse_poolings(pooling)
-    manifest = load_manifest(data, path_column, label_column, group_column, split_column)
+    manifest = load_manifest(data, path_column, label_column, group_column, split_column, split_lists=split_lists,
+                             speech_commands_classes=speech_commands_classes)
     load = functools.partial(Encoder, model, layers, revision, dtype=dtype, trust_remote_code=trust_remote_code)
     # On Ray the workers encode: here the model is only described (fingerprint, layers, rate).
     encoder = load(device=device) if engine is None else load(device="cpu", dtype="float32")
@@ -134,7 +139,8 @@ def extract(
         pad_short=pad_short,
         poolings=poolings,
         data=str(Path(data).resolve()),
-        columns={"path": path_column, "label": label_column, "group": group_column, "split": split_column},
+        columns={"path": path_column, "label": label_column, "group": group_column, "split": split_column,
+                 "split_lists": split_lists, "speech_commands_classes": speech_commands_classes},
         group_column=manifest.group_column or "",
         versions=versions(),
         command=command,
