@@ -101,7 +101,8 @@ def path_spec(name: str, fit_path: PathSolver, coefficients: Coefficients, grid:
         splits = map_splits(lambda split: (design(task, split[0], like=final), split[1]), task.selection)
         outcomes = []
         for codes in task.codes:
-            def split_path(split: tuple[Design, np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+            def split_path(split: tuple[Design, np.ndarray], codes: np.ndarray = codes
+                           ) -> tuple[np.ndarray, list[np.ndarray]]:
                 fitted, validation = split
                 path = _fit(fit_path, fitted, codes, task, values)
                 predicted = _predict_each(fitted, [coefficients(W, task.n_classes) for W in path], task.X, validation)

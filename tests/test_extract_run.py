@@ -158,7 +158,7 @@ def test_kill_minus_nine_leaves_a_cache_that_opens_and_completes(tmp_path, group
         flags += ["--pooling", "mean,std"]
     assert cli(str(root), "--out", str(whole), *flags).wait() == 0
     kills = 0
-    for attempt in range(6):
+    for _ in range(6):
         process = cli(str(root), "--out", str(killed), *flags)
         done = _wait_for_progress(killed, process, done_before=_ok_count(killed))
         if process.poll() is None:
