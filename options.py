@@ -340,7 +340,8 @@ class BaselineOptions(OptionGroup):
                                                       "(egemaps needs the egemaps extra)", type=name_list, metavar="NAMES")
     # The probes' own linear classifiers by default, which fit Speech Commands size in minutes
     # (bench/baselines_scale.py). svm-rbf, the MFCC + SVM baseline, fits a 30-point grid of kernel
-    # SVMs whose cost grows with the square of the clips or faster: 1,765 s on FSDD's 3,000 clips.
+    # SVMs whose cost grows with the square of the clips or faster: the former default took 1,765 s
+    # of FSDD's run (3,000 clips), and hours at 105,000.
     classifiers: str | Sequence[str] = option(
         ("logreg", "linear-svm", "ridge"), "baseline classifiers, comma-separated (or all): logreg, linear-svm, "
         "ridge, and svm-rbf (the RBF SVM over C x gamma, on request: its time grows with the square of the clips "
