@@ -238,8 +238,9 @@ def baselines(
     ----------
     cache : the HDF5 cache (from extract_embeddings, or made by the baselines command from DATA).
     features : "mfcc", "logmel", "egemaps" (needs the egemaps extra) or a list (default ("mfcc",)).
-    classifiers : "svm-rbf", "logreg", "linear-svm", "ridge", a list, or "all" (default:
-        svm-rbf, logreg, linear-svm); majority and stratified-random chance are always added.
+    classifiers : "logreg", "linear-svm", "ridge", "svm-rbf", a list, or "all" (default: logreg,
+        linear-svm, ridge; svm-rbf, the MFCC + SVM baseline, on request: its time grows with the
+        square of the clips or faster); majority and stratified-random chance are always added.
     cv, folds, fold_column, seed, refit : the protocol, as for `probe`.
     class_weight, permutations, n_jobs : as for `probe`.
     labels, label_column, id_column, positive_class, at_precision : as for `probe`.

@@ -136,8 +136,12 @@ def jobs_for(key: tuple, X: np.ndarray, spec: ProbeSpec, plan: Plan) -> Iterator
                                                         plan.class_weight, plan.seed, True))
 
 
-def run_jobs(jobs: Iterator[Job], n_jobs: int, total: int, progress: bool) -> dict[tuple, JobResult]:
-    """Run keyed jobs in one joblib pool; `jobs` is consumed lazily, so few feature matrices are held at once."""
+def run_jobs(jobs: Iterator[Job], n_jobs: int, total: int, progress: bool, *,
+             progress_label: str = "probe fits") -> dict[tuple, JobResult]:
+    """Run keyed jobs in one joblib pool; `jobs` is consumed lazily, so few feature matrices are held at once.
+
+    progress_label: what the progress bar calls the jobs (default "probe fits").
+    """
     keys: list[tuple] = []
 
     def calls() -> Iterator[object]:
@@ -147,8 +151,10 @@ def run_jobs(jobs: Iterator[Job], n_jobs: int, total: int, progress: bool) -> di
 
     # Results come back in submission order, and a job is submitted before its result exists.
     results = Parallel(n_jobs=n_jobs, return_as="generator")(calls())
-    return {keys[i]: result for i, result in
-            enumerate(tqdm(results, total=total, disable=not progress, desc="probe fits", unit="fit"))}
+    # smoothing=0: the ETA from the mean rate since the start, which the fold-by-fold order of the
+    # jobs keeps honest; a recent rate swings with each job's cost (a kernel SVM's against a ridge's).
+    bar = tqdm(results, total=total, disable=not progress, desc=progress_label, unit="fit", smoothing=0)
+    return {keys[i]: result for i, result in enumerate(bar)}
 
 
 def candidate(layer: int | str, spec: ProbeSpec, plan: Plan, results: dict[tuple, JobResult]) -> Candidate:
@@ -205,16 +211,22 @@ def null_statistic(c: Candidate) -> np.ndarray:
 
 
 def evaluate_candidates(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
-                        plan: Plan, n_jobs: int, progress: bool) -> list[Candidate]:
-    """Run every (features, probe) through the folds; sources: (name, loader) pairs, loaded when due."""
+                        plan: Plan, n_jobs: int, progress: bool, *,
+                        progress_label: str = "probe fits") -> list[Candidate]:
+    """Run every (features, probe) through the folds; sources: (name, loader) pairs, loaded when due.
+    progress_label: what the progress bar calls the jobs (default "probe fits")."""
+    n_outer = len(plan.folds.outer)
 
     def jobs() -> Iterator[Job]:
         for layer, load in sources:
             X = load()
-            for spec in specs:
-                yield from jobs_for((layer, spec.name), X, spec, plan)
+            every = [job for spec in specs for job in jobs_for((layer, spec.name), X, spec, plan)]
+            # Fold by fold, each fold's jobs of every probe together: probes differ in cost by orders
+            # of magnitude, folds little, so every stretch of the bar holds the same mix and its rate
+            # holds for the rest (probe by probe, the first probe's rate predicted the whole run).
+            yield from sorted(every, key=lambda job: n_outer if job.key[1] == "final" else job.key[1])
 
     per_source = sum(len(plan.folds.outer) * -(-len(plan.codes) // spec.batch) + (plan.final is not None) for spec in specs)
     total = len(sources) * per_source
-    results = run_jobs(jobs(), n_jobs, total, progress)
+    results = run_jobs(jobs(), n_jobs, total, progress, progress_label=progress_label)
     return [candidate(layer, spec, plan, results) for layer, _ in sources for spec in specs]

@@ -37,7 +37,8 @@ class Study:
 def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
           labels: np.ndarray, folds: Folds, *, class_weight: str = "none", permutations: int = 0,
           selections: Sequence[tuple[str, Sequence[str]]] = (), keep_models: bool = False,
-          detection: Detection = Detection(), n_jobs: int = -1, progress: bool = False) -> Study:
+          detection: Detection = Detection(), n_jobs: int = -1, progress: bool = False,
+          progress_label: str = "probe fits") -> Study:
     """Evaluate every source with every spec on `folds`.
 
     Parameters
@@ -55,6 +56,7 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
         (default: the second class, no recall at precision); checked against the classes first.
     n_jobs : joblib workers (default -1: all cores).
     progress : show a progress bar (default False).
+    progress_label : what the bar calls the fits (default "probe fits").
     """
     classes, codes = np.unique(np.asarray(labels), return_inverse=True)
     detection.check([str(name) for name in classes])
@@ -68,7 +70,7 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
     final = final_fold(codes, folds) if keep_models else None
     plan = Plan(codes[None, :], len(classes), folds, class_weight, folds.seed, final)
     started = time.perf_counter()
-    candidates = evaluate_candidates(sources, specs, plan, n_jobs, progress)
+    candidates = evaluate_candidates(sources, specs, plan, n_jobs, progress, progress_label=progress_label)
     observed_seconds = time.perf_counter() - started
     selected = [select([c for c in candidates if c.classifier in names], name) for name, names in selections]
     everything: list[Candidate] = candidates + selected
@@ -78,7 +80,8 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
         cost = permutation_cost(observed_seconds, specs, permutations)
         if progress and cost:
             print(cost, file=sys.stderr)
-        tested = _tested(sources, specs, candidates, codes, test_folds, kind, permutations, plan, n_jobs, progress)
+        tested = _tested(sources, specs, candidates, codes, test_folds, kind, permutations, plan, n_jobs, progress,
+                         progress_label)
         tested += [select([c for c in tested if c.classifier in names], name) for name, names in selections]
         _add_p_values(records, tested, kind, permutations, folds_note)
     models = {(c.layer, c.classifier): c.model for c in candidates if c.model is not None}
@@ -108,18 +111,18 @@ def selections_for(spec_names: Sequence[str]) -> list[tuple[str, list[str]]]:
 
 def _tested(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
             candidates: list[Candidate], codes: np.ndarray, folds: Folds, kind: str, permutations: int, plan: Plan,
-            n_jobs: int, progress: bool) -> list[Candidate]:
+            n_jobs: int, progress: bool, progress_label: str) -> list[Candidate]:
     """The candidates a permutation test compares: label vector 0 the observed labels, then the
     permutations, all on `folds` (the protocol's own, whose observed run is reused, or label-free ones)."""
     shuffled = permuted_labels(codes, folds.groups, kind, permutations, folds.seed)
     if folds is plan.folds:
         nulls = evaluate_candidates(sources, specs, replace(plan, codes=shuffled, final=None, first_observed=False),
-                                    n_jobs, progress)
+                                    n_jobs, progress, progress_label=progress_label)
         return [extend(observed, null) for observed, null in zip(candidates, nulls)]
     # On folds of their own the observed labels are one more label vector, evaluated like the permuted ones.
     every = np.vstack([codes[None, :], shuffled])
     return evaluate_candidates(sources, specs, replace(plan, codes=every, folds=folds, final=None, first_observed=False),
-                               n_jobs, progress)
+                               n_jobs, progress, progress_label=progress_label)
 
 
 def _add_p_values(records: list[dict], candidates: list[Candidate], kind: str, permutations: int,
