@@ -35,7 +35,7 @@ import numpy as np
 from layerprobe.data.durable import METADATA_BYTES, contiguous, replacing, reserve
 
 FOLDER_SUFFIX = ".parts"
-_PART_NAME = re.compile(r"^part-(\d+)\.h5$")
+PART_NAME = re.compile(r"^part-(\d+)\.h5$")
 TEXT_COLUMNS = ("id", "path", "label", "group", "split")
 # The parts list is an attr of /clips, not of the root: the root attrs say how rows were computed
 # (a later stage keys its results on them), and adding a feature changes no row a probe reads.
@@ -115,7 +115,7 @@ def segments(parts: Iterable[Part], name: str, rows: int) -> list[tuple[int, int
 
 def next_part_name(folder: Path) -> str:
     """A name no file in the folder has had yet (past every listed or leftover part)."""
-    numbers = [int(m.group(1)) for m in map(_PART_NAME.match, os.listdir(folder)) if m] if folder.exists() else []
+    numbers = [int(m.group(1)) for m in map(PART_NAME.match, os.listdir(folder)) if m] if folder.exists() else []
     return f"part-{max(numbers, default=-1) + 1:06d}.h5"
 
 
@@ -163,26 +163,6 @@ def unlisted_files(folder: Path, parts: Iterable[Part]) -> list[Path]:
         return []
     listed = {part.file for part in parts}
     return [folder / name for name in sorted(os.listdir(folder)) if name not in listed]
-
-
-@dataclass(frozen=True)
-class Structure:
-    """What a cache holds, as its writers need it: root attrs, the clips' text columns, its parts
-    (None for a cache written whole in one file, before parts) and its per-row datasets."""
-
-    attrs: dict
-    table: dict[str, list[str]]
-    parts: list[Part] | None
-    columns: list[Column]
-
-    @classmethod
-    def of(cls, file: h5py.File) -> Structure:
-        table = {column: file[f"clips/{column}"].asstr()[()].tolist() for column in TEXT_COLUMNS}
-        return cls(dict(file.attrs), table, read_parts(file), row_columns(file))
-
-    @property
-    def rows(self) -> int:
-        return len(self.table["id"])
 
 
 def commit(path: Path, attrs: Mapping, table: dict[str, list[str]], parts: list[Part] | None,

@@ -91,12 +91,16 @@ def test_a_row_with_more_or_fewer_cells_than_the_header_names_its_line(tmp_path,
         load_manifest(tmp_path / "manifest.csv")
 
 
-@pytest.mark.parametrize("found", [0, 99, "1"])
-def test_a_cache_of_another_format_is_refused(tmp_path, found):
+@pytest.mark.parametrize("found, message", [
+    (0, "cache of format 0; this version reads format 1"),
+    (99, "cache of format 99; this version reads format 1"),
+    ("1", "attribute layerprobe_format is str '1'; expected the integer 1"),
+])
+def test_a_cache_of_another_format_is_refused(tmp_path, found, message):
     labels, groups, layers = planted_data()
     cache = write_probe_cache(tmp_path / "c.h5", layers, labels, groups)
     with h5py.File(cache, "a") as f:
         f.attrs["layerprobe_format"] = found
     for opening in (open_cache, CacheReader):
-        with pytest.raises(UserError, match=f"cache of format {found}; this version reads format 1"):
+        with pytest.raises(UserError, match=message):
             opening(cache)
