@@ -110,12 +110,18 @@ def _unreadable_file(folder: Path, error: Exception) -> str:
             record = json.loads(name.read_text(encoding="utf-8"))
         except (OSError, ValueError) as problem:
             return f"{name}: not JSON ({str(problem)[:80]})"
-        if name.name == "state.json" and isinstance(record, dict):
+        if not isinstance(record, dict):
+            continue
+        if name.name == "dataset_dict.json":
+            listed += [folder / str(split) / "state.json" for split in record.get("splits", [])]
+        if name.name == "state.json":
             listed += [name.parent / str(entry.get("filename")) for entry in record.get("_data_files", [])
                        if isinstance(entry, dict)]
     for name in listed:
         if not name.is_file():
             return f"{name}: missing, a file the saved dataset lists (a save cut short?)"
+        if name.suffix != ".arrow":
+            continue
         try:
             with pyarrow.memory_map(str(name)) as source:
                 pyarrow.ipc.open_stream(source).read_all()
