@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from layerprobe.data.cache_layout import (ERROR, FORMAT, STATUS, Structure, check_layout, damaged, first_line,
-                                          layer_name, pooling_status_name)
+                                          is_text, layer_name, pooling_status_name)
 from layerprobe.data.durable import WriterLock, remove_stale_lock
 from layerprobe.data.parts import TEXT_COLUMNS, Column, Part, commit, text_columns
 from layerprobe.data.row_store import RowStore
@@ -154,6 +154,7 @@ class CacheWriter:
         """Make the cache on disk hold every manifest clip and pooling; return how many cached
         clips the manifest lacks, the cache's parts and its clip ids."""
         table = {column: [getattr(c, column) for c in clips] for column in TEXT_COLUMNS}
+        _check_text(table)
         if overwrite or not self.path.exists():
             parts = commit(self.path, self.settings.attrs(), table, [],
                            [(text_columns() + self._columns(), 0, len(table["id"]))])
@@ -246,6 +247,17 @@ class CacheWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _check_text(table: dict[str, list[str]]) -> None:
+    """Refuse a clip whose id, path, label, group or split HDF5 cannot store: a NUL character, or
+    bytes that are not UTF-8 (a file name Python keeps as surrogates)."""
+    for column, values in table.items():
+        for row, value in enumerate(values):
+            if "\0" in value or not is_text(value):
+                clip = ascii(table["id"][row])[:120]
+                raise UserError(f"clip {clip}: its {column} holds a NUL character or bytes that are not UTF-8; "
+                                "rename it or fix the manifest")
 
 
 def _merge(cached: dict[str, list[str]], manifest: dict[str, list[str]]) -> tuple[dict[str, list[str]], int]:

@@ -175,6 +175,8 @@ def _kind(value) -> str:
 
 def _check_attrs(attrs: h5py.AttributeManager, path) -> None:
     for key, value in attrs.items():
+        if not is_text(key) or (isinstance(value, str) and not is_text(value)):
+            raise UserError(f"{path}: attribute {shown(repr(key))} is not UTF-8 text; expected text a writer can copy")
         if key in _TEXT_ATTRS and not isinstance(value, (str, bytes)):
             expected = "text"
         elif key in _INTEGER_ATTRS and not (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))):
@@ -191,12 +193,32 @@ def _check_attrs(attrs: h5py.AttributeManager, path) -> None:
         raise UserError(f"{path}: attribute {shown(key)} is {_kind(value)}; expected {expected}")
 
 
+def is_text(value: str | bytes) -> bool:
+    """Whether a name or value read from HDF5 is UTF-8 (h5py keeps other bytes as surrogates)."""
+    try:
+        value.decode("utf-8") if isinstance(value, bytes) else value.encode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
 def _datasets(file: h5py.File, path) -> dict[str, h5py.Dataset]:
-    """Every dataset by name, refusing soft and external links (a link may lead out of the file)."""
+    """Every dataset by name, refusing soft and external links (a link may lead out of the file)
+    and attributes that are not text where they are strings (a writer copies them)."""
     found: dict[str, h5py.Dataset] = {}
     groups = [("", file)]
-    file.visititems(lambda name, item: groups.append((name, item)) if isinstance(item, h5py.Group)
-                    else found.__setitem__(name, item))
+    try:
+        file.visititems(lambda name, item: groups.append((name, item)) if isinstance(item, h5py.Group)
+                        else found.__setitem__(name, item))
+    except KeyError as error:  # h5py's error for an object whose header HDF5 cannot decode
+        raise damaged(path, error) from None
+    for name in (*(name for name, _ in groups[1:]), *found):
+        if not is_text(name):
+            raise UserError(f"{path}: {shown(repr(name))} is not a UTF-8 name")
+        item = file[name]
+        for key, value in item.attrs.items():
+            if not is_text(key) or (isinstance(value, str) and not is_text(value)):
+                raise UserError(f"{path}: attribute {shown(repr(key))} of {shown(name)} is not UTF-8 text")
     for name, group in groups:
         for key in group:
             link = group.get(key, getlink=True)
