@@ -31,6 +31,9 @@ def test_finished_and_refused_writers_leave_no_lock_file(tmp_path):
     with CacheWriter(path, clips(3), settings()) as cache:
         assert (tmp_path / "c.h5.lock").exists()  # held while writing
         cache.write_ok(np.arange(3), {"mean": np.ones((3, 1, 2), np.float32)}, np.ones(3))
+    with CacheWriter(path, clips(4), settings()):  # resuming opens the cache: its own lock is not stale
+        open_cache(path).close()
+        assert (tmp_path / "c.h5.lock").exists()
     with FeatureWriter(path, "mfcc", 2, {"n": 1}):
         pass
     with pytest.raises(UserError, match="other settings"):
