@@ -157,12 +157,14 @@ def write_index(file: h5py.File, parts: list[Part], rows: int, folder_name: str,
 
 
 def unlisted_files(folder: Path, parts: Iterable[Part]) -> list[Path]:
-    """Files in the parts folder that the index does not list: parts of a run killed before its
-    index was in place, or of an index since replaced. Only the writer (holding the lock) removes them."""
+    """Part files in the parts folder that the index does not list: parts of a run killed before
+    its index was in place, or of an index since replaced. Only the writer (holding the lock)
+    removes them; a file not named as a part is not ours to remove (a killed writer's temporary
+    goes with atomic_write.remove_litter)."""
     if not folder.exists():
         return []
     listed = {part.file for part in parts}
-    return [folder / name for name in sorted(os.listdir(folder)) if name not in listed]
+    return [folder / name for name in sorted(os.listdir(folder)) if PART_NAME.match(name) and name not in listed]
 
 
 def commit(path: Path, attrs: Mapping, table: dict[str, list[str]], parts: list[Part] | None,

@@ -99,3 +99,12 @@ def test_a_live_writers_lock_stays_and_still_excludes(tmp_path):
         holder.wait(timeout=10)
     CacheWriter(path, clips(4), settings()).close()  # its lock was the dead holder's file
     assert not (tmp_path / "c.h5.lock").exists()
+
+
+def test_a_users_file_in_the_parts_folder_survives_the_cache_growing(tmp_path):
+    path = tmp_path / "c.h5"
+    CacheWriter(path, clips(3), settings()).close()
+    (tmp_path / "c.h5.parts" / "notes.txt").write_text("mine")
+    (tmp_path / "c.h5.parts" / "part-000099.h5").write_text("a part no index lists: a killed writer's")
+    CacheWriter(path, clips(5), settings()).close()  # a new part and index
+    assert sorted(os.listdir(tmp_path / "c.h5.parts")) == ["notes.txt", "part-000000.h5", "part-000100.h5"]
