@@ -126,3 +126,12 @@ def test_a_nul_in_a_manifest_cell_names_its_line(tmp_path):
     (tmp_path / "manifest.csv").write_text("path,label\na.wav,x\nb.wav,y\0z\n")
     with pytest.raises(UserError, match="manifest.csv line 3 holds a NUL character; a manifest is text"):
         load_manifest(tmp_path / "manifest.csv")
+
+
+def test_a_fold_column_of_numbers_is_one_line(tmp_path, capsys):
+    from layerprobe.probes.cli import main as probe_main
+
+    labels, groups, layers = planted_data()
+    cache = write_probe_cache(tmp_path / "c.h5", layers, labels, groups)
+    assert probe_main([str(cache), "--layers", "1", "--fold-column", "duration", "--quiet"]) == 2
+    assert capsys.readouterr().err == "error: clips/duration holds numbers, not text; name a column of text\n"
