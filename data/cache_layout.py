@@ -173,10 +173,17 @@ def _kind(value) -> str:
     return f"{type(value).__name__} {shown(repr(plain))}"
 
 
-def _check_attrs(attrs: h5py.AttributeManager, path) -> None:
-    for key, value in attrs.items():
+def _check_text_attrs(item: h5py.HLObject, path) -> None:
+    """Attribute names and text values a writer can copy (h5py keeps bytes that are not UTF-8 as surrogates)."""
+    for key, value in item.attrs.items():
         if not is_text(key) or (isinstance(value, str) and not is_text(value)):
-            raise UserError(f"{path}: attribute {shown(repr(key))} is not UTF-8 text; expected text a writer can copy")
+            where = "" if item.name == "/" else f" of {shown(item.name.lstrip('/'))}"
+            raise UserError(f"{path}: attribute {shown(repr(key))}{where} is not UTF-8 text")
+
+
+def _check_attrs(attrs: h5py.AttributeManager, path) -> None:
+    """The root attrs the cache's settings hold (cache.Settings.attrs) have their types."""
+    for key, value in attrs.items():
         if key in _TEXT_ATTRS and not isinstance(value, (str, bytes)):
             expected = "text"
         elif key in _INTEGER_ATTRS and not (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))):
@@ -194,7 +201,7 @@ def _check_attrs(attrs: h5py.AttributeManager, path) -> None:
 
 
 def is_text(value: str | bytes) -> bool:
-    """Whether a name or value read from HDF5 is UTF-8 (h5py keeps other bytes as surrogates)."""
+    """Whether a name or value is UTF-8 (h5py and os.listdir keep other bytes as surrogates)."""
     try:
         value.decode("utf-8") if isinstance(value, bytes) else value.encode("utf-8")
     except UnicodeError:
@@ -203,8 +210,8 @@ def is_text(value: str | bytes) -> bool:
 
 
 def _datasets(file: h5py.File, path) -> dict[str, h5py.Dataset]:
-    """Every dataset by name, refusing soft and external links (a link may lead out of the file)
-    and attributes that are not text where they are strings (a writer copies them)."""
+    """Every dataset by name, refusing soft and external links (a link may lead out of the file),
+    names that are not UTF-8 and attributes a writer could not copy."""
     found: dict[str, h5py.Dataset] = {}
     groups = [("", file)]
     try:
@@ -212,13 +219,10 @@ def _datasets(file: h5py.File, path) -> dict[str, h5py.Dataset]:
                         else found.__setitem__(name, item))
     except KeyError as error:  # h5py's error for an object whose header HDF5 cannot decode
         raise damaged(path, error) from None
-    for name in (*(name for name, _ in groups[1:]), *found):
+    for name, item in (*groups, *found.items()):
         if not is_text(name):
             raise UserError(f"{path}: {shown(repr(name))} is not a UTF-8 name")
-        item = file[name]
-        for key, value in item.attrs.items():
-            if not is_text(key) or (isinstance(value, str) and not is_text(value)):
-                raise UserError(f"{path}: attribute {shown(repr(key))} of {shown(name)} is not UTF-8 text")
+        _check_text_attrs(item, path)
     for name, group in groups:
         for key in group:
             link = group.get(key, getlink=True)

@@ -115,6 +115,9 @@ MALFORMED = {
     "layers attr scalar": (set_attr("layers", 3), "attribute layers is int64 3; expected a 1-D array of integers"),
     "model a number": (set_attr("model", 7), "attribute model is int64 7; expected text"),
     "pad_short text": (set_attr("pad_short", "no"), "attribute pad_short is str 'no'; expected true or false"),
+    "attr not UTF-8": (lambda f: f.attrs.create("model", b"a\xff", dtype=TEXT), "attribute 'model' is not UTF-8 text"),
+    "dataset attr not UTF-8": (lambda f: f["layers/00"].attrs.create("note", b"\xff", dtype=TEXT),
+                               "attribute 'note' of layers/00 is not UTF-8 text"),
 }
 
 
