@@ -3,17 +3,22 @@
 A kill, a full disk or an I/O error never leaves a truncated results file that a later run would
 read as current: the old file stays in place until the new one is complete on disk, and the
 temporary file is removed on any error. writable_folder finds an unwritable destination before the
-work whose results go there starts.
+work whose results go there starts. A process killed while writing leaves its temporary file; the
+next write into that folder (or writable_folder on it) removes it, once its process is gone.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from layerprobe.errors import UserError
+
+# The temporary atomic_path names: ".NAME.PID.tmp" and NAME's suffix.
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[1-9][0-9]{0,9})\.tmp(?P<suffix>.*)$")
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -38,6 +43,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     the temporary is removed; an OSError becomes a UserError naming `path` and the cause.
     """
     target = Path(path)
+    remove_litter(target.parent)
     # Hidden and named for this process: never read as a result, never shared with another writer.
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp{target.suffix}")
     try:
@@ -64,7 +70,35 @@ def writable_folder(folder: str | os.PathLike) -> Path:
             pass
     except OSError as error:
         raise UserError(f"cannot write in {folder}: {error.strerror or error}") from None
+    remove_litter(folder)
     return folder
+
+
+def remove_litter(folder: Path) -> None:
+    """Remove the temporary files atomic_path made in `folder` for processes that have ended (killed
+    while writing). Only names of exactly its pattern go, and only where no process of that id
+    runs, so a user's file and a live writer's temporary stay."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        found = _TEMPORARY.match(name)
+        if found and found["suffix"] == Path(found["name"]).suffix and not _running(int(found["pid"])):
+            with contextlib.suppress(OSError):
+                os.unlink(folder / name)
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another account's process, or a number no process has: leave it
+        return True
+    return True
 
 
 def sync(path: Path) -> None:

@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 
 from layerprobe import __version__
 from layerprobe.atomic_write import writable_folder, write_text_atomic
+from layerprobe.data.cache import open_cache
 from layerprobe.errors import UserError
 from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
                                 FitOptions, LabelOptions, ProbeOptions, ProtocolOptions, add_quiet, one_label_column)
@@ -42,7 +42,7 @@ def cache_signature(cache: Path, features: Sequence[str]) -> str:
     """A hash of what a stage reads from a cache: its extraction settings (encoder fingerprint,
     layers, dtype, chunking, pooling, ...), clip table, statuses and these features'."""
     digest = hashlib.blake2b(digest_size=16)
-    with h5py.File(cache, "r") as f:
+    with open_cache(cache) as f:
         settings = {key: _plain(value) for key, value in f.attrs.items() if key not in _UNKEYED_ATTRS}
         digest.update(json.dumps(settings, sort_keys=True).encode())
         for name in ("clips/id", "clips/label", "clips/group", "clips/split", "clips/status"):
@@ -222,7 +222,7 @@ def _ok_clips(cache: Path) -> tuple[pd.DataFrame, dict, int]:
 
     with CacheReader(cache) as reader:
         clips, attrs = reader.clips, reader.attrs
-    with h5py.File(cache, "r") as f:
+    with open_cache(cache) as f:
         n_failed = int((f["clips/status"][()] == b"failed").sum())
     return clips, attrs, n_failed
 

@@ -118,7 +118,7 @@ def _needs_computing(cache: str | os.PathLike, features: Sequence[Feature]) -> b
 
 def _feature_rows(reader: CacheReader, name: str) -> np.ndarray:
     """features/NAME on the ok clips, refusing if any ok clip lacks it (probes would see other rows)."""
-    with h5py.File(reader.path, "r") as file:
+    with open_cache(reader.path) as file:
         ok = file["clips/status"][()] == b"ok"
         status = file[f"feature_status/{name}"][()][ok]
         errors = file[f"feature_error/{name}"][()][ok]

@@ -16,15 +16,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from layerprobe.data.durable import lock
-from layerprobe.data.parts import TEXT_COLUMNS, Column, Part, Structure, commit, parts_folder, read_parts, text_columns
+from layerprobe.data.cache_layout import (ERROR, FORMAT, STATUS, Structure, check_layout, damaged, first_line,
+                                          is_text, layer_name, pooling_status_name)
+from layerprobe.data.durable import WriterLock, remove_stale_lock
+from layerprobe.data.parts import TEXT_COLUMNS, Column, Part, commit, text_columns
 from layerprobe.data.row_store import RowStore
 from layerprobe.errors import UserError
-
-FORMAT = 1
-STATUS = h5py.string_dtype("ascii", 8)
-ERROR = h5py.string_dtype("utf-8", 256)
-ROW_GROUPS = ("clips", "layers", "pooled", "features", "feature_status", "feature_error")  # one row per clip
 
 
 @dataclass(frozen=True)
@@ -73,16 +70,6 @@ class Settings:
         }
 
 
-def layer_name(index: int, pooling: str = "mean") -> str:
-    """hidden_states index -> dataset path: 3 -> "layers/03", or "pooled/std/03" for pooling std."""
-    return f"layers/{index:02d}" if pooling == "mean" else f"pooled/{pooling}/{index:02d}"
-
-
-def pooling_status_name(pooling: str) -> str:
-    """Which rows of pooled/NAME/NN are written ("ok"), as clips/status says it for layers/NN."""
-    return f"pooled/{pooling}/status"
-
-
 def stored_poolings(attrs: h5py.AttributeManager) -> tuple[str, ...]:
     """The poolings a cache holds, from its `pooling` attr ("mean,std")."""
     return tuple(str(_show(attrs.get("pooling", "mean"))).split(","))
@@ -109,49 +96,30 @@ def encode_error(message: str) -> bytes:
     return message.encode("utf-8")[:ERROR.itemsize].decode("utf-8", "ignore").encode("utf-8")
 
 
-def open_cache(path: Path) -> h5py.File:
-    """An existing cache, read-only, or a UserError saying why it is not one."""
+def open_cache(path: str | os.PathLike) -> h5py.File:
+    """An existing cache, read-only, checked against the contract (cache_layout.check_layout), or
+    a UserError saying why it is not one. A lock file left by a killed writer is removed."""
+    remove_stale_lock(Path(path))
     try:
-        file = h5py.File(path, "r")
+        # Without HDF5's file lock, as the writer opens its parts (durable.open_for_writing): HDF5
+        # refuses a file open twice in one process with different locking, and a writer's own
+        # stages open the cache while it writes.
+        file = h5py.File(path, "r", locking=False)
     except FileNotFoundError:
-        raise UserError(f"{path}: no such cache") from None
-    except BlockingIOError:
-        raise UserError(f"{path} is open for writing in another process; wait until it ends") from None
+        raise UserError(f"cache not found: {path}") from None
     except OSError as error:
-        raise UserError(f"{path} exists but is not an HDF5 file; use another --out or --overwrite") from error
-    if "layerprobe_format" not in file.attrs:
-        file.close()
-        raise UserError(f"{path} is not a layerprobe cache; use another --out or --overwrite")
+        raise UserError(f"not an HDF5 file: {path} ({first_line(error)})") from None
     try:
-        check_format(file, path)
-        check_rows(file, path)
-    except UserError:
+        if "layerprobe_format" not in file.attrs:
+            raise UserError(f"not a layerprobe cache (no layerprobe_format attribute): {path}")
+        check_layout(file, path)
+    except (OSError, RuntimeError) as error:
+        file.close()
+        raise damaged(path, error) from None
+    except BaseException:
         file.close()
         raise
     return file
-
-
-def check_format(file: h5py.File, path: str | os.PathLike) -> None:
-    """Refuse a cache written in another layout than the one this version reads and writes."""
-    found = file.attrs.get("layerprobe_format")
-    if not (isinstance(found, (int, np.integer)) and found == FORMAT):
-        raise UserError(f"{path} is a layerprobe cache of format {_show(found)}; this version reads format {FORMAT}")
-
-
-def check_rows(file: h5py.File, path: str | os.PathLike) -> None:
-    """Every part file is there and every per-clip dataset has one row per clip: a missing part
-    would read as NaN and blanks, a shorter or longer dataset would misalign labels."""
-    folder = parts_folder(Path(path))
-    missing = [part.file for part in read_parts(file) or [] if not (folder / part.file).exists()]
-    if missing:
-        raise UserError(f"{path} lacks {len(missing)} of its part files in {folder} (first: {missing[0]}); "
-                        "a cache is the file and that folder: copy or move both")
-    rows = len(file["clips/status"])
-    names: list[str] = []
-    file.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)
-    for name in names:
-        if name.split("/")[0] in ROW_GROUPS and len(file[name]) != rows:
-            raise UserError(f"{path} is damaged: {name} has {len(file[name])} rows, clips/status {rows}")
 
 
 class CacheWriter:
@@ -167,7 +135,7 @@ class CacheWriter:
     def __init__(self, path: str | os.PathLike, clips: Sequence, settings: Settings, overwrite: bool = False):
         self.path = Path(path)
         self.settings = settings
-        self._lock = lock(self.path)
+        self._lock = WriterLock(self.path)
         try:
             self.unlisted, parts, ids = self._prepare(clips, overwrite)
             self._rows = RowStore(self.path, parts, len(ids))
@@ -186,6 +154,7 @@ class CacheWriter:
         """Make the cache on disk hold every manifest clip and pooling; return how many cached
         clips the manifest lacks, the cache's parts and its clip ids."""
         table = {column: [getattr(c, column) for c in clips] for column in TEXT_COLUMNS}
+        _check_text(table)
         if overwrite or not self.path.exists():
             parts = commit(self.path, self.settings.attrs(), table, [],
                            [(text_columns() + self._columns(), 0, len(table["id"]))])
@@ -278,6 +247,17 @@ class CacheWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _check_text(table: dict[str, list[str]]) -> None:
+    """Refuse a clip whose id, path, label, group or split HDF5 cannot store: a NUL character, or
+    bytes that are not UTF-8 (a file name Python keeps as surrogates)."""
+    for column, values in table.items():
+        for row, value in enumerate(values):
+            if "\0" in value or not is_text(value):
+                clip = ascii(table["id"][row])[:120]
+                raise UserError(f"clip {clip}: its {column} holds a NUL character or bytes that are not UTF-8; "
+                                "rename it or fix the manifest")
 
 
 def _merge(cached: dict[str, list[str]], manifest: dict[str, list[str]]) -> tuple[dict[str, list[str]], int]:

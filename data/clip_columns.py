@@ -23,7 +23,10 @@ def clip_column(reader: CacheReader, column: str) -> np.ndarray:
 
     Raises UserError when neither the cache nor its manifest has the column, or a clip has no value.
     """
-    stored = reader.clip_values(column)
+    try:
+        stored = reader.clip_values(column)
+    except TypeError:  # h5py's asstr() on numbers
+        raise UserError(f"clips/{column} holds numbers, not text; name a column of text") from None
     if stored is not None:
         values = stored
     else:

@@ -104,16 +104,37 @@ def checked_write(dataset: h5py.Dataset, rows, values, path: Path) -> None:
 
 
 
-def lock(path: Path) -> FileLock:
-    """Hold the cache's writer lock (released by close, or by the process dying), or refuse."""
-    held = FileLock(f"{path}.lock", timeout=0)
-    try:
-        held.acquire()
-    except Timeout:
-        raise UserError(f"{path} is being written by another process (its lock {held.lock_file} is held)") from None
-    except OSError as error:  # a read-only or missing folder
-        raise UserError(f"cannot write {held.lock_file}: {error.strerror or error}") from None
-    return held
+class WriterLock:
+    """The writer lock of the cache at `path`, held from creation (or refused) until release (or
+    the process dying); release removes its file, so none is left beside a cache no one writes.
+
+    wait: seconds to wait for a holder to finish before refusing (another writer runs for long;
+    a moment covers a reader removing a stale lock file, see remove_stale_lock).
+    """
+
+    def __init__(self, path: Path, wait: float = 1.0):
+        self._lock = FileLock(f"{path}.lock", timeout=wait)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise UserError(f"{path} is being written by another process (its lock {self._lock.lock_file} is held)") from None
+        except OSError as error:  # a read-only or missing folder
+            raise UserError(f"cannot write {self._lock.lock_file}: {error.strerror or error}") from None
+
+    def release(self) -> None:
+        # Unlinked while still held: a writer that opened the old file and locks it once released
+        # finds it unlinked and takes a new one (filelock checks), so two never both hold the lock.
+        with contextlib.suppress(OSError):
+            os.unlink(self._lock.lock_file)
+        self._lock.release()
+
+
+def remove_stale_lock(path: Path) -> None:
+    """Remove the lock file a killed writer left beside `path`; a held lock, or one this process
+    cannot write (a read-only folder), is left as it is."""
+    if os.path.exists(f"{path}.lock"):
+        with contextlib.suppress(UserError):
+            WriterLock(path, wait=0).release()
 
 
 def open_for_writing(path: Path) -> h5py.File:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from layerprobe.data.cache import ERROR, STATUS, encode_error, open_cache
-from layerprobe.data.durable import lock
-from layerprobe.data.parts import Column, Structure, commit
+from layerprobe.data.cache import encode_error, open_cache
+from layerprobe.data.cache_layout import ERROR, STATUS, Structure
+from layerprobe.data.durable import WriterLock
+from layerprobe.data.parts import Column, commit
 from layerprobe.data.row_store import RowStore
 from layerprobe.errors import UserError
 
@@ -34,7 +35,7 @@ class FeatureWriter:
     def __init__(self, path: str | os.PathLike, name: str, dim: int, params: dict, overwrite: bool = False):
         self.path = Path(path)
         self.name = name
-        self._lock = lock(self.path)
+        self._lock = WriterLock(self.path)
         try:
             structure, parts = self._prepare(dim, params, overwrite)
             self._rows = RowStore(self.path, parts, structure.rows)

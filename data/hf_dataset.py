@@ -5,11 +5,14 @@ Import this module only for such a folder: `datasets` is slow to import.
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
+import pyarrow
 import pyarrow.compute
+import pyarrow.ipc
 
 from layerprobe.data.audio import ClipError
 from layerprobe.data.clips import Clip, Manifest
@@ -41,7 +44,7 @@ def read_saved_dataset(
     split_column: str | None = None,
 ) -> Manifest:
     """Clips with ids "split/row" (DatasetDict) or "row" (Dataset); ClassLabel labels become names."""
-    loaded = datasets.load_from_disk(str(folder))
+    loaded = _load(folder)
     is_dict = isinstance(loaded, datasets.DatasetDict)
     if is_dict and split_column is not None:
         raise UserError(f"{folder} is a DatasetDict: its splits are {', '.join(loaded)}; drop --split-column")
@@ -88,6 +91,47 @@ def read_saved_dataset(
     else:
         split_source = f"split column {split_name!r}" if split_name else None
     return Manifest(clips, describe(where, clips, group_name, split_source), group_name)
+
+
+def _load(folder: Path) -> datasets.Dataset | datasets.DatasetDict:
+    """load_from_disk, or one line naming the file that stops it and why."""
+    try:
+        return datasets.load_from_disk(str(folder))
+    except (OSError, ValueError, KeyError, TypeError, pyarrow.ArrowException) as error:
+        raise UserError(f"{_unreadable_file(folder, error)}; save the dataset again (save_to_disk)") from None
+
+
+def _unreadable_file(folder: Path, error: Exception) -> str:
+    """Which file of a saved dataset cannot be read, and why: a JSON file that is not JSON, a
+    listed file that is missing (a save cut short), an Arrow file that is truncated."""
+    listed: list[Path] = []
+    for name in sorted(folder.glob("*.json")) + sorted(folder.glob("*/*.json")):
+        try:
+            record = json.loads(name.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as problem:
+            return f"{name}: not JSON ({str(problem)[:80]})"
+        if not isinstance(record, dict):
+            continue
+        if name.name == "dataset_dict.json":
+            listed += [folder / str(split) / "state.json" for split in record.get("splits", [])]
+        if name.name == "state.json":
+            listed += [name.parent / str(entry.get("filename")) for entry in record.get("_data_files", [])
+                       if isinstance(entry, dict)]
+    for name in listed:
+        if not name.is_file():
+            return f"{name}: missing, a file the saved dataset lists (a save cut short?)"
+        if name.suffix != ".arrow":
+            continue
+        try:
+            with pyarrow.memory_map(str(name)) as source:
+                pyarrow.ipc.open_stream(source).read_all()
+        except (OSError, ValueError, pyarrow.ArrowException) as problem:
+            return f"{name}: truncated or not an Arrow file ({str(problem).splitlines()[0][:80]})"
+    missing = getattr(error, "filename", None)
+    if missing:
+        return f"{missing}: missing, a file of the saved dataset (a save cut short?)"
+    cause = str(error).strip().splitlines()[0][:120] if str(error).strip() else type(error).__name__
+    return f"{folder}: not a readable saved Hugging Face dataset ({cause})"
 
 
 def _audio_column(features: datasets.Features, explicit: str | None, where: str) -> str:

@@ -35,7 +35,7 @@ import numpy as np
 from layerprobe.data.durable import METADATA_BYTES, contiguous, replacing, reserve
 
 FOLDER_SUFFIX = ".parts"
-_PART_NAME = re.compile(r"^part-(\d+)\.h5$")
+PART_NAME = re.compile(r"^part-(\d+)\.h5$")
 TEXT_COLUMNS = ("id", "path", "label", "group", "split")
 # The parts list is an attr of /clips, not of the root: the root attrs say how rows were computed
 # (a later stage keys its results on them), and adding a feature changes no row a probe reads.
@@ -115,7 +115,7 @@ def segments(parts: Iterable[Part], name: str, rows: int) -> list[tuple[int, int
 
 def next_part_name(folder: Path) -> str:
     """A name no file in the folder has had yet (past every listed or leftover part)."""
-    numbers = [int(m.group(1)) for m in map(_PART_NAME.match, os.listdir(folder)) if m] if folder.exists() else []
+    numbers = [int(m.group(1)) for m in map(PART_NAME.match, os.listdir(folder)) if m] if folder.exists() else []
     return f"part-{max(numbers, default=-1) + 1:06d}.h5"
 
 
@@ -157,32 +157,14 @@ def write_index(file: h5py.File, parts: list[Part], rows: int, folder_name: str,
 
 
 def unlisted_files(folder: Path, parts: Iterable[Part]) -> list[Path]:
-    """Files in the parts folder that the index does not list: parts of a run killed before its
-    index was in place, or of an index since replaced. Only the writer (holding the lock) removes them."""
+    """Part files in the parts folder that the index does not list: parts of a run killed before
+    its index was in place, or of an index since replaced. Only the writer (holding the lock)
+    removes them; a file not named as a part is not ours to remove (a killed writer's temporary
+    goes with atomic_write.remove_litter)."""
     if not folder.exists():
         return []
     listed = {part.file for part in parts}
-    return [folder / name for name in sorted(os.listdir(folder)) if name not in listed]
-
-
-@dataclass(frozen=True)
-class Structure:
-    """What a cache holds, as its writers need it: root attrs, the clips' text columns, its parts
-    (None for a cache written whole in one file, before parts) and its per-row datasets."""
-
-    attrs: dict
-    table: dict[str, list[str]]
-    parts: list[Part] | None
-    columns: list[Column]
-
-    @classmethod
-    def of(cls, file: h5py.File) -> Structure:
-        table = {column: file[f"clips/{column}"].asstr()[()].tolist() for column in TEXT_COLUMNS}
-        return cls(dict(file.attrs), table, read_parts(file), row_columns(file))
-
-    @property
-    def rows(self) -> int:
-        return len(self.table["id"])
+    return [folder / name for name in sorted(os.listdir(folder)) if PART_NAME.match(name) and name not in listed]
 
 
 def commit(path: Path, attrs: Mapping, table: dict[str, list[str]], parts: list[Part] | None,

@@ -12,7 +12,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from layerprobe.data.cache import check_format, check_rows
+from layerprobe.data.cache import open_cache
+from layerprobe.data.cache_layout import check_values, damaged, read_text
 from layerprobe.errors import UserError
 from layerprobe.layer_spec import format_layers
 
@@ -28,43 +29,26 @@ class CacheReader:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        if not os.path.exists(self.path):
-            raise UserError(f"cache not found: {self.path}")
+        self._file = open_cache(self.path)
         try:
-            self._file = h5py.File(self.path, "r")
-        except BlockingIOError:
-            raise UserError(f"{self.path} is open for writing in another process; wait until it ends") from None
-        except OSError as error:
-            raise UserError(f"not an HDF5 file: {self.path} ({error})") from None
-        try:
-            self._ok = self._read_ok_mask()
+            self._ok = self._file["clips/status"][()] == b"ok"
+            if not self._ok.any():
+                raise UserError(f"no clip has status 'ok' in {self.path}: nothing to probe")
+            check_values(self._file, self.path, self._ok)
             self.clips = self._read_clips()
-        except Exception:
+        except (OSError, RuntimeError) as error:
+            self._file.close()
+            raise damaged(self.path, error) from None
+        except BaseException:
             self._file.close()
             raise
 
-    def _read_ok_mask(self) -> np.ndarray:
-        if "layerprobe_format" not in self._file.attrs or "clips/status" not in self._file:
-            raise UserError(f"not a layerprobe cache (no layerprobe_format attribute or clips/status): {self.path}")
-        check_format(self._file, self.path)
-        ok = self._file["clips/status"].asstr()[()] == "ok"
-        check_rows(self._file, self.path)
-        if not ok.any():
-            raise UserError(f"no clip has status 'ok' in {self.path}: nothing to probe")
-        return ok
-
     def _read_clips(self) -> pd.DataFrame:
         clips = self._file["clips"]
-        columns = {name: clips[name].asstr()[()][self._ok] for name in CLIP_COLUMNS if name in clips}
-        if "label" not in columns:
-            raise UserError(f"the cache has no clips/label: {self.path}")
+        columns = {name: read_text(clips[name], self.path)[self._ok] for name in CLIP_COLUMNS}
         if "duration" in clips:
             columns["duration"] = clips["duration"][()][self._ok].astype(np.float32)
-        table = pd.DataFrame(columns)
-        for name in ("group", "split"):
-            if name not in table:
-                table[name] = ""
-        return table.reset_index(drop=True)
+        return pd.DataFrame(columns)
 
     @property
     def attrs(self) -> dict:
@@ -111,26 +95,27 @@ class CacheReader:
 
     def _pooled(self, index: int, pooling: str) -> np.ndarray:
         if pooling == "mean":
-            return self._rows(f"layers/{index:02d}", f"layer {index}")
+            return self._rows(f"layers/{index:02d}")
         unfinished = int((self._file[f"pooled/{pooling}/status"][()][self._ok] != b"ok").sum())
         if unfinished:
             raise UserError(f"pooling {pooling} is missing for {unfinished} of the {self._ok.sum()} ok clips in "
                             f"{self.path}; run extract-embeddings --pooling {pooling} again to complete it")
-        return self._rows(f"pooled/{pooling}/{index:02d}", f"layer {index} ({pooling})")
+        return self._rows(f"pooled/{pooling}/{index:02d}")
 
     def feature(self, name: str) -> np.ndarray:
         """Hand-made feature `name` (features/NAME) as float32 (n_ok, F)."""
         if name not in self.features:
             raise UserError(f"feature {name!r} is not in the cache; stored features: {self.features or 'none'}")
-        return self._rows(f"features/{name}", f"feature {name!r}")
+        return self._rows(f"features/{name}")
 
-    def _rows(self, dataset: str, what: str) -> np.ndarray:
-        # Reading the whole dataset and masking is faster than h5py's point selection on
-        # thousands of rows; the caller holds one such array at a time.
-        values = self._file[dataset][()][self._ok].astype(np.float32, copy=False)
-        if not np.isfinite(values).all():
-            raise UserError(f"{what} has non-finite values in rows whose status is ok: {self.path}")
-        return values
+    def _rows(self, dataset: str) -> np.ndarray:
+        # Every ok row is finite: check_values saw them on open. Reading the whole dataset and
+        # masking is faster than h5py's point selection on thousands of rows; the caller holds one
+        # such array at a time.
+        try:
+            return self._file[dataset][()][self._ok].astype(np.float32, copy=False)
+        except (OSError, RuntimeError) as error:
+            raise damaged(self.path, error) from None
 
     def close(self) -> None:
         self._file.close()

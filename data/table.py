@@ -89,6 +89,8 @@ def read_rows(table: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]
 
 
 def _row(table: Path, line: int, header: list[str], cells: list[str]) -> dict[str, str]:
+    if any("\0" in cell for cell in cells):
+        raise UserError(f"{table.name} line {line} holds a NUL character; a manifest is text")
     if len(cells) != len(header):
         raise UserError(f"{table.name} line {line} has {len(cells)} cells, its header {len(header)} "
                         f"({', '.join(header)}); quote a cell that holds {'a tab' if table.suffix.lower() == '.tsv' else 'a comma'}")

@@ -8,6 +8,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 # oneDNN keeps a compiled convolution for every input shape it meets (1,024 by default), and each
 # length-sorted batch has a new shape: over FSDD's 3,000 clips the process grew from 0.9 to 4.5 GB.
@@ -16,6 +17,7 @@ os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from safetensors import SafetensorError, safe_open  # noqa: E402
 from torch import nn  # noqa: E402
 
 from layerprobe.errors import UserError  # noqa: E402
@@ -108,12 +110,25 @@ def _load_model(model_id: str, revision: str | None, trust_remote_code: bool) ->
     hf_logging.disable_progress_bar()
     try:
         return AutoModel.from_pretrained(model_id, revision=revision, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"cannot load model {model_id!r}: {first_line}") from error
+    except (OSError, ValueError, RuntimeError, SafetensorError) as error:  # RuntimeError: torch's bad checkpoint
+        damaged = _damaged_weights(model_id)
+        cause = damaged or (str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__)
+        raise UserError(f"cannot load model {model_id!r}: {cause}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
+
+
+def _damaged_weights(model_id: str) -> str:
+    """Which weights file of a local model folder safetensors cannot read, and why ("" when none)."""
+    for name in sorted(Path(model_id).glob("*.safetensors")) if os.path.isdir(model_id) else []:
+        try:
+            with safe_open(name, framework="pt") as weights:
+                for key in weights.keys():
+                    weights.get_slice(key)
+        except (OSError, SafetensorError) as error:
+            return f"{name} is truncated or damaged ({str(error).strip()[:120]})"
+    return ""
 
 
 class Encoder:

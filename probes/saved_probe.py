@@ -17,6 +17,8 @@ from layerprobe.errors import UserError
 from layerprobe.probes.spec import LinearModel
 
 FORMAT = 1
+# What predict_cache reads of meta, and the types it reads them as (layer: an index, or a feature name).
+_META_TYPES = {"layer": (int, str), "model": (str,), "model_fingerprint": (str,), "pooling": (str,)}
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,11 @@ def _inconsistency(arrays: dict[str, np.ndarray], meta) -> str:
     """What makes these arrays and meta no linear probe ("" when they are one)."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or not {"layer", "model"} <= set(meta):
         return f"its meta is not a format-{FORMAT} probe description"
+    for key, types in _META_TYPES.items():
+        value = meta.get(key, "")
+        if not isinstance(value, types) or isinstance(value, bool):
+            wanted = " or ".join("an integer" if kind is int else "text" for kind in types)
+            return f"its meta field {key!r} is {type(value).__name__} {repr(value)[:40]}; expected {wanted}"
     coef = arrays["coef"]
     if coef.ndim != 2 or not all(np.issubdtype(arrays[n].dtype, np.floating) for n in ("mean", "scale", "coef", "intercept")):
         return "coef is not a (classes, dims) array of numbers"

@@ -3,6 +3,7 @@ another format. Each fails the clip or gives one line; none crashes or silently 
 from __future__ import annotations
 
 import os
+import re
 
 import h5py
 import numpy as np
@@ -91,12 +92,46 @@ def test_a_row_with_more_or_fewer_cells_than_the_header_names_its_line(tmp_path,
         load_manifest(tmp_path / "manifest.csv")
 
 
-@pytest.mark.parametrize("found", [0, 99, "1"])
-def test_a_cache_of_another_format_is_refused(tmp_path, found):
+@pytest.mark.parametrize("found, message", [
+    (0, "cache of format 0; this version reads format 1"),
+    (99, "cache of format 99; this version reads format 1"),
+    ("1", "attribute layerprobe_format is str '1'; expected the integer 1"),
+])
+def test_a_cache_of_another_format_is_refused(tmp_path, found, message):
     labels, groups, layers = planted_data()
     cache = write_probe_cache(tmp_path / "c.h5", layers, labels, groups)
     with h5py.File(cache, "a") as f:
         f.attrs["layerprobe_format"] = found
     for opening in (open_cache, CacheReader):
-        with pytest.raises(UserError, match=f"cache of format {found}; this version reads format 1"):
+        with pytest.raises(UserError, match=message):
             opening(cache)
+
+
+@pytest.mark.parametrize("clip_id, label", [("a\udcff.wav", "a"), ("b.wav", "x\0y")])
+def test_a_clip_whose_text_hdf5_cannot_store_is_one_line(tmp_path, clip_id, label):
+    from types import SimpleNamespace
+
+    from layerprobe.data.cache import CacheWriter, Settings
+
+    clip = SimpleNamespace(id=clip_id, path=clip_id, label=label, group="", split="")
+    settings = Settings(model="m", model_revision="", model_fingerprint="f", model_type="wav2vec2", sample_rate=16000,
+                        layers=(0,), hidden_size=2, dtype="float32", chunk_seconds=30.0, pad_short=False)
+    with pytest.raises(UserError, match=f"clip {re.escape(ascii(clip_id))}: its (id|label) holds a NUL character or bytes that "
+                                        "are not UTF-8; rename it or fix the manifest"):
+        CacheWriter(tmp_path / "c.h5", [clip], settings)
+    assert not (tmp_path / "c.h5").exists()
+
+
+def test_a_nul_in_a_manifest_cell_names_its_line(tmp_path):
+    (tmp_path / "manifest.csv").write_text("path,label\na.wav,x\nb.wav,y\0z\n")
+    with pytest.raises(UserError, match="manifest.csv line 3 holds a NUL character; a manifest is text"):
+        load_manifest(tmp_path / "manifest.csv")
+
+
+def test_a_fold_column_of_numbers_is_one_line(tmp_path, capsys):
+    from layerprobe.probes.cli import main as probe_main
+
+    labels, groups, layers = planted_data()
+    cache = write_probe_cache(tmp_path / "c.h5", layers, labels, groups)
+    assert probe_main([str(cache), "--layers", "1", "--fold-column", "duration", "--quiet"]) == 2
+    assert capsys.readouterr().err == "error: clips/duration holds numbers, not text; name a column of text\n"

@@ -1,0 +1,247 @@
+"""A cache that breaks the contract is refused on open, in one line naming the dataset and what was
+expected, by every opener; nothing is read from outside the cache and its parts folder."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import planted_data, write_probe_cache
+from layerprobe.data.cache import CacheWriter, Settings, open_cache
+from layerprobe.data.reader import CacheReader
+from layerprobe.errors import UserError
+from layerprobe.probes.cli import main as probe_main
+
+N, DIM = 12, 4
+TEXT = h5py.string_dtype()
+
+
+@pytest.fixture
+def plain(tmp_path):
+    """A cache written whole with plain h5py, as a user or another tool writes one."""
+    labels, groups, layers = planted_data(n_groups=2, per_cell=2, dim=DIM)
+    return write_probe_cache(tmp_path / "c.h5", {0: layers[0], 1: layers[1]}, labels, groups)
+
+
+def replace(name, values, dtype=None):
+    def edit(f):
+        del f[name]
+        f.create_dataset(name, data=values, dtype=dtype)
+    return edit
+
+
+def outside(folder):
+    with h5py.File(folder / "other.h5", "w") as other:
+        other["x"] = np.zeros((N, DIM), np.float32)
+    return str(folder / "other.h5")
+
+
+def _folder(f):
+    return Path(f.filename).parent
+
+
+def external_link(f):
+    del f["layers/01"]
+    f["layers/01"] = h5py.ExternalLink(outside(_folder(f)), "x")
+
+
+def external_storage(f):
+    raw = _folder(f) / "raw.bin"
+    raw.write_bytes(b"/etc/passwd\n" * N)
+    del f["clips/id"]
+    f.create_dataset("clips/id", shape=(N,), dtype="S12", external=[(str(raw), 0, 12 * N)])
+
+
+def virtual(f):
+    layout = h5py.VirtualLayout((N, DIM), np.float32)
+    layout[:] = h5py.VirtualSource(outside(_folder(f)), "x", shape=(N, DIM))
+    del f["layers/01"]
+    f.create_virtual_dataset("layers/01", layout)
+
+
+def set_rows(name, rows, value):
+    def edit(f):
+        for row in rows:
+            f[name][row] = value
+    return edit
+
+
+def set_attr(key, value):
+    def edit(f):
+        f.attrs[key] = value
+    return edit
+
+
+MALFORMED = {
+    "layers 1-D": (replace("layers/01", np.zeros(N, np.float32)),
+                   r"layers/01 has shape \(12,\); expected \(clips, dims\), dims >= 1"),
+    "layers 3-D": (replace("layers/01", np.zeros((N, 2, 3), np.float32)),
+                   r"layers/01 has shape \(12, 2, 3\); expected \(clips, dims\)"),
+    "layers of no dims": (replace("layers/01", np.zeros((N, 0), np.float32)), r"layers/01 has shape \(12, 0\)"),
+    "layers of strings": (replace("layers/01", np.full((N, DIM), "a", dtype=object), TEXT),
+                          "layers/01 holds text; expected float32 values"),
+    "layers of ints": (replace("layers/01", np.zeros((N, DIM), np.int64)), "layers/01 holds int64; expected float32"),
+    "layers a dataset": (lambda f: (f.__delitem__("layers"), f.create_dataset("layers", data=np.zeros(N))),
+                         "layers is a dataset; expected a group"),
+    "status int64": (replace("clips/status", np.zeros(N, np.int64)), "clips/status holds int64; expected text"),
+    "status 2-D": (replace("clips/status", np.full((N, 2), b"ok")), r"clips/status has shape \(12, 2\); expected one per clip"),
+    "status unknown": (set_rows("clips/status", [2, 5], b"done"),
+                       "clips/status holds b'done' in 2 rows; expected ok, failed or pending"),
+    "no label": (lambda f: f.__delitem__("clips/label"), "no dataset clips/label; a cache holds clips/id, "),
+    "no status": (lambda f: f.__delitem__("clips/status"), "no dataset clips/status"),
+    "no clips": (lambda f: f.__delitem__("clips"), "no dataset clips/id"),
+    "label shorter": (replace("clips/label", np.array(["a"] * (N - 3), dtype=object), TEXT),
+                      "damaged: clips/label has 9 rows, clips/status 12"),
+    "layer longer": (replace("layers/00", np.zeros((N + 1, DIM), np.float32)), "layers/00 has 13 rows, clips/status 12"),
+    "duration scalar": (replace("clips/duration", 1.0), r"clips/duration has shape \(\); expected one per clip"),
+    "external link": (external_link, r"layers/01 is a link \(ExternalLink\); expected a dataset or group stored"),
+    "soft link": (lambda f: (f.__delitem__("layers/01"), f.__setitem__("layers/01", h5py.SoftLink("/layers/00"))),
+                  r"layers/01 is a link \(SoftLink\)"),
+    "external storage": (external_storage, "clips/id is stored in an external file .*raw.bin.; expected its values"),
+    "virtual dataset": (virtual, "layers/01 is a virtual dataset reading .*other.h5; expected only the part files"),
+    "pooling without status": (lambda f: f.create_dataset("pooled/std/00", data=np.zeros((N, DIM), np.float32)),
+                               "no dataset pooled/std/status; expected one beside its layers"),
+    "pooled a dataset": (lambda f: f.create_dataset("pooled/std", data=np.zeros((N, DIM), np.float32)),
+                         "pooled/std is a dataset; expected a group of layers"),
+    "feature 1-D": (lambda f: f.create_dataset("features/mfcc", data=np.zeros(N, np.float32)),
+                    r"features/mfcc has shape \(12,\)"),
+    "sample_rate text": (set_attr("sample_rate", "16000"), "attribute sample_rate is str '16000'; expected an integer"),
+    "layers attr scalar": (set_attr("layers", 3), "attribute layers is int64 3; expected a 1-D array of integers"),
+    "model a number": (set_attr("model", 7), "attribute model is int64 7; expected text"),
+    "pad_short text": (set_attr("pad_short", "no"), "attribute pad_short is str 'no'; expected true or false"),
+    "attr not UTF-8": (lambda f: f.attrs.create("model", b"a\xff", dtype=TEXT), "attribute 'model' is not UTF-8 text"),
+    "dataset attr not UTF-8": (lambda f: f["layers/00"].attrs.create("note", b"\xff", dtype=TEXT),
+                               "attribute 'note' of layers/00 is not UTF-8 text"),
+}
+
+
+# Values are checked where they are read: CacheReader (a writer never reads an ok row's values).
+READ = {
+    "label not text": (replace("clips/label", np.array([b"\xff\xfe"] * N)),
+                       "clips/label holds bytes that are not ascii text"),
+    "NaN in ok rows": (set_rows("layers/01", [3, 7], np.nan),
+                       r"layers/01 has NaN or infinity in 2 of its 12 ok rows \(first: row 3\); expected finite values"),
+    "Inf in an ok row": (set_rows("layers/00", [11], np.inf), "layers/00 has NaN or infinity in 1 of its 12 ok rows"),
+    "float64 beyond float32": (replace("layers/00", np.full((N, DIM), 1e300)), "layers/00 has NaN or infinity in 12"),
+    "NaN in a feature": (lambda f: f.create_dataset("features/mfcc", data=np.full((N, 2), np.nan, np.float32)),
+                         "features/mfcc has NaN or infinity in 12 of its 12 ok rows"),
+}
+
+
+@pytest.mark.parametrize("case", [*MALFORMED, *READ])
+def test_a_malformed_cache_is_one_line_naming_the_dataset(plain, case):
+    edit, message = {**MALFORMED, **READ}[case]
+    with h5py.File(plain, "a") as f:
+        edit(f)
+    for opening in (open_cache, CacheReader) if case in MALFORMED else (CacheReader,):
+        with pytest.raises(UserError, match=message) as refused:
+            opening(plain)
+        assert "\n" not in str(refused.value) and len(str(refused.value)) < 300
+
+
+def test_the_probe_command_exits_2_with_that_line_before_any_work(plain, capsys):
+    with h5py.File(plain, "a") as f:
+        replace("layers/01", np.zeros(N, np.float32))(f)
+    assert probe_main([str(plain), "--layers", "all", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "layers/01 has shape (12,); expected (clips, dims)" in err
+
+
+def test_values_of_rows_not_ok_are_not_checked(plain):
+    with h5py.File(plain, "a") as f:
+        f["clips/status"][3] = b"failed"
+        f["layers/01"][3] = np.nan
+    with CacheReader(plain) as reader:
+        assert len(reader.clips) == N - 1
+
+
+def clips(count):
+    return [SimpleNamespace(id=f"c{i}", path=f"c{i}.wav", label="ab"[i % 2], group="g", split="") for i in range(count)]
+
+
+def settings():
+    return Settings(model="m", model_revision="", model_fingerprint="abc", model_type="wav2vec2", sample_rate=16000,
+                    layers=(0, 1), hidden_size=DIM, dtype="float32", chunk_seconds=30.0, pad_short=False,
+                    poolings=("mean", "std"))
+
+
+@pytest.fixture
+def written(tmp_path):
+    """A cache as extract-embeddings writes it (an index of virtual datasets over parts), grown once."""
+    path = tmp_path / "c.h5"
+    rng = np.random.default_rng(0)
+    with CacheWriter(path, clips(N), settings()) as cache:
+        pooled = {name: rng.standard_normal((N, 2, DIM)).astype(np.float32) for name in ("mean", "std")}
+        cache.write_ok(np.arange(N), pooled, np.ones(N))
+    CacheWriter(path, clips(N + 2), settings()).close()
+    return path
+
+
+def test_a_cache_layerprobe_writes_opens_with_every_reader(written):
+    with open_cache(written) as f:
+        assert f["layers/00"].is_virtual and len(json.loads(f["clips"].attrs["parts"])) == 2
+    with CacheReader(written) as reader:
+        assert len(reader.clips) == N and reader.layer(1, "mean+std").shape == (N, 2 * DIM)
+
+
+def forge_parts(edit):
+    def forged(f):
+        parts = json.loads(f["clips"].attrs["parts"])
+        f["clips"].attrs["parts"] = edit(parts)
+    return forged
+
+
+WRITTEN_MALFORMED = {
+    "part outside its folder": (forge_parts(lambda p: json.dumps([{**p[0], "file": "../victim.h5"}, *p[1:]])),
+                                "attribute clips/parts names '../victim.h5'; expected part files named part-NNNNNN.h5"),
+    "parts not JSON": (forge_parts(lambda p: "[{"), "attribute clips/parts is not a list of parts"),
+    "parts rows beyond the cache": (forge_parts(lambda p: json.dumps([{**p[0], "stop": 99}, *p[1:]])),
+                                    "attribute clips/parts lists rows 0-99 of part-000000.h5; expected rows within 0-14"),
+    "parts not covering a dataset": (forge_parts(lambda p: json.dumps(p[:1])),
+                                     "its parts hold clips/duration incompletely"),
+}
+
+
+@pytest.mark.parametrize("case", WRITTEN_MALFORMED)
+def test_a_forged_parts_list_is_refused(written, case):
+    edit, message = WRITTEN_MALFORMED[case]
+    with h5py.File(written, "a") as f:
+        edit(f)
+    with pytest.raises(UserError, match=message):
+        CacheReader(written)
+    with pytest.raises(UserError, match=message):  # a writer is refused before it writes anything
+        CacheWriter(written, clips(N + 2), settings())
+
+
+def test_a_part_that_is_not_hdf5_or_reads_elsewhere_is_refused(written, tmp_path):
+    part = written.with_name("c.h5.parts") / "part-000001.h5"
+    part.write_bytes(b"not hdf5")
+    with pytest.raises(UserError, match="part-000001.h5 .a part of .*c.h5. is not a readable HDF5 file"):
+        CacheReader(written)
+    (written.with_name("c.h5.parts") / "part-000001.h5").unlink()
+    with pytest.raises(UserError, match="lacks 1 of its part files"):
+        CacheReader(written)
+
+
+def test_a_part_dataset_linking_outside_is_refused(written, tmp_path):
+    part = written.with_name("c.h5.parts") / "part-000000.h5"
+    with h5py.File(part, "a") as f:
+        del f["layers/01"]
+        f["layers/01"] = h5py.ExternalLink(outside(tmp_path), "x")
+    with pytest.raises(UserError, match=r"part-000000.h5: layers/01 is a link \(ExternalLink\)"):
+        CacheReader(written)
+
+
+def test_a_renamed_cache_reads_nothing_of_the_cache_now_under_its_old_name(written, tmp_path):
+    os.rename(written, tmp_path / "v1.h5")
+    os.rename(tmp_path / "c.h5.parts", tmp_path / "v1.h5.parts")
+    shutil.copytree(tmp_path / "v1.h5.parts", tmp_path / "c.h5.parts")  # another cache now called c.h5
+    with pytest.raises(UserError, match=r"\S+ is a virtual dataset reading c.h5.parts/part-000000.h5; expected "
+                                        "only the part files v1.h5.parts/part-NNNNNN.h5"):
+        CacheReader(tmp_path / "v1.h5")
