@@ -1,6 +1,6 @@
-"""What checking a cache on open costs: CacheReader (check_layout, then check_values over the ok rows
-of every layer, a block at a time) against the work it precedes, reading one layer as `probe
---layers N` does, in the same run, on the same synthetic cache written by CacheWriter.
+"""What checking a cache on open costs: CacheReader (check_layout; the values' NaN/infinity check
+runs as each layer is read, data/cache_layout.check_finite) against the work it precedes, reading one
+layer as `probe --layers N` does, in the same run, on the same synthetic cache written by CacheWriter.
 
 Each measurement is taken twice and the second kept, so both read from the page cache (a cold
 read of the file costs both alike). Prints the seconds, the ratio and the peak memory growth of

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from layerprobe.data.cache import open_cache
-from layerprobe.data.cache_layout import check_values, damaged, read_text
+from layerprobe.data.cache_layout import check_finite, damaged, read_text
 from layerprobe.errors import UserError
 from layerprobe.layer_spec import format_layers
 
@@ -34,7 +34,6 @@ class CacheReader:
             self._ok = self._file["clips/status"][()] == b"ok"
             if not self._ok.any():
                 raise UserError(f"no clip has status 'ok' in {self.path}: nothing to probe")
-            check_values(self._file, self.path, self._ok)
             self.clips = self._read_clips()
         except (OSError, RuntimeError) as error:
             self._file.close()
@@ -109,13 +108,15 @@ class CacheReader:
         return self._rows(f"features/{name}")
 
     def _rows(self, dataset: str) -> np.ndarray:
-        # Every ok row is finite: check_values saw them on open. Reading the whole dataset and
-        # masking is faster than h5py's point selection on thousands of rows; the caller holds one
-        # such array at a time.
+        # Reading the whole dataset and masking is faster than h5py's point selection on thousands
+        # of rows; the caller holds one such array at a time.
         try:
-            return self._file[dataset][()][self._ok].astype(np.float32, copy=False)
+            with np.errstate(over="ignore"):  # float64 beyond float32 becomes infinite: check_finite says so
+                values = self._file[dataset][()][self._ok].astype(np.float32, copy=False)
         except (OSError, RuntimeError) as error:
             raise damaged(self.path, error) from None
+        check_finite(self._file, self.path, dataset, values, self._ok)
+        return values
 
     def close(self) -> None:
         self._file.close()

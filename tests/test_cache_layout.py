@@ -139,10 +139,28 @@ def test_a_malformed_cache_is_one_line_naming_the_dataset(plain, case):
     edit, message = {**MALFORMED, **READ}[case]
     with h5py.File(plain, "a") as f:
         edit(f)
-    for opening in (open_cache, CacheReader) if case in MALFORMED else (CacheReader,):
+    for opening in (open_cache, CacheReader) if case in MALFORMED else (read_everything,):
         with pytest.raises(UserError, match=message) as refused:
             opening(plain)
         assert "\n" not in str(refused.value) and len(str(refused.value)) < 300
+
+
+def read_everything(path):
+    """Values are checked as they are read: read every layer and feature."""
+    with CacheReader(path) as reader:
+        for index in reader.layers:
+            reader.layer(index)
+        for name in reader.features:
+            reader.feature(name)
+
+
+def test_nan_in_a_later_layer_stops_probe_with_one_line(tmp_path, capsys):
+    labels, groups, layers = planted_data()
+    layers[2][5, 0] = np.nan
+    cache = write_probe_cache(tmp_path / "c.h5", {1: layers[1], 2: layers[2]}, labels, groups)
+    assert probe_main([str(cache), "--layers", "all", "--classifier", "ridge", "--n-jobs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"layers/02 has NaN or infinity in 1 of its {len(labels)} ok rows (first: row 5)" in err
 
 
 def test_the_probe_command_exits_2_with_that_line_before_any_work(plain, capsys):

@@ -51,5 +51,5 @@ def test_nan_in_an_ok_row_is_reported(tmp_path):
     layer = np.zeros((3, 2))
     layer[0, 1] = np.nan
     path = write_probe_cache(tmp_path / "nan.h5", {0: layer}, ["a", "b", "a"])
-    with pytest.raises(UserError, match="layers/00 has NaN or infinity in 1 of its 3 ok rows"):
-        CacheReader(path)
+    with pytest.raises(UserError, match="layers/00 has NaN or infinity in 1 of its 3 ok rows"), CacheReader(path) as reader:
+        reader.layer(0)
