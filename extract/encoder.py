@@ -23,6 +23,7 @@ from torch import nn  # noqa: E402
 from layerprobe.errors import UserError  # noqa: E402
 from layerprobe.extract.exact_batching import PaddingGuard  # noqa: E402
 from layerprobe.extract.long_clips import Moments  # noqa: E402
+from layerprobe.extract.model_source import check_model_source  # noqa: E402
 from layerprobe.extract.pooling import pooling  # noqa: E402
 
 SUPPORTED_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
@@ -105,7 +106,7 @@ def _load_model(model_id: str, revision: str | None, trust_remote_code: bool) ->
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # a CTC head's unused weights are expected here, not news
     hf_logging.disable_progress_bar()
     try:
@@ -116,7 +117,8 @@ def _load_model(model_id: str, revision: str | None, trust_remote_code: bool) ->
         raise UserError(f"cannot load model {model_id!r}: {cause}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
+        if bars:  # the user's setting, as it was
+            hf_logging.enable_progress_bar()
 
 
 def _damaged_weights(model_id: str) -> str:
@@ -154,6 +156,7 @@ class Encoder:
         if dtype == "float16" and self.device.type == "cpu":
             raise UserError("--dtype float16 needs a GPU; on the CPU use float32 or bfloat16")
         self.dtype = dtype
+        check_model_source(model_id, revision)
         model = _load_model(model_id, revision, trust_remote_code)
         config = model.config
         if not (hasattr(model, "feature_extractor") and hasattr(model, "encoder")):
