@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from collections.abc import Sequence
 
-import h5py
 import numpy as np
 
 from layerprobe.baselines.classifiers import CHANCE_LAYER, CHANCE_SPECS, baseline_specs, chance_input

@@ -8,7 +8,6 @@ import os
 import re
 from types import TracebackType
 
-import h5py
 import numpy as np
 import pandas as pd
 
