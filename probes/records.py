@@ -70,10 +70,13 @@ def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, c
 
 
 def describe(c: Candidate | dict) -> str:
-    """"layer 7 logreg", "mfcc svm-rbf", "selected layer logreg" for messages."""
+    """"layer 7 logreg", "mfcc svm-rbf", "selected layer (logreg)", "selected feature and classifier"
+    for messages; a selected record chose among hand-made features when its picks name features."""
     layer, classifier = (c.layer, c.classifier) if isinstance(c, Candidate) else (c["layer"], c["classifier"])
     if layer == "selected":
-        return f"selected layer ({classifier})" if classifier != "selected" else "selected layer and classifier"
+        picks = (c.picks if isinstance(c, Candidate) else c.get("picked")) or []
+        kind = "feature" if picks and all(isinstance(pick["layer"], str) for pick in picks) else "layer"
+        return f"selected {kind} ({classifier})" if classifier != "selected" else f"selected {kind} and classifier"
     return f"{'layer ' if isinstance(layer, int) else ''}{layer} {classifier}"
 
 

@@ -108,3 +108,14 @@ def test_stage_by_stage_gives_the_report_the_same_paired_test_as_run(tmp_path, c
     comparison = (out / "comparison.json").read_text()
     assert comparison and "no paired test was run" not in (out / "report.md").read_text().lower()
     assert "Paired test on the per-fold UAR differences" in (out / "report.md").read_text()
+
+
+def test_messages_call_a_selected_baseline_a_feature_not_a_layer():
+    from layerprobe.probes.records import describe
+
+    picked = [{"layer": "mfcc", "classifier": "logreg", "C": 1.0}, {"layer": "logmel", "classifier": "logreg", "C": 1.0}]
+    assert describe({"layer": "selected", "classifier": "logreg", "picked": picked}) == "selected feature (logreg)"
+    assert describe({"layer": "selected", "classifier": "selected", "picked": picked}) == \
+        "selected feature and classifier"
+    layers = [{"layer": 3, "classifier": "logreg"}]
+    assert describe({"layer": "selected", "classifier": "logreg", "picked": layers}) == "selected layer (logreg)"
