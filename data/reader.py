@@ -85,6 +85,9 @@ class CacheReader:
         if index not in self.layers:
             raise UserError(f"layer {index} is not in the cache; stored layers: {format_layers(self.layers)}")
         names = pooling.split("+")
+        if "," in pooling and all(name in self.poolings for name in pooling.replace(",", "+").split("+")):
+            raise UserError(f"--pooling {pooling}: probe reads one pooling, or several joined by '+' into one "
+                            f"vector per clip ({pooling.replace(',', '+')}); the cache holds {', '.join(self.poolings)}")
         absent = [name for name in names if name not in self.poolings]
         if absent:
             raise UserError(f"pooling {'+'.join(absent)} is not in the cache; stored poolings: "

@@ -64,3 +64,12 @@ def test_a_probe_saved_on_a_pooling_predicts_from_that_pooling(tmp_path, capsys)
     capsys.readouterr()
     assert main([str(cache), "--predict", str(tmp_path / "run" / "models" / "layer02_logreg.npz")]) == 0
     assert "accuracy on the" in capsys.readouterr().err  # 16 dims read back: mean and max, as fitted
+
+
+def test_poolings_joined_by_a_comma_point_to_the_plus(tmp_path, capsys):
+    labels, groups, layers = planted_data(n_groups=4, per_cell=4, dim=8)
+    cache = with_pooled(write_probe_cache(tmp_path / "c.h5", layers, labels, groups), "max", layers)
+    assert main([str(cache), "--pooling", "mean,max", "--n-jobs", "1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --pooling mean,max: probe reads one pooling, or several joined by '+' into one vector per clip "
+        "(mean+max); the cache holds mean, max")
