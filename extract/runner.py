@@ -127,7 +127,8 @@ def extract(
     if chunk_seconds * info.sample_rate < info.receptive_field:
         raise UserError(f"--chunk-seconds {chunk_seconds} is shorter than the encoder's receptive field")
     settings = Settings(
-        model=info.model,
+        # A local folder is stored absolute, as the data is: the cache may be read from elsewhere.
+        model=str(Path(info.model).resolve()) if Path(info.model).is_dir() else info.model,
         model_revision=info.revision,
         model_fingerprint=info.fingerprint,
         model_type=info.model_type,

@@ -217,3 +217,11 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, dataset, group_norm
         out, err = process.communicate()
         assert process.returncode == 2, (args, err)
         assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
+
+
+def test_a_local_model_folder_given_relative_is_stored_absolute(dataset, tmp_path, group_norm_model, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(group_norm_model))
+    extract(str(dataset), str(tmp_path / "c.h5"), model=os.path.basename(group_norm_model), device="cpu",
+            pad_short=True, progress=False)
+    with h5py.File(tmp_path / "c.h5") as f:
+        assert f.attrs["model"] == os.path.realpath(group_norm_model)
