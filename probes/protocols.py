@@ -80,7 +80,7 @@ class Folds:
 
 def outer_folds(labels: np.ndarray, groups: np.ndarray | None = None, split: np.ndarray | None = None, *,
                 fold_ids: np.ndarray | None = None, cv: str | None = None, folds: int = 5, seed: int = 0,
-                refit: str = "train") -> Folds:
+                refit: str = "train", fold_name: str = "the fold column") -> Folds:
     """Choose the protocol from the data (or `cv`) and compute the outer folds and selection splits once.
 
     Parameters
@@ -89,6 +89,7 @@ def outer_folds(labels: np.ndarray, groups: np.ndarray | None = None, split: np.
     groups : speaker/session per clip, "" where unknown; None or all "" means no groups.
     split : train/validation (or valid, dev)/test per clip, "" for none; None means no split.
     fold_ids : a predefined fold per clip (each value is one test fold); implies cv="folds".
+    fold_name : what the reason calls fold_ids' column (default "the fold column").
     cv : None (default) chooses: the dataset's split when its train and test share no group, else
         grouped CV ("group", or "loso" with fewer groups than folds), else "stratified".
     folds : outer folds of the k-fold protocols (default 5).
@@ -97,7 +98,7 @@ def outer_folds(labels: np.ndarray, groups: np.ndarray | None = None, split: np.
         (default) or "train+validation".
     """
     labels = np.asarray(labels)
-    chosen = capped(_outer_folds(labels, groups, split, fold_ids, cv, folds, seed, refit))
+    chosen = capped(_outer_folds(labels, groups, split, fold_ids, cv, folds, seed, refit, fold_name))
     gap = test_gaps(labels, chosen)
     if gap:
         chosen.warnings.append(gap)
@@ -105,7 +106,8 @@ def outer_folds(labels: np.ndarray, groups: np.ndarray | None = None, split: np.
 
 
 def _outer_folds(labels: np.ndarray, groups: np.ndarray | None, split: np.ndarray | None,
-                 fold_ids: np.ndarray | None, cv: str | None, folds: int, seed: int, refit: str) -> Folds:
+                 fold_ids: np.ndarray | None, cv: str | None, folds: int, seed: int, refit: str,
+                 fold_name: str) -> Folds:
     groups = _groups_or_none(groups)
     split = _split_names(split, len(labels))
     if len(np.unique(labels)) < 2:
@@ -118,7 +120,8 @@ def _outer_folds(labels: np.ndarray, groups: np.ndarray | None, split: np.ndarra
     if fold_ids is not None:
         if cv not in (None, "folds"):
             raise UserError(f"--fold-column gives the folds, so --cv {cv} does not apply; drop one of them")
-        return _predefined(labels, groups, np.asarray(fold_ids).astype(str), seed, counts)
+        # The split column plays no part in predefined folds: its counts would only mislead.
+        return _predefined(labels, groups, np.asarray(fold_ids).astype(str), seed, fold_name)
     if cv == "folds":
         raise UserError("--cv folds needs --fold-column COL, a column of predefined folds")
     name, reason = _choose(cv, groups, split, folds)
@@ -276,7 +279,7 @@ def _split_protocol(labels: np.ndarray, groups: np.ndarray | None, split: np.nda
 
 
 def _predefined(labels: np.ndarray, groups: np.ndarray | None, fold_ids: np.ndarray, seed: int,
-                counts: dict[str, int]) -> Folds:
+                fold_name: str) -> Folds:
     values = np.unique(fold_ids)
     if len(values) < 2:
         raise UserError(f"the fold column has a single value ({values[0]!r}); it needs at least two folds")
@@ -289,8 +292,8 @@ def _predefined(labels: np.ndarray, groups: np.ndarray | None, fold_ids: np.ndar
             leak = f"the predefined folds put {len(shared)} group(s) on both sides of a fold"
             warnings.append(leak)
     outer = [OuterFold(train, test, _selection(labels, groups, train, seed)) for train, test in splits]
-    reason = f"the {len(values)} predefined folds of the fold column"
-    return Folds(PROTOCOLS["folds"], "inner-cv", outer, groups, seed, reason, counts, leak, warnings)
+    reason = f"the {len(values)} predefined folds of {fold_name}"
+    return Folds(PROTOCOLS["folds"], "inner-cv", outer, groups, seed, reason, {}, leak, warnings)
 
 
 def _grouped_splits(name: str, labels: np.ndarray, groups: np.ndarray | None, folds: int, seed: int) -> list[Split]:

@@ -85,7 +85,8 @@ def cache_folds(reader: CacheReader, target: ClipLabels | None = None, *, cv: st
                 "speaker-independent protocol exists for this label (give --label-column group to probe the "
                 "group on purpose)")
         return replace(found, reason=reason, leak=leak, warnings=[leak, *others])
-    return outer_folds(target.labels, groups, split, fold_ids=fold_ids, cv=cv, folds=folds, seed=seed, refit=refit)
+    return outer_folds(target.labels, groups, split, fold_ids=fold_ids, cv=cv, folds=folds, seed=seed, refit=refit,
+                       fold_name=f"--fold-column {fold_column}")
 
 
 def names_its_group(labels: np.ndarray, groups: np.ndarray) -> bool:

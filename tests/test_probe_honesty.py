@@ -71,7 +71,10 @@ def test_a_fold_column_in_the_cache_or_the_manifest_gives_exactly_its_folds(tmp_
     from_manifest = sweep(cache, classifier="logreg", fold_column="actor_fold", n_jobs=1).records[0]
     with h5py.File(cache, "a") as f:
         f.create_dataset("clips/fold", data=folds.astype(object), dtype=h5py.string_dtype())
-    from_cache = sweep(cache, classifier="logreg", fold_column="fold", n_jobs=1).records[0]
+    result = sweep(cache, classifier="logreg", fold_column="fold", n_jobs=1)
+    from_cache = result.records[0]
+    assert result.folds.reason == "the 3 predefined folds of --fold-column fold"
+    assert result.folds.split_counts == {}  # the split column plays no part: no counts of it on the protocol line
     expected = [np.flatnonzero(folds == name).tolist() for name in ("fold0", "fold1", "fold2")]
     for record in (from_manifest, from_cache):
         assert record["protocol"] == "predefined-folds"
