@@ -11,7 +11,7 @@ from layerprobe.report import plots
 from layerprobe.report.document import Image, to_html, to_markdown
 from layerprobe.report.run_dir import RunInputs, read_run_dir
 from layerprobe.report.sections import report_blocks, title
-from layerprobe.report.selection import best_layer, best_per_feature, curve_records
+from layerprobe.report.selection import best_baseline, best_layer, curve_records
 
 PR_CURVE_FILE = "precision_recall_best_layer.png"
 
@@ -42,14 +42,15 @@ def draw_figures(inputs: RunInputs) -> list[Image]:
     directory = inputs.directory
     records = curve_records(inputs.layer_records)
     top = best_layer(inputs.layer_records, inputs.comparison)
-    curve = plots.layer_curve(records, best_per_feature(inputs.baseline_records), top,
-                              directory / "layer_curve.png")
+    # The baseline the headline and the paired test use, not the best row seen afterwards.
+    baseline = best_baseline(inputs.baseline_records, inputs.comparison)
+    curve = plots.layer_curve(records, [baseline] if baseline else [], top, directory / "layer_curve.png")
     confusion = plots.confusion_matrix(top, directory / "confusion_best_layer.png")
     recall = plots.per_class_recall(records, top, directory / "per_class_recall.png")
     figures = [
         Image(curve, "Accuracy and UAR against layer: pooled out-of-fold value, error bars where it has an "
                      f"interval [{interval_method(top['accuracy'])}]; dotted: the layer chosen inside each training "
-                     "part; bands: the best classifier of each baseline feature (95% interval); dashed: chance."),
+                     "part; band: the baseline chosen the same way (its 95% interval); dashed: chance."),
         Image(confusion, "Confusion matrix of the layer chosen inside each training part, over all test folds, "
                          "rows normalized (counts in brackets)."),
         Image(recall, "Recall of each class at each layer: a dark column is a class that the probes miss."),

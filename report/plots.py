@@ -41,7 +41,7 @@ def _literal_text(draw: Callable[..., Path]) -> Callable[..., Path]:
 def layer_curve(layer_records: list[dict], baselines: list[dict], selected: dict, path: str | os.PathLike[str]) -> Path:
     """Accuracy and UAR against layer, one line per classifier (pooled value, error bars: its 95%
     interval), the selected layer's score as a dotted line, one band (95% interval) per baseline
-    record and a dashed chance line."""
+    record given (the report gives the selected baseline) and a dashed chance line."""
     classifiers = list(dict.fromkeys(record["classifier"] for record in layer_records))
     # Classifiers sit side by side at each layer so that their error bars do not hide each other.
     shifts = {c: 0.08 * (i - (len(classifiers) - 1) / 2) for i, c in enumerate(classifiers)}
@@ -114,7 +114,7 @@ def per_class_recall(layer_records: list[dict], selected: dict, path: str | os.P
     layers x classes, the picked layers marked): a class that no layer recognizes shows as a dark column."""
     picks = [pick["classifier"] for pick in selected.get("picked", [])] or [selected["classifier"]]
     classifier = max(set(picks), key=picks.count)
-    picked_layers = {pick["layer"] for pick in selected.get("picked", [])}
+    picked_layers = {pick["layer"] for pick in selected.get("picked", []) if pick["classifier"] == classifier}
     records = sorted((r for r in layer_records if r["classifier"] == classifier), key=lambda r: r["layer"])
     classes = records[0]["classes"]
     recall = np.array([r["per_class"]["recall"] for r in records])
@@ -153,9 +153,12 @@ def precision_recall(record: dict, truth: list[str], path: str | os.PathLike[str
     ax.axhline(is_positive.mean(), color="black", linestyle="--", linewidth=1.2,
                label=f"chance (prevalence {is_positive.mean():.3f})")
     at = record.get("recall_at_precision")
-    if at:
+    if at and at["threshold"] is not None:
         ax.plot([at["value"]], [at["precision"]], marker="o", color="tab:red", linestyle="none",
                 label=f"recall {at['value']:.3f} at precision {at['precision']:g}")
+    elif at:  # no threshold reaches it: a point at recall 0 would sit where the curve never goes
+        ax.axhline(at["precision"], color="tab:red", linestyle=":", linewidth=1.2,
+                   label=f"precision {at['precision']:g}: reached at no threshold")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel(f"recall of {positive}")
@@ -172,9 +175,10 @@ def _baseline_bands(ax, baselines: list[dict], metric: str) -> None:
         colour = colours[i % len(colours)]
         if record[metric]["ci"] is not None:
             ax.axhspan(*record[metric]["ci"], color=colour, alpha=0.18, linewidth=0)
+        name = ("baseline chosen inside each training part" if record["layer"] == "selected"
+                else f"{record['layer']} / {record['classifier']}")
         ax.axhline(record[metric]["value"], color=colour, linewidth=1.5,
-                   label=f"{record['layer']} / {record['classifier']} "
-                         f"({'95% interval' if record[metric]['ci'] is not None else 'no interval'})")
+                   label=f"{name} ({'95% interval' if record[metric]['ci'] is not None else 'no interval'})")
 
 
 def _name(record: dict) -> str:

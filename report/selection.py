@@ -42,15 +42,6 @@ def best_baseline(baseline_records: list[dict], comparison: dict | None = None) 
     return find(baseline_records, (comparison or {}).get("best_baseline")) or headline_record(baseline_records)
 
 
-def best_per_feature(baseline_records: list[dict]) -> list[dict]:
-    """For each feature (in order of first appearance), its record with the highest UAR: the bands of
-    the layer curve, drawn for orientation (the paired test uses the selected baseline)."""
-    by_feature: dict[str, list[dict]] = {}
-    for record in feature_records(baseline_records):
-        by_feature.setdefault(record["layer"], []).append(record)
-    return [best(records) for records in by_feature.values()]
-
-
 def chance_level(record: dict, metric: str) -> tuple[float, str]:
     """The higher of the two chance levels a probe record carries for `metric`, and its name:
     what a classifier that ignores the audio scores on the same folds."""
