@@ -75,7 +75,10 @@ def _family_sentence(record: dict, probe: dict) -> str:
         why = next((line for line in probe.get("warnings", []) if "permutation" in line), "no p-value was recorded")
         return f"No permutation test although --permutations {probe['permutations']} asked for one: {why}."
     holds = "holds" if record["p_value_fwer"] <= 0.05 else "does not hold"
-    return (f"Permutation test ({record['permutations']} {record['permutation']} permutations): p = "
+    # Label-free folds (probes/permutation_folds.py) give the test an observed UAR of its own.
+    where = (f", run on folds that read no labels, where the observed UAR is {record['permutation_observed']:.3f}"
+             if record.get("permutation_folds", "").startswith("folds that read no labels") else "")
+    return (f"Permutation test ({record['permutations']} {record['permutation']} permutations{where}): p = "
             f"{record['p_value']:.3g}, family-wise over every layer and classifier p = {record['p_value_fwer']:.3g}: "
             f"the result {holds} at 0.05.")
 

@@ -256,6 +256,20 @@ def test_a_permutation_test_asked_for_and_impossible_says_so_in_the_headline(tmp
     assert "--permutations N runs one" not in headline
 
 
+def test_a_between_speakers_test_says_it_ran_on_label_free_folds_and_its_observed_uar(tmp_path):
+    groups = np.repeat([f"spk{g}" for g in range(10)], 4)
+    labels = np.repeat(np.tile(["north", "south"], 5), 4)
+    X = np.random.default_rng(1).normal(size=(len(labels), 4))
+    cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
+    result = sweep(cache, classifier="ridge", permutations=19, n_jobs=1)
+    top = headline_record(result.records)
+    assert top["permutation"] == "between-groups" and top["permutation_folds"].startswith("folds that read no labels")
+    write_results(document(result, cache, {"permutations": 19}), tmp_path / "run")
+    headline = write_report(tmp_path / "run")["report.md"].read_text().split("\n\n")[1]
+    assert (f"Permutation test (19 between-groups permutations, run on folds that read no labels, where the observed "
+            f"UAR is {top['permutation_observed']:.3f}): p = {top['p_value']:.3g}") in headline
+
+
 def _rare_owl_cache(tmp_path):
     """8 speakers x 24 clips, one in 12 an owl (8.3%), its scores shifted on three dimensions."""
     rng = np.random.default_rng(4)
