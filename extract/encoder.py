@@ -10,21 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-# oneDNN keeps a compiled convolution for every input shape it meets (1,024 by default), and each
-# length-sorted batch has a new shape: over FSDD's 3,000 clips the process grew from 0.9 to 4.5 GB.
-# Eight cached shapes keep it flat at no measurable cost. Read when the first convolution runs.
-os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from torch import nn
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from safetensors import SafetensorError, safe_open  # noqa: E402
-from torch import nn  # noqa: E402
-
-from layerprobe.errors import UserError  # noqa: E402
-from layerprobe.extract.exact_batching import PaddingGuard  # noqa: E402
-from layerprobe.extract.long_clips import Moments  # noqa: E402
-from layerprobe.extract.model_source import check_model_source  # noqa: E402
-from layerprobe.extract.pooling import pooling  # noqa: E402
+from layerprobe.errors import UserError
+from layerprobe.extract.exact_batching import PaddingGuard
+from layerprobe.extract.long_clips import Moments
+from layerprobe.extract.model_source import check_model_source
+from layerprobe.extract.pooling import pooling
 
 SUPPORTED_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -156,6 +151,11 @@ class Encoder:
         if dtype == "float16" and self.device.type == "cpu":
             raise UserError("--dtype float16 needs a GPU; on the CPU use float32 or bfloat16")
         self.dtype = dtype
+        # oneDNN keeps a compiled convolution for every input shape it meets (1,024 by default), and
+        # each length-sorted batch has a new shape: over FSDD's 3,000 clips the process grew from 0.9
+        # to 4.5 GB. Eight cached shapes keep it flat at no measurable cost. oneDNN reads this when
+        # the first convolution runs, so setting it here, not at import, is in time.
+        os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
         check_model_source(model_id, revision)
         model = _load_model(model_id, revision, trust_remote_code)
         config = model.config
