@@ -16,7 +16,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from layerprobe.probes.detection import class_scores
+from layerprobe.probes.detection import Scores, class_scores
 from layerprobe.probes.protocols import Folds, OuterFold
 from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
 
@@ -26,7 +26,7 @@ SELECTED = "selected"
 @dataclass(frozen=True)
 class JobResult:
     """One job's yield for its P label vectors (row 0 the observed labels when `predicted` is set);
-    decision: the observed labels' (n_test, n_classes) decision scores."""
+    decision: the observed labels' (n_test, n_classes) one-vs-rest scores (detection.class_scores)."""
 
     best: np.ndarray
     hits: np.ndarray
@@ -44,10 +44,11 @@ class Candidate:
 
     best: (k, P) selection score of the chosen point per fold and label vector. hits, support:
     (k, P, K) per-class correct predictions and test clips. predicted: the observed labels' test
-    predictions per fold; decisions: their (n_test, K) decision scores per fold. params: the chosen
-    hyperparameters per fold. picks: per fold, which (layer, classifier) a "selected" candidate took
-    (None for a plain one). grid and scores: the probe's grid and the observed selection score of
-    each point per fold (plain candidates only).
+    predictions per fold; decisions: their (n_test, K) one-vs-rest scores per fold, and score_kinds
+    what those are per fold (the probe's Scores). params: the chosen hyperparameters per fold.
+    picks: per fold, which (layer, classifier) a "selected" candidate took (None for a plain one).
+    grid and scores: the probe's grid and the observed selection score of each point per fold
+    (plain candidates only).
     """
 
     layer: int | str
@@ -62,6 +63,7 @@ class Candidate:
     scores: list[np.ndarray] = field(default_factory=list)
     model: LinearModel | None = None
     decisions: list[np.ndarray] = field(default_factory=list)
+    score_kinds: list[Scores] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, f
     if not observed:
         return JobResult(best, hits, support)
     first = outcomes[0]
-    decision = None if first.decision is None else class_scores(first.decision, n_classes)
+    decision = None if first.decision is None else class_scores(first.decision, n_classes, spec.scores)
     return JobResult(best, hits, support, first.chosen, first.scores, first.predicted, first.model, decision)
 
 
@@ -169,7 +171,7 @@ def candidate(layer: int | str, spec: ProbeSpec, plan: Plan, results: dict[tuple
     return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"),
                      [fold[0].predicted for fold in per_fold], [spec.grid[fold[0].chosen] for fold in per_fold],
                      grid=spec.grid, scores=[fold[0].scores for fold in per_fold], model=final.model if final else None,
-                     decisions=[fold[0].decision for fold in per_fold])
+                     decisions=[fold[0].decision for fold in per_fold], score_kinds=[spec.scores] * len(per_fold))
 
 
 def extend(observed: Candidate, null: Candidate) -> Candidate:
@@ -199,7 +201,8 @@ def select(candidates: Sequence[Candidate], classifier: str) -> Candidate:
     return Candidate(SELECTED, classifier, best.max(axis=0), hits, support,
                      [candidates[w].predicted[k] for k, w in enumerate(observed)],
                      [candidates[w].params[k] for k, w in enumerate(observed)], picks,
-                     decisions=[candidates[w].decisions[k] for k, w in enumerate(observed)])
+                     decisions=[candidates[w].decisions[k] for k, w in enumerate(observed)],
+                     score_kinds=[candidates[w].score_kinds[k] for k, w in enumerate(observed)])
 
 
 def null_statistic(c: Candidate) -> np.ndarray:

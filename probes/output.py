@@ -151,15 +151,25 @@ def detection_headline(record: dict) -> str | None:
 
 
 def detection_line(record: dict) -> str:
-    """"ROC-AUC 0.91 [..], AP 0.62 [..] (...); recall of 'owl' at precision 0.9: 0.40 [..]" for a record."""
+    """"ROC-AUC pooled 0.91 [..], fold mean 0.92; average precision pooled 0.62 [..], fold mean 0.64 (...);
+    recall of 'owl' at precision 0.9: 0.40 [..]" for a record."""
     detection = record["detection"]
-    line = (f"ROC-AUC {with_interval(record['roc_auc'])}, average precision "
-            f"{with_interval(record['average_precision'])} ({detection['average']})")
+    line = (f"ROC-AUC {pooled_and_fold_mean(record['roc_auc'])}; average precision "
+            f"{pooled_and_fold_mean(record['average_precision'])} ({detection['average']})")
     if "recall_at_precision" in record:
         at = record["recall_at_precision"]
         line += (f"; recall of {detection['positive_class']!r} at precision {at['precision']:g}: "
                  f"{with_interval(at)}")
     return line
+
+
+def pooled_and_fold_mean(summary: dict) -> str:
+    """"pooled 0.912 [0.880, 0.940], fold mean 0.925" from a detection metric object: its value on the
+    scores pooled over folds, and the mean of its per-fold values where there are several folds."""
+    text = f"pooled {with_interval(summary)}"
+    if summary.get("fold_mean") is not None and len(summary["folds"]) > 1:
+        text += f", fold mean {summary['fold_mean']:.3f}"
+    return text
 
 
 def with_interval(summary: dict) -> str:

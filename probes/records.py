@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from layerprobe.probes.detection import (
-    DETECTION_METRICS, POOLED_SCORES, Detection, per_class_detection, recall_at_precision, summary,
-    weighted_curves,
+    DETECTION_METRICS, POOLED_SCORES, STORED_SCORES, Detection, encoded, per_class_detection, recall_at_precision,
+    scores_description, summary, weighted_curves,
 )
 from layerprobe.probes.evaluate import Candidate
 from layerprobe.probes.intervals import (
@@ -23,8 +23,8 @@ def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, c
            detection: Detection = Detection()) -> dict:
     """The record of one candidate: pooled scores with 95% intervals and per-fold values, per-class
     scores, detection metrics from the decision scores, chance on the same folds, chosen
-    hyperparameters, and the out-of-fold predictions (with the positive class's decision score
-    for two classes).
+    hyperparameters, and the out-of-fold predictions (with every class's one-vs-rest score, and the
+    positive class's score for two classes).
 
     codes: the observed label code of every ok clip; classes: the class names, indexed by code.
     detection: the positive class and the precision at which recall is read (two classes).
@@ -55,10 +55,11 @@ def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, c
         found = _detection(c, codes, [str(name) for name in classes], folds, detection)
         out["per_class"].update(found.pop("per_class"))
         out.update(found)
-        if K == 2:
-            positive = detection.positive(out["classes"])
-            for fold_predictions, decision in zip(out["predictions"], c.decisions):
-                fold_predictions["score"] = decision[:, positive].tolist()
+        positive = detection.positive(out["classes"]) if K == 2 else None
+        for fold_predictions, decision in zip(out["predictions"], c.decisions):
+            fold_predictions["scores"] = encoded(decision)
+            if positive is not None:
+                fold_predictions["score"] = decision[:, positive].astype(np.float64).tolist()
     if any("C" in params for params in c.params):
         out["C"] = [params.get("C") for params in c.params]
     if c.picks is not None:
@@ -164,7 +165,9 @@ def _detection(c: Candidate, codes: np.ndarray, classes: list[str], folds: Folds
         "positive_class": classes[positive] if positive is not None else None,
         "average": (f"the positive class {classes[positive]!r} against the other" if positive is not None
                     else "macro mean of one-vs-rest values over the classes present in the test clips"),
-        "scores": POOLED_SCORES,
+        "scores": scores_description(c.score_kinds, len(classes)),
+        "pooled": POOLED_SCORES,
+        "stored": STORED_SCORES,
     }
     return out
 
@@ -187,10 +190,13 @@ def _bootstrap(folds: Folds, truth: np.ndarray, scores: np.ndarray, positive: in
 
 def _summary_object(value: float | None, per_fold: list[float | None], folds: Folds,
                     resampled: np.ndarray | None) -> dict:
-    """{"value", "ci", "ci_method", "folds", "std"} as for the other metrics: a corrected t interval
-    over the folds that define the metric, or for one split the percentiles of its `resampled` values."""
+    """{"value", "ci", "ci_method", "folds", "fold_mean", "std"} as for the other metrics, plus the mean
+    of the folds that define the metric (pooled scores of models whose scales differ can rank worse
+    than each fold's own): a corrected t interval over those folds around the pooled value, or for
+    one split the percentiles of its `resampled` values."""
     defined = np.array([v for v in per_fold if v is not None])
     out = {"value": value, "ci": None, "ci_method": None, "folds": per_fold,
+           "fold_mean": float(defined.mean()) if len(defined) else None,
            "std": float(np.std(defined, ddof=1)) if len(defined) > 1 else None}
     if value is None:
         return out

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from layerprobe.layer_spec import format_layers
-from layerprobe.probes.output import COLUMNS, SELECTED, detection_headline, interval_method, with_interval
+from layerprobe.probes.output import (COLUMNS, SELECTED, detection_headline, interval_method, pooled_and_fold_mean,
+                                      with_interval)
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
 from layerprobe.report.selection import (CHANCE, RANKING, best_baseline, best_layer, chance_level, curve_records, find,
@@ -149,9 +150,10 @@ def per_class_table(inputs: RunInputs) -> list[Block]:
     if "detection" in top:
         detection = top["detection"]
         text = (f"Of the {_name(top)}, over all test folds. ROC-AUC and AP (average precision) rank each class "
-                f"against the rest by the decision scores, {detection['scores']}. Overall: ROC-AUC "
-                f"{with_interval(top['roc_auc'])}, AP {with_interval(top['average_precision'])} "
-                f"({detection['average']})")
+                f"against the rest by its score: {detection['scores']}. The table's values and the pooled ones "
+                "are computed on the scores of every test clip together (each fold's from its own model), the "
+                f"fold mean averages the per-fold values. Overall: ROC-AUC {pooled_and_fold_mean(top['roc_auc'])}; "
+                f"AP {pooled_and_fold_mean(top['average_precision'])} ({detection['average']})")
         if "recall_at_precision" in top:
             at = top["recall_at_precision"]
             text += (f"; recall of {detection['positive_class']!r} at precision {at['precision']:g}: "

@@ -1,17 +1,23 @@
 """ROC-AUC, average precision and recall at a precision, from out-of-fold decision scores, against scikit-learn."""
+import base64
+import json
+
 import numpy as np
 import pytest
 from conftest import planted_data, write_probe_cache
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
-from sklearn.preprocessing import label_binarize
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler, label_binarize
 
 from layerprobe.baselines.classifiers import SVM_RBF
-from layerprobe.probes.classifiers import CLASSIFIERS
+from layerprobe.probes.classifiers import CLASSIFIERS, LOGREG_REFERENCE
 from layerprobe.probes.cli import main
 from layerprobe.probes.detection import weighted_curves
 from layerprobe.probes.evaluate import Plan, evaluate_candidates
 from layerprobe.probes.protocols import outer_folds
 from layerprobe.probes.records import record
+from layerprobe.probes.spec import FoldTask
 from layerprobe.probes.sweep import sweep
 
 
@@ -29,6 +35,24 @@ def _pooled(rec):
     index = np.concatenate([fold["index"] for fold in rec["predictions"]])
     score = np.concatenate([fold["score"] for fold in rec["predictions"]])
     return index, score
+
+
+def _vowels():
+    """Three vowels on one formant-like axis, 'u' in the middle, 6 speakers: the multinomial logit of
+    'u' is nearly flat along that axis and ranks its clips at chance, while its softmax probability
+    (high between the other two) ranks them well, as with the demo report's class 'u'."""
+    rng = np.random.default_rng(0)
+    groups = np.repeat([f"spk{g}" for g in range(6)], 18)
+    labels = np.tile(np.repeat(["a", "i", "u"], 6), 6)
+    X = rng.normal(size=(len(labels), 4))
+    X[:, 0] += np.select([labels == "a", labels == "i"], [-2.5, 2.5], 0.0)
+    return X, labels, groups
+
+
+def _scores(fold):
+    """A fold's per-class scores as the README says to read them."""
+    stored = fold["scores"]
+    return np.frombuffer(base64.b64decode(stored["base64"]), stored["dtype"]).reshape(stored["shape"])
 
 
 def _recall_at(positive, score, precision):
@@ -97,6 +121,101 @@ def test_multiclass_per_class_and_macro_values_agree_with_scikit_learn():
     assert rec["average_precision"]["value"] == pytest.approx(
         average_precision_score(onehot, scores, average="macro"), abs=1e-12)
     assert rec["detection"]["positive_class"] is None and "score" not in rec["predictions"][0]
+
+
+def test_multiclass_logreg_ranks_by_softmax_probabilities_as_scikit_learn_ovr_does():
+    X, labels, groups = _vowels()
+    folds = outer_folds(labels, groups, folds=3, seed=0)
+    classes, codes = np.unique(labels, return_inverse=True)
+    u = list(classes).index("u")
+    plan = Plan(codes[None, :], len(classes), folds, "none", 0)
+    candidates = [evaluate_candidates([(0, lambda: X)], [spec], plan, 1, False)[0]
+                  for spec in (CLASSIFIERS["logreg"], LOGREG_REFERENCE)]  # both are called "logreg"
+    tested = np.concatenate([fold.test for fold in folds.outer])
+    for candidate in candidates:
+        rec = record(candidate, codes, classes, folds, "none")
+        assert rec["per_class"]["roc_auc"][u] > 0.85  # by the raw logits: 0.47
+        proba = np.concatenate([_scores(fold) for fold in rec["predictions"]])
+        assert proba.sum(axis=1) == pytest.approx(1.0, abs=1e-6)
+        truth = codes[tested]
+        assert rec["per_class"]["roc_auc"] == pytest.approx(
+            roc_auc_score(truth, proba, multi_class="ovr", average=None), abs=1e-12)
+        assert rec["roc_auc"]["value"] == pytest.approx(
+            roc_auc_score(truth, proba, multi_class="ovr", average="macro"), abs=1e-12)
+        assert rec["detection"]["scores"] == "softmax probabilities of the multinomial logits"
+    # The reference's stored scores are scikit-learn's own predict_proba, where its raw logit ranks 'u' at chance.
+    reference = record(candidates[1], codes, classes, folds, "none")
+    logits = []
+    for fold, stored, params in zip(folds.outer, reference["predictions"], reference["params"]):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=params["C"], max_iter=2000, tol=1e-4))
+        model.fit(X[fold.fit], codes[fold.fit])
+        assert _scores(stored) == pytest.approx(model.predict_proba(X[fold.test]), abs=1e-6)
+        logits.append(model.decision_function(X[fold.test]))
+    assert roc_auc_score(codes[tested] == u, np.concatenate(logits)[:, u]) < 0.6
+
+
+def test_two_class_logreg_scores_rank_as_its_probabilities(tmp_path):
+    cache, labels = _rare_owl(tmp_path)
+    classes, codes = np.unique(labels, return_inverse=True)
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(len(labels), 16))
+    X[labels == "owl", :3] += 0.9
+    folds = outer_folds(labels, np.repeat([f"spk{g}" for g in range(8)], 24), folds=4, seed=0)
+    plan = Plan(codes[None, :], 2, folds, "none", 0)
+    rec = record(evaluate_candidates([(0, lambda: X)], [LOGREG_REFERENCE], plan, 1, False)[0], codes, classes, folds,
+                 "none")
+    probability = []
+    for fold, stored, params in zip(folds.outer, rec["predictions"], rec["params"]):
+        assert np.array_equal(_scores(stored), np.column_stack([-np.array(stored["score"]), stored["score"]]))
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=params["C"], max_iter=2000, tol=1e-4))
+        probability.append(model.fit(X[fold.fit], codes[fold.fit]).predict_proba(X[fold.test])[:, 1])
+    owl = codes[np.concatenate([fold.test for fold in folds.outer])] == 1
+    assert rec["roc_auc"]["value"] == pytest.approx(roc_auc_score(owl, np.concatenate(probability)), abs=1e-12)
+    assert rec["detection"]["scores"] == "the log-odds of the positive class (ranks as its probability does)"
+
+
+@pytest.mark.parametrize("name", ["ridge", "linear-svm"])
+def test_ridge_and_linear_svm_scores_are_one_vs_rest(name):
+    """A class's one-vs-rest score is fitted on its own indicator: moving clips between the other
+    classes leaves it as it was (a multinomial logit moves)."""
+    labels, groups, layers = planted_data(n_classes=4, n_groups=4, per_cell=4)
+    _, codes = np.unique(labels, return_inverse=True)
+    fold = outer_folds(labels, groups, folds=4, seed=0).outer[0]
+    moved = np.where((codes == 1) & (np.arange(len(codes)) % 2 == 0), 2, codes)
+
+    def scores(spec, labels):
+        return spec.run(FoldTask(layers[1], labels[None, :], 4, fold.fit, fold.test, ()))[0].decision
+
+    assert scores(CLASSIFIERS[name], moved)[:, 0] == pytest.approx(scores(CLASSIFIERS[name], codes)[:, 0], rel=1e-5)
+    logits = scores(CLASSIFIERS["logreg"], moved)[:, 0] - scores(CLASSIFIERS["logreg"], codes)[:, 0]
+    assert np.abs(logits).max() > 1e-3
+
+
+def test_multiclass_auc_and_ap_are_recomputed_from_the_written_record(tmp_path, planted_probe_cache):
+    run_dir = tmp_path / "run"
+    assert main([str(planted_probe_cache), "--layers", "0,1", "--n-jobs", "1", "--quiet", "--out", str(run_dir)]) == 0
+    doc = json.loads((run_dir / "probe_results.json").read_text())
+    described = {name: spec.scores.per_class for name, spec in CLASSIFIERS.items()}
+    for rec in doc["results"]:
+        classes = rec["classes"]
+        truth = [np.searchsorted(classes, np.asarray(doc["clip_labels"])[fold["index"]]) for fold in rec["predictions"]]
+        scores = [_scores(fold) for fold in rec["predictions"]]
+        onehot = label_binarize(np.concatenate(truth), classes=range(len(classes)))
+        pooled = np.concatenate(scores)
+        assert rec["per_class"]["roc_auc"] == pytest.approx(roc_auc_score(onehot, pooled, average=None), abs=1e-12)
+        assert rec["per_class"]["average_precision"] == pytest.approx(
+            average_precision_score(onehot, pooled, average=None), abs=1e-12)
+        for metric, name in ((roc_auc_score, "roc_auc"), (average_precision_score, "average_precision")):
+            assert rec[name]["value"] == pytest.approx(metric(onehot, pooled, average="macro"), abs=1e-12)
+            per_fold = [metric(label_binarize(t, classes=range(len(classes))), s, average="macro")
+                        for t, s in zip(truth, scores)]
+            assert rec[name]["folds"] == pytest.approx(per_fold, abs=1e-12)
+            assert rec[name]["fold_mean"] == pytest.approx(np.mean(per_fold), abs=1e-12)
+        if rec["layer"] != "selected":
+            assert rec["detection"]["scores"] == described[rec["classifier"]]
+        else:  # each fold's scores are those of the probe picked in it, and the record says which
+            for pick in rec["picked"]:
+                assert described[pick.get("classifier", rec["classifier"])] in rec["detection"]["scores"]
 
 
 def test_a_class_absent_from_the_test_clips_has_no_auc_and_the_macro_skips_it(tmp_path):
