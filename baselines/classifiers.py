@@ -12,7 +12,7 @@ from sklearn.svm import SVC
 
 from layerprobe.errors import UserError
 from layerprobe.probes.classifiers import CLASSIFIERS
-from layerprobe.probes.detection import Scores
+from layerprobe.probes.detection import ScoreKind
 from layerprobe.probes.spec import ClassWeight, ProbeSpec, sklearn_spec
 
 # On standardised features gamma = 1/F is the usual centre ("scale"): 0.004 for 240 MFCC
@@ -30,10 +30,10 @@ def _svm_rbf(class_weight: ClassWeight, seed: int) -> Pipeline:
 
 # SVC trains one-vs-one; its decision_function (shape "ovr") gives each class its pairwise wins plus
 # a bounded (|x| < 1/3) sum of their confidences: a per-class score, monotone in that class's wins.
-SVM_RBF_SCORES = Scores("one-vs-one votes per class plus a bounded sum of their confidences (SVC's "
-                        "decision_function, shape 'ovr')", "the margin of the RBF SVM for the positive class")
+SVM_RBF_SCORE_KIND = ScoreKind("one-vs-one votes per class plus a bounded sum of their confidences (SVC's "
+                                "decision_function, shape 'ovr')", "the margin of the RBF SVM for the positive class")
 SVM_RBF = sklearn_spec("svm-rbf", _svm_rbf, [{"C": c, "gamma": g} for c in SVM_C_GRID for g in SVM_GAMMA_GRID],
-                       scores=SVM_RBF_SCORES)
+                       score_kind=SVM_RBF_SCORE_KIND)
 BASELINE_CLASSIFIERS = {"svm-rbf": SVM_RBF, **CLASSIFIERS}
 
 

@@ -33,8 +33,9 @@ def _linear_svm(class_weight: ClassWeight, seed: int) -> Pipeline:
                      ("clf", LinearSVC(class_weight=class_weight, dual=True, max_iter=20000, random_state=seed))])
 
 
-LOGREG_REFERENCE = sklearn_spec("logreg", _logreg, [{"C": c} for c in C_GRID], scores=LOGREG.scores)
-LINEAR_SVM_REFERENCE = sklearn_spec("linear-svm", _linear_svm, [{"C": c} for c in C_GRID], scores=LINEAR_SVM.scores)
+LOGREG_REFERENCE = sklearn_spec("logreg", _logreg, [{"C": c} for c in C_GRID], score_kind=LOGREG.score_kind)
+LINEAR_SVM_REFERENCE = sklearn_spec("linear-svm", _linear_svm, [{"C": c} for c in C_GRID],
+                                    score_kind=LINEAR_SVM.score_kind)
 CLASSIFIERS: dict[str, ProbeSpec] = {"logreg": LOGREG, "linear-svm": LINEAR_SVM, "ridge": RIDGE}
 
 

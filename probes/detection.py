@@ -2,7 +2,7 @@
 (one-vs-rest) and their macro mean, and, for two classes, the recall reached at a chosen precision.
 
 A rare class (the owl among the birds) is judged by how well its scores rank it, not by accuracy.
-Each probe says what its per-class score is (Scores): a one-vs-rest score ranks the clips for its
+Each probe says what its per-class score is (ScoreKind): a one-vs-rest score ranks the clips for its
 class whatever the other classes' scores, while multinomial logits do not (adding a constant to every
 logit of a clip changes nothing), so those become softmax probabilities. The pooled values are
 computed on the scores of every test clip taken together, as is common; those of different folds
@@ -34,7 +34,7 @@ STORED_SCORES = ("predictions[k].scores: fold k's per-class scores, clips in the
 
 
 @dataclass(frozen=True)
-class Scores:
+class ScoreKind:
     """What a probe's per-class score is, the one that ranks clips for a class against the rest.
 
     per_class: what it is with more than two classes. two_class: what the single score of two
@@ -49,9 +49,9 @@ class Scores:
 
 
 # A scikit-learn classifier's own scores where no probe says otherwise (sklearn_spec's default).
-DECISION_FUNCTION = Scores("the classifier's decision_function (predict_proba where it has none), one column per class",
-                           "the classifier's decision_function for the positive class (predict_proba: its "
-                           "probability minus the other's)")
+DECISION_FUNCTION = ScoreKind("the classifier's decision_function (predict_proba where it has none), one column "
+                              "per class", "the classifier's decision_function for the positive class (predict_proba: "
+                              "its probability minus the other's)")
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,9 @@ class Detection:
         return classes.index(self.positive_class) if self.positive_class is not None else 1
 
 
-def class_scores(decision: np.ndarray, n_classes: int, scores: Scores) -> np.ndarray:
+def class_scores(decision: np.ndarray, n_classes: int, kind: ScoreKind) -> np.ndarray:
     """(n, n_classes) float32 one-vs-rest scores, higher meaning more of that class, from a decision
-    function's output whose meaning `scores` gives. Two classes always become (-s, s), s the second
+    function's output whose meaning `kind` gives. Two classes always become (-s, s), s the second
     class's margin: sklearn's single column as it is, a score per class (ridge's, a probability) as
     their difference; so the two columns rank alike, and scores pooled over folds won by different
     probes stay comparable. More classes: softmax probabilities of logits, other scores as they are.
@@ -98,13 +98,13 @@ def class_scores(decision: np.ndarray, n_classes: int, scores: Scores) -> np.nda
         single = decision.reshape(-1)
         return np.column_stack([-single, single]).astype(np.float32)
     if n_classes == 2 and decision.shape[1] == 2:
-        return class_scores(decision[:, 1] - decision[:, 0], 2, scores)
+        return class_scores(decision[:, 1] - decision[:, 0], 2, kind)
     if decision.shape[1] != n_classes:
         raise ValueError(f"decision scores have {decision.shape[1]} columns for {n_classes} classes")
-    return (softmax(decision, axis=1) if scores.softmax else decision).astype(np.float32)
+    return (softmax(decision, axis=1) if kind.softmax else decision).astype(np.float32)
 
 
-def scores_description(per_fold: list[Scores], n_classes: int) -> str:
+def scores_description(per_fold: list[ScoreKind], n_classes: int) -> str:
     """What the scores of a record are: one description, or, where the folds' probes differ (a
     selected record), each with the folds (1-based) it holds for."""
     described = [kind.two_class if n_classes == 2 else kind.per_class for kind in per_fold]
@@ -118,8 +118,8 @@ def scores_description(per_fold: list[Scores], n_classes: int) -> str:
 
 def encoded(scores: np.ndarray) -> dict:
     """A fold's (n, K) float32 scores as a record keeps them: {"dtype", "shape", "base64"}; read back by
-    np.frombuffer(base64.b64decode(x["base64"]), x["dtype"]).reshape(x["shape"]). Decimal lists cost
-    three times the bytes (35 classes x 11,000 test clips: 8.5 MB per record against 2.1 MB)."""
+    np.frombuffer(base64.b64decode(x["base64"]), x["dtype"]).reshape(x["shape"]). Decimal lists, one
+    per clip, would add 3.6x the bytes and take about 20x as long to write (bench/detection_cost.py)."""
     block = np.ascontiguousarray(scores, dtype="<f4")
     return {"dtype": "<f4", "shape": list(block.shape), "base64": base64.b64encode(block.tobytes()).decode("ascii")}
 

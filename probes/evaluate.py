@@ -16,7 +16,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from layerprobe.probes.detection import Scores, class_scores
+from layerprobe.probes.detection import ScoreKind, class_scores
 from layerprobe.probes.protocols import Folds, OuterFold
 from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
 
@@ -45,7 +45,7 @@ class Candidate:
     best: (k, P) selection score of the chosen point per fold and label vector. hits, support:
     (k, P, K) per-class correct predictions and test clips. predicted: the observed labels' test
     predictions per fold; decisions: their (n_test, K) one-vs-rest scores per fold, and score_kinds
-    what those are per fold (the probe's Scores). params: the chosen hyperparameters per fold.
+    what those are per fold (the probe's ScoreKind). params: the chosen hyperparameters per fold.
     picks: per fold, which (layer, classifier) a "selected" candidate took (None for a plain one).
     grid and scores: the probe's grid and the observed selection score of each point per fold
     (plain candidates only).
@@ -63,7 +63,7 @@ class Candidate:
     scores: list[np.ndarray] = field(default_factory=list)
     model: LinearModel | None = None
     decisions: list[np.ndarray] = field(default_factory=list)
-    score_kinds: list[Scores] = field(default_factory=list)
+    score_kinds: list[ScoreKind] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, f
     if not observed:
         return JobResult(best, hits, support)
     first = outcomes[0]
-    decision = None if first.decision is None else class_scores(first.decision, n_classes, spec.scores)
+    decision = None if first.decision is None else class_scores(first.decision, n_classes, spec.score_kind)
     return JobResult(best, hits, support, first.chosen, first.scores, first.predicted, first.model, decision)
 
 
@@ -171,7 +171,7 @@ def candidate(layer: int | str, spec: ProbeSpec, plan: Plan, results: dict[tuple
     return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"),
                      [fold[0].predicted for fold in per_fold], [spec.grid[fold[0].chosen] for fold in per_fold],
                      grid=spec.grid, scores=[fold[0].scores for fold in per_fold], model=final.model if final else None,
-                     decisions=[fold[0].decision for fold in per_fold], score_kinds=[spec.scores] * len(per_fold))
+                     decisions=[fold[0].decision for fold in per_fold], score_kinds=[spec.score_kind] * len(per_fold))
 
 
 def extend(observed: Candidate, null: Candidate) -> Candidate:

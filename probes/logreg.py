@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from layerprobe.probes.detection import Scores
+from layerprobe.probes.detection import ScoreKind
 from layerprobe.probes.grids import C_GRID
 from layerprobe.probes.newton import Loss, LossAt, Problem, solve_path
 from layerprobe.probes.path_probe import Design, path_spec
@@ -93,6 +93,6 @@ def _loss(labels: np.ndarray, sample: np.ndarray) -> Loss:
 
 # The decision scores are multinomial logits (one binomial logit for two classes): only their
 # differences within a clip mean something, so detection ranks by their softmax.
-SCORES = Scores("softmax probabilities of the multinomial logits",
-                "the log-odds of the positive class (ranks as its probability does)", softmax=True)
-LOGREG = path_spec("logreg", fit_path, coefficients, C_GRID, SCORES)
+SCORE_KIND = ScoreKind("softmax probabilities of the multinomial logits",
+                       "the log-odds of the positive class (ranks as its probability does)", softmax=True)
+LOGREG = path_spec("logreg", fit_path, coefficients, C_GRID, SCORE_KIND)

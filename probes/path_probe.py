@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layerprobe.probes.detection import Scores
+from layerprobe.probes.detection import ScoreKind
 from layerprobe.probes.fit_rows import class_weight_table, uar_many
 from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
 from layerprobe.probes.split_threads import map_splits
@@ -94,9 +94,9 @@ Coefficients = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 
 def path_spec(name: str, fit_path: PathSolver, coefficients: Coefficients, grid: Sequence[float],
-              scores: Scores) -> ProbeSpec:
-    """A ProbeSpec over the C values `grid` whose fits come from fit_path; scores: what its decision
-    scores (those of `coefficients`) are."""
+              score_kind: ScoreKind) -> ProbeSpec:
+    """A ProbeSpec over the C values `grid` whose fits come from fit_path; score_kind: what its
+    decision scores (those of `coefficients`) are."""
     values = tuple(float(c) for c in grid)
 
     def run(task: FoldTask) -> list[FoldOutcome]:
@@ -123,7 +123,7 @@ def path_spec(name: str, fit_path: PathSolver, coefficients: Coefficients, grid:
                                         decision if first else None))
         return outcomes
 
-    return ProbeSpec(name, tuple({"C": c} for c in values), run, scores)
+    return ProbeSpec(name, tuple({"C": c} for c in values), run, score_kind)
 
 
 def _refit(fit_path: PathSolver, final: Design, paths: list[tuple[Design, list[np.ndarray]]], codes: np.ndarray,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layerprobe.probes.detection import Scores
+from layerprobe.probes.detection import ScoreKind
 from layerprobe.probes.fit_rows import class_weight_table, uar_many
 from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec, Split
 from layerprobe.probes.split_threads import map_splits
@@ -193,6 +193,6 @@ def run(task: FoldTask) -> list[FoldOutcome]:
 
 # Each class's column is the least-squares fit of its own 0/1 indicator (the columns share the
 # decomposition, not the fit): one-vs-rest as it stands. With two classes the columns are 1 - each other.
-SCORES = Scores("one-vs-rest least-squares scores (each class's 0/1 indicator fitted against the rest)",
-                "the positive class's least-squares score minus the other's")
-RIDGE = ProbeSpec("ridge", tuple({"alpha": a} for a in ALPHA_GRID), run, SCORES, batch=1000)
+SCORE_KIND = ScoreKind("one-vs-rest least-squares scores (each class's 0/1 indicator fitted against the rest)",
+                       "the positive class's least-squares score minus the other's")
+RIDGE = ProbeSpec("ridge", tuple({"alpha": a} for a in ALPHA_GRID), run, SCORE_KIND, batch=1000)

@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from layerprobe.probes.detection import DECISION_FUNCTION, Scores
+from layerprobe.probes.detection import DECISION_FUNCTION, ScoreKind
 from layerprobe.probes.standardize import standardized_blocks
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -109,7 +109,7 @@ class ProbeSpec:
 
     name: what records call it ("logreg"). grid: the hyperparameter points, e.g. ({"C": 0.01}, ...),
     in the order ties are broken (the first maximum wins). run(task): one FoldOutcome per row of
-    task.codes. scores: what its decision scores are, so that the detection metrics rank clips by
+    task.codes. score_kind: what its decision scores are, so that the detection metrics rank clips by
     a one-vs-rest score (softmax probabilities of logits). batch: how many label vectors one task
     should carry (a solver that shares work across them wants many; a plain one, one per task, so
     that workers share the load).
@@ -118,7 +118,7 @@ class ProbeSpec:
     name: str
     grid: tuple[dict[str, float], ...]
     run: Callable[[FoldTask], list[FoldOutcome]]
-    scores: Scores
+    score_kind: ScoreKind
     batch: int = 1
 
 
@@ -149,11 +149,11 @@ def class_weights(mode: str, labels: np.ndarray) -> ClassWeight:
 
 
 def sklearn_spec(name: str, pipeline: Callable[[ClassWeight, int], Pipeline], grid: Sequence[dict],
-                 step: str = "clf", *, scores: Scores = DECISION_FUNCTION) -> ProbeSpec:
+                 step: str = "clf", *, score_kind: ScoreKind = DECISION_FUNCTION) -> ProbeSpec:
     """A spec fitted with scikit-learn, one fit per (selection split, grid point), as GridSearchCV does.
 
     pipeline(class_weight, seed): an unfitted Pipeline whose last step, named `step`, takes the
-    grid's keys as parameters. scores: what the classifier's decision_function gives (default: taken
+    grid's keys as parameters. score_kind: what the classifier's decision_function gives (default: taken
     as one-vs-rest scores; a multinomial LogisticRegression's are logits). This is the reference the
     fast solvers are tested against, and the engine of baselines such as the RBF SVM.
     """
@@ -186,7 +186,7 @@ def sklearn_spec(name: str, pipeline: Callable[[ClassWeight, int], Pipeline], gr
             outcomes.append(FoldOutcome(scores, chosen, np.asarray(predicted, dtype=np.int64), model, decision))
         return outcomes
 
-    return ProbeSpec(name, grid, run, scores)
+    return ProbeSpec(name, grid, run, score_kind)
 
 
 def decision_scores(pipeline: Pipeline, X: np.ndarray) -> np.ndarray | None:

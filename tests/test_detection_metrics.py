@@ -195,7 +195,7 @@ def test_multiclass_auc_and_ap_are_recomputed_from_the_written_record(tmp_path, 
     run_dir = tmp_path / "run"
     assert main([str(planted_probe_cache), "--layers", "0,1", "--n-jobs", "1", "--quiet", "--out", str(run_dir)]) == 0
     doc = json.loads((run_dir / "probe_results.json").read_text())
-    described = {name: spec.scores.per_class for name, spec in CLASSIFIERS.items()}
+    described = {name: spec.score_kind.per_class for name, spec in CLASSIFIERS.items()}
     for rec in doc["results"]:
         classes = rec["classes"]
         truth = [np.searchsorted(classes, np.asarray(doc["clip_labels"])[fold["index"]]) for fold in rec["predictions"]]
