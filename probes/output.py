@@ -133,14 +133,15 @@ def table(doc: dict, first_column: str = "layer") -> str:
 
 def detection_headline(record: dict) -> str | None:
     """For two classes, what a detector is judged by, to lead with instead of UAR: "average precision
-    of 'owl' 0.62 [..], against 0.17 for random scores (its prevalence), recall 0.40 [..] at precision
-    0.9 (decision score >= 0.31 ...)"; None for more classes or a record without decision scores."""
+    of 'owl' pooled 0.62 [..], fold mean 0.64, against 0.17 for random scores (its prevalence), recall
+    0.40 [..] at precision 0.9 (decision score >= 0.31 ...)"; None for more classes or a record without
+    decision scores."""
     if len(record["classes"]) != 2 or "average_precision" not in record:
         return None
     positive = record["detection"]["positive_class"]
     support = record["per_class"]["support"]
     prevalence = support[record["classes"].index(positive)] / sum(support)
-    line = (f"average precision of {positive!r} {with_interval(record['average_precision'])}, against "
+    line = (f"average precision of {positive!r} {pooled_and_fold_mean(record['average_precision'])}, against "
             f"{prevalence:.3f} for random scores (its prevalence)")
     at = record.get("recall_at_precision")
     if at:

@@ -287,7 +287,8 @@ def test_two_classes_lead_with_average_precision_and_recall_at_precision_and_a_r
     top = headline_record(result.records)
     ap, at, uar = top["average_precision"], top["recall_at_precision"], top["balanced_accuracy"]
     assert at["threshold"] is not None
-    lead = (f"average precision of 'owl' {with_interval(ap)}, against 0.083 for random scores (its prevalence), "
+    lead = (f"average precision of 'owl' pooled {with_interval(ap)}, fold mean {np.mean(ap['folds']):.3f}, against "
+            "0.083 for random scores (its prevalence), "
             f"recall {with_interval(at)} at precision 0.5 (decision score >= {at['threshold']:.4g} on the pooled "
             f"out-of-fold scores); UAR {with_interval(uar)}")
     terminal = table(doc).splitlines()
