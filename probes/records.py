@@ -193,7 +193,8 @@ def _summary_object(value: float | None, per_fold: list[float | None], folds: Fo
     """{"value", "ci", "ci_method", "folds", "fold_mean", "std"} as for the other metrics, plus the mean
     of the folds that define the metric (pooled scores of models whose scales differ can rank worse
     than each fold's own): a corrected t interval over those folds around the pooled value, or for
-    one split the percentiles of its `resampled` values."""
+    one split the percentiles of its `resampled` values (none, with a `ci_note`, below
+    intervals.MIN_BOOTSTRAP_UNITS test units)."""
     defined = np.array([v for v in per_fold if v is not None])
     out = {"value": value, "ci": None, "ci_method": None, "folds": per_fold,
            "fold_mean": float(defined.mean()) if len(defined) else None,
@@ -205,8 +206,13 @@ def _summary_object(value: float | None, per_fold: list[float | None], folds: Fo
             ratio = float(np.mean([len(test) / len(fit) for fit, test in folds.splits]))
             out.update(ci=corrected_t_interval(value, defined, ratio), ci_method=CORRECTED_T)
         return out
-    tail = 100 * (1 - LEVEL) / 2
     unit = "groups" if folds.groups is not None else "clips"
+    test = folds.outer[0].test
+    n_units = len(np.unique(folds.groups[test])) if folds.groups is not None else len(test)
+    note = too_few_units(unit, n_units)
+    if note:
+        return {**out, "ci_note": note}
+    tail = 100 * (1 - LEVEL) / 2
     out.update(ci=[float(np.nanpercentile(resampled, tail)), float(np.nanpercentile(resampled, 100 - tail))],
-               ci_method=f"percentile bootstrap over test {unit}, {DETECTION_RESAMPLES} resamples, 95%")
+               ci_method=bootstrap_method(unit, n_units, DETECTION_RESAMPLES))
     return out

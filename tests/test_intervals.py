@@ -12,6 +12,7 @@ from layerprobe.pipeline import print_headline
 from layerprobe.probes.intervals import CORRECTED_T, bootstrap_method, too_few_units
 from layerprobe.probes.metrics import METRICS
 from layerprobe.probes.output import document, headline_record, table, write_results
+from layerprobe.probes.records import DETECTION_RESAMPLES
 from layerprobe.probes.sweep import records_frame, sweep
 from layerprobe.report.build import write_report
 
@@ -77,6 +78,8 @@ def test_twelve_test_speakers_still_get_a_group_bootstrap_of_the_pooled_value(tm
                                     "percentiles of the pooled value recomputed on each resample")
     low, high = summary["ci"]
     assert low < high and low <= summary["value"] <= high
+    auc = headline_record(result.records)["roc_auc"]
+    assert auc["ci"] is not None and auc["ci_method"] == bootstrap_method("groups", 12, DETECTION_RESAMPLES)
 
 
 def test_the_corrected_t_interval_is_centred_on_the_pooled_value_and_says_so(planted_probe_cache):
