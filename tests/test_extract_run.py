@@ -209,7 +209,7 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, dataset, group_norm
         ([str(tmp_path / "missing"), "--out", str(tmp_path / "c.h5")], "missing"),
         ([str(dataset), "--out", str(tmp_path / "c.h5"), "--layers", "x"], "layers 'x'"),
         ([str(dataset)], "--out"),
-        ([str(dataset), "--out", str(tmp_path / "c.h5"), "--model", str(tmp_path / "nowhere")], "cannot load model"),
+        ([str(dataset), "--out", str(tmp_path / "c.h5"), "--model", str(tmp_path / "nowhere")], "nowhere: no such folder"),
         ([str(dataset), "--out", str(tmp_path / "c.h5"), "--model", group_norm_model, "--layers", "9"], "0-4"),
     ]
     for args, message in cases:
