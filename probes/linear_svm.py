@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from layerprobe.probes.grids import C_GRID
+from layerprobe.probes.grids import LINEAR_SVM_C_GRID
 from layerprobe.probes.newton import Loss, LossAt, Problem, solve_path
 from layerprobe.probes.path_probe import Design, path_spec
 
@@ -76,4 +76,4 @@ def _loss(targets: np.ndarray, unit_cost: np.ndarray) -> Loss:
     return evaluate
 
 
-LINEAR_SVM = path_spec("linear-svm", fit_path, coefficients, C_GRID)
+LINEAR_SVM = path_spec("linear-svm", fit_path, coefficients, LINEAR_SVM_C_GRID)

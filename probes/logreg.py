@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from layerprobe.probes.grids import C_GRID
+from layerprobe.probes.grids import LOGREG_C_GRID
 from layerprobe.probes.newton import Loss, LossAt, Problem, solve_path
 from layerprobe.probes.path_probe import Design, path_spec
 
@@ -90,4 +90,4 @@ def _loss(labels: np.ndarray, sample: np.ndarray) -> Loss:
     return evaluate
 
 
-LOGREG = path_spec("logreg", fit_path, coefficients, C_GRID)
+LOGREG = path_spec("logreg", fit_path, coefficients, LOGREG_C_GRID)
