@@ -2,7 +2,7 @@
 
 Ours: the probe specs of layerprobe.probes.classifiers (logreg, linear-svm) run on every layer x
 outer fold, each (layer, classifier, fold) one joblib job. Plain: GridSearchCV over
-Pipeline(StandardScaler, LogisticRegression() or LinearSVC(dual=True)) with default tolerances, the same C grid,
+Pipeline(StandardScaler, LogisticRegression() or LinearSVC(dual=True)) with default tolerances, the same C grids,
 the same outer and inner folds. Both are timed on subsets (--layers, --plain-layers) and extrapolated
 to 13 layers; agreement (pooled out-of-fold accuracy and UAR, chosen C per fold) is reported on the
 layers both ran. Then ridge's 999-permutation test over all 13 layers with the family-wise (max-T)
@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from layerprobe.probes.classifiers import CLASSIFIERS, C_GRID
+from layerprobe.probes.classifiers import CLASSIFIERS, LINEAR_SVM_C_GRID, LOGREG_C_GRID
 from layerprobe.probes.fit_rows import uar_many
 from layerprobe.probes.protocols import Folds, outer_folds
 from layerprobe.probes.significance import permuted_labels
@@ -31,6 +31,7 @@ from layerprobe.probes.spec import FoldTask, selection_score
 
 N_LAYERS, N_CLASSES = 13, 10
 SWEPT = ("logreg", "linear-svm")
+GRIDS = {"logreg": LOGREG_C_GRID, "linear-svm": LINEAR_SVM_C_GRID}
 
 
 def build_layers(n_clips: int = 3000, dim: int = 768, n_groups: int = 6,
@@ -89,9 +90,9 @@ def plain(layers, labels, folds, chosen_layers, n_jobs):
                 # The same selection splits, as positions within the training part.
                 inner = [(np.searchsorted(train, a), np.searchsorted(train, b)) for a, b in fold.selection]
                 search = GridSearchCV(Pipeline([("scale", StandardScaler()), ("clf", estimators[name])]),
-                                      {"clf__C": list(C_GRID)}, cv=inner, scoring="balanced_accuracy", n_jobs=n_jobs)
+                                      {"clf__C": list(GRIDS[name])}, cv=inner, scoring="balanced_accuracy", n_jobs=n_jobs)
                 predicted = search.fit(X[train], labels[train]).predict(X[test])
-                table.setdefault((layer, name), []).append((C_GRID.index(search.best_params_["clf__C"]), predicted))
+                table.setdefault((layer, name), []).append((GRIDS[name].index(search.best_params_["clf__C"]), predicted))
     return table, time.perf_counter() - start
 
 
@@ -147,7 +148,8 @@ def main() -> None:
     folds = outer_folds(labels, groups.astype(str), cv="group", folds=5, seed=0)
     mine, plains = parse_layers(args.layers), parse_layers(args.plain_layers)
     print(f"data: 3000 clips x {N_LAYERS} layers x 768 dims float32, {N_CLASSES} classes, 6 groups; "
-          f"{folds.protocol}, {len(folds.splits)} outer folds, {len(folds.outer[0].selection)} inner; C grid {len(C_GRID)} values; "
+          f"{folds.protocol}, {len(folds.splits)} outer folds, {len(folds.outer[0].selection)} inner; "
+          f"C grid {len(LOGREG_C_GRID)} values (logreg), {len(LINEAR_SVM_C_GRID)} (linear-svm); "
           f"n_jobs={args.n_jobs}")
     our_table, our_seconds = ours(layers, labels, folds, mine, args.n_jobs)
     our_full = our_seconds * N_LAYERS / len(mine)

@@ -13,13 +13,14 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from layerprobe.errors import UserError
-from layerprobe.probes.grids import C_GRID
+from layerprobe.probes.grids import LINEAR_SVM_C_GRID, LOGREG_C_GRID
 from layerprobe.probes.linear_svm import LINEAR_SVM
 from layerprobe.probes.logreg import LOGREG
 from layerprobe.probes.ridge import RIDGE
 from layerprobe.probes.spec import CLASS_WEIGHTS, ClassWeight, ProbeSpec, sklearn_spec
 
-__all__ = ["CLASS_WEIGHTS", "CLASSIFIERS", "C_GRID", "LINEAR_SVM_REFERENCE", "LOGREG_REFERENCE", "classifier_specs"]
+__all__ = ["CLASS_WEIGHTS", "CLASSIFIERS", "LINEAR_SVM_C_GRID", "LINEAR_SVM_REFERENCE", "LOGREG_C_GRID",
+           "LOGREG_REFERENCE", "classifier_specs"]
 
 
 def _logreg(class_weight: ClassWeight, seed: int) -> Pipeline:
@@ -33,8 +34,8 @@ def _linear_svm(class_weight: ClassWeight, seed: int) -> Pipeline:
                      ("clf", LinearSVC(class_weight=class_weight, dual=True, max_iter=20000, random_state=seed))])
 
 
-LOGREG_REFERENCE = sklearn_spec("logreg", _logreg, [{"C": c} for c in C_GRID], score_kind=LOGREG.score_kind)
-LINEAR_SVM_REFERENCE = sklearn_spec("linear-svm", _linear_svm, [{"C": c} for c in C_GRID],
+LOGREG_REFERENCE = sklearn_spec("logreg", _logreg, [{"C": c} for c in LOGREG_C_GRID], score_kind=LOGREG.score_kind)
+LINEAR_SVM_REFERENCE = sklearn_spec("linear-svm", _linear_svm, [{"C": c} for c in LINEAR_SVM_C_GRID],
                                     score_kind=LINEAR_SVM.score_kind)
 CLASSIFIERS: dict[str, ProbeSpec] = {"logreg": LOGREG, "linear-svm": LINEAR_SVM, "ridge": RIDGE}
 

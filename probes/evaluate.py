@@ -124,6 +124,12 @@ def _run_spec(spec: ProbeSpec, task: FoldTask) -> list[FoldOutcome]:
     return outcomes
 
 
+def fold_seed(seed: int, fold: int) -> int:
+    """The seed of outer fold `fold`'s randomized solvers, drawn from (seed, fold): one seed shared by
+    every fold made the stratified-random chance guess repeat one draw in each equal-size fold."""
+    return int(np.random.SeedSequence([seed, fold]).generate_state(1)[0])
+
+
 def jobs_for(key: tuple, X: np.ndarray, spec: ProbeSpec, plan: Plan) -> Iterator[Job]:
     """The jobs of one (features, probe): every outer fold x batch of label vectors, and the final fit."""
     total = len(plan.codes)
@@ -132,7 +138,7 @@ def jobs_for(key: tuple, X: np.ndarray, spec: ProbeSpec, plan: Plan) -> Iterator
             chunk = plan.codes[start:start + spec.batch]
             observed = start == 0 and plan.first_observed
             yield Job((key, k, start), delayed(fold_job)(X, chunk, observed, plan.n_classes, fold, spec,
-                                                         plan.class_weight, plan.seed))
+                                                         plan.class_weight, fold_seed(plan.seed, k)))
     if plan.final is not None:
         yield Job((key, "final", 0), delayed(fold_job)(X, plan.codes[:1], True, plan.n_classes, plan.final, spec,
                                                         plan.class_weight, plan.seed, True))

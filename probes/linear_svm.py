@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from layerprobe.probes.detection import ScoreKind
-from layerprobe.probes.grids import C_GRID
+from layerprobe.probes.grids import LINEAR_SVM_C_GRID
 from layerprobe.probes.newton import Loss, LossAt, Problem, solve_path
 from layerprobe.probes.path_probe import Design, path_spec
 
@@ -80,4 +80,4 @@ def _loss(targets: np.ndarray, unit_cost: np.ndarray) -> Loss:
 # Each class's column is its own SVM against the rest (fit_path's targets): one-vs-rest as it stands.
 SCORE_KIND = ScoreKind("one-vs-rest margins (each class's squared-hinge SVM against the rest)",
                        "the margin of the positive class's SVM")
-LINEAR_SVM = path_spec("linear-svm", fit_path, coefficients, C_GRID, SCORE_KIND)
+LINEAR_SVM = path_spec("linear-svm", fit_path, coefficients, LINEAR_SVM_C_GRID, SCORE_KIND)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from layerprobe.probes.detection import ScoreKind
-from layerprobe.probes.grids import C_GRID
+from layerprobe.probes.grids import LOGREG_C_GRID
 from layerprobe.probes.newton import Loss, LossAt, Problem, solve_path
 from layerprobe.probes.path_probe import Design, path_spec
 
@@ -95,4 +95,4 @@ def _loss(labels: np.ndarray, sample: np.ndarray) -> Loss:
 # differences within a clip mean something, so detection ranks by their softmax.
 SCORE_KIND = ScoreKind("softmax probabilities of the multinomial logits",
                        "the log-odds of the positive class (ranks as its probability does)", softmax=True)
-LOGREG = path_spec("logreg", fit_path, coefficients, C_GRID, SCORE_KIND)
+LOGREG = path_spec("logreg", fit_path, coefficients, LOGREG_C_GRID, SCORE_KIND)

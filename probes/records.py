@@ -17,6 +17,9 @@ from layerprobe.probes.protocols import Folds
 # Fewer than the other metrics' 2000: each resample re-ranks every test clip once per class, and at
 # Speech Commands' size (11,000 test clips, 35 classes) 2000 would take minutes per record.
 DETECTION_RESAMPLES = 200
+# The selection score (UAR) an edge of a grid must gain over the next point inward to count as rising:
+# below it the scores are levelling off, or differ by the solvers' tolerances (0.001-0.003 at chance).
+EDGE_RISE = 0.01
 
 
 def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, class_weight: str,
@@ -89,8 +92,9 @@ def never_predicted_warning(c: Candidate, never: list[str], class_weight: str) -
 
 def grid_edge_warnings(c: Candidate) -> list[str]:
     """A line per hyperparameter chosen at the edge of its grid in more than half the folds, where the
-    selection score still rose toward that edge: the grid may not reach the best value. (An edge
-    chosen on a tie, as when every C separates the classes perfectly, says nothing.)"""
+    selection score still rose toward that edge by EDGE_RISE or more: the grid may not reach the best
+    value. (An edge chosen on a tie, as when every C separates the classes perfectly, or on a
+    smaller rise, as between nearly equal fits at chance, says a wider grid would add as little.)"""
     lines = []
     for name in (c.grid[0] if c.grid else {}):
         values = sorted({point[name] for point in c.grid})
@@ -108,7 +112,7 @@ def _rising_edge(grid: tuple[dict, ...], scores: np.ndarray, chosen: dict, name:
         return False
     inward = values[1] if chosen[name] == values[0] else values[-2]
     neighbour = next(i for i, point in enumerate(grid) if point == {**chosen, name: inward})
-    return bool(scores[grid.index(chosen)] > scores[neighbour])
+    return bool(scores[grid.index(chosen)] - scores[neighbour] >= EDGE_RISE)
 
 
 def _metrics(pooled: np.ndarray, fold_matrices: np.ndarray, folds: Folds, codes: np.ndarray,

@@ -8,7 +8,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from layerprobe.probes.classifiers import C_GRID, LINEAR_SVM_REFERENCE
+from layerprobe.probes.classifiers import LINEAR_SVM_C_GRID, LINEAR_SVM_REFERENCE
 from layerprobe.probes.linear_svm import LINEAR_SVM
 from layerprobe.probes.logreg import LOGREG
 from layerprobe.probes.ridge import RIDGE
@@ -59,7 +59,7 @@ def test_record_numbers_agree_with_sklearn_on_its_own_predictions(planted):
     assert record["balanced_accuracy"]["value"] == pytest.approx(balanced_accuracy_score(pooled_true, pooled_pred))
     assert record["macro_f1"]["value"] == pytest.approx(f1_score(pooled_true, pooled_pred, average="macro"))
     assert record["protocol"] == "stratified-group-kfold" and record["n_clips"] == len(labels)
-    assert len(record["C"]) == len(folds.splits) and set(record["C"]) <= set(C_GRID)
+    assert len(record["C"]) == len(folds.splits) and set(record["C"]) <= set(LINEAR_SVM_C_GRID)
 
 
 def test_the_sklearn_reference_spec_matches_a_hand_built_grid_search(planted):
@@ -69,8 +69,8 @@ def test_the_sklearn_reference_spec_matches_a_hand_built_grid_search(planted):
     inner = [(np.searchsorted(fold.fit, a), np.searchsorted(fold.fit, b)) for a, b in fold.selection]
     reference = GridSearchCV(
         Pipeline([("scale", StandardScaler()), ("clf", LinearSVC(dual=True, max_iter=20000, random_state=0))]),
-        {"clf__C": list(C_GRID)}, cv=inner, scoring="balanced_accuracy").fit(layers[1][fold.fit], labels[fold.fit])
-    assert C_GRID[outcome.chosen] == reference.best_params_["clf__C"]
+        {"clf__C": list(LINEAR_SVM_C_GRID)}, cv=inner, scoring="balanced_accuracy").fit(layers[1][fold.fit], labels[fold.fit])
+    assert LINEAR_SVM_C_GRID[outcome.chosen] == reference.best_params_["clf__C"]
     classes = np.unique(labels)
     np.testing.assert_array_equal(classes[outcome.predicted], reference.predict(layers[1][fold.test]))
 

@@ -12,7 +12,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
-from layerprobe.probes.classifiers import C_GRID
+from layerprobe.probes.classifiers import LOGREG_C_GRID
 from layerprobe.probes.cli import main
 from layerprobe.probes.sweep import sweep
 
@@ -42,9 +42,9 @@ def test_the_chosen_c_follows_the_validation_split_not_cv_inside_train(tmp_path)
         X = rng.normal(size=(90, 12)) + 0.5 * (y == "b")[:, None] * rng.normal(size=12)
         split = np.array(["train"] * 50 + ["validation"] * 20 + ["test"] * 20)
         train, validation = np.arange(50), np.arange(50, 70)
-        on_validation = int(np.argmax([_fit_score(X, y, train, validation, C) for C in C_GRID]))
+        on_validation = int(np.argmax([_fit_score(X, y, train, validation, C) for C in LOGREG_C_GRID]))
         inner = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X[train], y[train]))
-        inside = int(np.argmax([np.mean([_fit_score(X, y, a, b, C) for a, b in inner]) for C in C_GRID]))
+        inside = int(np.argmax([np.mean([_fit_score(X, y, a, b, C) for a, b in inner]) for C in LOGREG_C_GRID]))
         if on_validation != inside:
             break
     else:
@@ -52,7 +52,7 @@ def test_the_chosen_c_follows_the_validation_split_not_cv_inside_train(tmp_path)
     cache = write_probe_cache(tmp_path / "c.h5", {0: X}, y, split=split)
     result = sweep(cache, classifier="logreg", n_jobs=1)
     record = result.records[0]
-    assert record["selection"] == "validation" and record["C"] == [C_GRID[on_validation]]
+    assert record["selection"] == "validation" and record["C"] == [LOGREG_C_GRID[on_validation]]
     assert result.folds.split_counts == {"test": 20, "train": 50, "validation": 20}
     assert record["n_clips"] == 90 and record["n_tested"] == 20
 
