@@ -5,7 +5,6 @@ came from, recorded when the cache was made), and matched to cache rows by clip 
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
@@ -18,9 +17,9 @@ from tqdm import tqdm
 from layerprobe.baselines.features import FEATURES, MIN_SAMPLES, Feature
 from layerprobe.data.audio import ClipError, decode
 from layerprobe.data.cache import open_cache
+from layerprobe.data.columns import ColumnChoice
 from layerprobe.data.feature_writer import FeatureWriter
 from layerprobe.data.manifest import Clip, load_manifest
-from layerprobe.data.speech_commands import ALL_CLASSES
 from layerprobe.errors import UserError
 
 ROWS_PER_WRITE = 32  # rows flushed together: few flushes, little lost work on a kill
@@ -123,17 +122,6 @@ def _compute(writer: FeatureWriter, feature: Feature, todo: list[tuple[int, Clip
     flush()
 
 
-def _columns(text: str, cache: str | os.PathLike) -> dict:
-    """The cache's `columns` attribute: which manifest columns its clips were read with."""
-    try:
-        columns = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"{cache}: its 'columns' attribute is not JSON ({error})") from None
-    if not isinstance(columns, dict) or not all(v is None or isinstance(v, (str, int)) for v in columns.values()):
-        raise UserError(f"{cache}: its 'columns' attribute should map path/label/group/split to column names")
-    return columns
-
-
 def _clips_of(cache: str | os.PathLike, ids: Sequence[str], data: str | None, columns: dict) -> dict[str, Clip]:
     """The clips by id: `data`'s when given, then (for ids it lacks) the dataset the cache was made from."""
     found = {} if data is None else _by_id(load_manifest(data, **columns).clips)
@@ -141,14 +129,11 @@ def _clips_of(cache: str | os.PathLike, ids: Sequence[str], data: str | None, co
         return found
     with open_cache(cache) as file:
         recorded = str(file.attrs.get("data", ""))
-        recorded_columns = _columns(file.attrs.get("columns", "{}") or "{}", cache)
+        recorded_columns = ColumnChoice.from_attr(file.attrs.get("columns"), cache)
     if not recorded:
         raise UserError(f"{cache} does not say where its audio came from (no 'data' attribute); "
                         "re-extract it with a current extract-embeddings")
-    manifest = load_manifest(recorded, recorded_columns.get("path"), recorded_columns.get("label"),
-                             recorded_columns.get("group"), recorded_columns.get("split"),
-                             split_lists=recorded_columns.get("split_lists"),
-                             speech_commands_classes=recorded_columns.get("speech_commands_classes", ALL_CLASSES))
+    manifest = load_manifest(recorded, **recorded_columns.manifest_kwargs())
     return {**_by_id(manifest.clips), **found}
 
 

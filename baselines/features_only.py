@@ -7,6 +7,7 @@ from pathlib import Path
 
 from layerprobe.baselines.features import SAMPLE_RATE
 from layerprobe.data.cache import CacheWriter, Settings
+from layerprobe.data.columns import ColumnChoice
 from layerprobe.data.manifest import load_manifest
 from layerprobe.data.speech_commands import ALL_CLASSES
 
@@ -29,9 +30,8 @@ def features_only_cache(data: str | os.PathLike, path: str | os.PathLike, path_c
     settings = Settings(model="", model_revision="", model_fingerprint="", model_type="", sample_rate=SAMPLE_RATE,
                         layers=(), hidden_size=0, dtype="", chunk_seconds=0.0, pad_short=False,
                         data=str(Path(data).resolve()),
-                        columns={"path": path_column, "label": label_column, "group": group_column,
-                                 "split": split_column, "split_lists": split_lists,
-                                 "speech_commands_classes": speech_commands_classes})
-    with CacheWriter(path, manifest.clips, settings):
+                        columns=ColumnChoice(path_column, label_column, group_column, split_column, split_lists,
+                                             speech_commands_classes))
+    with CacheWriter(path, manifest.clips, settings, others=manifest.others):
         pass
     return Path(path)

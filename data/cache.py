@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,8 +18,9 @@ import numpy as np
 
 from layerprobe.data.cache_layout import (ERROR, FORMAT, STATUS, Structure, check_layout, damaged, first_line,
                                           is_text, layer_name, pooling_status_name)
+from layerprobe.data.columns import ColumnChoice
 from layerprobe.data.durable import WriterLock, remove_stale_lock
-from layerprobe.data.parts import TEXT_COLUMNS, Column, Part, commit, text_columns
+from layerprobe.data.parts import COMPUTED_CLIP_COLUMNS, TEXT_COLUMNS, Column, Part, commit, text_columns
 from layerprobe.data.row_store import RowStore
 from layerprobe.errors import UserError
 
@@ -40,7 +41,7 @@ class Settings:
     pad_short: bool
     poolings: tuple[str, ...] = ("mean",)  # mean always, in layers/NN; the others in pooled/NAME/NN
     data: str = ""  # where the audio came from, so later stages (baselines) can read it again
-    columns: dict = field(default_factory=dict)  # the manifest column flags used for `data`
+    columns: ColumnChoice = ColumnChoice()  # the manifest columns `data` was read with
     group_column: str = ""  # where the groups came from ("" without groups)
     versions: dict = field(default_factory=dict)
     command: str = ""
@@ -63,7 +64,7 @@ class Settings:
             "chunk_seconds": self.chunk_seconds,
             "pad_short": self.pad_short,
             "data": self.data,
-            "columns": json.dumps(self.columns, sort_keys=True),
+            "columns": self.columns.to_attr(),
             "group_column": self.group_column,
             "versions": json.dumps(self.versions, sort_keys=True),
             "command": self.command,
@@ -125,19 +126,22 @@ def open_cache(path: str | os.PathLike) -> h5py.File:
 class CacheWriter:
     """Exclusive writing access to one cache: create or resume, then write rows as clips finish.
 
-    `clips` are the manifest's records (objects with id, path, label, group, split). Opening
+    `clips` are the manifest's records (objects with id, path, label, group, split); `others` its
+    further columns (name -> one value per clip, e.g. a fold column), stored as clips/NAME where the
+    name is free (not a contract name, no "/"); a later manifest may add or change them. Opening
     takes a lock (a second writer is refused), refuses a cache made with other `settings` unless
     `overwrite`, and appends manifest clips the cache does not hold yet. The cache's poolings
     become those it held and those of `settings`; a row is pending until every one is written.
     Growing the cache (new clips, a new pooling) adds a part; nothing stored is copied (parts.py).
     """
 
-    def __init__(self, path: str | os.PathLike, clips: Sequence, settings: Settings, overwrite: bool = False):
+    def __init__(self, path: str | os.PathLike, clips: Sequence, settings: Settings, overwrite: bool = False, *,
+                 others: Mapping[str, Sequence[str]] | None = None):
         self.path = Path(path)
         self.settings = settings
         self._lock = WriterLock(self.path)
         try:
-            self.unlisted, parts, ids = self._prepare(clips, overwrite)
+            self.unlisted, parts, ids = self._prepare(clips, storable(others or {}), overwrite)
             self._rows = RowStore(self.path, parts, len(ids))
         except BaseException:
             self._lock.release()
@@ -150,14 +154,15 @@ class CacheWriter:
     def _status_name(pooling: str) -> str:
         return "clips/status" if pooling == "mean" else pooling_status_name(pooling)
 
-    def _prepare(self, clips: Sequence, overwrite: bool) -> tuple[int, list[Part], list[str]]:
-        """Make the cache on disk hold every manifest clip and pooling; return how many cached
-        clips the manifest lacks, the cache's parts and its clip ids."""
-        table = {column: [getattr(c, column) for c in clips] for column in TEXT_COLUMNS}
+    def _prepare(self, clips: Sequence, others: dict[str, list[str]], overwrite: bool
+                 ) -> tuple[int, list[Part], list[str]]:
+        """Make the cache on disk hold every manifest clip, column and pooling; return how many
+        cached clips the manifest lacks, the cache's parts and its clip ids."""
+        table = {column: [getattr(c, column) for c in clips] for column in TEXT_COLUMNS} | others
         _check_text(table)
         if overwrite or not self.path.exists():
             parts = commit(self.path, self.settings.attrs(), table, [],
-                           [(text_columns() + self._columns(), 0, len(table["id"]))])
+                           [(text_columns(table) + self._columns(), 0, len(table["id"]))])
             return 0, parts, table["id"]
         with open_cache(self.path) as existing:
             differences = _mismatches(self.settings, existing.attrs)
@@ -172,12 +177,13 @@ class CacheWriter:
         merged, unlisted = _merge(cache.table, table)
         rows = len(merged["id"])
         stored = {column.name for column in cache.columns}
-        relabelled = [name for name in TEXT_COLUMNS if merged[name][:cache.rows] != cache.table[name]]
-        added = [column for column in self._columns() if column.name not in stored]
+        relabelled = [name for name in cache.table if merged[name][:cache.rows] != cache.table[name]]
+        added = text_columns([name for name in merged if name not in cache.table])  # a manifest's new column
+        added += [column for column in self._columns() if column.name not in stored]  # a new pooling
         new = [(columns, start, stop) for columns, start, stop in (
             (cache.columns, cache.rows, rows),  # the appended clips
-            (text_columns(relabelled), 0, cache.rows),  # stored clips whose label, group, ... changed
-            (added, 0, rows),  # a new pooling
+            (text_columns(relabelled), 0, cache.rows),  # stored clips whose label, group, fold, ... changed
+            (added, 0, rows),
         ) if columns and stop > start]
         if new or cache.parts is None:
             attrs = {**cache.attrs, "pooling": ",".join(self.settings.poolings)}
@@ -260,16 +266,27 @@ def _check_text(table: dict[str, list[str]]) -> None:
                                 "rename it or fix the manifest")
 
 
+def storable(others: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The manifest columns that can be clips/NAME: not a name of the contract's own columns, and
+    one HDF5 name (no "/")."""
+    reserved = TEXT_COLUMNS + COMPUTED_CLIP_COLUMNS
+    return {name: list(values) for name, values in others.items()
+            if name and name not in reserved and "/" not in name and name != "."}
+
+
 def _merge(cached: dict[str, list[str]], manifest: dict[str, list[str]]) -> tuple[dict[str, list[str]], int]:
-    """Cached rows keep their place (and take the manifest's current metadata); new clips go after them."""
-    merged = {column: list(values) for column, values in cached.items()}
+    """Cached rows keep their place (and take the manifest's current metadata); new clips go after them.
+    A column only the cache holds keeps its values ("" for new clips); one only the manifest holds
+    is "" for the cached clips it does not list."""
+    rows = len(cached["id"])
+    merged = {column: list(cached.get(column, [""] * rows)) for column in {**cached, **manifest}}
     where = {clip_id: row for row, clip_id in enumerate(cached["id"])}
     for position, clip_id in enumerate(manifest["id"]):
         row = where.get(clip_id)
         if row is None:
-            for column in TEXT_COLUMNS:
-                merged[column].append(manifest[column][position])
+            for column, values in merged.items():
+                values.append(manifest[column][position] if column in manifest else "")
         else:
-            for column in TEXT_COLUMNS:
-                merged[column][row] = manifest[column][position]
+            for column, values in manifest.items():
+                merged[column][row] = values[position]
     return merged, len(set(cached["id"]) - set(manifest["id"]))

@@ -19,7 +19,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from layerprobe.data.parts import PART_NAME, TEXT_COLUMNS, Column, Part, parts_folder, read_parts, row_columns, segments
+from layerprobe.data.parts import (PART_NAME, TEXT_COLUMNS, Column, Part, parts_folder, read_parts, row_columns, segments,
+                                   stored_text_names)
 from layerprobe.errors import UserError
 
 FORMAT = 1
@@ -127,7 +128,8 @@ def read_text(dataset: h5py.Dataset, path: str | os.PathLike) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Structure:
-    """What a cache holds, as its writers need it: root attrs, the clips' text columns, its parts
+    """What a cache holds, as its writers need it: root attrs, the clips' text columns (those a
+    manifest added included), its parts
     (None for a cache written whole in one file, before parts) and its per-row datasets."""
 
     attrs: dict
@@ -138,7 +140,8 @@ class Structure:
     @classmethod
     def of(cls, file: h5py.File) -> Structure:
         """The structure of a cache that check_layout accepted."""
-        table = {column: read_text(file[f"clips/{column}"], file.filename).tolist() for column in TEXT_COLUMNS}
+        table = {column: read_text(file[f"clips/{column}"], file.filename).tolist()
+                 for column in stored_text_names(file)}
         return cls(dict(file.attrs), table, read_parts(file), row_columns(file))
 
     @property

@@ -1,17 +1,18 @@
 """A per-clip column beyond the cache contract's own (e.g. predefined folds), aligned to the ok clips.
 
-It comes from the cache itself (clips/NAME) when there, else from the manifest the cache was made
-from (the `data` attribute), joined on the clip ids; the cache is never rewritten for it.
+It comes from the cache itself (clips/NAME: extract-embeddings stores a manifest's other columns,
+and a manifest given again adds its new ones), else, for a cache written before that, from the
+manifest the cache was made from (the `data` attribute) read with the columns it was made with
+(the `columns` attribute), joined on the clip ids; the cache is never rewritten for it.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from layerprobe.data.columns import PATH_COLUMNS, pick_column
+from layerprobe.data.columns import PATH_COLUMNS, ColumnChoice, pick_column
 from layerprobe.data.manifest import TABLE_NAMES
 from layerprobe.data.reader import CacheReader
 from layerprobe.data.table import clip_id_of, read_rows
@@ -34,9 +35,10 @@ def clip_column(reader: CacheReader, column: str) -> np.ndarray:
         header, rows = read_rows(table)
         if column not in header:
             raise UserError(f"neither the cache nor its manifest {table.name} has a column {column!r}; "
-                            f"the manifest's columns are {', '.join(map(repr, header))}")
-        columns = json.loads(str(reader.attrs.get("columns", "{}")) or "{}")
-        path_name = pick_column(header, columns.get("path_column"), PATH_COLUMNS, "path", table.name, required=True)
+                            f"the manifest's columns are {', '.join(map(repr, header))} (extract-embeddings "
+                            "with a manifest that has it stores it in the cache, encoding nothing again)")
+        chosen = ColumnChoice.from_attr(reader.attrs.get("columns"), reader.path)
+        path_name = pick_column(header, chosen.path, PATH_COLUMNS, "path", table.name, required=True)
         root = os.path.abspath(table.parent)
         by_id = {clip_id_of(row[path_name], root): row[column] for _, row in rows}
         values = np.array([by_id.get(clip_id, "") for clip_id in reader.clips["id"]], dtype=object)

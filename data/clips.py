@@ -48,3 +48,5 @@ class Manifest:
     clips: list[Clip]
     description: str  # for the terminal: one line, what was read and which columns were used (a few for a layout)
     group_column: str | None = None  # the column the groups came from (found or given), None without groups
+    # A table's other columns (a fold column, ...): name -> one value per clip, stored as clips/NAME.
+    others: dict[str, list[str]] = field(default_factory=dict)

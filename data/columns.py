@@ -1,8 +1,12 @@
-"""Which manifest columns hold the path, label, group and split, and the one-line summary."""
+"""Which manifest columns hold the path, label, group and split, how a cache records that choice,
+and the one-line summary."""
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 from layerprobe.data.clips import Clip
 from layerprobe.errors import UserError
@@ -12,6 +16,48 @@ LABEL_COLUMNS = ("label",)
 # Speaker-independent evaluation depends on this choice, so the summary always names it.
 GROUP_COLUMNS = ("group", "speaker", "speaker_id", "client_id", "actor")
 SPLIT_COLUMNS = ("split",)
+
+
+@dataclass(frozen=True)
+class ColumnChoice:
+    """How a cache's clips were read: the --path-column, --label-column, --group-column and
+    --split-column (None: found among the defaults), and --split-lists and
+    --speech-commands-classes for a Speech Commands folder. The cache's `columns` attribute is its
+    JSON ({"group": ..., "label": ..., "path": ..., "split": ..., "split_lists": ...,
+    "speech_commands_classes": 35}); every reader and writer of that attribute goes through this class."""
+
+    path: str | None = None
+    label: str | None = None
+    group: str | None = None
+    split: str | None = None
+    split_lists: str | None = None
+    speech_commands_classes: int | None = None  # None: the reader's default (every keyword folder)
+
+    def to_attr(self) -> str:
+        """The `columns` attribute's text."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_attr(cls, text: object, cache: str | os.PathLike) -> ColumnChoice:
+        """Read a `columns` attribute ("" or absent: every column found by default; a key absent, as
+        in a cache made before it existed: its default); UserError when it is not the JSON this class writes."""
+        text = text.decode() if isinstance(text, bytes) else str(text or "") or "{}"
+        try:
+            found = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise UserError(f"{cache}: its 'columns' attribute is not JSON ({error})") from None
+        if not isinstance(found, dict) or not set(found) <= set(cls.__dataclass_fields__) or \
+                not all(value is None or isinstance(value, (str, int)) for value in found.values()):
+            raise UserError(f"{cache}: its 'columns' attribute should map path/label/group/split to column names")
+        return cls(**found)
+
+    def manifest_kwargs(self) -> dict[str, str | int | None]:
+        """As load_manifest's keyword arguments (path_column=..., split_lists=..., ...)."""
+        found = {"path_column": self.path, "label_column": self.label, "group_column": self.group,
+                 "split_column": self.split, "split_lists": self.split_lists}
+        if self.speech_commands_classes is not None:
+            found["speech_commands_classes"] = self.speech_commands_classes
+        return found
 
 
 def pick_column(

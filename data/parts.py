@@ -37,6 +37,8 @@ from layerprobe.data.durable import METADATA_BYTES, contiguous, replacing, reser
 FOLDER_SUFFIX = ".parts"
 PART_NAME = re.compile(r"^part-(\d+)\.h5$")
 TEXT_COLUMNS = ("id", "path", "label", "group", "split")
+# clips/ datasets that are computed per clip; every other one is a text column from a manifest.
+COMPUTED_CLIP_COLUMNS = ("duration", "status", "error")
 # The parts list is an attr of /clips, not of the root: the root attrs say how rows were computed
 # (a later stage keys its results on them), and adding a feature changes no row a probe reads.
 PARTS_ATTR = "parts"
@@ -94,6 +96,14 @@ def row_columns(file: h5py.File) -> list[Column]:
 def text_columns(names: Iterable[str] = TEXT_COLUMNS) -> list[Column]:
     """The clips' text columns (clips/id, ...) as per-row datasets of variable-length strings."""
     return [Column(f"clips/{name}", (), h5py.string_dtype()) for name in names]
+
+
+def stored_text_names(index: h5py.File) -> list[str]:
+    """The clips' text columns a cache holds: the contract's, then those a manifest added (clips/fold)."""
+    reserved = TEXT_COLUMNS + COMPUTED_CLIP_COLUMNS
+    others = [name for name, item in index["clips"].items() if name not in reserved
+              and isinstance(item, h5py.Dataset) and h5py.check_string_dtype(item.dtype) is not None]
+    return [*TEXT_COLUMNS, *sorted(others)]
 
 
 def segments(parts: Iterable[Part], name: str, rows: int) -> list[tuple[int, int, Part]]:
@@ -217,7 +227,7 @@ def _make_part(folder: Path, columns: Sequence[Column], start: int, stop: int, t
     initial value (text columns: their rows of `table`), renamed into the folder once whole."""
     name = next_part_name(folder)
     rows = stop - start
-    text = {f"clips/{name}": table[name][start:stop] for name in TEXT_COLUMNS
+    text = {f"clips/{name}": values[start:stop] for name, values in table.items()
             if f"clips/{name}" in {column.name for column in columns}}
     needed = sum(column.dtype.itemsize * int(np.prod(column.row_shape)) for column in columns) * rows \
         + sum(len(value.encode()) + 32 for values in text.values() for value in values) + METADATA_BYTES

@@ -59,7 +59,9 @@ def read_table(
             )
         )
     split_source = f"split column {split_name!r}" if split_name else None
-    return Manifest(clips, describe(where, clips, group_name, split_source), group_name)
+    used = {path_name, label_name, group_name, split_name}
+    others = {name: [row[name] for _, row in rows] for name in header if name not in used}
+    return Manifest(clips, describe(where, clips, group_name, split_source), group_name, others)
 
 
 def read_rows(table: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from layerprobe.data.audio import MAX_SECONDS, ClipError, header_duration
 from layerprobe.data.cache import CacheWriter, Settings
+from layerprobe.data.columns import ColumnChoice
 from layerprobe.data.manifest import Clip, load_manifest
 from layerprobe.data.speech_commands import ALL_CLASSES
 from layerprobe.errors import UserError
@@ -140,8 +141,8 @@ def extract(
         pad_short=pad_short,
         poolings=poolings,
         data=str(Path(data).resolve()),
-        columns={"path": path_column, "label": label_column, "group": group_column, "split": split_column,
-                 "split_lists": split_lists, "speech_commands_classes": speech_commands_classes},
+        columns=ColumnChoice(path_column, label_column, group_column, split_column, split_lists,
+                             speech_commands_classes),
         group_column=manifest.group_column or "",
         versions=versions(),
         command=command,
@@ -152,7 +153,7 @@ def extract(
     where = encoder.device if engine is None else "Ray workers"
     print(f"encoder: {info.model} ({info.model_type}, layers {format_layers(encoder.layers)}) on {where}", file=sys.stderr)
     summary = Summary()
-    with CacheWriter(out, manifest.clips, settings, overwrite) as cache:
+    with CacheWriter(out, manifest.clips, settings, overwrite, others=manifest.others) as cache:
         if cache.unlisted:
             print(f"note: {cache.unlisted} clips in {out} are not in this manifest; they stay in the cache", file=sys.stderr)
         by_id = {clip.id: clip for clip in manifest.clips}
