@@ -149,8 +149,8 @@ def probe(
     pooling : the stored pooling probed: "mean" (default), "std", "max", or several joined by "+"
         ("mean+std": their vectors concatenated, statistics pooling).
     classifiers : "logreg", "linear-svm", "ridge", a list of them, or "all" (default: all three).
-    save_model : also refit each probe on all clips and save it as OUT/models/layerNN_CLASSIFIER.npz
-        (needs `out`; default False).
+    save_model : also refit each probe on all clips and save it as OUT/models/layerNN_CLASSIFIER.npz,
+        and the selected one as OUT/models/selected.npz (needs `out`; default False).
     cv : "auto" (default: the dataset's split when train and test share no group, else grouped CV,
         else stratified CV), "split", "group", "loso", "stratified" or "folds".
     folds : outer folds of the k-fold protocols (default 5).

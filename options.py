@@ -331,7 +331,8 @@ class ProbeOptions(OptionGroup):
         ("logreg", "linear-svm", "ridge"), "linear classifiers, comma-separated (or all), each in a Pipeline with "
         "StandardScaler", flags=("--classifier", "--classifiers"), type=name_list, metavar="NAMES")
     save_model: bool = option(False, "also refit each probe on all clips and save it as "
-                                     "OUT/models/layerNN_CLASSIFIER.npz")
+                                     "OUT/models/layerNN_CLASSIFIER.npz, and the selected one as "
+                                     "OUT/models/selected.npz")
 
     def __post_init__(self) -> None:
         layer_indices(self.layers)

@@ -8,14 +8,14 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from layerprobe.atomic_write import atomic_path, writable_folder
-from layerprobe.errors import ArgumentParser, run_cli
+from layerprobe.errors import ArgumentParser, UserError, run_cli
 from layerprobe.options import DetectionOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions
 from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
 from layerprobe.probes.output import table, write_results
+from layerprobe.probes.predictions import describe, summary
 from layerprobe.probes.saved_probe import load_probe, predict_cache
 from layerprobe.probes.stage import probe_stage
 
@@ -34,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="table (default) or one JSON object on stdout")
     parser.add_argument("--out", metavar="DIR", help=f"write DIR/probe_results.json (or DIR/{PREDICTIONS_FILE})")
     add_quiet(parser)
-    parser.add_argument("--predict", metavar="MODEL", help="apply a probe saved with --save-model to CACHE instead")
+    parser.add_argument("--predict", metavar="MODEL",
+                        help=f"apply a probe saved with --save-model to CACHE instead: DIR/{PREDICTIONS_FILE} gets each "
+                             "clip's class and scores (with --at-precision, the decision at the saved threshold)")
     parser.add_argument("--force", action="store_true",
                         help="with --predict: apply a probe fitted on another encoder's embeddings anyway (said on stderr)")
 
@@ -59,20 +61,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    predictions = predict_cache(load_probe(args.predict), args.cache, force=args.force)
-    if args.out:
-        with atomic_path(writable_folder(args.out) / PREDICTIONS_FILE) as temporary:
-            predictions.to_csv(temporary, index=False)
-        if not args.quiet:
-            print(f"wrote {Path(args.out) / PREDICTIONS_FILE}", file=sys.stderr)
-    labelled = predictions["label"] != ""
-    if labelled.all():
-        accuracy = (predictions["label"] == predictions["predicted"]).mean()
-        print(f"accuracy on the {len(predictions)} labelled clips: {accuracy:.3f}", file=sys.stderr)
-    if args.format == "json":
-        print(json.dumps({"predictions": predictions.to_dict(orient="records")}))
-    else:
-        print(predictions.to_csv(index=False), end="")
+    """Apply a saved probe: every clip's row goes to OUT/predictions.csv, a summary to stdout."""
+    if not args.out:
+        raise UserError(f"--predict needs --out DIR: each clip's prediction and scores go to DIR/{PREDICTIONS_FILE}")
+    folder = writable_folder(args.out)
+    pooling = ProbeOptions.from_args(args).pooling
+    at_precision = DetectionOptions.from_args(args).at_precision
+    probe = load_probe(args.predict)
+    # The default pooling asks for nothing: the probe reads the pooling it was fitted on.
+    predictions = predict_cache(probe, args.cache, force=args.force, at_precision=at_precision, name=args.predict,
+                                pooling=None if pooling == ProbeOptions.pooling else pooling)
+    path = folder / PREDICTIONS_FILE
+    with atomic_path(path) as temporary:
+        predictions.to_csv(temporary, index=False)
+    found = summary(predictions, path, probe.meta.get("pooling", "mean"))
+    print(json.dumps(found) if args.format == "json" else describe(found))
     return 0
 
 

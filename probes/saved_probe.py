@@ -14,6 +14,7 @@ import pandas as pd
 from layerprobe.atomic_write import atomic_path
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
+from layerprobe.probes.predictions import score_columns, threshold_column
 from layerprobe.probes.spec import LinearModel
 
 FORMAT = 1
@@ -101,13 +102,21 @@ def _inconsistency(arrays: dict[str, np.ndarray], meta) -> str:
     return ""
 
 
-def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str], force: bool = False) -> pd.DataFrame:
-    """Apply `probe` to the layer it was fitted on in another cache: id, label, predicted per ok clip.
+def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str], force: bool = False, *,
+                  pooling: str | None = None, at_precision: float | None = None, name: str = "the probe") -> pd.DataFrame:
+    """Apply `probe` to the layer it was fitted on in another cache: per ok clip its id, label,
+    predicted class and a score per class (predictions.score_columns), and with at_precision the
+    decision at the threshold its record found (predictions.threshold_column).
 
     Refuses a cache from a different encoder (another model name or weights fingerprint): its
     layer N lives in another space. force: apply it anyway, saying so on stderr (default False).
+    pooling: the pooling asked for, refused unless it is the probe's own (None: the probe's).
+    name: the probe's file, for the messages.
     """
     layer = probe.meta["layer"]
+    fitted_on = probe.meta.get("pooling", "mean")
+    if pooling is not None and pooling != fitted_on:
+        raise UserError(f"{name} was fitted on pooling {fitted_on}; --pooling {pooling} does not apply to it")
     with CacheReader(cache) as reader:
         model = str(reader.attrs.get("model", ""))
         fingerprint = str(reader.attrs.get("model_fingerprint") or "")
@@ -118,8 +127,15 @@ def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str], force: bool 
             if not force:
                 raise UserError(f"{mismatch}; --force applies it anyway")
             print(f"warning: {mismatch}; applied anyway (--force)", file=sys.stderr)
-        X = reader.layer(layer, probe.meta.get("pooling", "mean")) if isinstance(layer, int) else reader.feature(layer)
+        X = reader.layer(layer, fitted_on) if isinstance(layer, int) else reader.feature(layer)
         if X.shape[1] != probe.coef.shape[1]:
             raise UserError(f"the probe expects {probe.coef.shape[1]} dims, {cache} has {X.shape[1]}")
         clips = reader.clips
-    return pd.DataFrame({"id": clips["id"], "label": clips["label"], "predicted": probe.predict(X)})
+    decision = probe.decision_function(X)
+    columns = {"id": clips["id"], "label": clips["label"], "predicted": probe.classes[probe.model.classes(decision)],
+               **score_columns(decision, probe.classes.tolist(), probe.meta.get("classifier", ""))}
+    if at_precision is not None:
+        column, called = threshold_column(decision, probe.classes.tolist(), probe.meta.get("at_precision"),
+                                          at_precision, name)
+        columns[column] = called
+    return pd.DataFrame(columns)

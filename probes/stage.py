@@ -7,11 +7,13 @@ from pathlib import Path
 
 from layerprobe.errors import UserError
 from layerprobe.options import DetectionOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions
-from layerprobe.probes.output import document
+from layerprobe.probes.final_fits import FinalFit, selected_fit
+from layerprobe.probes.output import document, headline_record
 from layerprobe.probes.saved_probe import save_probe
 from layerprobe.probes.sweep import sweep
 
 MODELS_DIR = "models"
+SELECTED_FILE = "selected.npz"
 
 
 def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: ProtocolOptions, fit: FitOptions,
@@ -19,8 +21,10 @@ def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: Pr
                 out: str | os.PathLike[str] | None = None, progress: bool = False) -> dict:
     """Probe the cache's layers; returns the results document (`probe --format json`'s object).
 
-    out: the folder whose models/ receives each probe refitted on all clips, when probe.save_model
-    (required then). The callers write the document themselves (`layerprobe run` adds its stage key).
+    out: the folder whose models/ receives, when probe.save_model (required then), each probe
+    refitted on all clips (layerNN_CLASSIFIER.npz) and the selected one (selected.npz: the layer and
+    classifier chosen on all clips by the rule of the headline's selected record). The callers write
+    the document themselves (`layerprobe run` adds its stage key).
     """
     if probe.save_model and out is None:
         raise UserError("--save-model needs --out DIR")
@@ -29,10 +33,29 @@ def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: Pr
                    **protocol.sweep_kwargs(), **labels.to_dict(), **detection.to_dict())
     doc = document(result, cache, {**probe.to_dict(), **protocol.to_dict(), **fit.result_dict(), **labels.to_dict(),
                                    **detection.to_dict()})
-    if out is not None:  # result.models is empty without save_model
-        for (layer, classifier), model in result.models.items():
-            meta = {"layer": layer, "pooling": probe.pooling, "classifier": classifier, "model": doc["model"],
-                    "model_fingerprint": doc["model_fingerprint"], "cache": doc["cache"], "n_clips": doc["n_clips"],
-                    "class_weight": fit.class_weight, "label_source": doc["label_source"]}
-            save_probe(model, result.classes, Path(out) / MODELS_DIR / f"layer{layer:02d}_{classifier}.npz", meta)
+    if out is None or not result.fits:  # result.fits is empty without save_model
+        return doc
+    shared = {"pooling": probe.pooling, "model": doc["model"], "model_fingerprint": doc["model_fingerprint"],
+              "cache": doc["cache"], "n_clips": doc["n_clips"], "class_weight": fit.class_weight,
+              "label_source": doc["label_source"]}
+    folder = Path(out) / MODELS_DIR
+    for final in result.fits:
+        record = next(r for r in result.records if (r["layer"], r["classifier"]) == (final.layer, final.classifier))
+        save_probe(final.model, result.classes, folder / f"layer{final.layer:02d}_{final.classifier}.npz",
+                   {**shared, **_fit_meta(final, record)})
+    chosen = selected_fit(result.fits)
+    save_probe(chosen.model, result.classes, folder / SELECTED_FILE,
+               {**shared, **_fit_meta(chosen, headline_record(result.records)), "selected": True})
     return doc
+
+
+def _fit_meta(final: FinalFit, record: dict) -> dict:
+    """What a saved probe says of itself: its layer, classifier and hyperparameters, their selection
+    score, and with --at-precision the threshold its record found (applied by --predict --at-precision)."""
+    meta = {"layer": final.layer, "classifier": final.classifier, "params": final.params,
+            "selection_score": final.score}
+    if "recall_at_precision" in record:
+        found = record["recall_at_precision"]
+        meta["at_precision"] = {"precision": found["precision"], "threshold": found["threshold"],
+                                "positive_class": record["detection"]["positive_class"]}
+    return meta

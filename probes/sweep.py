@@ -16,9 +16,9 @@ from layerprobe.errors import UserError
 from layerprobe.layer_spec import parse_layers
 from layerprobe.probes.classifiers import CLASS_WEIGHTS, classifier_specs
 from layerprobe.probes.detection import Detection
+from layerprobe.probes.final_fits import FinalFit, final_fits
 from layerprobe.probes.metrics import METRICS
 from layerprobe.probes.protocols import Folds, outer_folds
-from layerprobe.probes.spec import LinearModel
 from layerprobe.probes.study import selections_for, study
 
 
@@ -26,15 +26,15 @@ from layerprobe.probes.study import selections_for, study
 class Sweep:
     """A finished sweep: the shared folds, one record per layer x classifier then the selected ones,
     the ok clip ids (record indices point into them), the cache's root attributes, run-level notes,
-    the probes refitted on all clips when asked for, keyed by (layer, classifier), and where the
-    labels came from (only the labelled ok clips are probed)."""
+    the probes refitted on all clips when asked for (every layer x classifier, in order; see
+    final_fits), and where the labels came from (only the labelled ok clips are probed)."""
 
     folds: Folds
     records: list[dict]
     clip_ids: list[str]
     cache_attrs: dict
     notes: list[str] = field(default_factory=list)
-    models: dict[tuple, LinearModel] = field(default_factory=dict)
+    fits: list[FinalFit] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)
     labels: ClipLabels | None = None
 
@@ -105,7 +105,7 @@ def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "al
           save_models: bool = False, progress: bool = False) -> Sweep:
     """Probe cached layers; see layerprobe.probe for the parameters (cv None is its "auto"; classifier:
     "all", a name or names). save_models: also refit each probe on all clips (C chosen by the same
-    kind of selection) for saving (default False)."""
+    kind of selection) for saving, the selected probe among them (default False)."""
     if class_weight not in CLASS_WEIGHTS:
         raise UserError(f"unknown class weighting {class_weight!r}; choose from {', '.join(CLASS_WEIGHTS)}")
     if permutations < 0:
@@ -120,15 +120,17 @@ def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "al
         sources = [(layer, lambda layer=layer: reader.layer(layer, pooling)[rows]) for layer in chosen]
         result = study(sources, specs, target.labels, shared, class_weight=class_weight,
                        permutations=permutations, selections=selections_for([s.name for s in specs]),
-                       keep_models=save_models, detection=Detection(positive_class, at_precision), n_jobs=n_jobs,
-                       progress=progress)
+                       detection=Detection(positive_class, at_precision), n_jobs=n_jobs, progress=progress)
+        classes = result.records[0]["classes"]
+        codes = np.unique(target.labels, return_inverse=True)[1]  # the codes study fitted, sorted class names
+        fits = final_fits(sources, specs, codes, len(classes), shared, class_weight=class_weight, n_jobs=n_jobs,
+                          progress=progress) if save_models else []
         clip_ids = reader.clips["id"].iloc[rows].tolist()
         attrs = reader.attrs
     for record in result.records:
         record["pooling"] = pooling
-    classes = result.records[0]["classes"]
     notes = [note for note in [target.note()] if note] + result.notes
-    return Sweep(shared, result.records, clip_ids, attrs, notes, result.models, classes, target)
+    return Sweep(shared, result.records, clip_ids, attrs, notes, fits, classes, target)
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:

@@ -117,7 +117,7 @@ def test_the_api_probe_writes_what_the_probe_command_writes(tmp_path, planted_pr
     assert frame.equals(records_frame(documents[1]["results"]))
     for side in ("api", "cli"):
         assert sorted(p.name for p in (tmp_path / side / "models").iterdir()) == [
-            "layer01_logreg.npz", "layer01_ridge.npz", "layer02_logreg.npz", "layer02_ridge.npz"]
+            "layer01_logreg.npz", "layer01_ridge.npz", "layer02_logreg.npz", "layer02_ridge.npz", "selected.npz"]
 
 
 def test_probe_on_a_cache_without_groups_raises_the_leak_as_a_python_warning(tmp_path):

@@ -57,17 +57,16 @@ def test_saved_probe_predicts_like_the_fitted_pipeline(tmp_path, capsys, planted
     capsys.readouterr()
     result = sweep(planted_probe_cache, layers=2, n_jobs=1, save_models=True)
     X = planted_data()[2][2].astype(np.float32)
-    for classifier in ("logreg", "linear-svm", "ridge"):
-        saved = load_probe(out / "models" / f"layer02_{classifier}.npz")
+    for fit in result.fits:
+        saved = load_probe(out / "models" / f"layer02_{fit.classifier}.npz")
         assert saved.meta["layer"] == 2 and saved.meta["model"] == "synthetic/encoder"
-        expected = np.array(result.classes)[result.models[(2, classifier)].predict(X)]
+        expected = np.array(result.classes)[fit.model.predict(X)]
         np.testing.assert_array_equal(saved.predict(X), expected)
     assert main([str(planted_probe_cache), "--predict", str(out / "models" / "layer02_logreg.npz"),
                  "--out", str(tmp_path / "pred")]) == 0
-    printed, err = capsys.readouterr()
-    assert printed.splitlines()[0] == "id,label,predicted"
-    assert "accuracy on the 144 labelled clips: 1.000" in err
-    assert (tmp_path / "pred" / "predictions.csv").exists()
+    printed = capsys.readouterr().out
+    assert "accuracy on the 144 labelled clips: 1.000" in printed
+    assert (tmp_path / "pred" / "predictions.csv").read_text().startswith("id,label,predicted,probability_class0")
 
 
 def test_saved_binary_probe_predicts_like_sklearn(tmp_path, planted_probe_cache):
@@ -92,7 +91,7 @@ def test_saved_binary_probe_predicts_like_sklearn(tmp_path, planted_probe_cache)
     (["{cache}", "--cv", "stratified", "--folds", "50"], "at least 50 clips per class; too few: 'class0' (48)"),
     (["{cache}", "--cv", "group", "--folds", "9"], "9-fold grouped CV needs at least 9 groups, the cache has 8"),
     (["{cache}", "--save-model"], "--save-model needs --out DIR"),
-    (["{cache}", "--predict", "{tmp}/nope.npz"], "saved probe not found"),
+    (["{cache}", "--predict", "{tmp}/nope.npz", "--out", "{tmp}/pred"], "saved probe not found"),
 ])
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys, planted_probe_cache, argv, message):
     argv = [a.format(cache=planted_probe_cache, tmp=tmp_path) for a in argv]
@@ -108,7 +107,8 @@ def test_predict_refuses_a_cache_from_another_encoder(tmp_path, capsys, planted_
     other = write_probe_cache(tmp_path / "other.h5", {0: np.zeros((4, 32))}, ["a", "b", "a", "b"])
     with __import__("h5py").File(other, "a") as f:
         f.attrs["model"] = "another/encoder"
-    assert main([str(other), "--predict", str(tmp_path / "models" / "layer00_logreg.npz")]) == 2
+    assert main([str(other), "--predict", str(tmp_path / "models" / "layer00_logreg.npz"),
+                 "--out", str(tmp_path / "pred")]) == 2
     assert "fitted on embeddings of 'synthetic/encoder'" in capsys.readouterr().err
     assert main([str(other), "--predict", str(tmp_path / "models" / "layer00_logreg.npz"), "--force",
                  "--out", str(tmp_path / "pred")]) == 0

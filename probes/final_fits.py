@@ -1,0 +1,68 @@
+"""The probes refitted on all clips for --save-model: every layer x classifier, and the selected probe.
+
+Each fit chooses its hyperparameters on the selection splits of protocols.final_fold (inner CV over
+every used clip, or the one split's validation part) and is refitted on the fitting rows. The
+selected probe is the layer and classifier whose chosen point scored best on those same splits,
+the first on ties: the rule by which evaluate.select chooses inside each outer training part, here
+applied once to all the data, so the probe saved is the one the headline's score describes.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed
+from tqdm import tqdm
+
+from layerprobe.probes.evaluate import fold_job
+from layerprobe.probes.protocols import Folds, final_fold
+from layerprobe.probes.spec import LinearModel, ProbeSpec
+
+
+@dataclass(frozen=True)
+class FinalFit:
+    """One probe fitted on all clips: its source, its chosen hyperparameters and their selection score."""
+
+    layer: int | str
+    classifier: str
+    model: LinearModel
+    params: dict
+    score: float
+
+
+def final_fits(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
+               codes: np.ndarray, n_classes: int, folds: Folds, *, class_weight: str = "none", n_jobs: int = -1,
+               progress: bool = False) -> list[FinalFit]:
+    """Fit every source x spec on all clips, sources in order, each source's specs in order.
+
+    Parameters
+    ----------
+    sources : (layer, loader) pairs; loader() returns the (n_clips, F) matrix, called when its fits are due.
+    specs : the probes.
+    codes : (n_clips,) the class code of every clip.
+    n_classes : the number of classes.
+    folds : the protocol's folds (its selection rule and seed).
+    class_weight : "none" (default), "balanced" or "sqrt".
+    n_jobs : joblib workers (default -1: all cores).
+    progress : show a progress bar (default False).
+    """
+    final = final_fold(codes, folds)
+    keys: list[tuple[int | str, ProbeSpec]] = []
+
+    def calls() -> Iterator[object]:
+        for layer, load in sources:
+            X = load()
+            for spec in specs:
+                keys.append((layer, spec))
+                yield delayed(fold_job)(X, codes[None, :], True, n_classes, final, spec, class_weight, folds.seed, True)
+
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(calls())
+    done = list(tqdm(results, total=len(sources) * len(specs), disable=not progress, desc="final fits", unit="fit"))
+    return [FinalFit(layer, spec.name, result.model, dict(spec.grid[result.chosen]), float(result.best[0]))
+            for (layer, spec), result in zip(keys, done)]
+
+
+def selected_fit(fits: Sequence[FinalFit]) -> FinalFit:
+    """The fit whose chosen point scored best on the selection splits, the first on ties."""
+    return fits[int(np.argmax([fit.score for fit in fits]))]
