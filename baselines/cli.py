@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import h5py
 from layerprobe.baselines.compute import feature_by_name
 from layerprobe.baselines.features_only import features_only_cache
 from layerprobe.atomic_write import writable_folder
-from layerprobe.report.run_dir import COMPARISON_FILE
+from layerprobe.report.run_dir import COMPARISON_FILE, record_stage_seconds
 from layerprobe.baselines.paired import compare
 from layerprobe.baselines.run import evaluate_baselines
 from layerprobe.errors import ArgumentParser, UserError, run_cli
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     columns, labels = one_label_column(ColumnOptions.from_args(args), LabelOptions.from_args(args),
                                        manifest=not _is_cache(args.source))
     detection = DetectionOptions.from_args(args)
+    started = time.perf_counter()
     cache = _cache(args, columns)
     result = evaluate_baselines(cache, chosen.features, chosen.classifiers, progress=not args.quiet,
                                 overwrite=args.overwrite, n_jobs=fit.n_jobs, class_weight=fit.class_weight,
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         doc["comparison"] = _comparison(args.compare, doc, cache)
     if args.out:
         written = [write_results(doc, args.out, RESULTS_FILE)]
+        record_stage_seconds(args.out, "baselines", time.perf_counter() - started)  # its features included
         if args.compare:
             # Where `layerprobe report` and `layerprobe run` keep it: stage by stage equals run.
             written.append(write_results(doc["comparison"], args.out, COMPARISON_FILE))

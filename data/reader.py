@@ -70,6 +70,11 @@ class CacheReader:
         """The names of the stored hand-made features (features/NAME)."""
         return sorted(self._file["features"]) if "features" in self._file else []
 
+    def status_counts(self) -> dict[str, int]:
+        """How many clips of the cache, ok or not, have each status ("ok", "failed", "pending")."""
+        names, counts = np.unique(self._file["clips/status"].asstr()[()], return_counts=True)
+        return dict(zip(names.tolist(), counts.tolist()))
+
     def clip_values(self, name: str) -> np.ndarray | None:
         """clips/NAME of the ok clips as strings, None when the cache has no such dataset."""
         if name not in self._file["clips"]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 
 from layerprobe.atomic_write import atomic_path, writable_folder
@@ -18,6 +19,7 @@ from layerprobe.probes.output import table, write_results
 from layerprobe.probes.predictions import describe, summary
 from layerprobe.probes.saved_probe import load_probe, predict_cache
 from layerprobe.probes.stage import probe_stage
+from layerprobe.report.run_dir import record_stage_seconds
 
 PREDICTIONS_FILE = "predictions.csv"
 
@@ -47,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         return _predict(args)
     if args.out:
         writable_folder(args.out)  # an unwritable --out is found before the first fit, not after the last
+    started = time.perf_counter()
     doc = probe_stage(args.cache, ProbeOptions.from_args(args), ProtocolOptions.from_args(args),
                       FitOptions.from_args(args), LabelOptions.from_args(args), DetectionOptions.from_args(args),
                       out=args.out, progress=not args.quiet)
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {line}", file=sys.stderr)
     if args.out:
         path = write_results(doc, args.out)
+        record_stage_seconds(args.out, "probe", time.perf_counter() - started)
         if not args.quiet:
             print(f"wrote {path}", file=sys.stderr)
     print(json.dumps(doc) if args.format == "json" else table(doc))

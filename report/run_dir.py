@@ -6,17 +6,24 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from layerprobe.atomic_write import write_text_atomic
 from layerprobe.errors import UserError
 from layerprobe.probes.output import RESULTS_FILE
+from layerprobe.report.stage_facts import stage_facts
 
 BASELINES_FILE = "baseline_results.json"
 COMPARISON_FILE = "comparison.json"
 RUN_FILE = "run.json"
+# How long each stage run on its own took (probe, baselines): apart from the results, which two
+# identical runs write byte for byte alike.
+STAGE_SECONDS_FILE = "stage_seconds.json"
 
 
 @dataclass(frozen=True)
 class RunInputs:
-    """What a run folder holds: the probe document, and the optional documents (None when absent)."""
+    """What a run folder holds: the probe document, and the optional documents (None when absent).
+    run: run.json's facts, or where a folder was filled stage by stage, the same facts read from
+    the cache and the results files (stage_facts.py); None when neither is at hand."""
 
     directory: Path
     probe: dict
@@ -56,7 +63,21 @@ def read_run_dir(run_dir: str | os.PathLike[str]) -> RunInputs:
             raise UserError(f"{directory / name} has no list `results`: not a probe or baselines document")
     if not probe["results"]:
         raise UserError(f"{directory / RESULTS_FILE} holds no results")
-    return RunInputs(directory, probe, baselines, _read(directory / COMPARISON_FILE), _read(directory / RUN_FILE))
+    run = _read(directory / RUN_FILE)
+    if run is None:
+        run = stage_facts(directory, probe, _read(directory / STAGE_SECONDS_FILE) or {})
+    return RunInputs(directory, probe, baselines, _read(directory / COMPARISON_FILE), run)
+
+
+def record_stage_seconds(out_dir: str | os.PathLike[str], stage: str, seconds: float) -> Path:
+    """Add how long `stage` (probe, baselines) took to OUT_DIR/stage_seconds.json, atomically; the
+    report's stage timings read it where there is no run.json."""
+    path = Path(out_dir) / STAGE_SECONDS_FILE
+    try:
+        recorded = _read(path) or {}
+    except UserError:  # a damaged record of timings is replaced, not a reason to fail a stage
+        recorded = {}
+    return write_text_atomic(path, json.dumps({**recorded, stage: seconds}, indent=1))
 
 
 def _read(path: Path) -> dict | None:

@@ -159,8 +159,10 @@ def test_figures_are_png_images_of_plausible_size(run_dir):
 
 
 def test_missing_optional_files_are_reported_not_fatal(run_dir):
-    for name in ("baseline_results.json", "comparison.json", "run.json"):
+    for name in ("baseline_results.json", "comparison.json", "run.json", "cache.h5"):
         (run_dir / name).unlink()
+    probe = json.loads((run_dir / "probe_results.json").read_text())
+    (run_dir / "probe_results.json").write_text(json.dumps({**probe, "cache": str(run_dir / "moved.h5")}))
     paths = write_report(run_dir)
     markdown = paths["report.md"].read_text()
     assert "> baseline_results.json is missing: no baselines were run." in markdown
