@@ -7,6 +7,7 @@ stage when called.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -183,7 +184,9 @@ def probe(
     from layerprobe.probes.output import write_results
     from layerprobe.probes.stage import probe_stage
     from layerprobe.probes.sweep import records_frame
+    from layerprobe.report.run_dir import record_stage_seconds
 
+    started = time.perf_counter()
     doc = probe_stage(cache, ProbeOptions(layers=layers, pooling=pooling, classifiers=classifiers, save_model=save_model),
                       ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
                       FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
@@ -192,6 +195,7 @@ def probe(
                       out=out, progress=progress)
     if out is not None:
         write_results(doc, out)
+        record_stage_seconds(out, "probe", time.perf_counter() - started)
     _warn_document(doc)
     return records_frame(doc["results"])
 

@@ -62,8 +62,9 @@ def test_a_probe_saved_on_a_pooling_predicts_from_that_pooling(tmp_path, capsys)
     assert main([str(cache), "--layers", "2", "--pooling", "mean+max", "--classifier", "logreg", "--folds", "3",
                  "--n-jobs", "1", "--out", str(tmp_path / "run"), "--save-model"]) == 0
     capsys.readouterr()
-    assert main([str(cache), "--predict", str(tmp_path / "run" / "models" / "layer02_logreg.npz")]) == 0
-    assert "accuracy on the" in capsys.readouterr().err  # 16 dims read back: mean and max, as fitted
+    assert main([str(cache), "--predict", str(tmp_path / "run" / "models" / "layer02_logreg.npz"),
+                 "--out", str(tmp_path / "predicted")]) == 0
+    assert "accuracy on the" in capsys.readouterr().out  # 16 dims read back: mean and max, as fitted
 
 
 def test_poolings_joined_by_a_comma_point_to_the_plus(tmp_path, capsys):
