@@ -25,6 +25,7 @@ import pandas as pd
 from layerprobe import __version__
 from layerprobe.atomic_write import writable_folder, write_text_atomic
 from layerprobe.data.cache import open_cache
+from layerprobe.data.parts import TEXT_COLUMNS, stored_text_names
 from layerprobe.errors import UserError
 from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
                                 FitOptions, LabelOptions, ProbeOptions, ProtocolOptions, add_quiet, one_label_column)
@@ -45,7 +46,9 @@ def cache_signature(cache: Path, features: Sequence[str]) -> str:
     with open_cache(cache) as f:
         settings = {key: _plain(value) for key, value in f.attrs.items() if key not in _UNKEYED_ATTRS}
         digest.update(json.dumps(settings, sort_keys=True).encode())
-        for name in ("clips/id", "clips/label", "clips/group", "clips/split", "clips/status"):
+        # A manifest's other columns (clips/fold) may give the folds: a changed one makes a new result.
+        others = [f"clips/{name}" for name in stored_text_names(f)[len(TEXT_COLUMNS):]]
+        for name in ("clips/id", "clips/label", "clips/group", "clips/split", "clips/status", *others):
             digest.update(np.asarray(f[name][()]).astype(bytes).tobytes())
         for name in features:
             digest.update(name.encode() + f[f"feature_status/{name}"][()].astype(bytes).tobytes())

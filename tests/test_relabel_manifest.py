@@ -111,3 +111,18 @@ def test_manifest_columns_merge_by_clip_id_and_never_shadow_the_contracts(tmp_pa
         stored = {name: f[f"clips/{name}"].asstr()[()].tolist() for name in ("id", "fold", "note")}
         assert f["clips/status"][()].tolist() == [b"pending"] * 3 and "a" not in f["clips"]
     assert stored == {"id": ["x", "y", "z"], "fold": ["1", "2", "3"], "note": ["", "ny", "nz"]}
+
+
+def test_a_changed_manifest_column_changes_the_key_layerprobe_run_reuses_results_by(tmp_path):
+    from layerprobe.pipeline import cache_signature
+
+    labels, groups, layers = planted_data(n_groups=4, per_cell=2, dim=4)
+    cache = write_probe_cache(tmp_path / "c.h5", {0: layers[0]}, labels, groups)
+    before = cache_signature(cache, ())
+    with h5py.File(cache, "a") as f:
+        f.create_dataset("clips/fold", data=np.array(["A", "B"] * (len(labels) // 2), dtype=object),
+                         dtype=h5py.string_dtype())
+    with_folds = cache_signature(cache, ())
+    with h5py.File(cache, "a") as f:
+        f["clips/fold"][0] = "B"
+    assert len({before, with_folds, cache_signature(cache, ())}) == 3
