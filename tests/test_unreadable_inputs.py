@@ -107,7 +107,7 @@ def test_probe_predict_with_that_probe_exits_2_with_one_line(saved_probe, tmp_pa
     labels, groups, layers = planted_data(n_groups=2, per_cell=2, dim=4)
     cache = write_probe_cache(tmp_path / "c.h5", layers, labels, groups)
     with_meta(saved_probe, pooling=3)
-    assert probe_main([str(cache), "--predict", str(saved_probe), "--quiet"]) == 2
+    assert probe_main([str(cache), "--predict", str(saved_probe), "--out", str(tmp_path / "pred"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "its meta field 'pooling' is int 3; expected text" in err
 
