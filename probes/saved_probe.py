@@ -70,7 +70,8 @@ def load_probe(path: str | os.PathLike[str]) -> SavedProbe:
         meta = json.loads(str(arrays.pop("meta")))
     except FileNotFoundError:
         raise UserError(f"saved probe not found: {path}") from None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:  # JSONDecodeError is a ValueError
+    # JSONDecodeError is a ValueError; zipfile raises NotImplementedError for a damaged header's "version".
+    except (OSError, ValueError, KeyError, NotImplementedError, zipfile.BadZipFile) as error:
         raise UserError(f"not a saved probe (.npz written by probe --save-model): {path} ({error})") from None
     problem = _inconsistency(arrays, meta)
     if problem:

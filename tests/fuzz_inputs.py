@@ -184,7 +184,8 @@ def cases(rng: random.Random, inputs: dict[str, Path], work: Path, counts: dict[
             sorted((copy / "c.h5.parts").iterdir()))
         what = mutate(rng, target)
         command = rng.choice([["probe", str(cache), *PROBE], ["probe", str(cache), *PROBE],
-                              ["probe", str(cache), "--predict", str(inputs["probe"]), "--quiet"],
+                              ["probe", str(cache), "--predict", str(inputs["probe"]), "--out", str(copy / "pred"),
+                               "--quiet"],
                               ["baselines", str(cache), "--out", str(copy / "out"), "--classifier", "logreg",
                                "--folds", "3", "--n-jobs", "1", "--quiet"]])
         yield f"cache: {what}", command
@@ -192,7 +193,8 @@ def cases(rng: random.Random, inputs: dict[str, Path], work: Path, counts: dict[
         copy = work / f"probe{number}.npz"
         shutil.copy(inputs["probe"], copy)
         what = rng.choice([flip_bytes, truncate, probe_field, probe_field])(rng, copy)
-        yield f"saved probe: {what}", ["probe", str(inputs["cache"]), "--predict", str(copy), "--quiet"]
+        yield f"saved probe: {what}", ["probe", str(inputs["cache"]), "--predict", str(copy),
+                                       "--out", str(work / f"pred{number}"), "--quiet"]
     for number in range(counts["manifest"]):
         copy = inputs["manifest"].with_name(f"manifest{number}.csv")
         shutil.copy(inputs["manifest"], copy)
