@@ -10,11 +10,14 @@ import pandas as pd
 from scipy.special import expit, softmax
 
 from layerprobe.errors import UserError
-from layerprobe.probes.detection import class_scores
+from layerprobe.probes.classifiers import CLASSIFIERS
+from layerprobe.probes.detection import DECISION_FUNCTION, ScoreKind, class_scores
 
-# Classifiers whose linear scores are log-odds: their softmax (sigmoid for two classes) is
-# LogisticRegression.predict_proba. The others' scores are margins, not probabilities.
-PROBABILITY_CLASSIFIERS = ("logreg",)
+
+def score_kind(classifier: str) -> ScoreKind:
+    """What a saved probe's decision scores are, as its classifier's spec says (logreg: logits)."""
+    spec = CLASSIFIERS.get(classifier)
+    return DECISION_FUNCTION if spec is None else spec.score_kind
 
 
 def score_columns(decision: np.ndarray, classes: Sequence[str], classifier: str) -> dict[str, np.ndarray]:
@@ -24,19 +27,20 @@ def score_columns(decision: np.ndarray, classes: Sequence[str], classifier: str)
 
     decision: the probe's decision_function, (n, n_classes) or (n, 1) for two classes.
     """
-    if classifier in PROBABILITY_CLASSIFIERS:
+    kind = score_kind(classifier)
+    if kind.softmax:  # logits: their softmax (sigmoid for two classes) is LogisticRegression.predict_proba
         if decision.shape[1] == 1:
             positive = expit(decision[:, 0])
             scores, name = np.column_stack([1 - positive, positive]), "probability"
         else:
             scores, name = softmax(decision, axis=1), "probability"
     else:
-        scores, name = class_scores(decision, len(classes)), "decision_score"
+        scores, name = class_scores(decision, len(classes), kind), "decision_score"
     return {f"{name}_{label}": scores[:, index] for index, label in enumerate(classes)}
 
 
-def threshold_column(decision: np.ndarray, classes: Sequence[str], found: dict | None, precision: float,
-                     model: str) -> tuple[str, np.ndarray]:
+def threshold_column(decision: np.ndarray, classes: Sequence[str], classifier: str, found: dict | None,
+                     precision: float, model: str) -> tuple[str, np.ndarray]:
     """("at_precision_P", the class each clip gets at the threshold the record found for precision P):
     the positive class where its detection score reaches the threshold, else the other class.
 
@@ -53,7 +57,8 @@ def threshold_column(decision: np.ndarray, classes: Sequence[str], found: dict |
         raise UserError(f"{model}: its record reached precision {precision:g} at no threshold (recall 0), "
                         "so there is no decision to apply")
     positive = list(classes).index(found["positive_class"])
-    called = class_scores(decision, 2)[:, positive] >= found["threshold"]
+    # The score the record's threshold was found on: the detection metrics' (float32, as records store it).
+    called = class_scores(decision, 2, score_kind(classifier))[:, positive] >= found["threshold"]
     return f"at_precision_{precision:g}", np.where(called, classes[positive], classes[1 - positive])
 
 

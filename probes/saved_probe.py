@@ -136,7 +136,7 @@ def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str], force: bool 
     columns = {"id": clips["id"], "label": clips["label"], "predicted": probe.classes[probe.model.classes(decision)],
                **score_columns(decision, probe.classes.tolist(), probe.meta.get("classifier", ""))}
     if at_precision is not None:
-        column, called = threshold_column(decision, probe.classes.tolist(), probe.meta.get("at_precision"),
-                                          at_precision, name)
+        column, called = threshold_column(decision, probe.classes.tolist(), probe.meta.get("classifier", ""),
+                                          probe.meta.get("at_precision"), at_precision, name)
         columns[column] = called
     return pd.DataFrame(columns)

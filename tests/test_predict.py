@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from conftest import planted_data, write_probe_cache
 from layerprobe.data.reader import CacheReader
 from layerprobe.probes.cli import main
+from layerprobe.probes.ridge import RIDGE
 from layerprobe.probes.detection import class_scores
 from layerprobe.probes.saved_probe import load_probe, predict_cache, save_probe
 from layerprobe.probes.spec import linear_model
@@ -89,8 +90,8 @@ def test_predict_writes_scores_and_the_decision_at_the_saved_threshold_and_print
     probe = load_probe(models / "layer02_ridge.npz")
     with CacheReader(binary_cache) as reader:
         decision = probe.decision_function(reader.layer(2))
-    np.testing.assert_allclose(written[["decision_score_class0", "decision_score_class1"]], class_scores(decision, 2))
-    expected = np.where(class_scores(decision, 2)[:, 1] >= threshold, "class1", "class0")
+    np.testing.assert_allclose(written[["decision_score_class0", "decision_score_class1"]], class_scores(decision, 2, RIDGE.score_kind))
+    expected = np.where(class_scores(decision, 2, RIDGE.score_kind)[:, 1] >= threshold, "class1", "class0")
     assert written["at_precision_0.9"].tolist() == expected.tolist()
     counts = written["predicted"].value_counts()
     assert printed.splitlines()[0] == (f"predicted 60 clips (pooling mean): class0 {counts['class0']}, "
