@@ -61,7 +61,6 @@ class Candidate:
     picks: list[dict] | None = None
     grid: tuple[dict, ...] = ()
     scores: list[np.ndarray] = field(default_factory=list)
-    model: LinearModel | None = None
     decisions: list[np.ndarray] = field(default_factory=list)
     score_kinds: list[ScoreKind] = field(default_factory=list)
 
@@ -76,16 +75,14 @@ class Job:
 
 @dataclass(frozen=True)
 class Plan:
-    """The label vectors and the options every job of one evaluation shares. final: the fit of the
-    models to keep (None: none kept). first_observed: row 0 holds the observed labels (its
-    predictions and chosen points are kept); else all are permutations."""
+    """The label vectors and the options every job of one evaluation shares. first_observed: row 0
+    holds the observed labels (its predictions and chosen points are kept); else all are permutations."""
 
     codes: np.ndarray
     n_classes: int
     folds: Folds
     class_weight: str
     seed: int
-    final: OuterFold | None = None
     first_observed: bool = True
 
 
@@ -131,7 +128,7 @@ def fold_seed(seed: int, fold: int) -> int:
 
 
 def jobs_for(key: tuple, X: np.ndarray, spec: ProbeSpec, plan: Plan) -> Iterator[Job]:
-    """The jobs of one (features, probe): every outer fold x batch of label vectors, and the final fit."""
+    """The jobs of one (features, probe): every outer fold x batch of label vectors."""
     total = len(plan.codes)
     for k, fold in enumerate(plan.folds.outer):
         for start in range(0, total, spec.batch):
@@ -139,9 +136,6 @@ def jobs_for(key: tuple, X: np.ndarray, spec: ProbeSpec, plan: Plan) -> Iterator
             observed = start == 0 and plan.first_observed
             yield Job((key, k, start), delayed(fold_job)(X, chunk, observed, plan.n_classes, fold, spec,
                                                          plan.class_weight, fold_seed(plan.seed, k)))
-    if plan.final is not None:
-        yield Job((key, "final", 0), delayed(fold_job)(X, plan.codes[:1], True, plan.n_classes, plan.final, spec,
-                                                        plan.class_weight, plan.seed, True))
 
 
 def run_jobs(jobs: Iterator[Job], n_jobs: int, total: int, progress: bool, *,
@@ -171,12 +165,11 @@ def candidate(layer: int | str, spec: ProbeSpec, plan: Plan, results: dict[tuple
     starts = range(0, len(plan.codes), spec.batch)
     per_fold = [[results.pop((key, k, start)) for start in starts] for k in range(len(plan.folds.outer))]
     stack = lambda name: np.stack([np.concatenate([getattr(r, name) for r in fold]) for fold in per_fold])
-    final = results.pop((key, "final", 0), None)
     if not plan.first_observed:
         return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"), [], [])
     return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"),
                      [fold[0].predicted for fold in per_fold], [spec.grid[fold[0].chosen] for fold in per_fold],
-                     grid=spec.grid, scores=[fold[0].scores for fold in per_fold], model=final.model if final else None,
+                     grid=spec.grid, scores=[fold[0].scores for fold in per_fold],
                      decisions=[fold[0].decision for fold in per_fold], score_kinds=[spec.score_kind] * len(per_fold))
 
 
@@ -224,7 +217,6 @@ def evaluate_candidates(sources: Sequence[tuple[int | str, Callable[[], np.ndarr
                         progress_label: str = "probe fits") -> list[Candidate]:
     """Run every (features, probe) through the folds; sources: (name, loader) pairs, loaded when due.
     progress_label: what the progress bar calls the jobs (default "probe fits")."""
-    n_outer = len(plan.folds.outer)
 
     def jobs() -> Iterator[Job]:
         for layer, load in sources:
@@ -233,9 +225,9 @@ def evaluate_candidates(sources: Sequence[tuple[int | str, Callable[[], np.ndarr
             # Fold by fold, each fold's jobs of every probe together: probes differ in cost by orders
             # of magnitude, folds little, so every stretch of the bar holds the same mix and its rate
             # holds for the rest (probe by probe, the first probe's rate predicted the whole run).
-            yield from sorted(every, key=lambda job: n_outer if job.key[1] == "final" else job.key[1])
+            yield from sorted(every, key=lambda job: job.key[1])
 
-    per_source = sum(len(plan.folds.outer) * -(-len(plan.codes) // spec.batch) + (plan.final is not None) for spec in specs)
+    per_source = sum(len(plan.folds.outer) * -(-len(plan.codes) // spec.batch) for spec in specs)
     total = len(sources) * per_source
     results = run_jobs(jobs(), n_jobs, total, progress, progress_label=progress_label)
     return [candidate(layer, spec, plan, results) for layer, _ in sources for spec in specs]

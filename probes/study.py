@@ -12,13 +12,13 @@ import numpy as np
 from layerprobe.probes.detection import Detection
 from layerprobe.probes.evaluate import SELECTED, Candidate, Plan, evaluate_candidates, extend, null_statistic, select
 from layerprobe.probes.permutation_folds import permutation_folds
-from layerprobe.probes.protocols import Folds, final_fold
+from layerprobe.probes.protocols import Folds
 from layerprobe.probes.records import record
 from layerprobe.probes.significance import (
     MIN_ASSIGNMENTS, distinct_assignments, max_t_p_values, near_group_level_note, p_value, permuted_labels,
     resolution_note, scheme,
 )
-from layerprobe.probes.spec import LinearModel, ProbeSpec
+from layerprobe.probes.spec import ProbeSpec
 
 # Permutations expected to take longer than this are announced before they start.
 ANNOUNCE_SECONDS = 180.0
@@ -26,17 +26,16 @@ ANNOUNCE_SECONDS = 180.0
 
 @dataclass(frozen=True)
 class Study:
-    """Records (per source x probe, then the selected ones), the refitted models when asked for
-    (keyed by (layer, classifier)), and run-level notes (the permutation scheme's resolution)."""
+    """Records (per source x probe, then the selected ones) and run-level notes (the permutation
+    scheme's resolution). The probes refitted on all clips for saving are probes/final_fits.py's."""
 
     records: list[dict]
-    models: dict[tuple, LinearModel] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
 def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
           labels: np.ndarray, folds: Folds, *, class_weight: str = "none", permutations: int = 0,
-          selections: Sequence[tuple[str, Sequence[str]]] = (), keep_models: bool = False,
+          selections: Sequence[tuple[str, Sequence[str]]] = (),
           detection: Detection = Detection(), n_jobs: int = -1, progress: bool = False,
           progress_label: str = "probe fits") -> Study:
     """Evaluate every source with every spec on `folds`.
@@ -51,7 +50,6 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
     permutations : label permutations for p-values (default 0: none).
     selections : (classifier name, spec names) pairs: a "selected" record per pair, choosing among the
         sources x those specs inside each training part.
-    keep_models : also refit each source x spec on all clips (default False).
     detection : the positive class and the precision of the recall reported for two classes
         (default: the second class, no recall at precision); checked against the classes first.
     n_jobs : joblib workers (default -1: all cores).
@@ -67,8 +65,7 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
                                     near_group_level_note(codes, folds.groups, kind)) if note]
         if distinct_assignments(codes, folds.groups, kind) < MIN_ASSIGNMENTS:
             permutations = 0
-    final = final_fold(codes, folds) if keep_models else None
-    plan = Plan(codes[None, :], len(classes), folds, class_weight, folds.seed, final)
+    plan = Plan(codes[None, :], len(classes), folds, class_weight, folds.seed)
     started = time.perf_counter()
     candidates = evaluate_candidates(sources, specs, plan, n_jobs, progress, progress_label=progress_label)
     observed_seconds = time.perf_counter() - started
@@ -84,8 +81,7 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
                          progress_label)
         tested += [select([c for c in tested if c.classifier in names], name) for name, names in selections]
         _add_p_values(records, tested, kind, permutations, folds_note)
-    models = {(c.layer, c.classifier): c.model for c in candidates if c.model is not None}
-    return Study(records, models, notes)
+    return Study(records, notes)
 
 
 def permutation_cost(observed_seconds: float, specs: Sequence[ProbeSpec], permutations: int) -> str | None:
@@ -116,12 +112,12 @@ def _tested(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs
     permutations, all on `folds` (the protocol's own, whose observed run is reused, or label-free ones)."""
     shuffled = permuted_labels(codes, folds.groups, kind, permutations, folds.seed)
     if folds is plan.folds:
-        nulls = evaluate_candidates(sources, specs, replace(plan, codes=shuffled, final=None, first_observed=False),
+        nulls = evaluate_candidates(sources, specs, replace(plan, codes=shuffled, first_observed=False),
                                     n_jobs, progress, progress_label=progress_label)
         return [extend(observed, null) for observed, null in zip(candidates, nulls)]
     # On folds of their own the observed labels are one more label vector, evaluated like the permuted ones.
     every = np.vstack([codes[None, :], shuffled])
-    return evaluate_candidates(sources, specs, replace(plan, codes=every, folds=folds, final=None, first_observed=False),
+    return evaluate_candidates(sources, specs, replace(plan, codes=every, folds=folds, first_observed=False),
                                n_jobs, progress, progress_label=progress_label)
 
 

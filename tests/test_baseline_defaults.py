@@ -38,8 +38,8 @@ def test_jobs_are_submitted_fold_by_fold_over_the_probes(monkeypatch):
 
     monkeypatch.setattr(evaluate, "run_jobs", record_order)
     monkeypatch.setattr(evaluate, "candidate", lambda *args: None)
-    plan = Plan(codes[None, :], len(classes), folds, "none", 0, final=folds.outer[0])
+    plan = Plan(codes[None, :], len(classes), folds, "none", 0)
     specs = [SVM_RBF, CLASSIFIERS["ridge"]]
     evaluate_candidates([(0, lambda: layers[0]), (1, lambda: layers[1])], specs, plan, 1, False)
-    expected = [((layer, spec.name), fold, 0) for layer in (0, 1) for fold in [0, 1, 2, "final"] for spec in specs]
+    expected = [((layer, spec.name), fold, 0) for layer in (0, 1) for fold in [0, 1, 2] for spec in specs]
     assert submitted == expected
