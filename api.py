@@ -212,7 +212,7 @@ def _warn_document(doc: dict) -> None:
             warnings.warn(line, ProbeWarning, stacklevel=3)
 
 
-def baselines(
+def run_baselines(
     cache: PathLike,
     *,
     features: str | Sequence[str] = BaselineOptions.features,
@@ -342,8 +342,8 @@ def run(
     split_lists, speech_commands_classes : how a Speech Commands folder is read, as for `extract_embeddings`.
     probe_pooling : the pooling probed, `probe`'s pooling (default "mean"); each must be among `pooling`.
     classifiers, save_model : the probes, as for `probe` (models are saved into OUT/models).
-    features : the baselines' features, as for `baselines`.
-    baseline_classifiers : the baselines' `classifiers`, as for `baselines`.
+    features : the baselines' features, as for `run_baselines`.
+    baseline_classifiers : the baselines' `classifiers`, as for `run_baselines`.
     cv, folds, fold_column, seed, refit : the protocol of probes and baselines alike, as for `probe`.
     class_weight, permutations, n_jobs : as for `probe`, for probes and baselines alike.
     labels, id_column, positive_class, at_precision : as for `probe`, for probes and baselines alike.

@@ -15,13 +15,13 @@ from layerprobe.errors import UserError
 from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
                                 FitOptions, LabelOptions, ProbeOptions, ProtocolOptions)
 
-DATA_ARGUMENTS = {"extract_embeddings": ["data", "out"], "probe": ["cache"], "baselines": ["cache"],
+DATA_ARGUMENTS = {"extract_embeddings": ["data", "out"], "probe": ["cache"], "run_baselines": ["cache"],
                   "run": ["data", "out"], "load_cache": ["path"]}
 # Where each API keyword's default is defined; run names the baselines' classifiers baseline_classifiers.
 GROUPS = {
     "extract_embeddings": [ExtractOptions, ColumnOptions, EngineOptions],
     "probe": [ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
-    "baselines": [BaselineOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
+    "run_baselines": [BaselineOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
     "run": [ExtractOptions, ColumnOptions, EngineOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, LabelOptions,
             DetectionOptions],
 }
@@ -71,6 +71,9 @@ def test_subpackages_stay_importable_and_never_replace_the_functions():
         "from layerprobe.baselines.run import evaluate_baselines\n"
         "import sys\n"
         "assert sys.modules['layerprobe.baselines'].run is sys.modules['layerprobe.baselines.run']\n"
+        "import layerprobe.baselines.run as r\n"
+        "assert r is sys.modules['layerprobe.baselines.run'] and layerprobe.baselines.run.evaluate_baselines\n"
+        "assert inspect.ismodule(layerprobe.baselines) and inspect.isfunction(layerprobe.run_baselines)\n"
         "assert all(inspect.isfunction(getattr(layerprobe, name)) for name in layerprobe.__all__)\n"
         "assert inspect.ismodule(layerprobe.extract) and inspect.ismodule(layerprobe.probes)\n"
         "print('torch' in sys.modules)\n"

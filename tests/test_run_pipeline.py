@@ -76,7 +76,7 @@ def test_the_notebook_api(finished_run):
     assert frame["layer"].tolist() == [0, 4, "selected"] and "balanced_accuracy_ci_low" in frame
     loaded = layerprobe.load_cache(cache)
     assert len(loaded.clips) == 48 and loaded.layers[4].shape == (48, 32) and loaded.features["mfcc"].shape[0] == 48
-    baselines = layerprobe.baselines(cache, features=("mfcc",), classifiers=("logreg",), n_jobs=1, progress=False)
+    baselines = layerprobe.run_baselines(cache, features=("mfcc",), classifiers=("logreg",), n_jobs=1, progress=False)
     assert baselines["layer"].tolist()[0] == "mfcc"
 
 
