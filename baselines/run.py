@@ -77,7 +77,7 @@ def baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfcc",),
               permutations: int = 0, n_jobs: int = -1, labels: str | os.PathLike | None = None,
               label_column: str | None = None, id_column: str | None = None, positive_class: str | None = None,
               at_precision: float | None = None, progress: bool = False) -> list[dict]:
-    """Baseline records (DESIGN.md JSON shape) on the folds `probe` would use with the same arguments.
+    """Baseline records (docs/design.md JSON shape) on the folds `probe` would use with the same arguments.
 
     cache: the HDF5 cache; features missing from it are computed first. features: names of
     hand-made features ("mfcc" default, "logmel", "egemaps"); each record's "layer" is the name.

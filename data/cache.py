@@ -1,4 +1,4 @@
-"""The HDF5 embedding cache (DESIGN.md: "The cache contract"): settings, opening, the writer.
+"""The HDF5 embedding cache (docs/design.md: "The cache contract"): settings, opening, the writer.
 
 How it is stored, grows without copying and survives `kill -9`: data/parts.py (an index of
 virtual datasets over part files). The rules every write follows (reserved storage, checked

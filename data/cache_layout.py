@@ -1,4 +1,4 @@
-"""What a cache file must hold (DESIGN.md: "The cache contract"), checked before any work.
+"""What a cache file must hold (docs/design.md: "The cache contract"), checked before any work.
 
 open_cache (data/cache.py) runs check_layout on every cache it opens, for readers and writers
 alike: each dataset's rank, dtype and row count, the status values, the root attrs' types, and

@@ -1,4 +1,4 @@
-"""Read a layerprobe cache (DESIGN.md contract) with plain h5py: the ok clips and one layer at a time.
+"""Read a layerprobe cache (docs/design.md contract) with plain h5py: the ok clips and one layer at a time.
 
 No torch here: the probe stage runs where torch is absent.
 """

@@ -1,4 +1,4 @@
-"""Poolings: how a clip's frames of one layer become one vector (DESIGN.md: "a pooling").
+"""Poolings: how a clip's frames of one layer become one vector (docs/design.md: "a pooling").
 
 Each pooling has two halves. On the device, `summarize` reduces the real (unpadded) frames of every
 segment in a batch to a few vectors. On the CPU, an accumulator takes those summaries segment by

@@ -1,4 +1,4 @@
-"""Evaluate feature matrices with probes on shared outer folds -> records (DESIGN.md's shape).
+"""Evaluate feature matrices with probes on shared outer folds -> records (docs/design.md's shape).
 
 The work is cut into independent jobs, one per (features, probe, outer fold, batch of label
 vectors), run in one joblib pool. Each job keeps what the records need and no more: per label

@@ -6,7 +6,7 @@ over folds is too narrow. Nadeau & Bengio (2003, Machine Learning 52:239-281) co
 by (1/k + n_test/n_train). A single train/test split has no folds to spread over; there the test
 clips are resampled, by group when groups exist (clips of one speaker are not independent).
 
-The centre is the pooled value, the figure every table prints and ranks by (DESIGN.md: the score of
+The centre is the pooled value, the figure every table prints and ranks by (docs/design.md: the score of
 all out-of-fold predictions taken together); only the width comes from the fold values (corrected t)
 or from resampling the test units (bootstrap), and `ci_method` says both. Centring on the fold mean
 instead would bracket a figure the report does not print, and a worse one: where a test part lacks

@@ -1,4 +1,4 @@
-"""A Candidate (one features x probe over all folds) as a record of DESIGN.md's JSON shape."""
+"""A Candidate (one features x probe over all folds) as a record of docs/design.md's JSON shape."""
 from __future__ import annotations
 
 import numpy as np

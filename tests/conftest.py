@@ -1,5 +1,5 @@
 """Shared fixtures: tiny random-init encoders saved and loaded by path, as a user's hub id would be;
-caches written with plain h5py following DESIGN.md's contract, with planted signal for the probes."""
+caches written with plain h5py following docs/design.md's contract, with planted signal for the probes."""
 from __future__ import annotations
 
 from pathlib import Path
