@@ -96,7 +96,7 @@ def speaker_level_data(signal: float, seed: int):
 def test_speaker_level_labels_get_a_between_groups_test_with_power(tmp_path, signal, significant):
     X, labels, groups = speaker_level_data(signal, seed=4)
     cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
-    record = sweep(cache, classifier="logreg", permutations=99, n_jobs=2, folds=4).records[0]
+    record = sweep(cache, classifier="ridge", permutations=99, n_jobs=2, folds=4).records[0]
     assert record["permutation"] == "between-groups" and record["permutations"] == 99
     assert (record["p_value"] <= 0.05) is significant
     assert (record["p_value_fwer"] <= 0.05) is significant
@@ -110,7 +110,7 @@ def test_selecting_among_thirteen_noise_layers_stays_at_chance_while_their_maxim
         groups = np.repeat([f"spk{g}" for g in range(8)], 15)
         layers = {i: rng.normal(size=(120, 12)) for i in range(13)}
         cache = write_probe_cache(tmp_path / f"noise{seed}.h5", layers, labels, groups)
-        records = sweep(cache, classifier="logreg", n_jobs=2, seed=seed).records
+        records = sweep(cache, classifier="ridge", n_jobs=2, seed=seed).records
         per_layer = [r["balanced_accuracy"]["value"] for r in records if r["layer"] != "selected"]
         maxima.append(max(per_layer))
         selected.append(next(r for r in records if r["layer"] == "selected")["balanced_accuracy"]["value"])
