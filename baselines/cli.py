@@ -12,21 +12,20 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import h5py
-
+from layerprobe.atomic_write import writable_folder
 from layerprobe.baselines.compute import feature_by_name
 from layerprobe.baselines.features_only import features_only_cache
-from layerprobe.atomic_write import writable_folder
-from layerprobe.report.run_dir import COMPARISON_FILE, record_stage_seconds
 from layerprobe.baselines.paired import compare
 from layerprobe.baselines.run import evaluate_baselines
+from layerprobe.data.cache import is_hdf5_file
 from layerprobe.errors import ArgumentParser, UserError, run_cli
-from layerprobe.probes.records import describe
-from layerprobe.probes.output import document, table, warnings, with_interval, write_results
 from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, FitOptions, LabelOptions,
                                 ProtocolOptions, one_label_column)
 from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
+from layerprobe.probes.output import document, table, warnings, with_interval, write_results
+from layerprobe.probes.records import describe
+from layerprobe.report.run_dir import COMPARISON_FILE, record_stage_seconds
 
 RESULTS_FILE = "baseline_results.json"
 CACHE_FILE = "cache.h5"
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         writable_folder(args.out)  # found before the features and fits, not after
     columns, labels = one_label_column(ColumnOptions.from_args(args), LabelOptions.from_args(args),
-                                       manifest=not _is_cache(args.source))
+                                       manifest=not is_hdf5_file(args.source))
     detection = DetectionOptions.from_args(args)
     started = time.perf_counter()
     cache = _cache(args, columns)
@@ -92,14 +91,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_cache(source: str) -> bool:
-    return Path(source).is_file() and h5py.is_hdf5(source)
-
-
 def _cache(args: argparse.Namespace, columns: ColumnOptions) -> str:
     """The cache to evaluate: SOURCE itself, or DIR/cache.h5 made from DATA with the manifest `columns`."""
     source = Path(args.source)
-    if _is_cache(args.source):
+    if is_hdf5_file(args.source):
         return str(source)
     if not source.exists():
         raise UserError(f"{source}: no such cache, folder or manifest")

@@ -97,6 +97,11 @@ def encode_error(message: str) -> bytes:
     return message.encode("utf-8")[:ERROR.itemsize].decode("utf-8", "ignore").encode("utf-8")
 
 
+def is_hdf5_file(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is a regular file holding HDF5 (a cache, as opposed to DATA to read clips from)."""
+    return Path(path).is_file() and h5py.is_hdf5(path)
+
+
 def open_cache(path: str | os.PathLike) -> h5py.File:
     """An existing cache, read-only, checked against the contract (cache_layout.check_layout), or
     a UserError saying why it is not one. A lock file left by a killed writer is removed."""
