@@ -132,3 +132,22 @@ def fold_task(X, labels, fold, **options):
 
     classes, codes = np.unique(labels, return_inverse=True)
     return FoldTask(X, codes[None, :], len(classes), fold.fit, fold.test, fold.selection, **options)
+
+
+def write_fold_manifest(path: Path, labels, groups, folds, path_column: str = "path") -> Path:
+    """A manifest of write_probe_cache's clips (clip0000.wav, ...) with a speaker and an actor_fold column."""
+    path.write_text(f"{path_column},label,speaker,actor_fold\n" + "".join(
+        f"clip{i:04d}.wav,{label},{group},{fold}\n" for i, (label, group, fold) in enumerate(zip(labels, groups, folds))))
+    return path
+
+
+def owl_cache(path: Path, *, every: int, shift: float, second_layer: bool = False) -> Path:
+    """8 speakers x 24 clips, one clip in `every` an owl among birds, the owls shifted by `shift` on three of
+    16 dims (layer 0; layer 1, when asked for, a noisier copy)."""
+    rng = np.random.default_rng(4)
+    groups = np.repeat([f"spk{g}" for g in range(8)], 24)
+    labels = np.where(np.arange(len(groups)) % every == 0, "owl", "bird")
+    X = rng.normal(size=(len(labels), 16))
+    X[labels == "owl", :3] += shift
+    layers = {0: X, 1: X * 0.5 + rng.normal(size=X.shape)} if second_layer else {0: X}
+    return write_probe_cache(path, layers, labels, groups)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from conftest import planted_data, write_probe_cache
+from conftest import planted_data, write_fold_manifest, write_probe_cache
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold
@@ -62,9 +62,7 @@ def test_a_fold_column_in_the_cache_or_the_manifest_gives_exactly_its_folds(tmp_
     fold_of_group = {f"spk{g}": f"fold{g // 2}" for g in range(6)}
     folds = np.array([fold_of_group[g] for g in groups])
     cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, labels, groups)
-    manifest = tmp_path / "manifest.csv"
-    manifest.write_text("path,label,speaker,actor_fold\n" + "".join(
-        f"clip{i:04d}.wav,{label},{group},{fold}\n" for i, (label, group, fold) in enumerate(zip(labels, groups, folds))))
+    manifest = write_fold_manifest(tmp_path / "manifest.csv", labels, groups, folds)
     with h5py.File(cache, "a") as f:
         f.attrs["data"] = str(manifest)
         f.attrs["columns"] = "{}"

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import planted_data, write_probe_cache
+from conftest import planted_data, write_fold_manifest, write_probe_cache
 from layerprobe.data.cache import CacheWriter, Settings
 from layerprobe.data.columns import ColumnChoice
 from layerprobe.data.demo_dataset import write_demo_dataset
@@ -68,9 +68,7 @@ def test_a_cache_made_before_keeps_reading_folds_from_a_manifest_whose_path_colu
     labels, groups, layers = planted_data(n_groups=6)
     folds = np.array([f"fold{int(g[3:]) // 2}" for g in groups])
     cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, labels, groups)
-    manifest = tmp_path / "manifest.csv"
-    manifest.write_text("wav,label,speaker,actor_fold\n" + "".join(
-        f"clip{i:04d}.wav,{label},{group},{fold}\n" for i, (label, group, fold) in enumerate(zip(labels, groups, folds))))
+    manifest = write_fold_manifest(tmp_path / "manifest.csv", labels, groups, folds, path_column="wav")
     with h5py.File(cache, "a") as f:
         f.attrs["data"] = str(manifest)
         f.attrs["columns"] = ColumnChoice(path="wav", group="speaker").to_attr()

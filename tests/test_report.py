@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import planted_data, write_probe_cache
+from conftest import owl_cache, planted_data, write_probe_cache
 
 from layerprobe.baselines.classifiers import CHANCE_SPECS
 from layerprobe.baselines.paired import compare
@@ -273,13 +273,8 @@ def test_a_between_speakers_test_says_it_ran_on_label_free_folds_and_its_observe
 
 
 def _rare_owl_cache(tmp_path):
-    """8 speakers x 24 clips, one in 12 an owl (8.3%), its scores shifted on three dimensions."""
-    rng = np.random.default_rng(4)
-    groups = np.repeat([f"spk{g}" for g in range(8)], 24)
-    labels = np.where(np.arange(len(groups)) % 12 == 0, "owl", "bird")
-    X = rng.normal(size=(len(labels), 16))
-    X[labels == "owl", :3] += 1.5
-    return write_probe_cache(tmp_path / "owl.h5", {0: X}, labels, groups)
+    """One clip in 12 an owl (8.3%)."""
+    return owl_cache(tmp_path / "owl.h5", every=12, shift=1.5)
 
 
 def test_two_classes_lead_with_average_precision_and_recall_at_precision_and_a_rare_class_gets_the_hint(tmp_path):

@@ -4,7 +4,7 @@ import json
 from collections import Counter
 
 import numpy as np
-from conftest import write_probe_cache
+from conftest import owl_cache
 
 import layerprobe
 from layerprobe.data.demo_dataset import write_demo_dataset
@@ -15,12 +15,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _two_class_cache(tmp_path):
-    rng = np.random.default_rng(4)
-    groups = np.repeat([f"spk{g}" for g in range(8)], 24)
-    labels = np.where(np.arange(len(groups)) % 6 == 0, "owl", "bird")
-    X = rng.normal(size=(len(labels), 16))
-    X[labels == "owl", :3] += 0.9
-    return write_probe_cache(tmp_path / "owl.h5", {0: X, 1: X * 0.5 + rng.normal(size=X.shape)}, labels, groups)
+    return owl_cache(tmp_path / "owl.h5", every=6, shift=0.9, second_layer=True)
 
 
 def _probe_run(tmp_path, cache, *arguments):
