@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from joblib import Parallel, delayed
-from tqdm import tqdm
+from joblib import delayed
 
-from layerprobe.probes.evaluate import fold_job
+from layerprobe.probes.evaluate import Job, fold_job, run_jobs
 from layerprobe.probes.protocols import Folds, final_fold
 from layerprobe.probes.spec import LinearModel, ProbeSpec
 
@@ -48,19 +47,21 @@ def final_fits(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], sp
     progress : show a progress bar (default False).
     """
     final = final_fold(codes, folds)
-    keys: list[tuple[int | str, ProbeSpec]] = []
 
-    def calls() -> Iterator[object]:
+    def jobs() -> Iterator[Job]:
         for layer, load in sources:
             X = load()
             for spec in specs:
-                keys.append((layer, spec))
-                yield delayed(fold_job)(X, codes[None, :], True, n_classes, final, spec, class_weight, folds.seed, True)
+                yield Job((layer, spec.name), delayed(fold_job)(X, codes[None, :], True, n_classes, final, spec,
+                                                                class_weight, folds.seed, True))
 
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(calls())
-    done = list(tqdm(results, total=len(sources) * len(specs), disable=not progress, desc="final fits", unit="fit"))
-    return [FinalFit(layer, spec.name, result.model, dict(spec.grid[result.chosen]), float(result.best[0]))
-            for (layer, spec), result in zip(keys, done)]
+    results = run_jobs(jobs(), n_jobs, len(sources) * len(specs), progress, progress_label="final fits")
+    fits = []
+    for layer, _ in sources:
+        for spec in specs:
+            found = results[(layer, spec.name)]
+            fits.append(FinalFit(layer, spec.name, found.model, dict(spec.grid[found.chosen]), float(found.best[0])))
+    return fits
 
 
 def selected_fit(fits: Sequence[FinalFit]) -> FinalFit:
