@@ -11,7 +11,7 @@ baselines function is run_baselines, so that it never shadows the subpackage lay
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
 __all__ = ["extract_embeddings", "probe", "run_baselines", "run", "load_cache"]
 
 from layerprobe.api import extract_embeddings, load_cache, probe, run, run_baselines
+from layerprobe.version import __version__ as __version__

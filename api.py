@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layerprobe.errors import LeakWarning, ProbeWarning
+from layerprobe.extract.ray_engine import RayOptions
 from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
                                 FitOptions, LabelOptions, ProbeOptions, ProtocolOptions)
+from layerprobe.registries import known
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,10 +46,10 @@ def extract_embeddings(
     overwrite: bool = ExtractOptions.overwrite,
     trust_remote_code: bool = ExtractOptions.trust_remote_code,
     engine: str = EngineOptions.engine,
-    ray_address: str | None = EngineOptions.ray_address,
-    workers: int | None = EngineOptions.workers,
-    gpus_per_worker: float | None = EngineOptions.gpus_per_worker,
-    cpus_per_worker: float | None = EngineOptions.cpus_per_worker,
+    ray_address: str | None = RayOptions.ray_address,
+    workers: int | None = RayOptions.workers,
+    gpus_per_worker: float | None = RayOptions.gpus_per_worker,
+    cpus_per_worker: float | None = RayOptions.cpus_per_worker,
     path_column: str | None = ColumnOptions.path_column,
     label_column: str | None = ColumnOptions.label_column,
     group_column: str | None = ColumnOptions.group_column,
@@ -101,18 +103,20 @@ def extract_embeddings(
     Summary
         Clips encoded, failed (by reason) and skipped; `str()` is the end-of-run report.
     """
-    from layerprobe.extract.runner import extract  # torch loads here
+    from layerprobe.extract.engines import engine_options
 
     options = ExtractOptions(model=model, revision=revision, layers=layers, device=device, dtype=dtype, pooling=pooling,
                              chunk_seconds=chunk_seconds, batch_seconds=batch_seconds, pad_short=pad_short,
                              max_seconds=max_seconds, strict=strict, overwrite=overwrite,
-                             trust_remote_code=trust_remote_code)
+                             trust_remote_code=trust_remote_code).validated(known)
     columns = ColumnOptions(path_column=path_column, label_column=label_column, group_column=group_column,
                             split_column=split_column, split_lists=split_lists,
-                            speech_commands_classes=speech_commands_classes)
-    ray = EngineOptions(engine=engine, ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
-                        cpus_per_worker=cpus_per_worker).ray_engine()
-    return extract(str(data), str(out), progress=progress, engine=ray, **options.runner_kwargs(), **columns.to_dict())
+                            speech_commands_classes=speech_commands_classes).validated(known)
+    where = engine_options(engine, dict(ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
+                                        cpus_per_worker=cpus_per_worker), known)
+    from layerprobe.extract.runner import extract  # torch loads here, after the options are checked
+
+    return extract(str(data), str(out), options, columns, where, progress=progress)
 
 
 def probe(
@@ -187,12 +191,12 @@ def probe(
     from layerprobe.report.run_dir import record_stage_seconds
 
     started = time.perf_counter()
-    doc = probe_stage(cache, ProbeOptions(layers=layers, pooling=pooling, classifiers=classifiers, save_model=save_model),
-                      ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
-                      FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
-                      LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
-                      DetectionOptions(positive_class=positive_class, at_precision=at_precision),
-                      out=out, progress=progress)
+    groups = [ProbeOptions(layers=layers, pooling=pooling, classifiers=classifiers, save_model=save_model),
+              ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
+              FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
+              LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
+              DetectionOptions(positive_class=positive_class, at_precision=at_precision)]
+    doc = probe_stage(cache, *[group.validated(known) for group in groups], out=out, progress=progress)
     if out is not None:
         write_results(doc, out)
         record_stage_seconds(out, "probe", time.perf_counter() - started)
@@ -261,15 +265,13 @@ def run_baselines(
     from layerprobe.baselines.run import evaluate_baselines
     from layerprobe.probes.sweep import records_frame
 
-    chosen = BaselineOptions(features=features, classifiers=classifiers)
-    protocol = ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit)
-    fit = FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs)
-    target = LabelOptions(labels=labels, label_column=label_column, id_column=id_column)
-    detection = DetectionOptions(positive_class=positive_class, at_precision=at_precision)
-    result = evaluate_baselines(cache, chosen.features, chosen.classifiers, n_jobs=fit.n_jobs,
-                                class_weight=fit.class_weight, permutations=fit.permutations, progress=progress,
-                                overwrite=overwrite, **protocol.sweep_kwargs(), **target.to_dict(),
-                                **detection.to_dict())
+    groups = [BaselineOptions(features=features, classifiers=classifiers),
+              ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
+              FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
+              LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
+              DetectionOptions(positive_class=positive_class, at_precision=at_precision)]
+    result = evaluate_baselines(cache, *[group.validated(known) for group in groups], progress=progress,
+                                overwrite=overwrite)
     return records_frame(result.records)
 
 
@@ -291,10 +293,10 @@ def run(
     overwrite: bool = ExtractOptions.overwrite,
     trust_remote_code: bool = ExtractOptions.trust_remote_code,
     engine: str = EngineOptions.engine,
-    ray_address: str | None = EngineOptions.ray_address,
-    workers: int | None = EngineOptions.workers,
-    gpus_per_worker: float | None = EngineOptions.gpus_per_worker,
-    cpus_per_worker: float | None = EngineOptions.cpus_per_worker,
+    ray_address: str | None = RayOptions.ray_address,
+    workers: int | None = RayOptions.workers,
+    gpus_per_worker: float | None = RayOptions.gpus_per_worker,
+    cpus_per_worker: float | None = RayOptions.cpus_per_worker,
     path_column: str | None = ColumnOptions.path_column,
     label_column: str | None = ColumnOptions.label_column,
     group_column: str | None = ColumnOptions.group_column,
@@ -354,10 +356,10 @@ def run(
     dict of str to pathlib.Path
         The report's files by name: report.md, report.html, results.json and the figures.
     """
+    from layerprobe.extract.engines import engine_options
     from layerprobe.pipeline import run as run_pipeline
 
-    return run_pipeline(
-        data, out,
+    groups = dict(
         columns=ColumnOptions(path_column=path_column, label_column=label_column, group_column=group_column,
                               split_column=split_column, split_lists=split_lists,
                               speech_commands_classes=speech_commands_classes),
@@ -365,16 +367,17 @@ def run(
                                chunk_seconds=chunk_seconds, batch_seconds=batch_seconds, pad_short=pad_short,
                                max_seconds=max_seconds, strict=strict, overwrite=overwrite,
                                trust_remote_code=trust_remote_code),
-        engine=EngineOptions(engine=engine, ray_address=ray_address, workers=workers,
-                             gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker),
         probe=ProbeOptions(pooling=probe_pooling, classifiers=classifiers, save_model=save_model),
         baseline=BaselineOptions(features=features, classifiers=baseline_classifiers),
         protocol=ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
         fit=FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
         labels=LabelOptions(labels=labels, id_column=id_column),
         detection=DetectionOptions(positive_class=positive_class, at_precision=at_precision),
-        progress=progress,
     )
+    where = engine_options(engine, dict(ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
+                                        cpus_per_worker=cpus_per_worker), known)
+    return run_pipeline(data, out, **{name: group.validated(known) for name, group in groups.items()}, engine=where,
+                        progress=progress)
 
 
 def load_cache(path: PathLike) -> LoadedCache:

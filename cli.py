@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from layerprobe import __version__
+from layerprobe.version import __version__
 from layerprobe.errors import ArgumentParser, run_cli
 
 

@@ -1,38 +1,49 @@
-"""Every option group, defined once: its fields and defaults, its command-line flags, its API keywords.
+"""Every option group, defined once: its fields and defaults, its command-line flags, its API keywords,
+and how each value is checked.
 
-Each group is a frozen dataclass. `add_arguments(parser, Group)` derives the flags from its fields
-(the help shows each default), `Group.from_args(namespace)` reads them back, and the API functions
-in layerprobe.api take the same fields as keyword-only parameters whose defaults are the group's
-(`cv: str = ProtocolOptions.cv`), so the CLI, the API and the group cannot disagree.
+Each group is a frozen dataclass of plain data. Its fields declare their checks (`option(type=...,
+choices=...)`): `add_arguments(parser, Group, known)` turns them into flags that argparse checks as
+it parses, and `group.validated(known)` applies the same checks to values given to the API. Both
+happen once, at the boundary (the commands and layerprobe.api); the stages take validated groups.
 
-A new option is one more field here (with its help), or one more group that the commands add.
+A field whose choices are a stage's registry (the classifiers, the protocols, the engines) names it
+(`Registered("classifier")`): `known` says what each registry holds (layerprobe.registries asks the
+stages), so that this module imports no stage.
+
+The API functions take the same fields as keyword-only parameters whose defaults are the group's
+(`cv: str = ProtocolOptions.cv`), so the CLI, the API and the group cannot disagree. A new option is
+one more field here (with its help), or one more group that the commands add.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import operator
+import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import Field, asdict, dataclass, field, fields, replace
+from typing import Any, TypeVar
 
 from layerprobe.data.audio import MAX_SECONDS
 from layerprobe.errors import UserError
 from layerprobe.layer_spec import parse_layers
 
-if TYPE_CHECKING:
-    from layerprobe.extract.ray_engine import RayEngine
-
 Group = TypeVar("Group", bound="OptionGroup")
-ENGINES = ("process", "ray")
+# The names a registry publishes, by the registry's key ("classifier", "protocol", ...).
+Known = Callable[[str], Sequence[str]]
 
 
-# --- argparse types: a bad value is refused before any work starts -------------------------------
+# --- converters: argparse applies them to a flag's text, validated() to an API value --------------
 
-def integer_at_least(minimum: int) -> Callable[[str], int]:
+def _integer(value: Any) -> int:
+    return int(value) if isinstance(value, str) else operator.index(value)  # 2.5 is refused, not truncated
+
+
+def integer_at_least(minimum: int) -> Callable[[Any], int]:
     """An integer >= minimum."""
 
-    def integer(text: str) -> int:
-        value = int(text)
+    def integer(text: Any) -> int:
+        value = _integer(text)
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text} is less than {minimum}")
         return value
@@ -40,23 +51,23 @@ def integer_at_least(minimum: int) -> Callable[[str], int]:
     return integer
 
 
-def seed_number(text: str) -> int:
+def seed_number(text: Any) -> int:
     """A seed numpy accepts everywhere (0 .. 2**32 - 1)."""
-    value = int(text)
+    value = _integer(text)
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"{text} is not in 0..{2**32 - 1}")
     return value
 
 
-def worker_count(text: str) -> int:
+def worker_count(text: Any) -> int:
     """joblib's n_jobs: a positive count or -1 (all cores)."""
-    value = int(text)
+    value = _integer(text)
     if value == 0 or value < -1:
         raise argparse.ArgumentTypeError(f"{text}: give a positive number of workers, or -1 for all cores")
     return value
 
 
-def positive_number(text: str) -> float:
+def positive_number(text: Any) -> float:
     """A positive finite number."""
     value = float(text)
     if not (math.isfinite(value) and value > 0):
@@ -64,7 +75,7 @@ def positive_number(text: str) -> float:
     return value
 
 
-def non_negative_number(text: str) -> float:
+def non_negative_number(text: Any) -> float:
     """A finite number >= 0."""
     value = float(text)
     if not (math.isfinite(value) and value >= 0):
@@ -72,7 +83,7 @@ def non_negative_number(text: str) -> float:
     return value
 
 
-def precision_value(text: str) -> float:
+def precision_value(text: Any) -> float:
     """A precision in (0, 1]."""
     value = float(text)
     if not 0 < value <= 1:
@@ -80,59 +91,78 @@ def precision_value(text: str) -> float:
     return value
 
 
-def pooling_names(text: str) -> tuple[str, ...]:
-    """extract's poolings: "std,max" -> ("mean", "std", "max") (mean is always stored)."""
-    from layerprobe.extract.pooling import parse_poolings  # no torch: only the names
-
-    try:
-        return parse_poolings(text)
-    except UserError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix("--pooling ")) from None
+def name_list(value: str | Sequence[str]) -> tuple[str, ...]:
+    """A comma-separated list or a sequence: "mfcc, logmel" -> ("mfcc", "logmel")."""
+    names = value.replace(" ", "").split(",") if isinstance(value, str) else [str(name) for name in value]
+    return tuple(name for name in names if name)
 
 
-def name_list(text: str) -> tuple[str, ...]:
-    """A comma-separated list: "mfcc, logmel" -> ("mfcc", "logmel")."""
-    return tuple(name for name in text.replace(" ", "").split(",") if name)
+def layer_syntax(layers: Any) -> Any:
+    """The layers as given, once "1-" or "two" has been refused (a UserError naming the syntax)."""
+    layer_indices(layers)
+    return layers
 
 
-# --- the choices, read from the modules that own them only when a parser or a check needs them ---
-# (importing them costs seconds of scikit-learn and librosa; `import layerprobe` stays light)
-
-def protocols() -> list[str]:
-    from layerprobe.probes.protocols import PROTOCOLS
-
-    return ["auto", *PROTOCOLS]
-
-
-def refits() -> list[str]:
-    from layerprobe.probes.protocols import REFITS
-
-    return list(REFITS)
+def layer_indices(layers: str | int | Sequence[int]) -> list[int] | None:
+    """"all" -> None; 3 -> [3]; "0,3-5" or [0, 3, 4, 5] -> [0, 3, 4, 5]. Raises UserError on "1-" and the like."""
+    if isinstance(layers, str):
+        return parse_layers(layers)
+    if isinstance(layers, int):
+        return [layers]
+    return sorted({int(layer) for layer in layers})
 
 
-def class_weights() -> list[str]:
-    from layerprobe.probes.spec import CLASS_WEIGHTS
+def chosen(value: str | Sequence[str], known: Sequence[str], what: str) -> tuple[str, ...]:
+    """Names from a list option: "all", one name, "a,b" or a sequence; an unknown one is refused."""
+    wanted = name_list(value)
+    if wanted == ("all",):
+        return tuple(known)
+    if not wanted:
+        raise argparse.ArgumentTypeError(f"no {what} given; choose from {', '.join(known)}, all")
+    for name in wanted:
+        if name not in known:
+            raise argparse.ArgumentTypeError(f"unknown {what} {name!r}; choose from {', '.join(known)}, all")
+    return tuple(dict.fromkeys(wanted))
 
-    return list(CLASS_WEIGHTS)
 
+# --- fields ---------------------------------------------------------------------------------------
 
-def probe_classifiers() -> list[str]:
-    from layerprobe.probes.classifiers import CLASSIFIERS
+@dataclass(frozen=True)
+class Registered:
+    """The choices of a field are the names a stage's registry publishes (see Known)."""
 
-    return list(CLASSIFIERS)
-
-
-def baseline_classifiers() -> list[str]:
-    from layerprobe.baselines.classifiers import BASELINE_CLASSIFIERS
-
-    return list(BASELINE_CLASSIFIERS)
+    registry: str
 
 
 def option(default: Any, help: str, *, flags: Sequence[str] = (), type: Callable | None = None,
-           choices: Callable[[], list[str]] | None = None, metavar: str | None = None) -> Any:
-    """A dataclass field that is also a flag: --NAME (or `flags`), its help, its argparse type and choices."""
+           choices: Sequence | Registered | None = None, many: bool = False, check: Callable | None = None,
+           metavar: str | None = None) -> Any:
+    """A dataclass field that is also a flag: --NAME (or `flags`), its help, and its checks.
+
+    type: converts a flag's text (and checks an API value). choices: the values allowed, or the
+    registry holding them. many: a comma-separated list of those choices (or a sequence), "all" for
+    every one. check: a check after parsing that raises UserError itself (the layers' syntax).
+    """
     return field(default=default, metadata={"help": help, "flags": tuple(flags), "type": type, "choices": choices,
-                                            "metavar": metavar})
+                                            "many": many, "check": check, "metavar": metavar})
+
+
+def _names(choices: Sequence | Registered | None, known: Known) -> tuple | None:
+    return tuple(known(choices.registry)) if isinstance(choices, Registered) else choices and tuple(choices)
+
+
+def _converter(spec: Field, known: Known) -> Callable[[Any], Any] | None:
+    """What turns a flag's text or an API value into the field's value, raising on a bad one."""
+    meta = spec.metadata
+    if meta["many"]:
+        names = _names(meta["choices"], known)
+        what = spec.name.removesuffix("s")
+        return name_list if names is None else lambda value: chosen(value, names, what)
+    return meta["type"]
+
+
+def _flag(spec: Field) -> str:
+    return (spec.metadata["flags"] or (f"--{spec.name.replace('_', '-')}",))[0]
 
 
 def _shown(value: Any) -> str:
@@ -141,18 +171,20 @@ def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def add_arguments(parser: argparse.ArgumentParser, group: type[OptionGroup], *, skip: Sequence[str] = (),
-                  flags: Mapping[str, Sequence[str]] | None = None) -> None:
+def add_arguments(parser: argparse.ArgumentParser, group: type[OptionGroup], known: Known, *,
+                  skip: Sequence[str] = (), flags: Mapping[str, Sequence[str]] | None = None) -> None:
     """Add the group's fields as flags, in an argument group titled by the group's docstring.
 
-    skip: fields this command does not take (they keep their defaults in from_args). flags: other
-    flag names for some fields in this command (`run` says --baseline-classifier where `baselines`
-    says --classifier). A store_true flag is a field whose default is False.
+    known: the names each registry holds (layerprobe.registries.known). skip: fields this command
+    does not take (they keep their defaults in from_args). flags: other flag names for some fields in
+    this command (`run` says --baseline-classifier where `baselines` says --classifier). A store_true
+    flag is a field whose default is False.
     """
+    specs = [spec for spec in fields(group) if "help" in spec.metadata and spec.name not in skip]
+    if not specs:
+        return
     section = parser.add_argument_group(group.title, group.__doc__)
-    for spec in fields(group):
-        if spec.name in skip:
-            continue
+    for spec in specs:
         meta = spec.metadata
         flag_names = tuple((flags or {}).get(spec.name, ())) or meta["flags"] or (f"--{spec.name.replace('_', '-')}",)
         shown = "" if spec.default is None or spec.default is False else f" (default: {_shown(spec.default)})"
@@ -160,9 +192,9 @@ def add_arguments(parser: argparse.ArgumentParser, group: type[OptionGroup], *, 
         if spec.default is False:
             kwargs["action"] = "store_true"
         else:
-            kwargs["type"] = meta["type"]
-            if meta["choices"]:
-                kwargs["choices"] = meta["choices"]()
+            kwargs["type"] = _converter(spec, known)
+            if meta["choices"] and not meta["many"]:
+                kwargs["choices"] = list(_names(meta["choices"], known))
             else:
                 kwargs["metavar"] = meta["metavar"] or spec.name.upper()
         section.add_argument(*flag_names, **kwargs)
@@ -186,12 +218,54 @@ class OptionGroup:
         return f"{cls.__name__}.{name}"
 
     @classmethod
-    def from_args(cls: type[Group], args: argparse.Namespace) -> Group:
-        """The group as a command parsed it; a field the command skipped keeps its default."""
-        return cls(**{spec.name: getattr(args, cls.dest(spec.name), spec.default) for spec in fields(cls)})
+    def from_args(cls: type[Group], args: argparse.Namespace, known: Known) -> Group:
+        """The group as a command parsed it, validated; a field the command skipped keeps its default.
+
+        argparse has converted each flag already; validated() adds the checks after parsing (the
+        layers' syntax, and the group's own rules) and leaves converted values as they are.
+        """
+        values = {spec.name: getattr(args, cls.dest(spec.name), spec.default) for spec in fields(cls)
+                  if "help" in spec.metadata}
+        return cls(**values).validated(known)
+
+    def validated(self: Group, known: Known) -> Group:
+        """The group with every field checked and normalized as its declaration says (a name list as a
+        tuple, "all" as every name); a bad value is a UserError naming its flag."""
+        values = {}
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if "help" not in spec.metadata or (value is None and spec.default is None):
+                continue
+            values[spec.name] = _checked(spec, value, known)
+        return replace(self, **values)._consistent(known)
+
+    def _consistent(self: Group, known: Known) -> Group:
+        """The rules between fields, and normalizations that need the registries (none by default)."""
+        return self
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _checked(spec: Field, value: Any, known: Known) -> Any:
+    flag = _flag(spec)
+    if spec.default is False:
+        if not isinstance(value, bool):
+            raise UserError(f"{flag}: {value!r} is not True or False")
+        return value
+    meta = spec.metadata
+    convert = _converter(spec, known)
+    try:
+        if convert is not None:
+            value = convert(value)
+        names = None if meta["many"] else _names(meta["choices"], known)
+        if names is not None and value not in names:
+            raise argparse.ArgumentTypeError(f"{value!r}: choose from {', '.join(map(str, names))}")
+    except UserError:
+        raise
+    except (argparse.ArgumentTypeError, ValueError, TypeError) as error:
+        raise UserError(f"{flag}: {error}") from None
+    return meta["check"](value) if meta["check"] else value
 
 
 @dataclass(frozen=True)
@@ -210,7 +284,7 @@ class ColumnOptions(OptionGroup):
                                      metavar="VALIDATION.txt,TESTING.txt")
     speech_commands_classes: int = option(35, "Speech Commands: 35, every keyword folder a class, or 12, SUPERB's "
                                               "(10 keywords, _unknown_, _silence_ cut from _background_noise_)",
-                                          type=int, choices=lambda: [12, 35])
+                                          type=int, choices=(12, 35))
 
 
 @dataclass(frozen=True)
@@ -222,65 +296,44 @@ class ExtractOptions(OptionGroup):
     revision: str | None = option(None, "hub branch, tag or commit of --model")
     layers: str | int | Sequence[int] = option(
         "all", "hidden_states indices: all, N, N,M or N-M; the transformer runs only as deep as the highest",
-        flags=("--layers", "--layer"))
+        flags=("--layers", "--layer"), check=layer_syntax)
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps")
     dtype: str = option("float32", "compute precision; half precision runs under autocast",
-                        choices=lambda: ["float32", "float16", "bfloat16"])
+                        choices=("float32", "float16", "bfloat16"))
     chunk_seconds: float = option(30.0, "longer clips are encoded in windows of this length, frame-weighted",
                                   type=positive_number)
     batch_seconds: float | None = option(None, "padded audio seconds per batch (default: 4 on CPU, 256 on GPU)",
                                          type=positive_number)
     pooling: str | Sequence[str] = option(
         ("mean",), "poolings over each clip's frames, comma-separated, all from one encoder pass: mean, std, max; "
-        "mean is always stored, in layers/NN, the others in pooled/NAME/NN", type=pooling_names, metavar="NAMES")
+        "mean is always stored, in layers/NN, the others in pooled/NAME/NN", choices=Registered("pooling"), many=True,
+        metavar="NAMES")
     pad_short: bool = option(False, "zero-pad clips shorter than the encoder's receptive field instead of failing them")
     max_seconds: float = option(MAX_SECONDS, "a longer clip fails as too-long, before it is decoded", type=positive_number)
     strict: bool = option(False, "stop at the first clip that fails")
     overwrite: bool = option(False, "replace a cache made with other settings")
     trust_remote_code: bool = option(False, "allow a hub model's own code")
 
-    def __post_init__(self) -> None:
-        from layerprobe.extract.pooling import parse_poolings  # no torch: only the names
+    @property
+    def layer_indices(self) -> list[int] | None:
+        """The layers asked for as indices; None for all."""
+        return layer_indices(self.layers)
 
-        layer_indices(self.layers)  # "1-" or "two" is refused before the encoder loads
-        object.__setattr__(self, "pooling", parse_poolings(self.pooling))
-
-    def runner_kwargs(self) -> dict:
-        """As keyword arguments of layerprobe.extract.runner.extract (layers as indices, None for all)."""
-        return {**self.to_dict(), "layers": layer_indices(self.layers)}
+    def _consistent(self, known: Known) -> ExtractOptions:
+        # mean is always stored (layers/NN is what every reader expects), the poolings in their registry's order
+        poolings = tuple(name for name in known("pooling") if name in self.pooling or name == "mean")
+        return replace(self, pooling=poolings)
 
 
 @dataclass(frozen=True)
 class EngineOptions(OptionGroup):
-    """Where the encoder runs: this process, or a Ray cluster (pip install 'layerprobe[ray]')."""
+    """Where the encoder runs: this process, or a Ray cluster (its own flags follow)."""
 
     title = "engine"
     engine: str = option("process", "process: decode and encode here; ray: Ray Data tasks decode and an actor pool "
-                                    "encodes, this process writes the cache", choices=lambda: list(ENGINES))
-    ray_address: str | None = option(None, "join this Ray cluster (auto, HOST:6379, ray://HOST:10001); default: a "
-                                           "local one", metavar="ADDRESS")
-    workers: int | None = option(None, "encoder actors (default: one per --gpus-per-worker GPUs of the cluster, 1 "
-                                       "without GPUs)", type=integer_at_least(1), metavar="N")
-    gpus_per_worker: float | None = option(None, "GPUs per encoder actor (default: 1 where the cluster has GPUs, "
-                                                 "else 0)", type=non_negative_number, metavar="G")
-    cpus_per_worker: float | None = option(None, "CPUs per encoder actor, its torch threads on the CPU (default: 1)",
-                                           type=positive_number, metavar="C")
-
-    def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise UserError(f"unknown engine {self.engine!r}; choose from {', '.join(ENGINES)}")
-        given = [spec.name for spec in fields(self) if spec.name != "engine" and getattr(self, spec.name) is not None]
-        if self.engine == "process" and given:
-            raise UserError(f"--{given[0].replace('_', '-')} needs --engine ray")
-
-    def ray_engine(self) -> RayEngine | None:
-        """None for this process, else the RayEngine asked for (it says how to install Ray if absent)."""
-        if self.engine == "process":
-            return None
-        from layerprobe.extract.ray_engine import RayEngine
-
-        return RayEngine(address=self.ray_address, workers=self.workers, gpus_per_worker=self.gpus_per_worker,
-                         cpus_per_worker=self.cpus_per_worker or 1.0)
+                                    "encodes, this process writes the cache (pip install 'layerprobe[ray]')",
+                         choices=Registered("engine"))
+    settings: OptionGroup = field(default_factory=OptionGroup)
 
 
 @dataclass(frozen=True)
@@ -289,17 +342,14 @@ class ProtocolOptions(OptionGroup):
 
     title = "evaluation protocol"
     cv: str = option("auto", "auto uses the dataset's train/(validation/)test split when its train and test share no "
-                             "group, else speaker-grouped CV over all clips, else stratified CV", choices=protocols)
+                             "group, else speaker-grouped CV over all clips, else stratified CV",
+                     choices=Registered("protocol"))
     folds: int = option(5, "outer folds of the k-fold protocols", type=integer_at_least(2))
     fold_column: str | None = option(None, "a column of predefined folds (clips/COL in the cache, else the manifest's "
                                            "column): each value is one test fold", metavar="COL")
     seed: int = option(0, "seed of every split, shuffle and solver", type=seed_number)
     refit: str = option("train", "with a validation split, refit the chosen hyperparameters on train or "
-                                 "train+validation", choices=refits)
-
-    def sweep_kwargs(self) -> dict:
-        """As keyword arguments of probes.sweep.sweep and baselines.run.evaluate_baselines (their cv=None is auto)."""
-        return {**self.to_dict(), "cv": None if self.cv == "auto" else self.cv}
+                                 "train+validation", choices=Registered("refit"))
 
 
 @dataclass(frozen=True)
@@ -308,7 +358,7 @@ class FitOptions(OptionGroup):
 
     title = "fitting"
     class_weight: str = option("none", "none, balanced, or sqrt: min(sqrt(max_count/count), 3)",
-                               choices=class_weights)
+                               choices=Registered("class weight"))
     permutations: int = option(0, "label permutations for a p-value per record and a family-wise one (0: none)",
                                type=integer_at_least(0))
     n_jobs: int = option(-1, "parallel workers (-1: all cores)", type=worker_count)
@@ -324,19 +374,21 @@ class ProbeOptions(OptionGroup):
 
     title = "probes"
     layers: str | int | Sequence[int] = option("all", "layers to probe: all, 11, 3,6,9 or 3-9",
-                                               flags=("--layers", "--layer"))
+                                               flags=("--layers", "--layer"), check=layer_syntax)
     pooling: str = option("mean", "the stored pooling probed: mean, std, max, or several joined by + (mean+std: "
                                   "their vectors concatenated, statistics pooling)", metavar="NAME[+NAME]")
     classifiers: str | Sequence[str] = option(
         ("logreg", "linear-svm", "ridge"), "linear classifiers, comma-separated (or all), each in a Pipeline with "
-        "StandardScaler", flags=("--classifier", "--classifiers"), type=name_list, metavar="NAMES")
+        "StandardScaler", flags=("--classifier", "--classifiers"), choices=Registered("classifier"), many=True,
+        metavar="NAMES")
     save_model: bool = option(False, "also refit each probe on all clips and save it as "
                                      "OUT/models/layerNN_CLASSIFIER.npz, and the selected one as "
                                      "OUT/models/selected.npz")
 
-    def __post_init__(self) -> None:
-        layer_indices(self.layers)
-        object.__setattr__(self, "classifiers", chosen(self.classifiers, probe_classifiers(), "classifier"))
+    @property
+    def layer_indices(self) -> list[int] | None:
+        """The layers asked for as indices; None for every layer of the cache."""
+        return layer_indices(self.layers)
 
 
 @dataclass(frozen=True)
@@ -345,7 +397,7 @@ class BaselineOptions(OptionGroup):
 
     title = "baselines"
     features: str | Sequence[str] = option(("mfcc",), "hand-made features, comma-separated: mfcc, logmel, egemaps "
-                                                      "(egemaps needs the egemaps extra)", type=name_list, metavar="NAMES")
+                                                      "(egemaps needs the egemaps extra)", many=True, metavar="NAMES")
     # The probes' own linear classifiers by default, which fit Speech Commands size in minutes
     # (bench/baselines_scale.py). svm-rbf, the MFCC + SVM baseline, fits a 30-point grid of kernel
     # SVMs whose cost grows with the square of the clips or faster: the former default took 1,765 s
@@ -354,14 +406,12 @@ class BaselineOptions(OptionGroup):
         ("logreg", "linear-svm", "ridge"), "baseline classifiers, comma-separated (or all): logreg, linear-svm, "
         "ridge, and svm-rbf (the RBF SVM over C x gamma, on request: its time grows with the square of the clips "
         "or faster); majority and stratified-random chance are always added", flags=("--classifier", "--classifiers"),
-        type=name_list, metavar="NAMES")
+        choices=Registered("baseline classifier"), many=True, metavar="NAMES")
 
-    def __post_init__(self) -> None:
-        features = name_list(self.features) if isinstance(self.features, str) else tuple(self.features)
-        if not features:
+    def _consistent(self, known: Known) -> BaselineOptions:
+        if not self.features:
             raise UserError("--features names no feature; give one or more of mfcc, logmel, egemaps")
-        object.__setattr__(self, "features", features)
-        object.__setattr__(self, "classifiers", chosen(self.classifiers, baseline_classifiers(), "classifier"))
+        return self
 
 
 @dataclass(frozen=True)
@@ -370,16 +420,13 @@ class LabelOptions(OptionGroup):
 
     title = "labels"
     labels: str | None = option(None, "a CSV/TSV label table joined to the cache's clips by id (else path), the cache "
-                                      "unchanged; clips missing from it are left out and counted", metavar="TABLE")
+                                      "unchanged; clips missing from it are left out and counted", type=os.fspath,
+                                metavar="TABLE")
     label_column: str | None = option(None, "the labels probed: a column of --labels, else a clips/ column of the "
                                             "cache such as group, the speaker confound check (default: label)",
                                       metavar="COL")
     id_column: str | None = option(None, "the --labels column matched to clips/id, then clips/path (default: id, "
                                          "else path)", metavar="COL")
-
-    def __post_init__(self) -> None:
-        if self.labels is not None:
-            object.__setattr__(self, "labels", str(self.labels))
 
 
 def one_label_column(columns: ColumnOptions, labels: LabelOptions, *, manifest: bool = True
@@ -406,24 +453,3 @@ class DetectionOptions(OptionGroup):
     at_precision: float | None = option(None, "two classes: also report the positive class's recall at precision P, "
                                               "e.g. 0.9", type=precision_value, metavar="P")
 
-
-def layer_indices(layers: str | int | Sequence[int]) -> list[int] | None:
-    """"all" -> None; 3 -> [3]; "0,3-5" or [0, 3, 4, 5] -> [0, 3, 4, 5]. Raises UserError on "1-" and the like."""
-    if isinstance(layers, str):
-        return parse_layers(layers)
-    if isinstance(layers, int):
-        return [layers]
-    return sorted({int(layer) for layer in layers})
-
-
-def chosen(value: str | Sequence[str], known: list[str], what: str) -> tuple[str, ...]:
-    """Names from a list option: "all", one name, "a,b" or a sequence; an unknown one is a UserError."""
-    wanted = name_list(value) if isinstance(value, str) else tuple(value)
-    if wanted == ("all",):
-        return tuple(known)
-    if not wanted:
-        raise UserError(f"no {what} given; choose from {', '.join(known)}, all")
-    for name in wanted:
-        if name not in known:
-            raise UserError(f"unknown {what} {name!r}; choose from {', '.join(known)}, all")
-    return tuple(dict.fromkeys(wanted))

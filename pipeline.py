@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from layerprobe import __version__
+from layerprobe.version import __version__
 from layerprobe.atomic_write import writable_folder, write_text_atomic
 from layerprobe.data.cache import open_cache
 from layerprobe.data.parts import TEXT_COLUMNS, stored_text_names
@@ -30,6 +30,7 @@ from layerprobe.errors import UserError
 from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
                                 FitOptions, LabelOptions, ProbeOptions, ProtocolOptions, add_quiet, one_label_column)
 from layerprobe.options import add_arguments as add_options
+from layerprobe.registries import known
 
 RANDOM_INIT_NOTE = "The encoder has random weights: these numbers are a smoke run of the pipeline, not a result."
 
@@ -149,17 +150,14 @@ def run(
     cache = run_dir / "cache.h5"
     columns, labels = one_label_column(columns, labels)
     started = time.perf_counter()
-    summary = extract_embeddings(str(data), str(cache), command=command, progress=progress,
-                                 engine=engine.ray_engine(), **extract.runner_kwargs(), **columns.to_dict())
+    summary = extract_embeddings(str(data), str(cache), extract, columns, engine, command=command, progress=progress)
     extract_seconds = time.perf_counter() - started
     print(summary, file=sys.stderr)
     shared = {**protocol.to_dict(), **fit.result_dict(), **labels.to_dict(), **detection.to_dict()}
     keyed = {**shared, "labels_digest": _file_digest(labels.labels)}
 
     def baseline_document() -> dict:
-        result = evaluate_baselines(cache, baseline.features, baseline.classifiers, n_jobs=fit.n_jobs,
-                                    class_weight=fit.class_weight, permutations=fit.permutations, progress=progress,
-                                    **protocol.sweep_kwargs(), **labels.to_dict(), **detection.to_dict())
+        result = evaluate_baselines(cache, baseline, protocol, fit, labels, detection, progress=progress)
         return document(result, cache, {**baseline.to_dict(), **shared})
 
     probes = _stage(run_dir / "probe_results.json", {**probe.to_dict(), **keyed}, cache_signature(cache, ()),
@@ -240,25 +238,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_stage_options(parser: argparse.ArgumentParser, *, encoder_skip: Sequence[str] = ()) -> None:
     """Every stage's options as `run` (and `demo`, which skips the encoder options it sets) takes them."""
-    add_options(parser, ExtractOptions, skip=encoder_skip)
-    add_options(parser, EngineOptions)
+    from layerprobe.extract.engines import add_engine_arguments
+
+    add_options(parser, ExtractOptions, known, skip=encoder_skip)
+    add_engine_arguments(parser, known)
     # every extracted layer is probed; --pooling is the extraction's
-    add_options(parser, ProbeOptions, skip=("layers",), flags={"pooling": ("--probe-pooling",)})
-    add_options(parser, BaselineOptions, flags={"classifiers": ("--baseline-classifier", "--baseline-classifiers")})
-    add_options(parser, ProtocolOptions)
-    add_options(parser, FitOptions)
-    add_options(parser, LabelOptions, skip=("label_column",))  # --label-column: see options.one_label_column
-    add_options(parser, DetectionOptions)
+    add_options(parser, ProbeOptions, known, skip=("layers",), flags={"pooling": ("--probe-pooling",)})
+    add_options(parser, BaselineOptions, known,
+                flags={"classifiers": ("--baseline-classifier", "--baseline-classifiers")})
+    add_options(parser, ProtocolOptions, known)
+    add_options(parser, FitOptions, known)
+    add_options(parser, LabelOptions, known, skip=("label_column",))  # --label-column: see options.one_label_column
+    add_options(parser, DetectionOptions, known)
     add_quiet(parser)
 
 
 def stage_options(args: argparse.Namespace) -> dict:
     """The parsed options of add_stage_options (and the columns) as keyword arguments of `run`."""
-    return dict(columns=ColumnOptions.from_args(args), extract=ExtractOptions.from_args(args),
-                probe=ProbeOptions.from_args(args), baseline=BaselineOptions.from_args(args),
-                protocol=ProtocolOptions.from_args(args), fit=FitOptions.from_args(args),
-                labels=LabelOptions.from_args(args), detection=DetectionOptions.from_args(args),
-                engine=EngineOptions.from_args(args), progress=not args.quiet)
+    from layerprobe.extract.engines import engine_options_from_args
+
+    return dict(columns=ColumnOptions.from_args(args, known), extract=ExtractOptions.from_args(args, known),
+                probe=ProbeOptions.from_args(args, known), baseline=BaselineOptions.from_args(args, known),
+                protocol=ProtocolOptions.from_args(args, known), fit=FitOptions.from_args(args, known),
+                labels=LabelOptions.from_args(args, known), detection=DetectionOptions.from_args(args, known),
+                engine=engine_options_from_args(args, known), progress=not args.quiet)
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
 from layerprobe.probes.output import document, table, warnings, with_interval, write_results
 from layerprobe.probes.records import describe
+from layerprobe.registries import known
 from layerprobe.report.run_dir import COMPARISON_FILE, record_stage_seconds
 
 RESULTS_FILE = "baseline_results.json"
@@ -35,9 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The baselines command's arguments (shared by `baselines` and `layerprobe baselines`)."""
     parser.add_argument("source", metavar="CACHE.h5|DATA",
                         help="a cache from extract-embeddings, or an audio folder / manifest (then --out is needed)")
-    add_options(parser, BaselineOptions)
-    add_options(parser, ProtocolOptions)
-    add_options(parser, FitOptions)
+    add_options(parser, BaselineOptions, known)
+    add_options(parser, ProtocolOptions, known)
+    add_options(parser, FitOptions, known)
     parser.add_argument("--format", default="table", choices=["table", "json"],
                         help="table (default) or one JSON object on stdout")
     parser.add_argument("--out", metavar="DIR", help=f"write DIR/{RESULTS_FILE}; with DATA, also DIR/{CACHE_FILE}")
@@ -45,28 +46,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="probe results on the same cache and folds: test the best layer against the best baseline")
     parser.add_argument("--overwrite", action="store_true", help="recompute a stored feature made with other parameters")
     add_quiet(parser)
-    add_options(parser, ColumnOptions)
+    add_options(parser, ColumnOptions, known)
     # --label-column is ColumnOptions' (see one_label_column)
-    add_options(parser, LabelOptions, skip=("label_column",))
-    add_options(parser, DetectionOptions)
+    add_options(parser, LabelOptions, known, skip=("label_column",))
+    add_options(parser, DetectionOptions, known)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the baselines command on parsed arguments; returns the exit code."""
-    chosen, protocol, fit = BaselineOptions.from_args(args), ProtocolOptions.from_args(args), FitOptions.from_args(args)
+    chosen, protocol, fit = BaselineOptions.from_args(args, known), ProtocolOptions.from_args(args, known), FitOptions.from_args(args, known)
     for name in chosen.features:  # unknown names fail before a cache is made
         feature_by_name(name)
     if args.out:
         writable_folder(args.out)  # found before the features and fits, not after
-    columns, labels = one_label_column(ColumnOptions.from_args(args), LabelOptions.from_args(args),
+    columns, labels = one_label_column(ColumnOptions.from_args(args, known), LabelOptions.from_args(args, known),
                                        manifest=not is_hdf5_file(args.source))
-    detection = DetectionOptions.from_args(args)
+    detection = DetectionOptions.from_args(args, known)
     started = time.perf_counter()
     cache = _cache(args, columns)
-    result = evaluate_baselines(cache, chosen.features, chosen.classifiers, progress=not args.quiet,
-                                overwrite=args.overwrite, n_jobs=fit.n_jobs, class_weight=fit.class_weight,
-                                permutations=fit.permutations, **protocol.sweep_kwargs(), **labels.to_dict(),
-                                **detection.to_dict())
+    result = evaluate_baselines(cache, chosen, protocol, fit, labels, detection, progress=not args.quiet,
+                                overwrite=args.overwrite)
     for line in warnings(result):
         print(f"warning: {line}", file=sys.stderr)
     doc = document(result, cache, {**chosen.to_dict(), **protocol.to_dict(), **fit.result_dict(), **labels.to_dict(),

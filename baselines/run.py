@@ -17,84 +17,50 @@ from layerprobe.data.cache import open_cache
 from layerprobe.data.label_table import clip_labels
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
-from layerprobe.options import BaselineOptions
-from layerprobe.probes.classifiers import CLASS_WEIGHTS
+from layerprobe.options import BaselineOptions, DetectionOptions, FitOptions, LabelOptions, ProtocolOptions
 from layerprobe.probes.detection import Detection
 from layerprobe.probes.evaluate import SELECTED
 from layerprobe.probes.study import study
 from layerprobe.probes.sweep import Sweep, cache_folds
 
-DEFAULT_CLASSIFIERS = BaselineOptions.classifiers
 
-
-def evaluate_baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfcc",),
-                       classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, *, cv: str | None = None, folds: int = 5,
-                       seed: int = 0, fold_column: str | None = None, refit: str = "train",
-                       class_weight: str = "none", permutations: int = 0, n_jobs: int = -1,
-                       labels: str | os.PathLike | None = None, label_column: str | None = None,
-                       id_column: str | None = None, positive_class: str | None = None,
-                       at_precision: float | None = None, progress: bool = False, overwrite: bool = False) -> Sweep:
-    """Like `baselines`, but returns the Sweep (folds, records, clip ids, cache attrs) the probe's
-    output functions take. overwrite: recompute a stored feature whose parameters differ instead
-    of refusing (default False)."""
-    if class_weight not in CLASS_WEIGHTS:
-        raise UserError(f"unknown class weighting {class_weight!r}; choose from {', '.join(CLASS_WEIGHTS)}")
-    if permutations < 0:
-        raise UserError(f"--permutations must be >= 0, got {permutations}")
-    specs = baseline_specs(classifiers)
+def evaluate_baselines(cache: str | os.PathLike, baseline: BaselineOptions = BaselineOptions(),
+                       protocol: ProtocolOptions = ProtocolOptions(), fit: FitOptions = FitOptions(),
+                       labels: LabelOptions = LabelOptions(), detection: DetectionOptions = DetectionOptions(), *,
+                       progress: bool = False, overwrite: bool = False) -> Sweep:
+    """Hand-made features and chance on the folds `probe` uses with the same validated options (see
+    layerprobe.run_baselines for what each field does); returns the Sweep (folds, records, clip ids,
+    cache attrs) the probe's output functions take. Features missing from the cache are computed
+    first. overwrite: recompute a stored feature whose parameters differ instead of refusing."""
+    features = baseline.features
+    specs = baseline_specs(baseline.classifiers)
     wanted = [feature_by_name(name) for name in features]  # an unknown name fails before any work
     if _needs_computing(cache, wanted):
         summary = compute_features(cache, features, overwrite=overwrite, progress=progress)
         if progress:
             print(summary, file=sys.stderr)
     with CacheReader(cache) as reader:
-        target = clip_labels(reader, labels=labels, label_column=label_column, id_column=id_column)
+        target = clip_labels(reader, labels=labels.labels, label_column=labels.label_column, id_column=labels.id_column)
         y = target.labels
         # The same calls on the same ok rows as probes.sweep.sweep: the clips and folds are identical.
-        shared = cache_folds(reader, target, cv=cv, folds=folds, seed=seed, fold_column=fold_column, refit=refit)
+        shared = cache_folds(reader, target, protocol)
         matrices = {name: _feature_rows(reader, name)[target.rows] for name in features}
         clip_ids = reader.clips["id"].iloc[target.rows].tolist()
         attrs = reader.attrs
     sources = [(name, lambda name=name: matrices[name]) for name in features]
-    detection = Detection(positive_class, at_precision)
+    detection = Detection(detection.positive_class, detection.at_precision)
     # The best baseline is chosen like the layer: inside each training part, among every feature x classifier.
     selection = [(SELECTED, [spec.name for spec in specs])]
-    found = study(sources, specs, y, shared, class_weight=class_weight, permutations=permutations,
-                  selections=selection, detection=detection, n_jobs=n_jobs, progress=progress,
+    found = study(sources, specs, y, shared, fit, selections=selection, detection=detection, progress=progress,
                   progress_label="baseline fits")
-    chance = study([(CHANCE_LAYER, lambda: chance_input(len(y)))], CHANCE_SPECS, y, shared, detection=detection,
-                   n_jobs=n_jobs)
+    # Chance is neither weighted nor permuted: a majority guess has no weights to learn, and no p-value to give.
+    chance = study([(CHANCE_LAYER, lambda: chance_input(len(y)))], CHANCE_SPECS, y, shared, FitOptions(n_jobs=fit.n_jobs),
+                   detection=detection)
     for record in chance.records:  # a majority guess never predicting most classes is its definition, not news
         record["warnings"] = []
     records = found.records + chance.records
     notes = [note for note in [target.note()] if note] + found.notes
     return Sweep(shared, records, clip_ids, attrs, notes, classes=records[0]["classes"], labels=target)
-
-
-def baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfcc",),
-              classifiers: Sequence[str] = DEFAULT_CLASSIFIERS, *, cv: str | None = None, folds: int = 5,
-              seed: int = 0, fold_column: str | None = None, refit: str = "train", class_weight: str = "none",
-              permutations: int = 0, n_jobs: int = -1, labels: str | os.PathLike | None = None,
-              label_column: str | None = None, id_column: str | None = None, positive_class: str | None = None,
-              at_precision: float | None = None, progress: bool = False) -> list[dict]:
-    """Baseline records (docs/design.md JSON shape) on the folds `probe` would use with the same arguments.
-
-    cache: the HDF5 cache; features missing from it are computed first. features: names of
-    hand-made features ("mfcc" default, "logmel", "egemaps"); each record's "layer" is the name.
-    classifiers: "logreg", "linear-svm", "ridge" (the probes' own linear classifiers, the default:
-    minutes at Speech Commands size) and "svm-rbf" (an RBF SVM, C x gamma chosen on the selection
-    splits: the MFCC + SVM baseline, asked for by name, since its time grows with the square of
-    the clips or faster), each after a StandardScaler. A record with layer
-    and classifier "selected" chooses among them inside each training part. Two chance records are
-    always added, with layer "chance" and classifier "majority" / "stratified-random". cv, folds,
-    seed, fold_column, refit, class_weight, permutations, n_jobs, labels, label_column, id_column,
-    positive_class, at_precision: as for probes.sweep.probe.
-    progress: show progress bars and the feature summary (default False).
-    """
-    return evaluate_baselines(cache, features, classifiers, cv=cv, folds=folds, seed=seed, fold_column=fold_column,
-                              refit=refit, class_weight=class_weight, permutations=permutations, n_jobs=n_jobs,
-                              labels=labels, label_column=label_column, id_column=id_column,
-                              positive_class=positive_class, at_precision=at_precision, progress=progress).records
 
 
 def _needs_computing(cache: str | os.PathLike, features: Sequence[Feature]) -> bool:

@@ -21,7 +21,10 @@ import pickle
 import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
+import subprocess
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -29,10 +32,17 @@ from layerprobe.data.audio import ClipError, header_duration
 from layerprobe.data.clips import Clip, FileSource
 from layerprobe.errors import UserError
 from layerprobe.extract.batching import Finished, pooled_batches, segment_lengths
+from layerprobe.extract.engine_protocol import CPU_BATCH_SECONDS, GPU_BATCH_SECONDS
 from layerprobe.extract.reading import Reading
+from layerprobe.options import Known, OptionGroup, integer_at_least, non_negative_number, option, positive_number
+
+if TYPE_CHECKING:
+    from layerprobe.extract.encoder import Encoder
 
 INSTALL = "pip install 'layerprobe[ray]'"
-CPU_BATCH_SECONDS, GPU_BATCH_SECONDS = 4.0, 256.0  # as the single-process run's defaults
+# An address that does not answer within this is refused (Ray itself retries for minutes).
+CONNECT_SECONDS = 10.0
+WATCHDOG = Path(__file__).with_name("ray_watchdog.py")
 # Ray schedules one task per block at a cost of tens of milliseconds on a busy driver (2,000
 # one-batch blocks took 112 s on 2 loaded cores): a block holds up to this many batches, yet each
 # worker gets several blocks, so that the load spreads evenly.
@@ -49,41 +59,60 @@ def require_ray() -> None:
 
 
 @dataclass(frozen=True)
-class RayEngine:
-    """Where and how wide the encoder runs on Ray.
+class RayOptions(OptionGroup):
+    """--engine ray: Ray Data tasks decode and an actor pool encodes, on a Ray cluster (pip install
+    'layerprobe[ray]')."""
 
-    Parameters
-    ----------
-    address : str or None
-        An existing cluster to join ("auto", "HOST:6379", "ray://HOST:10001"); None starts a local
-        one on this machine, ended with the run.
-    workers : int or None
-        Encoder actors. Default: one per `gpus_per_worker` GPUs of the cluster, or 1 without GPUs.
-    gpus_per_worker : float or None
-        GPUs each actor holds. Default: 1 where the cluster has GPUs, else 0 (the CPU).
-    cpus_per_worker : float
-        CPUs each actor holds (and its torch threads when it encodes on the CPU). Default: 1.
+    title = "engine ray"
+    ray_address: str | None = option(None, "join this Ray cluster (auto, HOST:6379, ray://HOST:10001); default: a "
+                                           "local one", metavar="ADDRESS")
+    workers: int | None = option(None, "encoder actors (default: one per --gpus-per-worker GPUs of the cluster, 1 "
+                                       "without GPUs)", type=integer_at_least(1), metavar="N")
+    gpus_per_worker: float | None = option(None, "GPUs per encoder actor (default: 1 where the cluster has GPUs, "
+                                                 "else 0)", type=non_negative_number, metavar="G")
+    cpus_per_worker: float | None = option(None, "CPUs per encoder actor, its torch threads on the CPU (default: 1)",
+                                           type=positive_number, metavar="C")
+
+    def _consistent(self, known: Known) -> RayOptions:
+        require_ray()  # said before the encoder loads
+        return self
+
+
+class RayEngine:
+    """Where and how wide the encoder runs on Ray (see RayOptions).
+
+    ray_address None starts a local cluster on this machine, ended with the run, and with the
+    driver if it is killed (ray_watchdog.py). workers None: one per `gpus_per_worker` GPUs of the
+    cluster, or 1 without GPUs; gpus_per_worker None: 1 where the cluster has GPUs, else 0 (the CPU);
+    cpus_per_worker None: 1 (also the actor's torch threads on the CPU).
     """
 
-    address: str | None = None
-    workers: int | None = None
-    gpus_per_worker: float | None = None
-    cpus_per_worker: float = 1.0
+    name = "ray"
+    Settings = RayOptions
 
-    def __post_init__(self) -> None:
-        require_ray()
+    def __init__(self, settings: RayOptions = RayOptions()) -> None:
+        self.address = settings.ray_address
+        self.workers = settings.workers
+        self.gpus_per_worker = settings.gpus_per_worker
+        self.cpus_per_worker = settings.cpus_per_worker or 1.0
 
-    def pooled_batches(self, todo: Sequence[tuple[int, Clip]], reading: Reading, load: Callable, *,
-                       fingerprint: str, device: str, batch_seconds: float | None,
-                       poolings: Sequence[str] = ("mean",),
-                       failed: Callable[[int, Clip, ClipError], None]) -> Iterator[list[Finished]]:
-        """The finished clips of `todo` ((cache row, clip), shortest first), as batches come back
-        from the workers; a clip that cannot be read goes to `failed`, as in the single-process run.
+    def local_encoder(self, load: Callable[..., Encoder], device: str) -> Encoder:
+        return load(device="cpu", dtype="float32")  # the workers encode; here the model is only described
 
-        load(device=...) builds the encoder on a worker; its weights must hash to `fingerprint`.
-        poolings: what each clip's frames are summarized into (extract/pooling.py).
+    def where(self, encoder: Encoder) -> str:
+        return "Ray workers"
+
+    def pooled_batches(self, todo: Sequence[tuple[int, Clip]], reading: Reading, *, encoder: Encoder,
+                       load: Callable[..., Encoder], device: str, batch_seconds: float | None,
+                       poolings: Sequence[str], failed: Callable[[int, Clip, ClipError], None]
+                       ) -> Iterator[list[Finished]]:
+        """The finished clips of `todo`, as batches come back from the workers (see engine_protocol.py).
+
+        load(device=...) builds the encoder on a worker; its weights must hash to the local encoder's.
         """
         import ray
+
+        fingerprint = encoder.info.fingerprint
 
         if not todo:  # a finished cache: no cluster to start
             return
@@ -123,28 +152,73 @@ class RayEngine:
             cpus = max(os.cpu_count() or 1, math.ceil(workers * self.cpus_per_worker) + 1)
             joining = dict(address="local", num_cpus=cpus, include_dashboard=False)
         else:
+            _check_reachable(self.address)
             joining = dict(address=self.address)
-        try:
-            ray.init(**joining, log_to_driver=False, logging_level=logging.ERROR)
-        except ConnectionError as error:  # no cluster at that address
-            raise UserError(f"--ray-address {self.address}: {str(error).splitlines()[0]}") from None
-        try:
-            total = ray.cluster_resources()
-            cpus, cluster_gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
-            gpus = self.gpus_per_worker if self.gpus_per_worker is not None else (1.0 if cluster_gpus else 0.0)
-            workers = self.workers or (max(1, int(cluster_gpus // gpus)) if gpus else 1)
-            where = "a local Ray cluster" if self.address is None else f"the Ray cluster at {self.address}"
-            if workers * gpus > cluster_gpus:
-                raise UserError(f"--workers {workers} x --gpus-per-worker {gpus:g} needs {workers * gpus:g} GPUs; "
-                                f"{where} has {cluster_gpus:g}")
-            if workers * self.cpus_per_worker + 1 > cpus:
-                raise UserError(f"--workers {workers} x --cpus-per-worker {self.cpus_per_worker:g} leaves no CPU "
-                                f"to decode audio on {where} ({cpus:g} CPUs)")
-            tqdm.write(f"ray: {workers} encoder worker{'s' if workers > 1 else ''} on {where} ({gpus:g} GPU, "
-                       f"{self.cpus_per_worker:g} CPU each; {cpus:g} CPUs, {cluster_gpus:g} GPUs in all)", file=sys.stderr)
-            yield workers, gpus
-        finally:
-            ray.shutdown()
+        with _watchdog(local=self.address is None):
+            try:
+                ray.init(**joining, log_to_driver=False, logging_level=logging.ERROR)
+            except ConnectionError as error:  # no cluster at that address
+                raise UserError(f"--ray-address {self.address}: {str(error).splitlines()[0]}") from None
+            try:
+                yield self._checked_size()
+            finally:
+                ray.shutdown()
+
+    def _checked_size(self) -> tuple[int, float]:
+        """The number of workers and their GPUs each, checked against what the cluster holds."""
+        import ray
+
+        total = ray.cluster_resources()
+        cpus, cluster_gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
+        gpus = self.gpus_per_worker if self.gpus_per_worker is not None else (1.0 if cluster_gpus else 0.0)
+        workers = self.workers or (max(1, int(cluster_gpus // gpus)) if gpus else 1)
+        where = "a local Ray cluster" if self.address is None else f"the Ray cluster at {self.address}"
+        if workers * gpus > cluster_gpus:
+            raise UserError(f"--workers {workers} x --gpus-per-worker {gpus:g} needs {workers * gpus:g} GPUs; "
+                            f"{where} has {cluster_gpus:g}")
+        if workers * self.cpus_per_worker + 1 > cpus:
+            raise UserError(f"--workers {workers} x --cpus-per-worker {self.cpus_per_worker:g} leaves no CPU "
+                            f"to decode audio on {where} ({cpus:g} CPUs)")
+        tqdm.write(f"ray: {workers} encoder worker{'s' if workers > 1 else ''} on {where} ({gpus:g} GPU, "
+                   f"{self.cpus_per_worker:g} CPU each; {cpus:g} CPUs, {cluster_gpus:g} GPUs in all)", file=sys.stderr)
+        return workers, gpus
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse in one line an address where nothing answers: Ray would retry it for many minutes.
+
+    "auto" is left to Ray, which finds the cluster started on this machine (or says there is none).
+    """
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--ray-address {address}: give auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as error:
+        reason = error.strerror or str(error) or "no answer"
+        raise UserError(f"--ray-address {address}: no Ray cluster answers there ({reason})") from None
+
+
+@contextlib.contextmanager
+def _watchdog(*, local: bool) -> Iterator[None]:
+    """While a local cluster runs, a process that ends its processes if this one dies without
+    ray.shutdown (kill -9): Ray's own reaper ends most of them, but its agents outlive the driver by
+    a minute. Linux only (it reads /proc). It has a session of its own, so that a signal to this
+    process group leaves it alive to clean up; told "done", it leaves without killing anything."""
+    if not local or not Path("/proc/self/stat").exists():
+        yield
+        return
+    watchdog = subprocess.Popen([sys.executable, str(WATCHDOG), str(os.getpid())], stdin=subprocess.PIPE,
+                                start_new_session=True, text=True)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            watchdog.stdin.write("done\n")
+            watchdog.stdin.close()
+        watchdog.wait()
 
 
 @contextlib.contextmanager

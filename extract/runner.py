@@ -6,36 +6,25 @@ import math
 import resource
 import sys
 import time
-from collections import Counter, deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
-from layerprobe.data.audio import MAX_SECONDS, ClipError, header_duration
+from layerprobe.data.audio import ClipError, header_duration
 from layerprobe.data.cache import CacheWriter, Settings
 from layerprobe.data.columns import ColumnChoice
 from layerprobe.data.manifest import Clip, load_manifest
-from layerprobe.data.speech_commands import ALL_CLASSES
 from layerprobe.errors import UserError
-from layerprobe.extract.batching import Decoded, Finished, pooled_batches
+from layerprobe.extract.batching import Finished
 from layerprobe.extract.encoder import Encoder
-from layerprobe.extract.pooling import parse_poolings
+from layerprobe.extract.engines import engine_for
 from layerprobe.extract.reading import Reading
 from layerprobe.layer_spec import format_layers
-
-if TYPE_CHECKING:
-    from layerprobe.extract.ray_engine import RayEngine
-
-# Decoded clips waiting for the encoder: bounded in samples (by their headers), so that memory
-# does not grow with clip length; at least one clip is always ahead, however long.
-PREFETCH_CLIPS = 64
-PREFETCH_SECONDS = 120.0
+from layerprobe.options import ColumnOptions, EngineOptions, ExtractOptions
 
 
 @dataclass
@@ -76,57 +65,27 @@ def versions() -> dict[str, str]:
     return found
 
 
-def extract(
-    data: str,
-    out: str,
-    *,
-    model: str = "facebook/wav2vec2-base",
-    layers: Sequence[int] | None = None,
-    revision: str | None = None,
-    device: str = "auto",
-    dtype: str = "float32",
-    chunk_seconds: float = 30.0,
-    batch_seconds: float | None = None,
-    pad_short: bool = False,
-    pooling: str | Sequence[str] = ("mean",),
-    max_seconds: float = MAX_SECONDS,
-    strict: bool = False,
-    overwrite: bool = False,
-    path_column: str | None = None,
-    label_column: str | None = None,
-    group_column: str | None = None,
-    split_column: str | None = None,
-    split_lists: str | None = None,
-    speech_commands_classes: int = ALL_CLASSES,
-    trust_remote_code: bool = False,
-    command: str = "",
-    progress: bool = True,
-    engine: RayEngine | None = None,
-) -> Summary:
+def extract(data: str, out: str, options: ExtractOptions, columns: ColumnOptions = ColumnOptions(),
+            engine: EngineOptions = EngineOptions(), *, command: str = "", progress: bool = True) -> Summary:
     """Run the frozen encoder over DATA once and store every requested layer's pooled embeddings.
 
     data: audio folder, manifest CSV/TSV (or a folder holding one), or a saved HF dataset.
     out: the HDF5 cache; an existing one is resumed (finished clips are not recomputed).
-    layers: hidden_states indices; None means all. batch_seconds: padded audio per batch
-    (default 4 s on CPU, where small batches stay in cache, 256 s on GPU). max_seconds: a longer
-    clip fails as "too-long" (default 4 h). pooling: "mean", "mean,std,max" or a list of those
-    names; mean is always stored (layers/NN), the others in pooled/NAME/NN, all from one encoder
-    pass. A pooling the cache already holds is kept up to date for new clips; one it lacks is
-    computed for every clip (each clip encoded once more). split_lists, speech_commands_classes: how a
-    Speech Commands folder is read (data.speech_commands). engine: a RayEngine encodes on
-    a Ray cluster; None (the default) in this process. Other parameters mirror the extract-embeddings
-    flags.
+    options, columns, engine: validated (layerprobe.options: each field's help says what it does).
+    A pooling the cache already holds is kept up to date for new clips; one it lacks is computed
+    for every clip (each clip encoded once more). command: the command line, recorded in the cache.
     """
     started = time.perf_counter()
-    poolings = parse_poolings(pooling)
-    manifest = load_manifest(data, path_column, label_column, group_column, split_column, split_lists=split_lists,
-                             speech_commands_classes=speech_commands_classes)
-    load = functools.partial(Encoder, model, layers, revision, dtype=dtype, trust_remote_code=trust_remote_code)
-    # On Ray the workers encode: here the model is only described (fingerprint, layers, rate).
-    encoder = load(device=device) if engine is None else load(device="cpu", dtype="float32")
+    runs = engine_for(engine)
+    manifest = load_manifest(data, columns.path_column, columns.label_column, columns.group_column,
+                             columns.split_column, split_lists=columns.split_lists,
+                             speech_commands_classes=columns.speech_commands_classes)
+    load = functools.partial(Encoder, options.model, options.layer_indices, options.revision, dtype=options.dtype,
+                             trust_remote_code=options.trust_remote_code)
+    encoder = runs.local_encoder(load, options.device)
     info = encoder.info
-    if chunk_seconds * info.sample_rate < info.receptive_field:
-        raise UserError(f"--chunk-seconds {chunk_seconds} is shorter than the encoder's receptive field")
+    if options.chunk_seconds * info.sample_rate < info.receptive_field:
+        raise UserError(f"--chunk-seconds {options.chunk_seconds} is shorter than the encoder's receptive field")
     settings = Settings(
         # A local folder is stored absolute, as the data is: the cache may be read from elsewhere.
         model=str(Path(info.model).resolve()) if Path(info.model).is_dir() else info.model,
@@ -136,24 +95,22 @@ def extract(
         sample_rate=info.sample_rate,
         layers=tuple(encoder.layers),
         hidden_size=info.hidden_size,
-        dtype=dtype,
-        chunk_seconds=float(chunk_seconds),
-        pad_short=pad_short,
-        poolings=poolings,
+        dtype=options.dtype,
+        chunk_seconds=float(options.chunk_seconds),
+        pad_short=options.pad_short,
+        poolings=options.pooling,
         data=str(Path(data).resolve()),
-        columns=ColumnChoice(path_column, label_column, group_column, split_column, split_lists,
-                             speech_commands_classes),
+        columns=ColumnChoice(columns.path_column, columns.label_column, columns.group_column, columns.split_column,
+                             columns.split_lists, columns.speech_commands_classes),
         group_column=manifest.group_column or "",
         versions=versions(),
         command=command,
     )
-    if batch_seconds is None and engine is None:
-        batch_seconds = 4.0 if encoder.device.type == "cpu" else 256.0
     print(manifest.description, file=sys.stderr)
-    where = encoder.device if engine is None else "Ray workers"
-    print(f"encoder: {info.model} ({info.model_type}, layers {format_layers(encoder.layers)}) on {where}", file=sys.stderr)
+    print(f"encoder: {info.model} ({info.model_type}, layers {format_layers(encoder.layers)}) on "
+          f"{runs.where(encoder)}", file=sys.stderr)
     summary = Summary()
-    with CacheWriter(out, manifest.clips, settings, overwrite, others=manifest.others) as cache:
+    with CacheWriter(out, manifest.clips, settings, options.overwrite, others=manifest.others) as cache:
         if cache.unlisted:
             print(f"note: {cache.unlisted} clips in {out} are not in this manifest; they stay in the cache", file=sys.stderr)
         by_id = {clip.id: clip for clip in manifest.clips}
@@ -167,20 +124,14 @@ def extract(
             cache.write_failed(row, str(error), header_duration(clip.source))
             summary.failed[error.reason] += 1
             bar.update(1)
-            if strict:
+            if options.strict:
                 raise UserError(f"{clip.id}: {error} (--strict stops at the first failed clip)")
 
-        chunk_samples = int(chunk_seconds * info.sample_rate)
-        poolings = cache.settings.poolings
-        if engine is None:
-            decoded = _decoded(todo, encoder, pad_short, max_seconds, chunk_samples, failed)
-            encode = functools.partial(encoder.summarize, poolings=poolings)
-            batches = pooled_batches(decoded, encode, chunk_samples, int(batch_seconds * info.sample_rate),
-                                     poolings=poolings)
-        else:
-            reading = Reading.for_encoder(encoder, chunk_samples, pad_short=pad_short, max_seconds=max_seconds)
-            batches = engine.pooled_batches(todo, reading, load, fingerprint=info.fingerprint, device=device,
-                                            batch_seconds=batch_seconds, poolings=poolings, failed=failed)
+        reading = Reading.for_encoder(encoder, int(options.chunk_seconds * info.sample_rate),
+                                      pad_short=options.pad_short, max_seconds=options.max_seconds)
+        batches = runs.pooled_batches(todo, reading, encoder=encoder, load=load, device=options.device,
+                                      batch_seconds=options.batch_seconds, poolings=cache.settings.poolings,
+                                      failed=failed)
         encoding_started = time.perf_counter()
         for finished in batches:
             bar.update(_store(cache, finished, summary, clips_by_row, failed))
@@ -194,44 +145,6 @@ def extract(
 def _sort_key(clip: Clip) -> float:
     seconds = header_duration(clip.source)
     return -1.0 if math.isnan(seconds) else seconds  # unreadable ones first: they fail fast
-
-
-def _header_seconds(clip: Clip) -> float:
-    seconds = header_duration(clip.source)
-    return 0.0 if math.isnan(seconds) else seconds
-
-
-def _decoded(todo, encoder: Encoder, pad_short: bool, max_seconds: float, chunk_samples: int,
-             failed) -> Iterator[Decoded]:
-    """Decode and normalize clips in a background thread, a bounded number ahead of the encoder.
-    A clip longer than the chunk is only measured there and read again, a piece at a time, as the
-    encoder takes it (see long_clips.py)."""
-    reading = Reading.for_encoder(encoder, chunk_samples, pad_short=pad_short, max_seconds=max_seconds)
-
-    def work(row: int, clip: Clip, seconds: float) -> Decoded:
-        return reading.prepared(reading.read(row, clip, seconds), encoder)
-
-    def settle(row: int, clip: Clip, future: Future) -> Iterator[Decoded]:
-        try:
-            decoded = future.result()
-        except ClipError as error:
-            failed(row, clip, error)
-            return
-        yield decoded
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead: deque[tuple[int, Clip, Future, float]] = deque()
-        queued = 0.0
-        for row, clip in todo:
-            seconds = _header_seconds(clip)
-            while ahead and (len(ahead) >= PREFETCH_CLIPS or queued + seconds > PREFETCH_SECONDS):
-                done_row, done_clip, future, done_seconds = ahead.popleft()
-                queued -= done_seconds
-                yield from settle(done_row, done_clip, future)
-            ahead.append((row, clip, pool.submit(work, row, clip, seconds), seconds))
-            queued += seconds
-        while ahead:
-            yield from settle(*ahead.popleft()[:3])
 
 
 def _store(cache: CacheWriter, finished: list[Finished], summary: Summary, clips_by_row: dict, failed) -> int:

@@ -19,6 +19,7 @@ from layerprobe.probes.output import table, write_results
 from layerprobe.probes.predictions import describe, summary
 from layerprobe.probes.saved_probe import load_probe, predict_cache
 from layerprobe.probes.stage import probe_stage
+from layerprobe.registries import known
 from layerprobe.report.run_dir import record_stage_seconds
 
 PREDICTIONS_FILE = "predictions.csv"
@@ -27,11 +28,11 @@ PREDICTIONS_FILE = "predictions.csv"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The probe command's arguments (shared by `probe` and `layerprobe probe`)."""
     parser.add_argument("cache", help="HDF5 cache written by extract-embeddings")
-    add_options(parser, ProbeOptions)
-    add_options(parser, ProtocolOptions)
-    add_options(parser, FitOptions)
-    add_options(parser, LabelOptions)
-    add_options(parser, DetectionOptions)
+    add_options(parser, ProbeOptions, known)
+    add_options(parser, ProtocolOptions, known)
+    add_options(parser, FitOptions, known)
+    add_options(parser, LabelOptions, known)
+    add_options(parser, DetectionOptions, known)
     parser.add_argument("--format", default="table", choices=["table", "json"],
                         help="table (default) or one JSON object on stdout")
     parser.add_argument("--out", metavar="DIR", help=f"write DIR/probe_results.json (or DIR/{PREDICTIONS_FILE})")
@@ -50,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         writable_folder(args.out)  # an unwritable --out is found before the first fit, not after the last
     started = time.perf_counter()
-    doc = probe_stage(args.cache, ProbeOptions.from_args(args), ProtocolOptions.from_args(args),
-                      FitOptions.from_args(args), LabelOptions.from_args(args), DetectionOptions.from_args(args),
+    doc = probe_stage(args.cache, ProbeOptions.from_args(args, known), ProtocolOptions.from_args(args, known),
+                      FitOptions.from_args(args, known), LabelOptions.from_args(args, known), DetectionOptions.from_args(args, known),
                       out=args.out, progress=not args.quiet)
     for line in doc["warnings"]:
         print(f"warning: {line}", file=sys.stderr)
@@ -69,8 +70,8 @@ def _predict(args: argparse.Namespace) -> int:
     if not args.out:
         raise UserError(f"--predict needs --out DIR: each clip's prediction and scores go to DIR/{PREDICTIONS_FILE}")
     folder = writable_folder(args.out)
-    pooling = ProbeOptions.from_args(args).pooling
-    at_precision = DetectionOptions.from_args(args).at_precision
+    pooling = ProbeOptions.from_args(args, known).pooling
+    at_precision = DetectionOptions.from_args(args, known).at_precision
     probe = load_probe(args.predict)
     # The default pooling asks for nothing: the probe reads the pooling it was fitted on.
     predictions = predict_cache(probe, args.cache, force=args.force, at_precision=at_precision, name=args.predict,

@@ -28,9 +28,7 @@ def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: Pr
     """
     if probe.save_model and out is None:
         raise UserError("--save-model needs --out DIR")
-    result = sweep(cache, probe.layers, probe.classifiers, pooling=probe.pooling, save_models=probe.save_model, progress=progress,
-                   n_jobs=fit.n_jobs, class_weight=fit.class_weight, permutations=fit.permutations,
-                   **protocol.sweep_kwargs(), **labels.to_dict(), **detection.to_dict())
+    result = sweep(cache, probe, protocol, fit, labels, detection, progress=progress)
     doc = document(result, cache, {**probe.to_dict(), **protocol.to_dict(), **fit.result_dict(), **labels.to_dict(),
                                    **detection.to_dict()})
     if out is None or not result.fits:  # result.fits is empty without save_model

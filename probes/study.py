@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from layerprobe.options import FitOptions
 from layerprobe.probes.detection import Detection
 from layerprobe.probes.evaluate import SELECTED, Candidate, Plan, evaluate_candidates, extend, null_statistic, select
 from layerprobe.probes.permutation_folds import permutation_folds
@@ -34,10 +35,9 @@ class Study:
 
 
 def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
-          labels: np.ndarray, folds: Folds, *, class_weight: str = "none", permutations: int = 0,
-          selections: Sequence[tuple[str, Sequence[str]]] = (),
-          detection: Detection = Detection(), n_jobs: int = -1, progress: bool = False,
-          progress_label: str = "probe fits") -> Study:
+          labels: np.ndarray, folds: Folds, fit: FitOptions = FitOptions(), *,
+          selections: Sequence[tuple[str, Sequence[str]]] = (), detection: Detection = Detection(),
+          progress: bool = False, progress_label: str = "probe fits") -> Study:
     """Evaluate every source with every spec on `folds`.
 
     Parameters
@@ -46,16 +46,15 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
     specs : the probes.
     labels : the label of every ok clip.
     folds : from protocols.outer_folds on the same clips.
-    class_weight : "none" (default), "balanced" or "sqrt".
-    permutations : label permutations for p-values (default 0: none).
+    fit : the class weighting, the label permutations for p-values and the joblib workers (validated).
     selections : (classifier name, spec names) pairs: a "selected" record per pair, choosing among the
         sources x those specs inside each training part.
     detection : the positive class and the precision of the recall reported for two classes
         (default: the second class, no recall at precision); checked against the classes first.
-    n_jobs : joblib workers (default -1: all cores).
     progress : show a progress bar (default False).
     progress_label : what the bar calls the fits (default "probe fits").
     """
+    class_weight, permutations, n_jobs = fit.class_weight, fit.permutations, fit.n_jobs
     classes, codes = np.unique(np.asarray(labels), return_inverse=True)
     detection.check([str(name) for name in classes])
     notes = []

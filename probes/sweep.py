@@ -13,8 +13,8 @@ from layerprobe.data.clip_columns import clip_column
 from layerprobe.data.label_table import ClipLabels, clip_labels
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
-from layerprobe.layer_spec import parse_layers
-from layerprobe.probes.classifiers import CLASS_WEIGHTS, classifier_specs
+from layerprobe.options import DetectionOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions
+from layerprobe.probes.classifiers import classifier_specs
 from layerprobe.probes.detection import Detection
 from layerprobe.probes.final_fits import FinalFit, final_fits
 from layerprobe.probes.metrics import METRICS
@@ -39,16 +39,10 @@ class Sweep:
     labels: ClipLabels | None = None
 
 
-def select_layers(choice: str | int | Sequence[int], stored: list[int]) -> list[int]:
-    """The layers to probe: "all", one index, a list, or a string such as "3,6,9" or "0,3-5"."""
-    if isinstance(choice, int):
-        wanted = [choice]
-    elif isinstance(choice, str):
-        wanted = parse_layers(choice)
-        if wanted is None:
-            wanted = list(stored)
-    else:
-        wanted = [int(i) for i in choice]
+def select_layers(wanted: Sequence[int] | None, stored: list[int]) -> list[int]:
+    """The layers to probe: `wanted` (None: every stored one), each checked against the cache."""
+    if wanted is None:
+        return sorted(stored)
     missing = sorted(set(wanted) - set(stored))
     if missing:
         raise UserError(f"layer(s) {', '.join(map(str, missing))} not in the cache; stored layers: "
@@ -56,8 +50,8 @@ def select_layers(choice: str | int | Sequence[int], stored: list[int]) -> list[
     return sorted(set(wanted))
 
 
-def cache_folds(reader: CacheReader, target: ClipLabels | None = None, *, cv: str | None = None, folds: int = 5,
-                seed: int = 0, fold_column: str | None = None, refit: str = "train") -> Folds:
+def cache_folds(reader: CacheReader, target: ClipLabels | None = None,
+                protocol: ProtocolOptions = ProtocolOptions()) -> Folds:
     """The outer folds of a cache's labelled ok clips (target: which, and their labels; default
     clips/label): the one call probe and baselines share, so their folds match.
 
@@ -68,6 +62,8 @@ def cache_folds(reader: CacheReader, target: ClipLabels | None = None, *, cv: st
     identifiability, not the label.
     """
     target = target or clip_labels(reader)
+    cv, folds, seed, fold_column = None if protocol.cv == "auto" else protocol.cv, protocol.folds, protocol.seed, \
+        protocol.fold_column
     clips = reader.clips.iloc[target.rows]
     fold_ids = clip_column(reader, fold_column)[target.rows] if fold_column else None
     groups, split = clips["group"].to_numpy(), clips["split"].to_numpy()
@@ -85,8 +81,8 @@ def cache_folds(reader: CacheReader, target: ClipLabels | None = None, *, cv: st
                 "speaker-independent protocol exists for this label (give --label-column group to probe the "
                 "group on purpose)")
         return replace(found, reason=reason, leak=leak, warnings=[leak, *others])
-    return outer_folds(target.labels, groups, split, fold_ids=fold_ids, cv=cv, folds=folds, seed=seed, refit=refit,
-                       fold_name=f"--fold-column {fold_column}")
+    return outer_folds(target.labels, groups, split, fold_ids=fold_ids, cv=cv, folds=folds, seed=seed,
+                       refit=protocol.refit, fold_name=f"--fold-column {fold_column}")
 
 
 def names_its_group(labels: np.ndarray, groups: np.ndarray) -> bool:
@@ -96,35 +92,27 @@ def names_its_group(labels: np.ndarray, groups: np.ndarray) -> bool:
     return bool(pd.Series(groups).groupby(labels).nunique().max() == 1)
 
 
-def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "all",
-          classifier: str | Sequence[str] = "all", *,
-          cv: str | None = None, folds: int = 5, seed: int = 0, fold_column: str | None = None,
-          refit: str = "train", class_weight: str = "none", permutations: int = 0, n_jobs: int = -1,
-          labels: str | os.PathLike[str] | None = None, label_column: str | None = None, id_column: str | None = None,
-          positive_class: str | None = None, at_precision: float | None = None, pooling: str = "mean",
-          save_models: bool = False, progress: bool = False) -> Sweep:
-    """Probe cached layers; see layerprobe.probe for the parameters (cv None is its "auto"; classifier:
-    "all", a name or names). save_models: also refit each probe on all clips (C chosen by the same
-    kind of selection) for saving, the selected probe among them (default False)."""
-    if class_weight not in CLASS_WEIGHTS:
-        raise UserError(f"unknown class weighting {class_weight!r}; choose from {', '.join(CLASS_WEIGHTS)}")
-    if permutations < 0:
-        raise UserError(f"--permutations must be >= 0, got {permutations}")
-    specs = classifier_specs(classifier)
+def sweep(cache: str | os.PathLike[str], probe: ProbeOptions = ProbeOptions(), protocol: ProtocolOptions = ProtocolOptions(),
+          fit: FitOptions = FitOptions(), labels: LabelOptions = LabelOptions(),
+          detection: DetectionOptions = DetectionOptions(), *, progress: bool = False) -> Sweep:
+    """Probe cached layers with validated options (see layerprobe.probe for what each field does).
+    probe.save_model: also refit each probe on all clips (C chosen by the same kind of selection) for
+    saving, the selected probe among them."""
+    pooling = probe.pooling
+    specs = classifier_specs(probe.classifiers)
     with CacheReader(cache) as reader:
-        chosen = select_layers(layers, reader.layers)
-        target = clip_labels(reader, labels=labels, label_column=label_column, id_column=id_column)
-        shared = cache_folds(reader, target, cv=cv, folds=folds, seed=seed, fold_column=fold_column, refit=refit)
+        chosen = select_layers(probe.layer_indices, reader.layers)
+        target = clip_labels(reader, labels=labels.labels, label_column=labels.label_column, id_column=labels.id_column)
+        shared = cache_folds(reader, target, protocol)
         rows = target.rows
         reader.layer(chosen[0], pooling)  # an absent pooling is said before the folds are fitted
         sources = [(layer, lambda layer=layer: reader.layer(layer, pooling)[rows]) for layer in chosen]
-        result = study(sources, specs, target.labels, shared, class_weight=class_weight,
-                       permutations=permutations, selections=selections_for([s.name for s in specs]),
-                       detection=Detection(positive_class, at_precision), n_jobs=n_jobs, progress=progress)
+        result = study(sources, specs, target.labels, shared, fit, selections=selections_for([s.name for s in specs]),
+                       detection=Detection(detection.positive_class, detection.at_precision), progress=progress)
         classes = result.records[0]["classes"]
         codes = np.unique(target.labels, return_inverse=True)[1]  # the codes study fitted, sorted class names
-        fits = final_fits(sources, specs, codes, len(classes), shared, class_weight=class_weight, n_jobs=n_jobs,
-                          progress=progress) if save_models else []
+        fits = final_fits(sources, specs, codes, len(classes), shared, class_weight=fit.class_weight, n_jobs=fit.n_jobs,
+                          progress=progress) if probe.save_model else []
         clip_ids = reader.clips["id"].iloc[rows].tolist()
         attrs = reader.attrs
     for record in result.records:

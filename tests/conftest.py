@@ -119,11 +119,58 @@ def planted_probe_cache(tmp_path: Path) -> Path:
     return write_probe_cache(tmp_path / "planted.h5", layers, labels, groups)
 
 
+def validated(group, **values):
+    """An option group as the commands and the API validate it: the stages take validated groups."""
+    from layerprobe.registries import known
+
+    return group(**values).validated(known)
+
+
+def grouped(keywords: dict, *groups) -> list:
+    """The keywords split among option groups by field name, each group validated (as layerprobe.api does)."""
+    from dataclasses import fields
+
+    names = {spec.name: group for group in groups for spec in fields(group)}
+    unknown = set(keywords) - set(names)
+    assert not unknown, f"no option group holds {unknown}"
+    return [validated(group, **{k: v for k, v in keywords.items() if names[k] is group}) for group in groups]
+
+
+def run_sweep(cache, **keywords):
+    """probes.sweep.sweep with its options as keywords (progress=... passes through)."""
+    from layerprobe.options import DetectionOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions
+    from layerprobe.probes.sweep import sweep
+
+    progress = keywords.pop("progress", False)
+    return sweep(cache, *grouped(keywords, ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions),
+                 progress=progress)
+
+
+def run_baseline_sweep(cache, **keywords):
+    """baselines.run.evaluate_baselines with its options as keywords (progress and overwrite pass through)."""
+    from layerprobe.baselines.run import evaluate_baselines
+    from layerprobe.options import BaselineOptions, DetectionOptions, FitOptions, LabelOptions, ProtocolOptions
+
+    passed = {name: keywords.pop(name) for name in ("progress", "overwrite") if name in keywords}
+    return evaluate_baselines(cache, *grouped(keywords, BaselineOptions, ProtocolOptions, FitOptions, LabelOptions,
+                                              DetectionOptions), **passed)
+
+
+def run_extract(data, out, *, progress: bool = True, command: str = "", **keywords):
+    """extract.runner.extract with its options as keywords."""
+    from layerprobe.extract.runner import extract
+    from layerprobe.options import ColumnOptions, ExtractOptions
+
+    return extract(str(data), str(out), *grouped(keywords, ExtractOptions, ColumnOptions), command=command,
+                   progress=progress)
+
+
 def evaluate_record(X, labels, folds, spec, layer, **options) -> dict:
     """The record of one feature matrix with one probe on `folds` (the engine's study, one source)."""
+    from layerprobe.options import FitOptions
     from layerprobe.probes.study import study
 
-    return study([(layer, lambda: X)], [spec], labels, folds, n_jobs=1, **options).records[0]
+    return study([(layer, lambda: X)], [spec], labels, folds, validated(FitOptions, n_jobs=1, **options)).records[0]
 
 
 def fold_task(X, labels, fold, **options):

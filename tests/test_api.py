@@ -12,18 +12,20 @@ import pytest
 
 import layerprobe
 from layerprobe.errors import UserError
+from layerprobe.extract.ray_engine import RayOptions
 from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
                                 FitOptions, LabelOptions, ProbeOptions, ProtocolOptions)
+from layerprobe.registries import known
 
 DATA_ARGUMENTS = {"extract_embeddings": ["data", "out"], "probe": ["cache"], "run_baselines": ["cache"],
                   "run": ["data", "out"], "load_cache": ["path"]}
 # Where each API keyword's default is defined; run names the baselines' classifiers baseline_classifiers.
 GROUPS = {
-    "extract_embeddings": [ExtractOptions, ColumnOptions, EngineOptions],
+    "extract_embeddings": [ExtractOptions, ColumnOptions, EngineOptions, RayOptions],
     "probe": [ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
     "run_baselines": [BaselineOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
-    "run": [ExtractOptions, ColumnOptions, EngineOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, LabelOptions,
-            DetectionOptions],
+    "run": [ExtractOptions, ColumnOptions, EngineOptions, RayOptions, ProbeOptions, BaselineOptions, ProtocolOptions,
+            FitOptions, LabelOptions, DetectionOptions],
 }
 RENAMED = {("run", "baseline_classifiers"): (BaselineOptions, "classifiers"),
            ("run", "probe_pooling"): (ProbeOptions, "pooling")}
@@ -56,8 +58,10 @@ def test_api_defaults_are_the_option_groups_defaults_and_cover_every_field(name)
                 assert parameter.default == defaults[field], (name, parameter.name)
                 covered.add((candidate, field))
                 break
-    # run probes every extracted layer, and its one --label-column is the manifest's (options.one_label_column)
+    # run probes every extracted layer, and its one --label-column is the manifest's (options.one_label_column);
+    # an engine's settings are its own group's fields (RayOptions), not a keyword
     skipped = {(ProbeOptions, "layers"), (LabelOptions, "label_column")} if name == "run" else set()
+    skipped |= {(EngineOptions, "settings")}
     every = {(group, f.name) for group in GROUPS[name] for f in dataclasses.fields(group)}
     assert every - skipped == covered
 
@@ -83,28 +87,60 @@ def test_subpackages_stay_importable_and_never_replace_the_functions():
     assert result.stdout.strip() == "False"  # and importing every CPU stage does not import torch
 
 
-def test_runner_defaults_are_the_extract_options():
-    from layerprobe.extract.runner import extract
+STAGES = ["layerprobe.extract.runner:extract", "layerprobe.probes.sweep:sweep", "layerprobe.probes.study:study",
+          "layerprobe.probes.stage:probe_stage", "layerprobe.baselines.run:evaluate_baselines",
+          "layerprobe.probes.sweep:cache_folds", "layerprobe.pipeline:run"]
+# Keywords of the stages that are no option of a group: how a stage reports, data with a default, and
+# baselines' own --overwrite (a stored feature recomputed).
+NOT_OPTIONS = {"progress", "progress_label", "command", "out", "overwrite", "random_init", "selections", "detection",
+               "target"}
 
-    parameters = inspect.signature(extract).parameters
-    for field in dataclasses.fields(ExtractOptions) + dataclasses.fields(ColumnOptions):
-        if field.name != "layers":  # the runner takes indices (None: all), the options "all"
-            assert parameters[field.name].default == field.default, field.name
-    assert parameters["layers"].default is None
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stages_take_the_validated_groups_and_declare_no_option_default_again(stage):
+    import importlib
+
+    module, name = stage.split(":")
+    parameters = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    for parameter in parameters.values():
+        if parameter.default is inspect.Parameter.empty or isinstance(parameter.default, tuple(GROUPS["run"])):
+            continue  # the data, or a group
+        assert parameter.name in NOT_OPTIONS, f"{stage} declares the option {parameter.name} again"
+
+
+def test_the_api_checks_a_value_as_the_command_line_does(tmp_path, capsys):
+    from layerprobe.probes.cli import main
+
+    with pytest.raises(UserError, match="^--folds: 1 is less than 2$"):
+        layerprobe.probe(tmp_path / "c.h5", folds=1)
+    assert main([str(tmp_path / "c.h5"), "--folds", "1"]) == 2
+    assert capsys.readouterr().err == "error: probe: argument --folds: 1 is less than 2\n"
+    with pytest.raises(UserError, match=r"^--cv: 'speaker': choose from auto, split"):
+        layerprobe.run_baselines(tmp_path / "c.h5", cv="speaker")
+    with pytest.raises(UserError, match="^--workers needs --engine ray$"):
+        layerprobe.extract_embeddings(tmp_path, tmp_path / "c.h5", workers=2)
+    with pytest.raises(UserError, match="^--n-jobs: 0: give a positive number of workers"):
+        layerprobe.run(tmp_path, tmp_path / "run", n_jobs=0)
+    assert not (tmp_path / "run").exists()  # refused before any work
 
 
 def test_list_options_take_a_name_a_comma_list_a_sequence_or_all():
-    assert ProbeOptions(classifiers="ridge").classifiers == ("ridge",)
-    assert ProbeOptions(classifiers="ridge,logreg").classifiers == ("ridge", "logreg")
-    assert ProbeOptions(classifiers=["logreg"]).classifiers == ("logreg",)
-    assert ProbeOptions(classifiers="all").classifiers == ("logreg", "linear-svm", "ridge")
-    assert BaselineOptions(classifiers="all").classifiers == ("svm-rbf", "logreg", "linear-svm", "ridge")
-    assert BaselineOptions(features="logmel").features == ("logmel",)
-    assert BaselineOptions(features="mfcc,logmel").features == ("mfcc", "logmel")
-    with pytest.raises(UserError, match="unknown classifier 'svm-rbf'; choose from logreg"):
-        ProbeOptions(classifiers="svm-rbf")
+    def probe(**values):
+        return ProbeOptions(**values).validated(known)
+
+    assert probe(classifiers="ridge").classifiers == ("ridge",)
+    assert probe(classifiers="ridge,logreg").classifiers == ("ridge", "logreg")
+    assert probe(classifiers=["logreg"]).classifiers == ("logreg",)
+    assert probe(classifiers="all").classifiers == ("logreg", "linear-svm", "ridge")
+    assert BaselineOptions(classifiers="all").validated(known).classifiers == ("svm-rbf", "logreg", "linear-svm",
+                                                                               "ridge")
+    assert BaselineOptions(features="logmel").validated(known).features == ("logmel",)
+    assert BaselineOptions(features="mfcc,logmel").validated(known).features == ("mfcc", "logmel")
+    assert ExtractOptions(pooling="max,std").validated(known).pooling == ("mean", "std", "max")
+    with pytest.raises(UserError, match="^--classifier: unknown classifier 'svm-rbf'; choose from logreg"):
+        probe(classifiers="svm-rbf")
     with pytest.raises(UserError, match="layers '1-': use all"):
-        ProbeOptions(layers="1-")
+        probe(layers="1-")
 
 
 def test_the_api_probe_writes_what_the_probe_command_writes(tmp_path, planted_probe_cache):

@@ -1,19 +1,17 @@
-"""baselines(): the probe's folds, chance near chance, and a clear error when a usable clip lacks its feature."""
+"""evaluate_baselines(): the probe's folds, chance near chance, and a clear error when a usable clip lacks its feature."""
 from __future__ import annotations
 
 import h5py
 import numpy as np
 import pytest
-from conftest import write_probe_cache
+from conftest import run_baseline_sweep, run_sweep, write_probe_cache
 from test_baseline_compute import write_dataset
 
 from layerprobe.baselines.features_only import features_only_cache
 from layerprobe.baselines.paired import compare
-from layerprobe.baselines.run import baselines
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.probes.protocols import outer_folds
-from layerprobe.probes.sweep import sweep
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +23,7 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def records(cache):
-    return baselines(cache, ("mfcc",), ("svm-rbf", "logreg"), cv="loso", n_jobs=1)
+    return run_baseline_sweep(cache, classifiers="svm-rbf,logreg", cv="loso", n_jobs=1).records
 
 
 def test_records_follow_the_probe_shape_on_the_probe_folds(cache, records):
@@ -71,8 +69,8 @@ def _with_layer(path, cache):
 
 def test_baselines_pair_with_probe_records_on_a_cache_with_layers(tmp_path, cache):
     layered = _with_layer(tmp_path / "layers.h5", cache)
-    layer_records = sweep(layered, classifier="logreg", n_jobs=1).records
-    baseline_records = baselines(layered, ("mfcc",), ("logreg",), n_jobs=1)
+    layer_records = run_sweep(layered, classifiers="logreg", n_jobs=1).records
+    baseline_records = run_baseline_sweep(layered, classifiers="logreg", n_jobs=1).records
     result = compare(layer_records, baseline_records)
     assert result["best_layer"]["picked"][0]["layer"] == 5 and result["best_baseline"]["picked"][0]["layer"] == "mfcc"
     assert result["n_folds"] == 3 and result["p_value"] is not None
@@ -85,10 +83,10 @@ def test_an_ok_clip_without_its_feature_is_a_clear_error(tmp_path):
         first = file["clips/id"].asstr()[0]
     (data / first).write_bytes(b"")  # the encoder read it, the feature stage cannot
     with pytest.raises(UserError, match=f"1 clip.*have no mfcc feature.*{first}: empty"):
-        baselines(layered, ("mfcc",), ("logreg",), n_jobs=1)
+        run_baseline_sweep(layered, classifiers="logreg", n_jobs=1)
     with h5py.File(layered, "r+") as file:
         file["clips/status"][0] = b"failed"
-    assert baselines(layered, ("mfcc",), ("logreg",), n_jobs=1)[0]["n_clips"] == 17
+    assert run_baseline_sweep(layered, classifiers="logreg", n_jobs=1).records[0]["n_clips"] == 17
 
 
 def test_stage_by_stage_gives_the_report_the_same_paired_test_as_run(tmp_path, cache, capsys):

@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from layerprobe import cli, pipeline
+from layerprobe.extract.engines import engine_options_from_args
+from layerprobe.extract.ray_engine import RayOptions
 from layerprobe.options import (BaselineOptions, ColumnOptions, ExtractOptions, FitOptions, ProbeOptions,
                                 ProtocolOptions)
+from layerprobe.registries import known
 
 MINIMAL = {"run": ["data", "--out", "o"], "extract": ["data", "--out", "c.h5"], "probe": ["c.h5"],
            "baselines": ["c.h5"], "report": ["o"], "demo": []}
@@ -36,7 +39,17 @@ def subparser(command: str) -> argparse.ArgumentParser:
 def test_cli_defaults_are_the_option_groups_defaults(command):
     args = parse(command)
     for group in GROUPS[command]:
-        assert group.from_args(args) == group()
+        assert group.from_args(args, known) == group().validated(known) == group()
+    if command in ("run", "extract", "demo"):
+        assert engine_options_from_args(args, known).engine == "process"
+
+
+@pytest.mark.parametrize("command", ["run", "extract", "demo"])
+def test_the_ray_engine_takes_its_own_flags_everywhere(command, tmp_path):
+    pytest.importorskip("ray")
+    args = parse(command, "--engine", "ray", "--ray-address", "auto", "--workers", "3", "--cpus-per-worker", "2")
+    engine = engine_options_from_args(args, known)
+    assert engine.settings == RayOptions(ray_address="auto", workers=3, cpus_per_worker=2.0)
 
 
 @pytest.mark.parametrize("command", list(MINIMAL))
@@ -52,7 +65,7 @@ def test_help_shows_every_default_and_quiet_is_everywhere(command):
 def test_layers_with_layer_as_its_alias(command):
     group = ProbeOptions if command == "probe" else ExtractOptions
     for flag in ("--layers", "--layer"):
-        assert group.from_args(parse(command, flag, "0,3-4")).layers == "0,3-4"
+        assert group.from_args(parse(command, flag, "0,3-4"), known).layers == "0,3-4"
 
 
 @pytest.mark.parametrize("command", LAYERED)
@@ -72,8 +85,8 @@ def test_an_open_range_is_one_error_line(command, tmp_path, capsys):
     ("demo", "--classifier", ProbeOptions), ("demo", "--baseline-classifier", BaselineOptions),
 ])
 def test_classifier_is_a_list_everywhere(command, flag, group):
-    assert group.from_args(parse(command, flag, "logreg,ridge")).classifiers == ("logreg", "ridge")
-    assert group.from_args(parse(command, flag, "all")).classifiers == group(classifiers="all").classifiers
+    assert group.from_args(parse(command, flag, "logreg,ridge"), known).classifiers == ("logreg", "ridge")
+    assert group.from_args(parse(command, flag, "all"), known).classifiers == group(classifiers="all").validated(known).classifiers
 
 
 def test_run_passes_every_probe_baseline_protocol_and_encoder_option(monkeypatch, tmp_path):

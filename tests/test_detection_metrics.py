@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import planted_data, write_probe_cache
+from conftest import planted_data, run_sweep, write_probe_cache
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -18,7 +18,6 @@ from layerprobe.probes.evaluate import Plan, evaluate_candidates
 from layerprobe.probes.protocols import outer_folds
 from layerprobe.probes.records import record
 from layerprobe.probes.spec import FoldTask
-from layerprobe.probes.sweep import sweep
 
 
 def _owls():
@@ -67,7 +66,7 @@ def _recall_at(positive, score, precision):
 
 def test_two_class_metrics_agree_with_scikit_learn_on_the_pooled_and_per_fold_scores(tmp_path):
     cache, labels = _rare_owl(tmp_path)
-    result = sweep(cache, layers=0, n_jobs=1, positive_class="owl", at_precision=0.5)
+    result = run_sweep(cache, layers=0, n_jobs=1, positive_class="owl", at_precision=0.5)
     for rec in result.records:
         index, score = _pooled(rec)
         owl = labels[index] == "owl"
@@ -88,8 +87,8 @@ def test_two_class_metrics_agree_with_scikit_learn_on_the_pooled_and_per_fold_sc
 
 def test_the_positive_class_orients_ap_and_the_recall(tmp_path):
     cache, labels = _rare_owl(tmp_path)
-    owl = sweep(cache, layers=0, classifier="ridge", n_jobs=1, positive_class="owl").records[0]
-    bird = sweep(cache, layers=0, classifier="ridge", n_jobs=1, positive_class="bird").records[0]
+    owl = run_sweep(cache, layers=0, classifiers="ridge", n_jobs=1, positive_class="owl").records[0]
+    bird = run_sweep(cache, layers=0, classifiers="ridge", n_jobs=1, positive_class="bird").records[0]
     assert bird["roc_auc"]["value"] == pytest.approx(owl["roc_auc"]["value"])
     index, score = _pooled(bird)
     assert np.array_equal(score, -_pooled(owl)[1])  # a two-class margin, seen from either class
@@ -224,7 +223,7 @@ def test_a_class_absent_from_the_test_clips_has_no_auc_and_the_macro_skips_it(tm
     labels, groups, layers = planted_data()
     split = np.where(np.isin(groups, ["spk0", "spk1"]) & (labels != "class2"), "test", "train")
     cache = write_probe_cache(tmp_path / "c.h5", {1: layers[1]}, labels, groups, split=split)
-    rec = sweep(cache, layers=1, classifier="ridge", cv="split", n_jobs=1).records[0]
+    rec = run_sweep(cache, layers=1, classifiers="ridge", cv="split", n_jobs=1).records[0]
     assert rec["protocol"] == "split" and rec["per_class"]["roc_auc"][2] is None
     assert rec["roc_auc"]["value"] == pytest.approx(np.mean(rec["per_class"]["roc_auc"][:2]))
     # Two test speakers are too few for a group bootstrap: no interval, and why.

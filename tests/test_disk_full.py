@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 
 from audio_files import write_tone
-from conftest import mounted_tmpfs
+from conftest import mounted_tmpfs, run_extract
 from layerprobe.atomic_write import write_text_atomic
 from layerprobe.baselines.compute import compute_features
 from layerprobe.data.parts import read_parts
 from layerprobe.errors import UserError
 from layerprobe.extract.cli import main as extract_main
-from layerprobe.extract.runner import extract
 
 FULL = "No space left on device"
 PART = r"(\.parts/part-\d+\.h5)?"  # a cache grows by a new part file, which the line may name instead
@@ -69,9 +68,9 @@ def test_extending_a_cache_on_a_full_disk_stops_cleanly_and_the_rerun_completes(
     write_dataset(tmp_path / "all", names)
     write_dataset(tmp_path / "half", names[:4])  # the same ids for the first four clips
     options = dict(model=group_norm_model, device="cpu", progress=False)
-    extract(str(tmp_path / "all"), str(tmp_path / "reference.h5"), **options)
+    run_extract(str(tmp_path / "all"), str(tmp_path / "reference.h5"), **options)
     cache = small_disk / "c.h5"
-    extract(str(tmp_path / "half"), str(cache), **options)
+    run_extract(str(tmp_path / "half"), str(cache), **options)
     before = layers(cache)
     fill(small_disk)
 
@@ -85,7 +84,7 @@ def test_extending_a_cache_on_a_full_disk_stops_cleanly_and_the_rerun_completes(
         np.testing.assert_array_equal(values, before[index])
 
     (small_disk / "filler").unlink()
-    extract(str(tmp_path / "all"), str(cache), **options)
+    run_extract(str(tmp_path / "all"), str(cache), **options)
     reference = layers(tmp_path / "reference.h5")
     for index, values in layers(cache).items():
         assert cosines(values, reference[index]).min() >= 0.99999
@@ -95,7 +94,7 @@ def test_a_new_cache_on_a_full_disk_is_refused_and_nothing_is_left_behind(small_
     write_dataset(tmp_path / "all", [f"clip{i}.wav" for i in range(4)])
     fill(small_disk)
     with pytest.raises(UserError, match=f"cannot write {small_disk / 'c.h5'}{PART}: {FULL}"):
-        extract(str(tmp_path / "all"), str(small_disk / "c.h5"), model=group_norm_model, device="cpu",
+        run_extract(str(tmp_path / "all"), str(small_disk / "c.h5"), model=group_norm_model, device="cpu",
                 progress=False)
     assert files(small_disk) == ["filler"]
 
@@ -104,7 +103,7 @@ def test_baseline_features_on_a_full_disk_stop_cleanly_and_the_rerun_completes(s
                                                                               group_norm_model):
     write_dataset(tmp_path / "all", [f"clip{i}.wav" for i in range(4)])
     cache = small_disk / "c.h5"
-    extract(str(tmp_path / "all"), str(cache), model=group_norm_model, device="cpu", progress=False)
+    run_extract(str(tmp_path / "all"), str(cache), model=group_norm_model, device="cpu", progress=False)
     before = layers(cache)
     fill(small_disk)
     with pytest.raises(UserError, match=f"cannot write {cache}{PART}: {FULL}"):
@@ -141,7 +140,7 @@ def test_a_failed_flush_marks_nothing_ok(tmp_path, group_norm_model, monkeypatch
         flush(file)
     monkeypatch.setattr(h5py.File, "flush", failing_flush)
     with pytest.raises(UserError, match=f"cannot write {tmp_path / 'c.h5'}: Input/output error$"):
-        extract(str(tmp_path / "all"), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu",
+        run_extract(str(tmp_path / "all"), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu",
                 progress=False)
     monkeypatch.setattr(h5py.File, "flush", flush)
     with h5py.File(tmp_path / "c.h5", "r") as f:

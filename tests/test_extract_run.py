@@ -19,7 +19,7 @@ from layerprobe.data.audio import decode
 from layerprobe.data.manifest import load_manifest
 from layerprobe.errors import UserError
 from layerprobe.extract.encoder import Encoder
-from layerprobe.extract.runner import extract
+from conftest import run_extract
 
 # (seconds, rate, channels, subtype): several rates, bit depths and channel counts
 CLIPS = [
@@ -56,7 +56,7 @@ def stored(cache) -> dict:
 def test_every_stored_embedding_matches_the_single_clip_reference(dataset, tmp_path, model_fixture, request):
     model_dir = request.getfixturevalue(model_fixture)
     cache = tmp_path / "cache.h5"
-    summary = extract(str(dataset), str(cache), model=model_dir, device="cpu", batch_seconds=3.0,
+    summary = run_extract(str(dataset), str(cache), model=model_dir, device="cpu", batch_seconds=3.0,
                       chunk_seconds=2.0, progress=False)
     assert summary.ok == len(CLIPS) - 1 and summary.failed == {"too-short": 1}
     rows = stored(cache)
@@ -85,7 +85,7 @@ def test_bad_clips_are_recorded_and_the_rest_extracted(dataset, tmp_path, group_
     sf.write(dataset / "yes" / "nan.wav", np.full(16000, np.nan, dtype=np.float32), 16000, subtype="FLOAT")
     write_truncated(dataset / "yes" / "cut.wav", duration=1.0)
     cache = tmp_path / "cache.h5"
-    summary = extract(str(dataset), str(cache), model=group_norm_model, device="cpu", progress=False)
+    summary = run_extract(str(dataset), str(cache), model=group_norm_model, device="cpu", progress=False)
     rows = stored(cache)
     assert summary.ok == len(CLIPS) - 1
     failed = {i: e.split(":")[0] for i, s, e in zip(rows["ids"], rows["status"], rows["error"]) if s == "failed"}
@@ -98,26 +98,26 @@ def test_bad_clips_are_recorded_and_the_rest_extracted(dataset, tmp_path, group_
 
 def test_strict_stops_at_the_first_failure(dataset, tmp_path, group_norm_model):
     with pytest.raises(UserError, match="clip4.wav: too-short"):
-        extract(str(dataset), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu", strict=True,
+        run_extract(str(dataset), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu", strict=True,
                 progress=False)
 
 
 def test_pad_short_keeps_the_short_clip(dataset, tmp_path, group_norm_model):
-    summary = extract(str(dataset), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu", pad_short=True,
+    summary = run_extract(str(dataset), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu", pad_short=True,
                       progress=False)
     assert summary.ok == len(CLIPS) and not summary.failed
 
 
 def test_a_rerun_encodes_only_what_is_missing(dataset, tmp_path, group_norm_model, monkeypatch):
     cache = tmp_path / "cache.h5"
-    extract(str(dataset), str(cache), model=group_norm_model, layers=[0, 2], device="cpu", progress=False)
+    run_extract(str(dataset), str(cache), model=group_norm_model, layers=[0, 2], device="cpu", progress=False)
     before = stored(cache)
     assert sorted(before["layers"]) == [0, 2]
     write_clip(dataset / "yes" / "new.wav", 1.0, 16000, 1, "PCM_16", seed=99)
     calls = []
     original = Encoder.summarize
     monkeypatch.setattr(Encoder, "summarize", lambda self, waves, **kw: calls.append(len(waves)) or original(self, waves, **kw))
-    summary = extract(str(dataset), str(cache), model=group_norm_model, layers=[0, 2], device="cpu", progress=False)
+    summary = run_extract(str(dataset), str(cache), model=group_norm_model, layers=[0, 2], device="cpu", progress=False)
     after = stored(cache)
     # only the new clip and the retried too-short one reach the decoder; only the new one the encoder
     assert summary.ok == 1 and summary.skipped == len(CLIPS) - 1 and sum(calls) == 1
@@ -129,9 +129,9 @@ def test_a_rerun_encodes_only_what_is_missing(dataset, tmp_path, group_norm_mode
 
 def test_a_cache_of_another_model_is_refused(dataset, tmp_path, group_norm_model, layer_norm_model):
     cache = tmp_path / "cache.h5"
-    extract(str(dataset), str(cache), model=group_norm_model, device="cpu", progress=False)
+    run_extract(str(dataset), str(cache), model=group_norm_model, device="cpu", progress=False)
     with pytest.raises(UserError, match="other settings: model_fingerprint"):
-        extract(str(dataset), str(cache), model=layer_norm_model, device="cpu", progress=False)
+        run_extract(str(dataset), str(cache), model=layer_norm_model, device="cpu", progress=False)
 
 
 def cli(*args: str, **kwargs) -> subprocess.Popen:
@@ -221,7 +221,7 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, dataset, group_norm
 
 def test_a_local_model_folder_given_relative_is_stored_absolute(dataset, tmp_path, group_norm_model, monkeypatch):
     monkeypatch.chdir(os.path.dirname(group_norm_model))
-    extract(str(dataset), str(tmp_path / "c.h5"), model=os.path.basename(group_norm_model), device="cpu",
+    run_extract(str(dataset), str(tmp_path / "c.h5"), model=os.path.basename(group_norm_model), device="cpu",
             pad_short=True, progress=False)
     with h5py.File(tmp_path / "c.h5") as f:
         assert f.attrs["model"] == os.path.realpath(group_norm_model)

@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 
 from audio_files import write_tone
-from conftest import planted_data, write_probe_cache
+from conftest import planted_data, run_extract, write_probe_cache
 from layerprobe.data.audio import ClipError, decode
 from layerprobe.data.cache import open_cache
 from layerprobe.data.clips import FileSource
 from layerprobe.data.manifest import load_manifest
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
-from layerprobe.extract.runner import extract
 
 
 def two_labels(root, per_label: int = 2):
@@ -70,7 +69,7 @@ def test_forged_and_overlong_clips_fail_and_the_run_goes_on(tmp_path, group_norm
     two_labels(data)
     forged_rate(data / "a" / "forged.wav", 1)
     write_tone(data / "b" / "long.wav", duration=3.0)
-    summary = extract(str(data), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu", max_seconds=2.0,
+    summary = run_extract(str(data), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu", max_seconds=2.0,
                       progress=False)
     assert summary.ok == 4 and summary.failed == {"bad-rate": 1, "too-long": 1}
 
@@ -78,7 +77,7 @@ def test_forged_and_overlong_clips_fail_and_the_run_goes_on(tmp_path, group_norm
 def test_layers_0_alone_is_extracted(tmp_path, group_norm_model):
     data = tmp_path / "data"
     two_labels(data)
-    summary = extract(str(data), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu", layers=[0],
+    summary = run_extract(str(data), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu", layers=[0],
                       progress=False)
     assert summary.ok == 4
     with h5py.File(tmp_path / "c.h5", "r") as f:

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import planted_data, write_probe_cache
+from conftest import planted_data, run_sweep, write_probe_cache
 
 from layerprobe.baselines.cli import describe_comparison
 from layerprobe.baselines.paired import compare
@@ -13,7 +13,7 @@ from layerprobe.probes.intervals import CORRECTED_T, bootstrap_method, too_few_u
 from layerprobe.probes.metrics import METRICS
 from layerprobe.probes.output import document, headline_record, table, write_results
 from layerprobe.probes.records import DETECTION_RESAMPLES
-from layerprobe.probes.sweep import records_frame, sweep
+from layerprobe.probes.sweep import records_frame
 from layerprobe.report.build import write_report
 
 TWO_GROUPS = "2 test groups are too few for a group bootstrap, which needs 10; use --cv group for grouped k-fold"
@@ -26,7 +26,7 @@ def _split_sweep(tmp_path, n_groups, n_test):
     tested = [f"spk{g}" for g in range(n_groups - n_test, n_groups)]
     cache = write_probe_cache(tmp_path / "c.h5", {0: layers[0]}, labels, groups,
                               split=np.where(np.isin(groups, tested), "test", "train"))
-    return cache, labels, sweep(cache, classifier="linear-svm", n_jobs=1)
+    return cache, labels, run_sweep(cache, classifiers="linear-svm", n_jobs=1)
 
 
 def test_the_reason_names_the_count_and_the_grouped_cv_instead():
@@ -83,7 +83,7 @@ def test_twelve_test_speakers_still_get_a_group_bootstrap_of_the_pooled_value(tm
 
 
 def test_the_corrected_t_interval_is_centred_on_the_pooled_value_and_says_so(planted_probe_cache):
-    records = sweep(planted_probe_cache, layers=0, classifier="ridge", n_jobs=1).records
+    records = run_sweep(planted_probe_cache, layers=0, classifiers="ridge", n_jobs=1).records
     summary = records[0]["macro_f1"]
     assert summary["ci_method"] == CORRECTED_T == ("corrected resampled t interval (Nadeau & Bengio 2003), 95%: "
                                                    "centred on the pooled value, its width from the variance of "

@@ -6,17 +6,15 @@ import os
 import h5py
 import numpy as np
 import pytest
-from conftest import planted_data, write_probe_cache
+from conftest import planted_data, run_baseline_sweep, run_sweep, write_probe_cache
 from test_baseline_compute import write_dataset
 from test_baseline_run import _with_layer
 
 from layerprobe.baselines.features_only import features_only_cache
 
-from layerprobe.baselines.run import evaluate_baselines
 from layerprobe.probes.cli import main
-from layerprobe.probes.sweep import sweep
 
-QUICK = dict(layers=2, classifier="ridge", n_jobs=1)
+QUICK = dict(layers=2, classifiers="ridge", n_jobs=1)
 
 
 def _gender(groups):
@@ -64,7 +62,7 @@ def test_joined_table_equals_a_cache_holding_those_labels_and_leaves_the_cache_u
                                    "empty": 1, "unmatched": 2, "n_labelled": 140}
     # The same clips with the same labels written into a cache of their own give the same records.
     direct = write_probe_cache(tmp_path / "direct.h5", {2: layers[2][kept]}, gender[kept], groups[kept])
-    reference = sweep(direct, **QUICK).records
+    reference = run_sweep(direct, **QUICK).records
     assert [r["predictions"] for r in doc["results"]] == [r["predictions"] for r in reference]
     assert [r["balanced_accuracy"] for r in doc["results"]] == [r["balanced_accuracy"] for r in reference]
 
@@ -75,7 +73,7 @@ def test_a_table_without_ids_is_joined_by_path(tmp_path, planted):
     table = _write_table(tmp_path / "by_path.tsv", ["file", "gender"],
                          [[f"/audio/clip{i:04d}.wav", gender[i]] for i in range(len(labels))])
     table.write_text(table.read_text().replace(",", "\t"))
-    result = sweep(cache, labels=table, label_column="gender", id_column="file", **QUICK)
+    result = run_sweep(cache, labels=table, label_column="gender", id_column="file", **QUICK)
     assert result.labels.unlabelled == 0 and result.notes == []
     assert result.records[0]["per_class"]["support"] == [int((gender == "f").sum()), int((gender == "m").sum())]
 
@@ -115,7 +113,7 @@ def test_a_missing_clips_column_and_a_lone_id_column_are_one_line(planted, capsy
 
 def test_probing_the_group_itself_uses_stratified_folds_over_clips_and_says_why(planted):
     cache, labels, groups, _ = planted
-    result = sweep(cache, label_column="group", **QUICK)
+    result = run_sweep(cache, label_column="group", **QUICK)
     assert result.folds.protocol == "stratified-kfold" and result.folds.groups is None
     assert result.folds.reason.startswith("stratified 5-fold CV over clips, because every 'group' class lies within a "
                                           "single group")
@@ -129,7 +127,7 @@ def test_a_clips_column_with_blanks_leaves_those_clips_out(tmp_path):
     labels, groups, layers = planted_data()
     split = np.where(np.arange(len(labels)) % 4 == 0, "", labels)
     cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, split, groups)
-    result = sweep(cache, **QUICK)
+    result = run_sweep(cache, **QUICK)
     assert result.records[0]["n_clips"] == int((split != "").sum())
     assert result.notes[0].startswith(f"labels from clips/label: {int((split == '').sum())} ok clip(s) have no "
                                       "'label' label (")
@@ -142,8 +140,8 @@ def test_baselines_and_the_probe_evaluate_the_same_joined_clips_on_the_same_fold
         ids, labels = file["clips/id"].asstr()[()], file["clips/label"].asstr()[()]
     rows = [[i, f"digit-{label}"] for i, label in zip(ids, labels)]
     table = _write_table(tmp_path / "t.csv", ["id", "digit"], rows[1:])
-    probed = sweep(cache, layers=5, classifier="logreg", n_jobs=1, labels=table, label_column="digit")
-    base = evaluate_baselines(cache, ("mfcc",), ("logreg",), labels=table, label_column="digit", n_jobs=1)
+    probed = run_sweep(cache, layers=5, classifiers="logreg", n_jobs=1, labels=table, label_column="digit")
+    base = run_baseline_sweep(cache, features="mfcc", classifiers="logreg", labels=table, label_column="digit", n_jobs=1)
     assert base.clip_ids == probed.clip_ids == ids[1:].tolist() and base.classes == ["digit-d0", "digit-d1"]
     assert [fold.test.tolist() for fold in base.folds.outer] == [fold.test.tolist() for fold in probed.folds.outer]
     assert base.notes[0].startswith("labels from t.csv: 1 ok clip(s) have no 'digit' label")
@@ -202,7 +200,7 @@ def test_a_label_with_one_speaker_per_class_is_named_a_speaker_identification_le
     table = tmp_path / "emotion.csv"
     ids = [f"clip{i:04d}.wav" for i in range(len(labels))]
     table.write_text("id,emotion\n" + "".join(f"{i},{e}\n" for i, e in zip(ids, emotion)))
-    result = sweep(cache, labels=table, label_column="emotion", **QUICK)
+    result = run_sweep(cache, labels=table, label_column="emotion", **QUICK)
     assert result.folds.protocol == "stratified-kfold"
     assert result.folds.leak.startswith("every 'emotion' class lies within a single group, so the label names the "
                                         "group: the score measures how identifiable the speakers (groups) are")

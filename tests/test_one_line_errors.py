@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from audio_files import write_tone
-from conftest import mounted_tmpfs, planted_data, write_probe_cache
+from conftest import mounted_tmpfs, planted_data, run_extract, write_probe_cache
 from layerprobe.baselines.compute import compute_features
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.extract.cli import main as extract_main
-from layerprobe.extract.runner import extract
 from layerprobe.atomic_write import writable_folder
 
 
@@ -53,10 +52,10 @@ def read_only_disk(tmp_path):
 
 
 def test_a_read_only_cache_or_run_folder_is_one_line(read_only_disk, data, group_norm_model):
-    extract(str(data), str(read_only_disk / "c.h5"), model=group_norm_model, device="cpu", progress=False)
+    run_extract(str(data), str(read_only_disk / "c.h5"), model=group_norm_model, device="cpu", progress=False)
     subprocess.run(["mount", "-o", "remount,ro", str(read_only_disk)], check=True)
     with pytest.raises(UserError, match="cannot write .*c.h5.lock: Read-only file system"):
-        extract(str(data), str(read_only_disk / "c.h5"), model=group_norm_model, device="cpu", progress=False)
+        run_extract(str(data), str(read_only_disk / "c.h5"), model=group_norm_model, device="cpu", progress=False)
     with pytest.raises(UserError, match="cannot write .*c.h5.lock: Read-only file system"):
         compute_features(read_only_disk / "c.h5", ("mfcc",), progress=False)
     with pytest.raises(UserError, match="cannot write in .*disk: Read-only file system"):
@@ -67,13 +66,13 @@ def test_a_cache_held_open_by_a_reader_does_not_stop_a_writer(data, tmp_path, gr
     """Readers are not locked out (only ok rows are trusted, and those are never rewritten), so a
     notebook holding the cache open does not stop a run that adds a pooling to it."""
     cache = tmp_path / "c.h5"
-    extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
+    run_extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
     code = (f"import h5py, sys, time; f = h5py.File({str(cache)!r}, 'r'); f['layers/02'][()]; "
             "print('open', flush=True); time.sleep(60)")
     reader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert reader.stdout.readline().strip() == "open"
-        summary = extract(str(data), str(cache), model=group_norm_model, device="cpu", pooling="max", progress=False)
+        summary = run_extract(str(data), str(cache), model=group_norm_model, device="cpu", pooling="max", progress=False)
         assert summary.ok > 0 and reader.poll() is None
     finally:
         reader.kill()
@@ -101,9 +100,9 @@ def test_a_cache_whose_columns_attribute_is_not_json_is_one_line(tmp_path):
 
 def test_extending_a_cache_whose_datasets_disagree_in_length_is_refused(data, tmp_path, group_norm_model):
     cache = tmp_path / "c.h5"
-    extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
+    run_extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
     with h5py.File(cache, "a") as f:
         del f["clips/label"]
         f["clips/label"] = ["a", "b"]
     with pytest.raises(UserError, match="damaged: clips/label has 2 rows, clips/status 4"):
-        extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
+        run_extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)

@@ -90,15 +90,15 @@ def test_pooling_names_are_parsed_and_checked(tmp_path, capsys):
     with pytest.raises(UserError, match="--pooling mean,median: choose from mean, std, max"):
         parse_poolings("mean,median")
     assert main([str(tmp_path), "--out", str(tmp_path / "c.h5"), "--pooling", "mean,median"]) == 2
-    assert capsys.readouterr().err == ("error: extract-embeddings: argument --pooling: mean,median: "
-                                       "choose from mean, std, max (comma-separated)\n")
+    assert capsys.readouterr().err == ("error: extract-embeddings: argument --pooling: unknown pooling 'median'; "
+                                       "choose from mean, std, max, all\n")
 
 
 def test_adding_a_pooling_encodes_only_for_it_and_keeps_every_stored_row(tmp_path, group_norm_model):
     import h5py
 
     from audio_files import write_tone
-    from layerprobe.extract.runner import extract
+    from conftest import run_extract
 
     for number in range(4):
         (tmp_path / "audio" / f"l{number % 2}").mkdir(parents=True, exist_ok=True)
@@ -106,15 +106,15 @@ def test_adding_a_pooling_encodes_only_for_it_and_keeps_every_stored_row(tmp_pat
                    frequency=200 + 50 * number)
     options = dict(model=group_norm_model, device="cpu", layers=[0, 3], progress=False)
     cache, fresh = tmp_path / "c.h5", tmp_path / "fresh.h5"
-    extract(str(tmp_path / "audio"), str(cache), **options)
+    run_extract(str(tmp_path / "audio"), str(cache), **options)
     with h5py.File(cache, "r") as f:
         means = {name: f[f"layers/{name}"][()] for name in f["layers"]}
 
-    summary = extract(str(tmp_path / "audio"), str(cache), pooling="std", **options)
+    summary = run_extract(str(tmp_path / "audio"), str(cache), pooling="std", **options)
     assert summary.ok == 4
     write_tone(tmp_path / "audio" / "l0" / "new.wav", duration=0.7, frequency=333)
-    assert extract(str(tmp_path / "audio"), str(cache), **options).ok == 1  # std kept up to date, unasked
-    extract(str(tmp_path / "audio"), str(fresh), pooling="mean,std", **options)
+    assert run_extract(str(tmp_path / "audio"), str(cache), **options).ok == 1  # std kept up to date, unasked
+    run_extract(str(tmp_path / "audio"), str(fresh), pooling="mean,std", **options)
     with h5py.File(cache, "r") as f, h5py.File(fresh, "r") as g:
         assert f.attrs["pooling"] == "mean,std" and sorted(f["pooled"]) == ["std"]
         assert (f["pooled/std/status"][()] == b"ok").all() and (f["clips/status"][()] == b"ok").all()

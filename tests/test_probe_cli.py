@@ -5,11 +5,11 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import planted_data, write_probe_cache
+from conftest import planted_data, run_sweep, write_probe_cache
 
 from layerprobe.probes.cli import main
 from layerprobe.probes.saved_probe import load_probe
-from layerprobe.probes.sweep import records_frame, sweep
+from layerprobe.probes.sweep import records_frame
 
 
 def test_table_says_the_protocol_and_the_selected_layer_and_warns_without_groups(tmp_path, capsys):
@@ -44,7 +44,7 @@ def test_json_is_the_only_thing_on_stdout_and_out_writes_it(tmp_path, capsys, pl
 
 
 def test_api_frame_has_one_row_per_layer_and_classifier(planted_probe_cache):
-    records = sweep(planted_probe_cache, layers=[0, 2], classifier="logreg", n_jobs=1, permutations=2).records
+    records = run_sweep(planted_probe_cache, layers=[0, 2], classifiers="logreg", n_jobs=1, permutations=2).records
     frame = records_frame(records)
     assert frame[["layer", "classifier"]].values.tolist() == [[0, "logreg"], [2, "logreg"], ["selected", "logreg"]]
     assert frame.loc[1, "balanced_accuracy"] == pytest.approx(records[1]["balanced_accuracy"]["value"])
@@ -55,7 +55,7 @@ def test_saved_probe_predicts_like_the_fitted_pipeline(tmp_path, capsys, planted
     out = tmp_path / "run"
     assert main([str(planted_probe_cache), "--layer", "2", "--out", str(out), "--save-model", "--n-jobs", "1"]) == 0
     capsys.readouterr()
-    result = sweep(planted_probe_cache, layers=2, n_jobs=1, save_models=True)
+    result = run_sweep(planted_probe_cache, layers=2, n_jobs=1, save_model=True)
     X = planted_data()[2][2].astype(np.float32)
     for fit in result.fits:
         saved = load_probe(out / "models" / f"layer02_{fit.classifier}.npz")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from conftest import planted_data, write_fold_manifest, write_probe_cache
+from conftest import planted_data, run_sweep, write_fold_manifest, write_probe_cache
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold
@@ -14,7 +14,6 @@ from sklearn.preprocessing import StandardScaler
 
 from layerprobe.probes.classifiers import LOGREG_C_GRID
 from layerprobe.probes.cli import main
-from layerprobe.probes.sweep import sweep
 
 
 def test_a_leaky_split_is_not_the_default_and_the_terminal_says_why(tmp_path, capsys):
@@ -50,7 +49,7 @@ def test_the_chosen_c_follows_the_validation_split_not_cv_inside_train(tmp_path)
     else:
         pytest.fail("no planted dataset where validation and inner CV choose differently")
     cache = write_probe_cache(tmp_path / "c.h5", {0: X}, y, split=split)
-    result = sweep(cache, classifier="logreg", n_jobs=1)
+    result = run_sweep(cache, classifiers="logreg", n_jobs=1)
     record = result.records[0]
     assert record["selection"] == "validation" and record["C"] == [LOGREG_C_GRID[on_validation]]
     assert result.folds.split_counts == {"test": 20, "train": 50, "validation": 20}
@@ -66,10 +65,10 @@ def test_a_fold_column_in_the_cache_or_the_manifest_gives_exactly_its_folds(tmp_
     with h5py.File(cache, "a") as f:
         f.attrs["data"] = str(manifest)
         f.attrs["columns"] = "{}"
-    from_manifest = sweep(cache, classifier="logreg", fold_column="actor_fold", n_jobs=1).records[0]
+    from_manifest = run_sweep(cache, classifiers="logreg", fold_column="actor_fold", n_jobs=1).records[0]
     with h5py.File(cache, "a") as f:
         f.create_dataset("clips/fold", data=folds.astype(object), dtype=h5py.string_dtype())
-    result = sweep(cache, classifier="logreg", fold_column="fold", n_jobs=1)
+    result = run_sweep(cache, classifiers="logreg", fold_column="fold", n_jobs=1)
     from_cache = result.records[0]
     assert result.folds.reason == "the 3 predefined folds of --fold-column fold"
     assert result.folds.split_counts == {}  # the split column plays no part: no counts of it on the protocol line
@@ -94,7 +93,7 @@ def speaker_level_data(signal: float, seed: int):
 def test_speaker_level_labels_get_a_between_groups_test_with_power(tmp_path, signal, significant):
     X, labels, groups = speaker_level_data(signal, seed=4)
     cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
-    record = sweep(cache, classifier="ridge", permutations=99, n_jobs=2, folds=4).records[0]
+    record = run_sweep(cache, classifiers="ridge", permutations=99, n_jobs=2, folds=4).records[0]
     assert record["permutation"] == "between-groups" and record["permutations"] == 99
     assert (record["p_value"] <= 0.05) is significant
     assert (record["p_value_fwer"] <= 0.05) is significant
@@ -108,7 +107,7 @@ def test_selecting_among_thirteen_noise_layers_stays_at_chance_while_their_maxim
         groups = np.repeat([f"spk{g}" for g in range(8)], 15)
         layers = {i: rng.normal(size=(120, 12)) for i in range(13)}
         cache = write_probe_cache(tmp_path / f"noise{seed}.h5", layers, labels, groups)
-        records = sweep(cache, classifier="ridge", n_jobs=2, seed=seed).records
+        records = run_sweep(cache, classifiers="ridge", n_jobs=2, seed=seed).records
         per_layer = [r["balanced_accuracy"]["value"] for r in records if r["layer"] != "selected"]
         maxima.append(max(per_layer))
         selected.append(next(r for r in records if r["layer"] == "selected")["balanced_accuracy"]["value"])
@@ -132,7 +131,7 @@ def test_permutations_that_leave_one_class_in_a_training_part_do_not_stop_the_te
     X, labels, groups = speaker_level_data(3.0, seed=0)
     keep = np.isin(groups, ["spk00", "spk01", "spk02", "spk03", "spk04", "spk05"])
     cache = write_probe_cache(tmp_path / "c.h5", {0: X[keep]}, labels[keep], groups[keep])
-    record = sweep(cache, classifier=classifier, permutations=9, cv="loso", n_jobs=1).records[0]
+    record = run_sweep(cache, classifiers=classifier, permutations=9, cv="loso", n_jobs=1).records[0]
     assert record["permutation"] == "between-groups" and 0 < record["p_value"] <= 1
 
 
@@ -156,7 +155,7 @@ def test_a_test_part_missing_a_class_gives_one_line_and_no_library_warnings(tmp_
     cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, labels, groups, split=split)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = sweep(cache, classifier="all", n_jobs=1)
+        result = run_sweep(cache, classifiers="all", n_jobs=1)
     assert not [w for w in caught if "sklearn" in w.filename or "numpy" in w.filename], [str(w.message) for w in caught]
     gaps = [line for line in result.folds.warnings if "lack" in line]
     assert gaps == ["test parts missing classes (per-fold scores average over the classes present; pooled scores use "
@@ -168,11 +167,11 @@ def test_two_stray_clips_in_a_speaker_level_label_say_what_the_within_groups_sch
     labels = labels.copy()
     labels[[0, 9]] = np.where(labels[[0, 9]] == "uk", "us", "uk")  # one stray clip in each of two speakers
     cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
-    result = sweep(cache, classifier="ridge", permutations=19, n_jobs=1, folds=4)
+    result = run_sweep(cache, classifiers="ridge", permutations=19, n_jobs=1, folds=4)
     assert result.records[0]["permutation"] == "within-groups"
     assert ("labels are nearly constant within groups (98.4% of clips agree with their group's majority; 2 clip(s) "
             "in 2 group(s) differ): the within-groups permutation scheme moves only the labels of those groups"
             ) in " ".join(result.notes)
-    clean = sweep(write_probe_cache(tmp_path / "d.h5", {0: X}, speaker_level_data(2.5, seed=4)[1], groups),
-                  classifier="ridge", permutations=19, n_jobs=1, folds=4)
+    clean = run_sweep(write_probe_cache(tmp_path / "d.h5", {0: X}, speaker_level_data(2.5, seed=4)[1], groups),
+                  classifiers="ridge", permutations=19, n_jobs=1, folds=4)
     assert not any("nearly constant" in note for note in clean.notes)

@@ -18,7 +18,7 @@ import soundfile as sf
 
 from audio_files import write_text, write_truncated
 from layerprobe.extract.cli import main as extract_main
-from layerprobe.extract.runner import extract
+from conftest import run_extract
 
 CLIPS = 200
 CHUNK = 1.0  # seconds: the long clip is encoded in 4 windows
@@ -102,7 +102,7 @@ def test_kill_minus_nine_mid_run_then_a_rerun_equals_the_single_process_cache(tm
     data = tmp_path / "audio"
     good = write_dataset(data)
     reference = tmp_path / "single.h5"  # batched by 30 s, the Ray runs by 2 s: exact batching makes that moot
-    extract(str(data), str(reference), model=group_norm_model, device="cpu", batch_seconds=30.0, chunk_seconds=CHUNK,
+    run_extract(str(data), str(reference), model=group_norm_model, device="cpu", batch_seconds=30.0, chunk_seconds=CHUNK,
             progress=False)
     cache = tmp_path / "ray.h5"
 

@@ -11,14 +11,13 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import planted_data, write_fold_manifest, write_probe_cache
+from conftest import planted_data, run_sweep, write_fold_manifest, write_probe_cache
 from layerprobe.data.cache import CacheWriter, Settings
 from layerprobe.data.columns import ColumnChoice
 from layerprobe.data.demo_dataset import write_demo_dataset
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.probes.cli import main as probe_main
-from layerprobe.probes.sweep import sweep
 
 
 def rewrite(manifest, out, fold_of, path_column="path"):
@@ -39,23 +38,23 @@ FOLD_OF = {"speaker0": "A", "speaker1": "A", "speaker2": "B", "speaker3": "B"}
 
 def test_a_fold_column_added_after_extraction_is_stored_and_probed(tmp_path, group_norm_model, monkeypatch, capsys):
     from layerprobe.extract.encoder import Encoder
-    from layerprobe.extract.runner import extract
+    from conftest import run_extract
 
     manifest = write_demo_dataset(tmp_path / "data", speakers=4, clips_per_vowel=2)
     cache = tmp_path / "cache.h5"
-    extract(str(manifest), str(cache), model=group_norm_model, device="cpu", progress=False)
+    run_extract(str(manifest), str(cache), model=group_norm_model, device="cpu", progress=False)
     with pytest.raises(UserError, match="neither the cache nor its manifest manifest.csv has a column 'fold'"):
-        sweep(cache, classifier="ridge", fold_column="fold", n_jobs=1)
+        run_sweep(cache, classifiers="ridge", fold_column="fold", n_jobs=1)
     with_folds = rewrite(manifest, manifest.with_name("manifest_folds.csv"), FOLD_OF, path_column="wav")
     monkeypatch.setattr(Encoder, "summarize", lambda *a, **k: pytest.fail("a finished clip was encoded again"))
-    summary = extract(str(with_folds), str(cache), model=group_norm_model, device="cpu", progress=False,
+    summary = run_extract(str(with_folds), str(cache), model=group_norm_model, device="cpu", progress=False,
                       path_column="wav")
     assert summary.ok == 0 and summary.skipped == 24
     with CacheReader(cache) as reader:
         speakers = reader.clips["group"].to_numpy()
         assert reader.clip_values("fold").tolist() == [FOLD_OF[s] for s in speakers]
     with_folds.unlink()  # the stored column is the cache's own: the manifest is not read again
-    record = sweep(cache, classifier="logreg", fold_column="fold", n_jobs=1).records[0]
+    record = run_sweep(cache, classifiers="logreg", fold_column="fold", n_jobs=1).records[0]
     assert record["protocol"] == "predefined-folds"
     assert [fold["index"] for fold in record["predictions"]] == [
         np.flatnonzero(np.isin(speakers, [s for s, f in FOLD_OF.items() if f == name])).tolist() for name in "AB"]
@@ -72,7 +71,7 @@ def test_a_cache_made_before_keeps_reading_folds_from_a_manifest_whose_path_colu
     with h5py.File(cache, "a") as f:
         f.attrs["data"] = str(manifest)
         f.attrs["columns"] = ColumnChoice(path="wav", group="speaker").to_attr()
-    record = sweep(cache, classifier="logreg", fold_column="actor_fold", n_jobs=1).records[0]
+    record = run_sweep(cache, classifiers="logreg", fold_column="actor_fold", n_jobs=1).records[0]
     assert [fold["index"] for fold in record["predictions"]] == [
         np.flatnonzero(folds == name).tolist() for name in ("fold0", "fold1", "fold2")]
 

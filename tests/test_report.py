@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import owl_cache, planted_data, write_probe_cache
+from conftest import owl_cache, planted_data, run_sweep, write_probe_cache
 
 from layerprobe.baselines.classifiers import CHANCE_SPECS
 from layerprobe.baselines.paired import compare
@@ -15,8 +15,8 @@ from layerprobe.probes.classifiers import classifier_specs
 from layerprobe.probes.records import describe
 from layerprobe.probes.output import document, headline_record, table, with_interval, write_results
 from layerprobe.probes.significance import resolution_note
+from layerprobe.options import FitOptions
 from layerprobe.probes.study import study
-from layerprobe.probes.sweep import sweep
 from layerprobe.report import plots
 from layerprobe.report.build import write_report
 from layerprobe.report.cli import main
@@ -46,13 +46,13 @@ def run_inputs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("inputs")
     labels, groups, layers = rare_class_data()
     cache = write_probe_cache(folder / "cache.h5", layers, labels, groups)
-    result = sweep(cache, layers="all", classifier="all", folds=3, n_jobs=1)
+    result = run_sweep(cache, layers="all", classifiers="all", folds=3, n_jobs=1)
     probe_doc = document(result, cache, {"classifier": "all"})
     write_results(probe_doc, folder)
 
     mfcc = layers[1][:, :4] + np.random.default_rng(2).normal(size=(len(labels), 4))
     specs = classifier_specs("all")
-    mfcc_records = study([("mfcc", lambda: mfcc)], specs, labels, result.folds, n_jobs=1,
+    mfcc_records = study([("mfcc", lambda: mfcc)], specs, labels, result.folds, FitOptions(n_jobs=1),
                          selections=[("selected", [spec.name for spec in specs])]).records
     chance = study([("chance", lambda: np.zeros((len(labels), 1)))], CHANCE_SPECS, labels, result.folds).records
     records = [*mfcc_records, *chance]
@@ -211,7 +211,7 @@ def test_single_split_reads_as_such_with_no_interval_from_one_test_speaker_and_m
     labels, groups, layers = planted_data(n_groups=4, per_cell=5)
     cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, labels, groups,
                               split=np.where(groups == "spk3", "test", "train"))
-    result = sweep(cache, classifier="linear-svm", n_jobs=1)
+    result = run_sweep(cache, classifiers="linear-svm", n_jobs=1)
     run_dir = tmp_path / "run"
     write_results(document(result, cache, {}), run_dir)
     record = headline_record(result.records)
@@ -247,7 +247,7 @@ def test_a_permutation_test_asked_for_and_impossible_says_so_in_the_headline(tmp
     labels = np.repeat(["north", "north", "south", "south"], 6)
     X = np.random.default_rng(0).normal(size=(len(labels), 4))
     cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
-    result = sweep(cache, classifier="ridge", permutations=99, n_jobs=1)
+    result = run_sweep(cache, classifiers="ridge", permutations=99, n_jobs=1)
     assert not any("p_value" in record for record in result.records)
     codes = np.unique(labels, return_inverse=True)[1]
     why = resolution_note(codes, groups, "between-groups", 99)
@@ -263,7 +263,7 @@ def test_a_between_speakers_test_says_it_ran_on_label_free_folds_and_its_observe
     labels = np.repeat(np.tile(["north", "south"], 5), 4)
     X = np.random.default_rng(1).normal(size=(len(labels), 4))
     cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
-    result = sweep(cache, classifier="ridge", permutations=19, n_jobs=1)
+    result = run_sweep(cache, classifiers="ridge", permutations=19, n_jobs=1)
     top = headline_record(result.records)
     assert top["permutation"] == "between-groups" and top["permutation_folds"].startswith("folds that read no labels")
     write_results(document(result, cache, {"permutations": 19}), tmp_path / "run")
@@ -279,7 +279,7 @@ def _rare_owl_cache(tmp_path):
 
 def test_two_classes_lead_with_average_precision_and_recall_at_precision_and_a_rare_class_gets_the_hint(tmp_path):
     cache = _rare_owl_cache(tmp_path)
-    result = sweep(cache, layers=0, classifier="ridge", positive_class="owl", at_precision=0.5, n_jobs=1)
+    result = run_sweep(cache, layers=0, classifiers="ridge", positive_class="owl", at_precision=0.5, n_jobs=1)
     doc = document(result, cache, {})
     top = headline_record(result.records)
     ap, at, uar = top["average_precision"], top["recall_at_precision"], top["balanced_accuracy"]
@@ -298,5 +298,5 @@ def test_two_classes_lead_with_average_precision_and_recall_at_precision_and_a_r
     assert f"reaches {lead} and accuracy {with_interval(top['accuracy'])} (95% intervals)." in markdown.split("\n\n")[1]
     assert f"- {hint}" in markdown.split("## Warnings")[1]
 
-    weighted = sweep(cache, layers=0, classifier="ridge", positive_class="owl", class_weight="balanced", n_jobs=1)
+    weighted = run_sweep(cache, layers=0, classifiers="ridge", positive_class="owl", class_weight="balanced", n_jobs=1)
     assert not any("class-weight" in line for line in document(weighted, cache, {})["warnings"])

@@ -11,11 +11,11 @@ import soxr
 from transformers import Wav2Vec2FeatureExtractor
 
 from audio_files import write_tone
+from conftest import run_extract
 from layerprobe.data import audio
 from layerprobe.data.clips import FileSource
 from layerprobe.data.manifest import load_manifest
-from layerprobe.extract import runner
-from layerprobe.extract import reading
+from layerprobe.extract import process_engine, reading
 from layerprobe.extract.encoder import Encoder
 from layerprobe.extract.long_clips import Moments
 
@@ -40,7 +40,7 @@ def test_in_place_normalization_equals_the_feature_extractor(group_norm_model):
     np.testing.assert_allclose(copy, expected, atol=2e-5)
 
 
-class CountingPool(runner.ThreadPoolExecutor):
+class CountingPool(process_engine.ThreadPoolExecutor):
     submitted = 0
 
     def submit(self, *args, **kwargs):
@@ -52,10 +52,12 @@ def test_the_prefetch_queue_is_bounded_in_seconds_of_audio(tmp_path, group_norm_
     for number in range(12):
         (tmp_path / "data" / "a").mkdir(parents=True, exist_ok=True)
         write_tone(tmp_path / "data" / "a" / f"{number:02d}.wav", duration=1.0)
-    monkeypatch.setattr(runner, "PREFETCH_SECONDS", 2.5)
-    monkeypatch.setattr(runner, "ThreadPoolExecutor", CountingPool)
+    monkeypatch.setattr(process_engine, "PREFETCH_SECONDS", 2.5)
+    monkeypatch.setattr(process_engine, "ThreadPoolExecutor", CountingPool)
     todo = list(enumerate(load_manifest(tmp_path / "data").clips))
-    decoded = runner._decoded(todo, Encoder(group_norm_model, device="cpu"), False, 60.0, 16000 * 30, failed=None)
+    encoder = Encoder(group_norm_model, device="cpu")
+    clip_reading = reading.Reading.for_encoder(encoder, 16000 * 30, pad_short=False, max_seconds=60.0)
+    decoded = process_engine.decoded(todo, clip_reading, encoder, failed=None)
     for consumed in range(1, len(todo) + 1):
         next(decoded)
         assert CountingPool.submitted <= consumed + 2  # at most 2.5 s of 1 s clips ahead
@@ -71,8 +73,8 @@ def test_a_clip_longer_than_the_chunk_is_read_in_pieces_and_equals_the_whole_cli
     sf.write(tmp_path / "data" / "a" / "long.wav", stereo, 44100, subtype="FLOAT")
     read_whole = []
     monkeypatch.setattr(reading, "decode", lambda *a, **k: read_whole.append(1) or audio.decode(*a, **k))
-    runner.extract(str(tmp_path / "data"), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu",
-                   chunk_seconds=1.0, batch_seconds=2.0, progress=False)
+    run_extract(tmp_path / "data", tmp_path / "c.h5", model=group_norm_model, device="cpu", chunk_seconds=1.0,
+                batch_seconds=2.0, progress=False)
     assert not read_whole  # the long clip never went through the whole-clip decode
     encoder = Encoder(group_norm_model, device="cpu")
     wave = encoder.normalize(audio.decode(FileSource(str(tmp_path / "data" / "a" / "long.wav")), 16000))

@@ -1,0 +1,94 @@
+"""No import cycle among layerprobe's modules, lazy imports included: the graph is read from the
+source, every `import` and `from ... import` wherever it stands (a function body, a TYPE_CHECKING
+block), so a cycle that Python survives only because one side imports late still fails here."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import layerprobe
+
+PACKAGE = Path(layerprobe.__file__).parent
+
+
+def module_names() -> dict[str, Path]:
+    """Every module of the package by dotted name (a package by its own name), tests and bench left out."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[0] in ("tests", "bench"):
+            continue
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(("layerprobe", *parts))] = path
+    return found
+
+
+def imported(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The layerprobe modules that module `name` imports anywhere in its source."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    targets: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                # `from package import module` imports the module; `from module import name` the module
+                targets.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
+    return {target for target in targets if target in modules and target != name}
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = module_names()
+    return {name: imported(name, path, modules) for name, path in modules.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as [a, b, ..., a], or None: a depth-first search that stops at the first back edge."""
+    state: dict[str, str] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == "open":
+                return [*stack[stack.index(target):], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_graph_sees_lazy_relative_and_type_checking_imports(tmp_path):
+    source = ("from __future__ import annotations\nfrom typing import TYPE_CHECKING\nfrom . import b\n"
+              "if TYPE_CHECKING:\n    from layerprobe.pkg.c import C\n"
+              "def f():\n    import layerprobe.pkg.d\n    from .e import thing\n")
+    (tmp_path / "a.py").write_text(source)
+    modules = {f"layerprobe.pkg.{n}": tmp_path / f"{n}.py" for n in "abcde"}
+    assert imported("layerprobe.pkg.a", tmp_path / "a.py", modules) == {f"layerprobe.pkg.{n}" for n in "bcde"}
+
+
+def test_find_cycle_names_the_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_import_cycle_among_the_package_modules():
+    graph = import_graph()
+    assert "layerprobe.options" in graph and "layerprobe.probes.sweep" in graph["layerprobe.probes.stage"]
+    cycle = find_cycle(graph)
+    if cycle:
+        pytest.fail("import cycle: " + " -> ".join(cycle))
