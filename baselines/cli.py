@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the baselines command on parsed arguments; returns the exit code."""
-    chosen, protocol, fit = BaselineOptions.from_args(args, known), ProtocolOptions.from_args(args, known), FitOptions.from_args(args, known)
+    chosen = BaselineOptions.from_args(args, known)
+    protocol, fit = ProtocolOptions.from_args(args, known), FitOptions.from_args(args, known)
     for name in chosen.features:  # unknown names fail before a cache is made
         feature_by_name(name)
     if args.out:

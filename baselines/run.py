@@ -54,8 +54,8 @@ def evaluate_baselines(cache: str | os.PathLike, baseline: BaselineOptions = Bas
     found = study(sources, specs, y, shared, fit, selections=selection, detection=detection, progress=progress,
                   progress_label="baseline fits")
     # Chance is neither weighted nor permuted: a majority guess has no weights to learn, and no p-value to give.
-    chance = study([(CHANCE_LAYER, lambda: chance_input(len(y)))], CHANCE_SPECS, y, shared, FitOptions(n_jobs=fit.n_jobs),
-                   detection=detection)
+    chance = study([(CHANCE_LAYER, lambda: chance_input(len(y)))], CHANCE_SPECS, y, shared,
+                   FitOptions(n_jobs=fit.n_jobs), detection=detection)
     for record in chance.records:  # a majority guess never predicting most classes is its definition, not news
         record["warnings"] = []
     records = found.records + chance.records

@@ -37,9 +37,9 @@ import numpy as np
 from layerprobe.baselines.classifiers import baseline_specs
 from layerprobe.baselines.compute import compute_features
 from layerprobe.baselines.features_only import features_only_cache
-from layerprobe.baselines.run import DEFAULT_CLASSIFIERS
 from layerprobe.data.label_table import clip_labels
 from layerprobe.data.reader import CacheReader
+from layerprobe.options import BaselineOptions, FitOptions
 from layerprobe.probes.evaluate import SELECTED
 from layerprobe.probes.protocols import Folds, outer_folds
 from layerprobe.probes.study import study
@@ -107,8 +107,8 @@ def evaluate(X: np.ndarray, labels: np.ndarray, folds: Folds, names: tuple[str, 
     bar = BarRecord()
     start = time.perf_counter()
     with contextlib.redirect_stderr(bar):
-        found = study([("mfcc", lambda: X)], specs, labels, folds, selections=[(SELECTED, list(names))],
-                      n_jobs=n_jobs, progress=True, progress_label="baseline fits")
+        found = study([("mfcc", lambda: X)], specs, labels, folds, FitOptions(n_jobs=n_jobs),
+                      selections=[(SELECTED, list(names))], progress=True, progress_label="baseline fits")
     return time.perf_counter() - start, found.records, bar
 
 
@@ -162,8 +162,8 @@ def main() -> None:
             print(f"data: synthetic {n_clips} clips x {DIM}, {n_classes} classes, {n_groups} groups", flush=True)
         print(f"protocol: {folds.reason}; {len(folds.outer)} outer folds; n_jobs={args.n_jobs}; "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
-        new_seconds, records, bar = evaluate(X, labels, folds, DEFAULT_CLASSIFIERS, args.n_jobs)
-        report(f"new default ({','.join(DEFAULT_CLASSIFIERS)})", new_seconds, records, bar)
+        new_seconds, records, bar = evaluate(X, labels, folds, BaselineOptions.classifiers, args.n_jobs)
+        report(f"new default ({','.join(BaselineOptions.classifiers)})", new_seconds, records, bar)
         if args.size == "105k":
             rbf = rbf_estimate(X, labels, groups, [int(n) for n in args.rbf_subsets.split(",")], args.n_jobs,
                                len(folds.outer))

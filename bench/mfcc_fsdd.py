@@ -24,7 +24,8 @@ from sklearn.svm import SVC
 
 from layerprobe.baselines.compute import compute_features
 from layerprobe.baselines.features_only import features_only_cache
-from layerprobe.baselines.run import baselines
+from layerprobe.baselines.run import evaluate_baselines
+from layerprobe.options import BaselineOptions, FitOptions, ProtocolOptions
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,8 +35,9 @@ def ours(data: Path, work: Path, n_jobs: int) -> tuple[float, list[float]]:
     if not cache.exists():
         features_only_cache(data, cache)
     print(compute_features(cache, ("mfcc",), progress=False))
-    [record] = [r for r in baselines(cache, ("mfcc",), ("svm-rbf",), cv="loso", n_jobs=n_jobs)
-                if r["layer"] == "mfcc"]
+    result = evaluate_baselines(cache, BaselineOptions(classifiers=("svm-rbf",)), ProtocolOptions(cv="loso"),
+                                FitOptions(n_jobs=n_jobs))
+    [record] = [r for r in result.records if r["layer"] == "mfcc"]
     # The mean over speakers, as cross_val_score gives; every FSDD speaker has 500 clips, so it is
     # also the record's pooled "value".
     folds = record["accuracy"]["folds"]

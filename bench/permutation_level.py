@@ -27,6 +27,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from scipy.stats import binomtest
 
+from layerprobe.options import FitOptions
 from layerprobe.probes.classifiers import classifier_specs
 from layerprobe.probes.protocols import outer_folds
 from layerprobe.probes.study import selections_for, study
@@ -54,8 +55,8 @@ def one(design: str, index: int, signal: float, permutations: int) -> tuple[floa
     """(p, family-wise p, observed statistic, null mean) of one dataset."""
     X, labels, groups, cv = dataset(design, index, signal)
     folds = outer_folds(labels, groups, cv=cv, seed=index)
-    result = study([(0, lambda: X)], classifier_specs("ridge"), labels, folds, permutations=permutations,
-                   selections=selections_for(["ridge"]), n_jobs=1)
+    result = study([(0, lambda: X)], classifier_specs("ridge"), labels, folds,
+                   FitOptions(permutations=permutations, n_jobs=1), selections=selections_for(["ridge"]))
     record = result.records[0]
     return record["p_value"], record["p_value_fwer"], record["permutation_observed"], record["null_mean"]
 

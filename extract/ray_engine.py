@@ -74,7 +74,10 @@ class RayOptions(OptionGroup):
                                            type=positive_number, metavar="C")
 
     def _consistent(self, known: Known) -> RayOptions:
-        require_ray()  # said before the encoder loads
+        # Both said before torch and the model load, and before the cache is made.
+        if self.ray_address is not None:
+            _check_reachable(self.ray_address)
+        require_ray()
         return self
 
 
@@ -152,7 +155,6 @@ class RayEngine:
             cpus = max(os.cpu_count() or 1, math.ceil(workers * self.cpus_per_worker) + 1)
             joining = dict(address="local", num_cpus=cpus, include_dashboard=False)
         else:
-            _check_reachable(self.address)
             joining = dict(address=self.address)
         with _watchdog(local=self.address is None):
             try:

@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         writable_folder(args.out)  # an unwritable --out is found before the first fit, not after the last
     started = time.perf_counter()
-    doc = probe_stage(args.cache, ProbeOptions.from_args(args, known), ProtocolOptions.from_args(args, known),
-                      FitOptions.from_args(args, known), LabelOptions.from_args(args, known), DetectionOptions.from_args(args, known),
-                      out=args.out, progress=not args.quiet)
+    groups = [group.from_args(args, known)
+              for group in (ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions)]
+    doc = probe_stage(args.cache, *groups, out=args.out, progress=not args.quiet)
     for line in doc["warnings"]:
         print(f"warning: {line}", file=sys.stderr)
     if args.out:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from joblib import delayed
 
+from layerprobe.options import FitOptions
 from layerprobe.probes.evaluate import Job, fold_job, run_jobs
 from layerprobe.probes.protocols import Folds, final_fold
 from layerprobe.probes.spec import LinearModel, ProbeSpec
@@ -31,7 +32,7 @@ class FinalFit:
 
 
 def final_fits(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
-               codes: np.ndarray, n_classes: int, folds: Folds, *, class_weight: str = "none", n_jobs: int = -1,
+               codes: np.ndarray, n_classes: int, folds: Folds, fit: FitOptions, *,
                progress: bool = False) -> list[FinalFit]:
     """Fit every source x spec on all clips, sources in order, each source's specs in order.
 
@@ -42,8 +43,7 @@ def final_fits(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], sp
     codes : (n_clips,) the class code of every clip.
     n_classes : the number of classes.
     folds : the protocol's folds (its selection rule and seed).
-    class_weight : "none" (default), "balanced" or "sqrt".
-    n_jobs : joblib workers (default -1: all cores).
+    fit : the class weighting and the joblib workers (validated).
     progress : show a progress bar (default False).
     """
     final = final_fold(codes, folds)
@@ -53,9 +53,9 @@ def final_fits(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], sp
             X = load()
             for spec in specs:
                 yield Job((layer, spec.name), delayed(fold_job)(X, codes[None, :], True, n_classes, final, spec,
-                                                                class_weight, folds.seed, True))
+                                                                fit.class_weight, folds.seed, True))
 
-    results = run_jobs(jobs(), n_jobs, len(sources) * len(specs), progress, progress_label="final fits")
+    results = run_jobs(jobs(), fit.n_jobs, len(sources) * len(specs), progress, progress_label="final fits")
     fits = []
     for layer, _ in sources:
         for spec in specs:

@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
+from layerprobe.options import FitOptions, ProtocolOptions
 from layerprobe.probes.detection import DECISION_FUNCTION, ScoreKind
 from layerprobe.probes.standardize import standardized_blocks
 
@@ -48,8 +49,8 @@ class FoldTask:
     fit_rows: np.ndarray
     test_rows: np.ndarray
     selection: tuple[Split, ...]
-    class_weight: str = "none"
-    seed: int = 0
+    class_weight: str = FitOptions.class_weight
+    seed: int = ProtocolOptions.seed
     keep_model: bool = False
 
 

@@ -92,8 +92,8 @@ def names_its_group(labels: np.ndarray, groups: np.ndarray) -> bool:
     return bool(pd.Series(groups).groupby(labels).nunique().max() == 1)
 
 
-def sweep(cache: str | os.PathLike[str], probe: ProbeOptions = ProbeOptions(), protocol: ProtocolOptions = ProtocolOptions(),
-          fit: FitOptions = FitOptions(), labels: LabelOptions = LabelOptions(),
+def sweep(cache: str | os.PathLike[str], probe: ProbeOptions = ProbeOptions(),
+          protocol: ProtocolOptions = ProtocolOptions(), fit: FitOptions = FitOptions(), labels: LabelOptions = LabelOptions(),
           detection: DetectionOptions = DetectionOptions(), *, progress: bool = False) -> Sweep:
     """Probe cached layers with validated options (see layerprobe.probe for what each field does).
     probe.save_model: also refit each probe on all clips (C chosen by the same kind of selection) for
@@ -111,8 +111,8 @@ def sweep(cache: str | os.PathLike[str], probe: ProbeOptions = ProbeOptions(), p
                        detection=Detection(detection.positive_class, detection.at_precision), progress=progress)
         classes = result.records[0]["classes"]
         codes = np.unique(target.labels, return_inverse=True)[1]  # the codes study fitted, sorted class names
-        fits = final_fits(sources, specs, codes, len(classes), shared, class_weight=fit.class_weight, n_jobs=fit.n_jobs,
-                          progress=progress) if probe.save_model else []
+        fits = final_fits(sources, specs, codes, len(classes), shared, fit, progress=progress) if probe.save_model \
+            else []
         clip_ids = reader.clips["id"].iloc[rows].tolist()
         attrs = reader.attrs
     for record in result.records:

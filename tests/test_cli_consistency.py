@@ -86,7 +86,8 @@ def test_an_open_range_is_one_error_line(command, tmp_path, capsys):
 ])
 def test_classifier_is_a_list_everywhere(command, flag, group):
     assert group.from_args(parse(command, flag, "logreg,ridge"), known).classifiers == ("logreg", "ridge")
-    assert group.from_args(parse(command, flag, "all"), known).classifiers == group(classifiers="all").validated(known).classifiers
+    every = group(classifiers="all").validated(known).classifiers
+    assert group.from_args(parse(command, flag, "all"), known).classifiers == every
 
 
 def test_run_passes_every_probe_baseline_protocol_and_encoder_option(monkeypatch, tmp_path):

@@ -92,3 +92,11 @@ def test_no_import_cycle_among_the_package_modules():
     cycle = find_cycle(graph)
     if cycle:
         pytest.fail("import cycle: " + " -> ".join(cycle))
+
+
+def test_options_import_no_stage():
+    # The stages import options.py for their groups; options.py knows their registries only by key.
+    stages = ("layerprobe.extract", "layerprobe.probes", "layerprobe.baselines", "layerprobe.report",
+              "layerprobe.pipeline", "layerprobe.registries")
+    imported_stages = {name for name in import_graph()["layerprobe.options"] if name.startswith(stages)}
+    assert imported_stages == set()

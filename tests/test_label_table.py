@@ -141,7 +141,8 @@ def test_baselines_and_the_probe_evaluate_the_same_joined_clips_on_the_same_fold
     rows = [[i, f"digit-{label}"] for i, label in zip(ids, labels)]
     table = _write_table(tmp_path / "t.csv", ["id", "digit"], rows[1:])
     probed = run_sweep(cache, layers=5, classifiers="logreg", n_jobs=1, labels=table, label_column="digit")
-    base = run_baseline_sweep(cache, features="mfcc", classifiers="logreg", labels=table, label_column="digit", n_jobs=1)
+    base = run_baseline_sweep(cache, features="mfcc", classifiers="logreg", labels=table, label_column="digit",
+                              n_jobs=1)
     assert base.clip_ids == probed.clip_ids == ids[1:].tolist() and base.classes == ["digit-d0", "digit-d1"]
     assert [fold.test.tolist() for fold in base.folds.outer] == [fold.test.tolist() for fold in probed.folds.outer]
     assert base.notes[0].startswith("labels from t.csv: 1 ok clip(s) have no 'digit' label")

@@ -72,7 +72,7 @@ def test_a_cache_held_open_by_a_reader_does_not_stop_a_writer(data, tmp_path, gr
     reader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert reader.stdout.readline().strip() == "open"
-        summary = run_extract(str(data), str(cache), model=group_norm_model, device="cpu", pooling="max", progress=False)
+        summary = run_extract(data, cache, model=group_norm_model, device="cpu", pooling="max", progress=False)
         assert summary.ok > 0 and reader.poll() is None
     finally:
         reader.kill()

@@ -1,6 +1,6 @@
 """`extract-embeddings --engine ray` on a local Ray cluster of 2 CPU workers: the same cache as the
 single-process run, bad clips recorded alike, and kill -9 of the driver mid-run then a rerun
-completing it, with no Ray process left behind."""
+completing it, with no Ray process left behind; an address where no cluster answers is one line."""
 from __future__ import annotations
 
 import os
@@ -102,19 +102,20 @@ def test_kill_minus_nine_mid_run_then_a_rerun_equals_the_single_process_cache(tm
     data = tmp_path / "audio"
     good = write_dataset(data)
     reference = tmp_path / "single.h5"  # batched by 30 s, the Ray runs by 2 s: exact batching makes that moot
-    run_extract(str(data), str(reference), model=group_norm_model, device="cpu", batch_seconds=30.0, chunk_seconds=CHUNK,
-            progress=False)
+    run_extract(data, reference, model=group_norm_model, device="cpu", batch_seconds=30.0, chunk_seconds=CHUNK,
+                progress=False)
     cache = tmp_path / "ray.h5"
 
     killed = ray_cli(data, cache, group_norm_model, ray_env)
     deadline = time.monotonic() + 240
     while ok_rows(cache) < 10 and killed.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    os.killpg(killed.pid, signal.SIGKILL)
+    os.kill(killed.pid, signal.SIGKILL)  # the driver alone: the Ray processes it started must follow it
     killed.wait()
     written = ok_rows(cache)
     assert 10 <= written < good, f"not killed mid-run: {written} of {good} clips stored"
-    assert wait_until_gone(killed.pid) == []
+    # Ray's own reaper leaves its agents for a minute; the watchdog ends them within a second or two
+    assert wait_until_gone(killed.pid, seconds=20) == []
 
     rerun = ray_cli(data, cache, group_norm_model, ray_env)
     out, err = rerun.communicate(timeout=300)
@@ -157,3 +158,57 @@ def test_a_ray_address_without_a_cluster_is_one_line(tmp_path, group_norm_model,
                          "--engine", "ray", "--ray-address", "auto"])
     err = capsys.readouterr().err
     assert code == 2 and err.splitlines()[-1].startswith("error: --ray-address auto: Could not find any running Ray")
+
+
+def test_an_address_where_no_cluster_answers_is_one_line_before_any_work(tmp_path, capsys):
+    # Ray itself retried 127.0.0.1:1 for over 400 s; nothing listens on port 1, so the answer is at once.
+    (tmp_path / "audio" / "a").mkdir(parents=True)
+    sf.write(tmp_path / "audio" / "a" / "one.wav", np.zeros(8000), 16000)
+    assert extract_main([str(tmp_path / "audio"), "--out", str(tmp_path / "c.h5"), "--engine", "ray",
+                         "--ray-address", "127.0.0.1:1", "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --ray-address 127.0.0.1:1: no Ray cluster answers there (Connection refused)\n")
+    assert not (tmp_path / "c.h5").exists()
+    assert extract_main([str(tmp_path / "audio"), "--out", str(tmp_path / "c.h5"), "--engine", "ray",
+                         "--ray-address", "nowhere", "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --ray-address nowhere: give auto, HOST:PORT or ray://HOST:PORT\n")
+
+
+def test_the_watchdog_kills_what_a_killed_driver_started_and_nothing_after_done(tmp_path):
+    from layerprobe.extract.ray_engine import WATCHDOG
+
+    # A driver starting one long-lived child, with the watchdog beside it as ray_engine starts it.
+    driver_code = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "watchdog = subprocess.Popen([sys.executable, sys.argv[1], str(__import__('os').getpid())],"
+        " stdin=subprocess.PIPE, start_new_session=True, text=True)\n"
+        "print(child.pid, watchdog.pid, flush=True)\n"
+        "if sys.argv[2] == 'done':\n"
+        "    watchdog.stdin.write('done\\n'); watchdog.stdin.close(); watchdog.wait()\n"
+        "time.sleep(600)\n")
+    for ending in ("killed", "done"):
+        driver = subprocess.Popen([sys.executable, "-c", driver_code, str(WATCHDOG), ending], stdout=subprocess.PIPE,
+                                  text=True, start_new_session=True)
+        child, watchdog = map(int, driver.stdout.readline().split())
+        time.sleep(1.5)  # the watchdog has noted the child
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child}").exists() and _state(child) != "Z" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        alive = Path(f"/proc/{child}").exists() and _state(child) != "Z"
+        try:
+            assert alive == (ending == "done"), ending
+        finally:
+            if alive:
+                os.kill(child, signal.SIGKILL)
+        assert not Path(f"/proc/{watchdog}").exists() or _state(watchdog) == "Z"  # it left
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
