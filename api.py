@@ -1,7 +1,9 @@
 """The notebook API: one plain function per stage, with the CLI's options as keyword-only parameters.
 
-Every default is read from its option group in layerprobe.options, where the CLI's flags come
-from too. Importing this module is light (no torch, no scikit-learn): each function imports its
+Every default is read from its option group (layerprobe.options; the Ray engine's settings from
+extract/ray_engine.RayOptions), where the CLI's flags come from too. Each function builds the
+groups and validates them once, as the CLI does (the same checks, the same messages), before its
+stage runs. Importing this module is light (no torch, no scikit-learn): each function imports its
 stage when called.
 """
 from __future__ import annotations

@@ -112,3 +112,19 @@ def test_run_passes_every_probe_baseline_protocol_and_encoder_option(monkeypatch
     assert options["protocol"] == ProtocolOptions(cv="loso", folds=3, seed=4, refit="train+validation")
     assert options["fit"] == FitOptions(class_weight="balanced", permutations=9, n_jobs=1)
     assert options["progress"] is False
+
+
+def test_every_registry_an_option_names_publishes_its_names():
+    import dataclasses
+
+    from layerprobe import options
+    from layerprobe.extract.engines import ENGINES
+    from layerprobe.probes.classifiers import CLASSIFIERS
+
+    groups = [value for value in vars(options).values()
+              if isinstance(value, type) and issubclass(value, options.OptionGroup)]
+    named = {spec.metadata["choices"].registry for group in groups for spec in dataclasses.fields(group)
+             if isinstance(spec.metadata.get("choices"), options.Registered)}
+    assert named == {"protocol", "refit", "class weight", "classifier", "baseline classifier", "pooling", "engine"}
+    assert all(known(name) for name in named)
+    assert known("classifier") == tuple(CLASSIFIERS) and known("engine") == tuple(ENGINES) == ("process", "ray")

@@ -197,7 +197,8 @@ def test_the_api_reads_other_split_lists(miniature, tmp_path, group_norm_model):
 def test_every_command_that_reads_data_takes_the_flags(command):
     from layerprobe import cli
     from layerprobe.options import ColumnOptions
+    from layerprobe.registries import known
 
     args = cli.build_parser().parse_args([command, "sc", "--out", "o", "--split-lists", "a.txt,b.txt",
                                           "--speech-commands-classes", "12"])
-    assert ColumnOptions.from_args(args) == ColumnOptions(split_lists="a.txt,b.txt", speech_commands_classes=12)
+    assert ColumnOptions.from_args(args, known) == ColumnOptions(split_lists="a.txt,b.txt", speech_commands_classes=12)
