@@ -125,8 +125,7 @@ def extract(
     # On Ray the workers encode: here the model is only described (fingerprint, layers, rate).
     encoder = load(device=device) if engine is None else load(device="cpu", dtype="float32")
     info = encoder.info
-    if chunk_seconds * info.sample_rate < info.receptive_field:
-        raise UserError(f"--chunk-seconds {chunk_seconds} is shorter than the encoder's receptive field")
+    chunk_samples = encoder.chunk_samples(chunk_seconds)
     settings = Settings(
         # A local folder is stored absolute, as the data is: the cache may be read from elsewhere.
         model=str(Path(info.model).resolve()) if Path(info.model).is_dir() else info.model,
@@ -170,7 +169,6 @@ def extract(
             if strict:
                 raise UserError(f"{clip.id}: {error} (--strict stops at the first failed clip)")
 
-        chunk_samples = int(chunk_seconds * info.sample_rate)
         poolings = cache.settings.poolings
         if engine is None:
             decoded = _decoded(todo, encoder, pad_short, max_seconds, chunk_samples, failed)
