@@ -219,8 +219,23 @@ class Encoder:
         """Each pooling's summaries of the real frames of each requested layer, for a batch of
         normalized clips (or segments of clips; see extract/pooling.py).
 
+        A family whose every input is padded to its window (Whisper) runs the batch in groups whose
+        padded samples stay within the batch's own (longest x clips, which the batcher bounds), so
+        that a batch of short clips costs the memory it was sized for.
+
         Returns ({pooling: [float32 (batch, len(layers), hidden), ...]}, frames int64 (batch,)).
         """
+        window = self.family.window_samples
+        size = len(waves) if window is None else max(1, max(map(len, waves)) * len(waves) // window)
+        if size >= len(waves):
+            return self._summarize(waves, poolings)
+        groups = [self._summarize(waves[start:start + size], poolings) for start in range(0, len(waves), size)]
+        summaries = {name: [np.concatenate(parts) for parts in zip(*(group[0][name] for group in groups))]
+                     for name in poolings}
+        return summaries, np.concatenate([group[1] for group in groups])
+
+    def _summarize(self, waves: list[np.ndarray], poolings: Sequence[str]
+                   ) -> tuple[dict[str, list[np.ndarray]], np.ndarray]:
         lengths = torch.tensor([len(w) for w in waves])
         inputs = self.family.inputs(waves, self.device)
         with self._autocast():

@@ -32,7 +32,8 @@ class Family(ABC):
     model_types: ClassVar[tuple[str, ...]]  # the config.model_type values it reads
     feature_extractor_class: ClassVar[type]
     default_preprocessing: ClassVar[str]  # what the default feature extractor does, for its warning
-    # The most samples one forward takes: a clip longer is encoded in segments no longer (None: any length).
+    # Every input padded to this many samples, the most one forward takes: a clip longer is encoded
+    # in segments no longer. None: inputs of any length, padded to the batch's longest only.
     window_samples: int | None = None
 
     def __init__(self, model: nn.Module, feature_extractor) -> None:
