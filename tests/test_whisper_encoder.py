@@ -56,15 +56,16 @@ def reference_path(model_dir: str) -> tuple[WhisperFeatureExtractor, torch.nn.Mo
             WhisperModel.from_pretrained(model_dir).get_encoder().eval())
 
 
-def reference_frames(model_dir: str, pieces: list[np.ndarray], layer: int) -> torch.Tensor:
-    """Each piece alone through transformers' path, its covering frames of `layer`, concatenated."""
+def reference_frames(model_dir: str, pieces: list[np.ndarray]) -> list[torch.Tensor]:
+    """Each piece alone through transformers' path: per layer, the pieces' covering frames, concatenated."""
     extractor, encoder = reference_path(model_dir)
     frames = []
     with torch.inference_mode():
         for piece in pieces:
             features = extractor(piece, sampling_rate=RATE, return_tensors="pt")["input_features"]
-            frames.append(encoder(features, output_hidden_states=True).hidden_states[layer][0, :real_frames(len(piece))])
-    return torch.cat(frames)
+            states = encoder(features, output_hidden_states=True).hidden_states
+            frames.append([state[0, :real_frames(len(piece))] for state in states])
+    return [torch.cat(layer) for layer in zip(*frames)]
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -84,25 +85,42 @@ def test_every_layer_of_a_padded_batch_matches_the_one_clip_reference(whisper_mo
     assert encoder.layers == (layers or [0, 1, 2])
     assert len(encoder.model.layers) == (2 if layers is None else 1)
     assert frames.tolist() == [real_frames(n) for n in LENGTHS]
-    for position, layer in enumerate(encoder.layers):
-        for clip, wave in enumerate(clips):
-            expected = reference_frames(whisper_model, [wave], layer).mean(0).numpy()
+    for clip, wave in enumerate(clips):
+        reference = reference_frames(whisper_model, [wave])
+        for position, layer in enumerate(encoder.layers):
+            expected = reference[layer].mean(0).numpy()
             assert cosine(summaries["mean"][0][clip, position], expected) >= 0.99999, (clip, layer)
+
+
+def test_a_batch_of_short_clips_runs_in_groups_of_its_padded_size(whisper_model, monkeypatch):
+    """Four 14 s clips are 56 s padded to the longest: one 30 s window at a time, not four."""
+    encoder = Encoder(whisper_model, layers=[2], device="cpu")
+    sizes = []
+    forward = encoder.family.hidden_states
+    monkeypatch.setattr(encoder.family, "hidden_states",
+                        lambda inputs, lengths: sizes.append(len(lengths)) or forward(inputs, lengths))
+    rng = np.random.default_rng(5)
+    clips = [(0.1 * rng.standard_normal(14 * RATE - 100 * n)).astype(np.float32) for n in range(4)]
+    summaries, frames = encoder.summarize(clips)
+    assert sizes == [1] * 4 and frames.tolist() == [real_frames(len(clip)) for clip in clips]
+    for clip, wave in enumerate(clips):
+        expected = reference_frames(whisper_model, [wave])[2].mean(0).numpy()
+        assert cosine(summaries["mean"][0][clip, 0], expected) >= 0.99999, clip
 
 
 def test_each_pooling_of_a_chunked_clip_combines_its_window_long_segments(whisper_model):
     encoder = Encoder(whisper_model, layers=[1, 2], device="cpu")
     rng = np.random.default_rng(3)
-    long, short = ((0.1 * rng.standard_normal(n)).astype(np.float32) for n in (50 * RATE, 7000))
+    long, short = ((0.1 * rng.standard_normal(n)).astype(np.float32) for n in (40 * RATE, 7000))
     decoded = [Decoded.in_memory(0, short, len(short) / RATE), Decoded.in_memory(1, long, len(long) / RATE)]
     finished = {f.row: f for batch in pooled_batches(decoded, lambda w: encoder.summarize(w, POOLINGS),
                                                      chunk_samples=encoder.chunk_samples(30.0),
                                                      batch_samples=2 * WINDOW, poolings=POOLINGS) for f in batch}
-    for row, pieces in ((0, [short]), (1, np.array_split(long, 2))):  # 50 s: two segments of 25 s
+    for row, pieces in ((0, [short]), (1, np.array_split(long, 2))):  # 40 s: two segments of 20 s
+        reference = reference_frames(whisper_model, pieces)
         for position, layer in enumerate(encoder.layers):
-            frames = reference_frames(whisper_model, pieces, layer)
             for name in POOLINGS:
-                np.testing.assert_allclose(finished[row].pooled[name][position], REFERENCE[name](frames).numpy(),
+                np.testing.assert_allclose(finished[row].pooled[name][position], REFERENCE[name](reference[layer]).numpy(),
                                            rtol=1e-4, atol=2e-5, err_msg=f"{name} clip {row} layer {layer}")
 
 
@@ -119,11 +137,11 @@ def test_extraction_windows_a_clip_longer_than_30_s(whisper_model, tmp_path):
     with h5py.File(tmp_path / "c.h5", "r") as f:
         ids = list(f["clips/id"].asstr()[()])
         assert f.attrs["model_type"] == "whisper" and list(f.attrs["layers"]) == [0, 1, 2]
-        for layer in (0, 1, 2):
-            for name, wave in clips.items():
-                pieces = np.array_split(wave, math.ceil(len(wave) / WINDOW))
-                expected = reference_frames(whisper_model, pieces, layer).mean(0).numpy()
-                assert cosine(f[f"layers/{layer:02d}"][ids.index(f"a/{name}")], expected) >= 0.99999, (name, layer)
+        for name, wave in clips.items():
+            reference = reference_frames(whisper_model, np.array_split(wave, math.ceil(len(wave) / WINDOW)))
+            for layer in (0, 1, 2):
+                stored = f[f"layers/{layer:02d}"][ids.index(f"a/{name}")]
+                assert cosine(stored, reference[layer].mean(0).numpy()) >= 0.99999, (name, layer)
 
 
 def test_a_chunk_longer_than_the_window_is_refused(whisper_model, tmp_path):
