@@ -166,8 +166,8 @@ def run(
                     lambda: probe_stage(cache, probe, protocol, fit, labels, detection, out=run_dir, progress=progress),
                     "probe")
     started = time.perf_counter()
-    print(compute_features(cache, baseline.features, progress=progress, data=str(data), columns=columns.to_dict()),
-          file=sys.stderr)
+    print(compute_features(cache, baseline.features, progress=progress, data=str(data), columns=columns.to_dict(),
+                           n_jobs=fit.n_jobs), file=sys.stderr)
     feature_seconds = time.perf_counter() - started
     baseline_doc = _stage(run_dir / "baseline_results.json", {**baseline.to_dict(), **keyed},
                           cache_signature(cache, baseline.features), baseline_document, "baselines")

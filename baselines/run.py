@@ -44,7 +44,7 @@ def evaluate_baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfc
     specs = baseline_specs(classifiers)
     wanted = [feature_by_name(name) for name in features]  # an unknown name fails before any work
     if _needs_computing(cache, wanted):
-        summary = compute_features(cache, features, overwrite=overwrite, progress=progress)
+        summary = compute_features(cache, features, overwrite=overwrite, progress=progress, n_jobs=n_jobs)
         if progress:
             print(summary, file=sys.stderr)
     with CacheReader(cache) as reader:
