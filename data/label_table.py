@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from layerprobe.data.reader import CacheReader
-from layerprobe.data.table import read_rows
+from layerprobe.data.table import check_one_line, read_rows
 from layerprobe.errors import UserError
 
 # The table's column matched to the clips when --id-column is not given, in this order.
@@ -109,6 +109,7 @@ def _joined(reader: CacheReader, table: Path, column: str, id_column: str | None
             raise UserError(f"{table.name} has no 'id' or 'path' column to match clips by; name one with --id-column")
     elif id_column not in header:
         raise UserError(f"{table.name} has no id column {id_column!r}; its columns are {', '.join(map(repr, header))}")
+    check_one_line(table, table_rows, (id_column, column))
     clips = reader.clips
     by_id = {clip_id: row for row, clip_id in enumerate(clips["id"])}
     by_path = {path: row for row, path in enumerate(clips["path"])} if "path" in clips else {}

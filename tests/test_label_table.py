@@ -93,6 +93,14 @@ def test_a_table_without_ids_is_joined_by_path(tmp_path, planted):
      "nor clips/path (e.g. 'clip0000.wav')"),
     (["id", "gender"], [["clip0001.wav", "f"]], [],
      "error: --labels needs --label-column COL: the table's column holding the labels"),
+    (["id", "gender"], [["clip0001.wav", "f"], ["clip0002.wav", '"m'], ["clip0003.wav", "f"]], ["--label-column", "gender"],
+     'error: repeated.csv line 3: a quote opens a cell that never closes; close it, or double a quote that is part '
+     'of the text ("")'),
+    (["id", "gender"], [["clip0001.wav", '"f'], ["clip0002.wav", 'm"'], ["clip0003.wav", "f"]],
+     ["--label-column", "gender"], "error: repeated.csv line 2: its 'gender' cell holds a line break, from a quote "
+     "that opens there and closes on a later line; close the quote on its line"),
+    (["id", "gender"], [["clip0001.wav", "f", "x"]], ["--label-column", "gender"],
+     "error: repeated.csv line 2 has 3 cells, its header 2 (id, gender); quote a cell that holds a comma"),
 ])
 def test_table_problems_are_one_line_each(tmp_path, planted, capsys, header, rows, arguments, message):
     cache = planted[0]
