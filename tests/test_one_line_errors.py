@@ -1,6 +1,8 @@
 """Problems a user can cause give one line and exit code 2, before long work starts where they can."""
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 
@@ -36,6 +38,16 @@ def test_bad_extraction_flags_are_one_line(data, tmp_path, group_norm_model, cap
     assert extract_main([str(data), "--out", str(tmp_path / "c.h5"), "--model", group_norm_model, *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_sample_rate_of_0_is_named_not_taken_for_a_chunk_problem(data, tmp_path, group_norm_model, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(group_norm_model, model)
+    config = json.loads((model / "preprocessor_config.json").read_text())
+    (model / "preprocessor_config.json").write_text(json.dumps({**config, "sampling_rate": 0}))
+    assert extract_main([str(data), "--out", str(tmp_path / "c.h5"), "--model", str(model), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "its feature extractor's sampling_rate is 0 (preprocessor_config.json)" in err
 
 
 def test_a_folder_that_is_a_file_or_cannot_be_made_is_found_first(tmp_path):
