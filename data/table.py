@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def read_rows(table: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]
         raise UserError(f"cannot read {table}: {error}") from error
     if not header:
         raise UserError(f"{table} is empty")
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    repeated = sorted(name for name, count in Counter(header).items() if count > 1)
     if repeated:
         raise UserError(f"{table} repeats column {repeated[0]!r} in its header")
     if not rows:
