@@ -309,11 +309,14 @@ def _listed_parts(file: h5py.File, path, rows: int) -> list[Part] | None:
         return None
     try:
         records = json.loads(listed)
+        if not isinstance(records, list) or not all(isinstance(record, dict) and isinstance(record.get("datasets"), list)
+                                                    for record in records):
+            raise ValueError("expected a list of {file, start, stop, datasets}, datasets a list")
         parts = [Part.from_dict(record) for record in records]
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise UserError(f"{path}: attribute clips/parts is not a list of parts ({first_line(error)})") from None
     for part in parts:
-        if not (isinstance(part.file, str) and PART_NAME.match(part.file)):
+        if not (isinstance(part.file, str) and PART_NAME.fullmatch(part.file)):
             raise UserError(f"{path}: attribute clips/parts names {shown(repr(part.file))}; expected part files "
                             "named part-NNNNNN.h5 inside the parts folder")
         if not 0 <= part.start <= part.stop <= rows or not all(isinstance(name, str) for name in part.datasets):

@@ -36,7 +36,7 @@ import numpy as np
 from layerprobe.data.durable import METADATA_BYTES, contiguous, replacing, reserve
 
 FOLDER_SUFFIX = ".parts"
-PART_NAME = re.compile(r"^part-(\d+)\.h5$")
+PART_NAME = re.compile(r"part-([0-9]+)\.h5")  # whole names only (fullmatch): no trailing newline
 TEXT_COLUMNS = ("id", "path", "label", "group", "split")
 # clips/ datasets that are computed per clip; every other one is a text column from a manifest.
 COMPUTED_CLIP_COLUMNS = ("duration", "status", "error")
@@ -130,7 +130,7 @@ def segments(parts: Iterable[Part], name: str, rows: int) -> list[tuple[int, int
 
 def next_part_name(folder: Path) -> str:
     """A name no file in the folder has had yet (past every listed or leftover part)."""
-    numbers = [int(m.group(1)) for m in map(PART_NAME.match, os.listdir(folder)) if m] if folder.exists() else []
+    numbers = [int(m.group(1)) for m in map(PART_NAME.fullmatch, os.listdir(folder)) if m] if folder.exists() else []
     return f"part-{max(numbers, default=-1) + 1:06d}.h5"
 
 
@@ -210,7 +210,7 @@ def unlisted_files(folder: Path, parts: Iterable[Part]) -> list[Path]:
     if not folder.exists():
         return []
     listed = {part.file for part in parts}
-    return [folder / name for name in sorted(os.listdir(folder)) if PART_NAME.match(name) and name not in listed]
+    return [folder / name for name in sorted(os.listdir(folder)) if PART_NAME.fullmatch(name) and name not in listed]
 
 
 def commit(path: Path, attrs: Mapping, table: dict[str, list[str]], parts: list[Part] | None,

@@ -227,6 +227,10 @@ WRITTEN_MALFORMED = {
     "parts not JSON": (forge_parts(lambda p: "[{"), "attribute clips/parts is not a list of parts"),
     "parts rows beyond the cache": (forge_parts(lambda p: json.dumps([{**p[0], "stop": 99}, *p[1:]])),
                                     "attribute clips/parts lists rows 0-99 of part-000000.h5; expected rows within 0-14"),
+    "parts datasets a string": (forge_parts(lambda p: json.dumps([{**p[0], "datasets": "clips/id"}, *p[1:]])),
+                                "attribute clips/parts is not a list of parts \\(expected a list of"),
+    "part name ending in a newline": (forge_parts(lambda p: json.dumps([{**p[0], "file": "part-000000.h5\n"}, *p[1:]])),
+                                      "attribute clips/parts names 'part-000000.h5\\\\n'; expected part files"),
     "parts not covering a dataset": (forge_parts(lambda p: json.dumps(p[:1])),
                                      "its parts hold clips/duration incompletely"),
 }
