@@ -182,7 +182,7 @@ class CacheWriter:
                     f"{self.path} was made with other settings: {'; '.join(differences)}; "
                     "use --overwrite to replace it or another --out"
                 )
-            cache = Structure.of(existing)
+            cache = Structure.of(existing, self.path)
             relinked = is_relinked(existing)
         held = stored_poolings(cache.attrs)
         self.settings = replace(self.settings, poolings=held + tuple(p for p in self.settings.poolings if p not in held))

@@ -156,9 +156,10 @@ class Structure:
     columns: list[Column]
 
     @classmethod
-    def of(cls, file: h5py.File) -> Structure:
-        """The structure of a cache that check_layout accepted."""
-        table = {column: read_text(file[f"clips/{column}"], file.filename).tolist()
+    def of(cls, file: h5py.File, path: str | os.PathLike | None = None) -> Structure:
+        """The structure of a cache that check_layout accepted; `path` names it in messages (default:
+        the file's name)."""
+        table = {column: read_text(file[f"clips/{column}"], path or file.filename).tolist()
                  for column in stored_text_names(file)}
         return cls(dict(file.attrs), table, read_parts(file), row_columns(file))
 

@@ -189,8 +189,9 @@ def relinked_index(path: Path, index: h5py.File) -> h5py.File:
     changed (a reader may not write there); the next writer puts such an index in place."""
     folder = parts_folder(path).absolute()
     parts = read_parts(index)
-    # The core driver with no backing store never opens the file of that name: the name is a label.
-    relinked = h5py.File(path, "w", driver="core", backing_store=False)
+    # The core driver with no backing store never opens a file of that name: the name is a label,
+    # one of its own, since HDF5 refuses two such files of one name open at once.
+    relinked = h5py.File(f"{path}.relinked-{uuid.uuid4().hex}", "w", driver="core", backing_store=False)
     relinked.attrs.update(index.attrs)
     write_index(relinked, parts, len(index["clips/status"]), os.fspath(folder),
                 {part.file: folder / part.file for part in parts}, index["clips"].attrs.get(ID_ATTR))
