@@ -125,6 +125,9 @@ def extract(
     # On Ray the workers encode: here the model is only described (fingerprint, layers, rate).
     encoder = load(device=device) if engine is None else load(device="cpu", dtype="float32")
     info = encoder.info
+    if info.sample_rate <= 0:  # else every chunk length is 0 samples, reported as a chunk problem
+        raise UserError(f"{info.model}: its feature extractor's sampling_rate is {info.sample_rate} "
+                        "(preprocessor_config.json); expected the encoder's rate in Hz, e.g. 16000")
     chunk_samples = encoder.chunk_samples(chunk_seconds)
     settings = Settings(
         # A local folder is stored absolute, as the data is: the cache may be read from elsewhere.

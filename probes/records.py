@@ -11,7 +11,7 @@ from layerprobe.probes.evaluate import Candidate
 from layerprobe.probes.intervals import (
     CORRECTED_T, LEVEL, bootstrap_intervals, bootstrap_method, corrected_t_interval, too_few_units,
 )
-from layerprobe.probes.metrics import METRICS, chance_levels, confusion, per_class, scores
+from layerprobe.probes.metrics import METRICS, chance_levels, class_counts, confusion, per_class, scores
 from layerprobe.probes.protocols import Folds
 
 # Fewer than the other metrics' 2000: each resample re-ranks every test clip once per class, and at
@@ -137,8 +137,8 @@ def _metrics(pooled: np.ndarray, fold_matrices: np.ndarray, folds: Folds, codes:
         else:
             truth, guessed = codes[test], predicted[0]
             K = pooled.shape[0]
-            unit_matrices = np.stack([confusion(truth[units == u], guessed[units == u], K) for u in names])
-            intervals = bootstrap_intervals(unit_matrices, folds.seed)
+            unit_counts = np.stack([class_counts(truth[units == u], guessed[units == u], K) for u in names])
+            intervals = bootstrap_intervals(unit_counts, folds.seed)
             found = {"ci_method": bootstrap_method(unit, len(names))}
     return {m: {"value": float(value[m]), "ci": intervals[m], **found,
                 "folds": [float(v) for v in per_fold[m]],

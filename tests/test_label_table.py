@@ -13,6 +13,8 @@ from test_baseline_run import _with_layer
 from layerprobe.baselines.features_only import features_only_cache
 
 from layerprobe.baselines.run import evaluate_baselines
+from layerprobe.data.label_table import MAX_CLASSES, clip_labels
+from layerprobe.data.reader import CacheReader
 from layerprobe.probes.cli import main
 from layerprobe.probes.sweep import sweep
 
@@ -93,6 +95,14 @@ def test_a_table_without_ids_is_joined_by_path(tmp_path, planted):
      "nor clips/path (e.g. 'clip0000.wav')"),
     (["id", "gender"], [["clip0001.wav", "f"]], [],
      "error: --labels needs --label-column COL: the table's column holding the labels"),
+    (["id", "gender"], [["clip0001.wav", "f"], ["clip0002.wav", '"m'], ["clip0003.wav", "f"]], ["--label-column", "gender"],
+     'error: repeated.csv line 3: a quote opens a cell that never closes; close it, or double a quote that is part '
+     'of the text ("")'),
+    (["id", "gender"], [["clip0001.wav", '"f'], ["clip0002.wav", 'm"'], ["clip0003.wav", "f"]],
+     ["--label-column", "gender"], "error: repeated.csv line 2: its 'gender' cell holds a line break, from a quote "
+     "that opens there and closes on a later line; close the quote on its line"),
+    (["id", "gender"], [["clip0001.wav", "f", "x"]], ["--label-column", "gender"],
+     "error: repeated.csv line 2 has 3 cells, its header 2 (id, gender); quote a cell that holds a comma"),
 ])
 def test_table_problems_are_one_line_each(tmp_path, planted, capsys, header, rows, arguments, message):
     cache = planted[0]
@@ -210,3 +220,15 @@ def test_a_label_with_one_speaker_per_class_is_named_a_speaker_identification_le
     assert main([str(cache), "--layers", "2", "--classifier", "ridge", "--labels", str(table),
                  "--label-column", "emotion", "--n-jobs", "1"]) == 0
     assert "LEAK: every 'emotion' class lies within a single group" in capsys.readouterr().out
+
+
+def test_more_distinct_labels_than_a_probe_takes_are_one_line_before_any_fit(tmp_path, capsys):
+    n = MAX_CLASSES + 1
+    values = np.zeros((n, 2), np.float32)
+    cache = write_probe_cache(tmp_path / "c.h5", {0: values}, [f"id{i}" for i in range(n)])
+    assert main([str(cache), "--layers", "0", "--classifier", "ridge"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: clips/label column 'label' has {n} distinct labels, above the {MAX_CLASSES} a probe takes (each "
+        "result holds a classes x classes confusion matrix); probe a coarser label")
+    with CacheReader(write_probe_cache(tmp_path / "most.h5", {0: values[1:]}, [f"id{i}" for i in range(n - 1)])) as reader:
+        assert len(clip_labels(reader).labels) == MAX_CLASSES
