@@ -106,8 +106,9 @@ class Metric:
                    ci_note=d.get("ci_note"))
 
     def to_dict(self) -> dict:
-        out = {"value": self.value, "ci": self.ci, "ci_method": self.ci_method, "folds": self.folds, "std": self.std}
-        return out if self.ci_note is None else {**out, "ci_note": self.ci_note}
+        note = {} if self.ci_note is None else {"ci_note": self.ci_note}
+        return {"value": self.value, "ci": self.ci, "ci_method": self.ci_method, **note, "folds": self.folds,
+                "std": self.std}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,7 +124,9 @@ class DetectionMetric(Metric):
         return cls(**_metric_fields(d))
 
     def to_dict(self) -> dict:
-        return {**super().to_dict(), "fold_mean": self.fold_mean}
+        out = {"value": self.value, "ci": self.ci, "ci_method": self.ci_method, "folds": self.folds,
+               "fold_mean": self.fold_mean, "std": self.std}
+        return out if self.ci_note is None else {**out, "ci_note": self.ci_note}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -339,10 +342,10 @@ class Record:
             out["picked"] = [pick.to_dict() for pick in self.picked]
         out["never_predicted"] = self.never_predicted
         out["warnings"] = self.warnings
-        if self.pooling is not None:
-            out["pooling"] = self.pooling
         if self.significance is not None:
             out.update(self.significance.to_dict())
+        if self.pooling is not None:
+            out["pooling"] = self.pooling
         return {**out, **self.extra}
 
 
