@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from numbers import Integral
 
 from layerprobe.errors import UserError
 
@@ -38,8 +39,8 @@ class Source:
     @classmethod
     def of(cls, value: int | str) -> Source:
         """The source a JSON `layer` value (or a study's source name) stands for."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            return cls(LAYER, index=value)
+        if isinstance(value, Integral) and not isinstance(value, bool):
+            return cls(LAYER, index=int(value))
         spelled = {text: kind for kind, text in _SPELLED.items()}
         if value in spelled:
             return cls(spelled[value])

@@ -74,14 +74,17 @@ def read_run_dir(run_dir: str | os.PathLike[str]) -> RunInputs:
 
 
 def _typed(kind: type, doc: dict | None, path: Path):
-    """`doc` read as `kind` (None stays None); one line naming the file where it lacks what `kind` needs."""
+    """`doc` read as `kind` (None stays None); one line naming the file where it cannot be."""
     if doc is None:
         return None
     try:
         return kind.from_dict(doc)
-    except (KeyError, TypeError, AttributeError) as error:
-        raise UserError(f"{path} is not a {kind.__name__.lower()} this version reads: {error!r} is missing or "
-                        "malformed") from None
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
+    except KeyError as error:
+        raise UserError(f"{path} lacks {error.args[0]!r}: not a {kind.__name__} file this version reads") from None
+    except (TypeError, AttributeError) as error:
+        raise UserError(f"{path} is malformed ({error}): not a {kind.__name__} file this version reads") from None
 
 
 def record_stage_seconds(out_dir: str | os.PathLike[str], stage: str, seconds: float) -> Path:

@@ -120,7 +120,7 @@ def test_the_api_probe_returns_and_writes_what_the_probe_command_prints_and_writ
                  "--format", "json", "--out", str(tmp_path / "cli"), "--n-jobs", "1", "--quiet"]) == 0
     printed = json.loads(capsys.readouterr().out)
     documents = [json.loads((tmp_path / side / "probe_results.json").read_text()) for side in ("api", "cli")]
-    assert documents[0] == documents[1] == printed == result.to_dict()
+    assert documents[0] == documents[1] == printed == json.loads(json.dumps(result.to_dict()))
     assert all(isinstance(record, Record) for record in result.results)
     assert result.protocol_reason == printed["protocol_reason"] and result.warnings == printed["warnings"]
     frame = result.frame()

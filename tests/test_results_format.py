@@ -73,7 +73,8 @@ def test_run_facts_read_back_to_the_same_json():
 
 
 def test_a_source_is_written_as_the_layer_field_always_was():
-    for value, kind in ((7, LAYER), ("mfcc", FEATURE), ("selected", SELECTED), ("chance", CHANCE), ("all", "all-layers")):
+    for value, kind in ((7, LAYER), ("mfcc", FEATURE), ("selected", SELECTED), ("chance", CHANCE),
+                        ("all", "all-layers")):
         source = Source.of(value)
         assert source.kind == kind and source.to_json() == value and str(source) == str(value)
     assert Source.of(0).describe() == "layer 0" and Source.of("chance").describe("majority") == "chance majority"
@@ -143,3 +144,18 @@ def test_report_md_prints_hostile_labels_literally(tmp_path):
     assert r"| left\|right | 16 |" in markdown and "| two lines | 16 |" in markdown
     page = (run / "report.html").read_text()
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_a_document_lacking_a_field_is_one_line_naming_the_file_and_the_field(fresh, tmp_path, capsys):
+    written = _read(fresh / "probe_results.json")
+    del written["results"][0]["classifier"]
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "probe_results.json").write_text(json.dumps(written))
+    assert report_main([str(folder)]) == 2
+    assert capsys.readouterr().err == (f"error: {folder / 'probe_results.json'} lacks 'classifier': not a Document "
+                                       "file this version reads\n")
+
+
+def test_a_numpy_layer_index_is_a_layer():
+    assert Source.of(np.int64(3)) == Source.of(3) and Source.of(np.int64(3)).to_json() == 3
