@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from collections.abc import Sequence
 
@@ -23,6 +24,7 @@ from layerprobe.probes.detection import Detection
 from layerprobe.probes.evaluate import SELECTED
 from layerprobe.probes.study import study
 from layerprobe.probes.sweep import Sweep, cache_folds
+from layerprobe.results import Record
 
 DEFAULT_CLASSIFIERS = BaselineOptions.classifiers
 
@@ -64,11 +66,10 @@ def evaluate_baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfc
                   progress_label="baseline fits")
     chance = study([(CHANCE_LAYER, lambda: chance_input(len(y)))], CHANCE_SPECS, y, shared, detection=detection,
                    n_jobs=n_jobs)
-    for record in chance.records:  # a majority guess never predicting most classes is its definition, not news
-        record["warnings"] = []
-    records = found.records + chance.records
+    # A majority guess never predicting most classes is its definition, not news.
+    records = found.records + [replace(record, warnings=[]) for record in chance.records]
     notes = [note for note in [target.note()] if note] + found.notes
-    return Sweep(shared, records, clip_ids, attrs, notes, classes=records[0]["classes"], labels=target)
+    return Sweep(shared, records, clip_ids, attrs, notes, classes=records[0].classes, labels=target)
 
 
 def baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfcc",),
@@ -76,7 +77,7 @@ def baselines(cache: str | os.PathLike, features: Sequence[str] = ("mfcc",),
               seed: int = 0, fold_column: str | None = None, refit: str = "train", class_weight: str = "none",
               permutations: int = 0, n_jobs: int = -1, labels: str | os.PathLike | None = None,
               label_column: str | None = None, id_column: str | None = None, positive_class: str | None = None,
-              at_precision: float | None = None, progress: bool = False) -> list[dict]:
+              at_precision: float | None = None, progress: bool = False) -> list[Record]:
     """Baseline records (docs/design.md JSON shape) on the folds `probe` would use with the same arguments.
 
     cache: the HDF5 cache; features missing from it are computed first. features: names of

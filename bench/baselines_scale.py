@@ -143,8 +143,8 @@ def evaluate(X: np.ndarray, labels: np.ndarray, folds: Folds, names: tuple[str, 
     return time.perf_counter() - start, found.records, bar
 
 
-def report(name: str, seconds: float, records: list[dict], bar: BarRecord, scale: float = 1.0) -> None:
-    uar = ", ".join(f"{r['classifier']} {r['balanced_accuracy']['value']:.3f}" for r in records)
+def report(name: str, seconds: float, records: list, bar: BarRecord, scale: float = 1.0) -> None:
+    uar = ", ".join(f"{r.classifier} {r.balanced_accuracy.value:.3f}" for r in records)
     shown = f"{seconds:7.1f} s" if scale == 1 else f"{seconds * scale:7.1f} s ({seconds:.1f} s x {scale:g} folds)"
     print(f"{name}: {shown}  UAR {uar}", flush=True)
     eta = [f"{share:.0%} ({point[0]} s in): {point[1]} s" for share in (0.25, 0.5, 0.75)

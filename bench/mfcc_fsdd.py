@@ -25,6 +25,7 @@ from sklearn.svm import SVC
 from layerprobe.baselines.compute import compute_features
 from layerprobe.baselines.features_only import features_only_cache
 from layerprobe.baselines.run import baselines
+from layerprobe.results import Source
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,10 +36,10 @@ def ours(data: Path, work: Path, n_jobs: int) -> tuple[float, list[float]]:
         features_only_cache(data, cache)
     print(compute_features(cache, ("mfcc",), progress=False))
     [record] = [r for r in baselines(cache, ("mfcc",), ("svm-rbf",), cv="loso", n_jobs=n_jobs)
-                if r["layer"] == "mfcc"]
+                if r.layer == Source.of("mfcc")]
     # The mean over speakers, as cross_val_score gives; every FSDD speaker has 500 clips, so it is
     # also the record's pooled "value".
-    folds = record["accuracy"]["folds"]
+    folds = record.accuracy.folds
     return float(np.mean(folds)), folds
 
 

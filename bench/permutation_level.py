@@ -56,8 +56,8 @@ def one(design: str, index: int, signal: float, permutations: int) -> tuple[floa
     folds = outer_folds(labels, groups, cv=cv, seed=index)
     result = study([(0, lambda: X)], classifier_specs("ridge"), labels, folds, permutations=permutations,
                    selections=selections_for(["ridge"]), n_jobs=1)
-    record = result.records[0]
-    return record["p_value"], record["p_value_fwer"], record["permutation_observed"], record["null_mean"]
+    test = result.records[0].significance
+    return test.p_value, test.p_value_fwer, test.permutation_observed, test.null_mean
 
 
 def rate(p_values: np.ndarray) -> str:

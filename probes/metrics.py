@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+from layerprobe.results import METRICS
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:

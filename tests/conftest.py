@@ -128,10 +128,11 @@ def planted_probe_cache(tmp_path: Path) -> Path:
 
 
 def evaluate_record(X, labels, folds, spec, layer, **options) -> dict:
-    """The record of one feature matrix with one probe on `folds` (the engine's study, one source)."""
+    """The record of one feature matrix with one probe on `folds` (the engine's study, one source), as
+    it is written (JSON)."""
     from layerprobe.probes.study import study
 
-    return study([(layer, lambda: X)], [spec], labels, folds, n_jobs=1, **options).records[0]
+    return study([(layer, lambda: X)], [spec], labels, folds, n_jobs=1, **options).records[0].to_dict()
 
 
 def fold_task(X, labels, fold, **options):
@@ -159,3 +160,14 @@ def owl_cache(path: Path, *, every: int, shift: float, second_layer: bool = Fals
     X[labels == "owl", :3] += shift
     layers = {0: X, 1: X * 0.5 + rng.normal(size=X.shape)} if second_layer else {0: X}
     return write_probe_cache(path, layers, labels, groups)
+
+
+def bare_record(layer: int | str = 0, classifier: str = "logreg", **fields):
+    """A Record holding only the `fields` a test reads (layer: its JSON value), the rest empty."""
+    from layerprobe.results import Metric, PerClass, Record, Source
+
+    empty = Metric(value=None, ci=None, ci_method=None, folds=[], std=None)
+    defaults = dict(protocol="p", selection="inner-cv", class_weight="none", n_clips=0, n_tested=0, split_counts={},
+                    classes=[], accuracy=empty, balanced_accuracy=empty, macro_f1=empty,
+                    per_class=PerClass([], [], [], []), confusion_matrix=[], chance={}, params=[], predictions=[])
+    return Record(layer=Source.of(layer), classifier=classifier, **{**defaults, **fields})

@@ -66,7 +66,7 @@ def test_joined_table_equals_a_cache_holding_those_labels_and_leaves_the_cache_u
                                    "empty": 1, "unmatched": 2, "n_labelled": 140}
     # The same clips with the same labels written into a cache of their own give the same records.
     direct = write_probe_cache(tmp_path / "direct.h5", {2: layers[2][kept]}, gender[kept], groups[kept])
-    reference = sweep(direct, **QUICK).records
+    reference = [r.to_dict() for r in sweep(direct, **QUICK).records]
     assert [r["predictions"] for r in doc["results"]] == [r["predictions"] for r in reference]
     assert [r["balanced_accuracy"] for r in doc["results"]] == [r["balanced_accuracy"] for r in reference]
 
@@ -79,7 +79,7 @@ def test_a_table_without_ids_is_joined_by_path(tmp_path, planted):
     table.write_text(table.read_text().replace(",", "\t"))
     result = sweep(cache, labels=table, label_column="gender", id_column="file", **QUICK)
     assert result.labels.unlabelled == 0 and result.notes == []
-    assert result.records[0]["per_class"]["support"] == [int((gender == "f").sum()), int((gender == "m").sum())]
+    assert result.records[0].per_class.support == [int((gender == "f").sum()), int((gender == "m").sum())]
 
 
 @pytest.mark.parametrize("header, rows, arguments, message", [
@@ -140,7 +140,7 @@ def test_a_clips_column_with_blanks_leaves_those_clips_out(tmp_path):
     split = np.where(np.arange(len(labels)) % 4 == 0, "", labels)
     cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, split, groups)
     result = sweep(cache, **QUICK)
-    assert result.records[0]["n_clips"] == int((split != "").sum())
+    assert result.records[0].n_clips == int((split != "").sum())
     assert result.notes[0].startswith(f"labels from clips/label: {int((split == '').sum())} ok clip(s) have no "
                                       "'label' label (")
 
