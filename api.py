@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from layerprobe.data.loaded import LoadedCache
     from layerprobe.extract.runner import Summary
+    from layerprobe.results import Document
 
 PathLike = str | os.PathLike[str]
 Layers = str | int | Sequence[int]
@@ -143,8 +144,8 @@ def probe(
     at_precision: float | None = DetectionOptions.at_precision,
     out: PathLike | None = None,
     progress: bool = True,
-) -> pd.DataFrame:
-    """Linear probes on a cache's layers, evaluated without leaks; one row per layer x classifier.
+) -> Document:
+    """Linear probes on a cache's layers, evaluated without leaks; one record per layer x classifier.
 
     The rows with layer "selected" choose the layer (per classifier, then layer and classifier
     together) inside each training part: that is the honest result, the others a curve.
@@ -181,15 +182,17 @@ def probe(
 
     Returns
     -------
-    pandas.DataFrame
+    layerprobe.results.Document
+        What `probe --format json` prints: `.results` (the typed records), `.protocol`,
+        `.protocol_reason`, `.leak` and `.warnings` (each also raised as a Python warning: LeakWarning for
+        the leak, ProbeWarning for the others), `.to_dict()` the JSON; `.frame()` a pandas DataFrame:
         layer, classifier, protocol, selection, n_clips, and each metric with its 95% interval
         (accuracy, balanced_accuracy, macro_f1 and their _ci_low, _ci_high: NaN where a record has no
-        interval, as for a split with fewer than 10 test groups); p_value and
-        p_value_fwer with permutations.
+        interval, as for a split with fewer than 10 test groups); p_value and p_value_fwer with
+        permutations.
     """
     from layerprobe.probes.output import write_results
     from layerprobe.probes.stage import probe_stage
-    from layerprobe.probes.sweep import records_frame
     from layerprobe.report.run_dir import record_stage_seconds
 
     started = time.perf_counter()
@@ -203,18 +206,18 @@ def probe(
         write_results(doc, out)
         record_stage_seconds(out, "probe", time.perf_counter() - started)
     _warn_document(doc)
-    return records_frame(doc["results"])
+    return doc
 
 
-def _warn_document(doc: dict) -> None:
+def _warn_document(doc: Document) -> None:
     """Raise every warning of a results document as a Python warning, as the CLI prints them: in a
     notebook the DataFrame alone would hide them. The leak has a category of its own (LeakWarning)."""
     import warnings
 
-    if doc.get("leak"):
-        warnings.warn(doc["leak"], LeakWarning, stacklevel=3)
-    for line in doc["warnings"]:
-        if line != doc.get("leak"):
+    if doc.leak:
+        warnings.warn(doc.leak, LeakWarning, stacklevel=3)
+    for line in doc.warnings:
+        if line != doc.leak:
             warnings.warn(line, ProbeWarning, stacklevel=3)
 
 

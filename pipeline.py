@@ -31,6 +31,7 @@ from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions
                                 FitOptions, LabelOptions, ProbeOptions, ProtocolOptions, add_quiet, one_label_column)
 from layerprobe.options import add_arguments as add_options
 from layerprobe.registries import known
+from layerprobe.results import Comparison, Document, RunFacts
 
 RANDOM_INIT_NOTE = "The encoder has random weights: these numbers are a smoke run of the pipeline, not a result."
 
@@ -158,40 +159,34 @@ def run(
 
     def baseline_document() -> dict:
         result = evaluate_baselines(cache, baseline, protocol, fit, labels, detection, progress=progress)
-        return document(result, cache, {**baseline.to_dict(), **shared})
+        return document(result, cache, {**baseline.to_dict(), **shared}).to_dict()
 
-    probes = _stage(run_dir / "probe_results.json", {**probe.to_dict(), **keyed}, cache_signature(cache, ()),
-                    lambda: probe_stage(cache, probe, protocol, fit, labels, detection, out=run_dir, progress=progress),
-                    "probe")
+    probes = Document.from_dict(_stage(
+        run_dir / "probe_results.json", {**probe.to_dict(), **keyed}, cache_signature(cache, ()),
+        lambda: probe_stage(cache, probe, protocol, fit, labels, detection, out=run_dir, progress=progress).to_dict(),
+        "probe"))
     started = time.perf_counter()
-    print(compute_features(cache, baseline.features, progress=progress, data=str(data), columns=columns.to_dict()),
-          file=sys.stderr)
+    print(compute_features(cache, baseline.features, progress=progress, data=str(data), columns=columns.to_dict(),
+                           n_jobs=fit.n_jobs), file=sys.stderr)
     feature_seconds = time.perf_counter() - started
-    baseline_doc = _stage(run_dir / "baseline_results.json", {**baseline.to_dict(), **keyed},
-                          cache_signature(cache, baseline.features), baseline_document, "baselines")
+    baseline_doc = Document.from_dict(_stage(run_dir / "baseline_results.json", {**baseline.to_dict(), **keyed},
+                                             cache_signature(cache, baseline.features), baseline_document,
+                                             "baselines"))
     clips, attrs, n_failed = _ok_clips(cache)
     label_of = _probed_labels(cache, labels)
-    comparison = compare(probes["results"], baseline_doc["results"],
-                         labels=[label_of[clip_id] for clip_id in probes["clip_ids"]])
-    write_text_atomic(run_dir / "comparison.json", json.dumps(comparison, indent=1))
-    facts = {
-        "data": str(data),
-        "n_clips": len(clips),
-        "n_failed": n_failed,
-        "classes": dict(sorted(Counter(label_of[clip_id] for clip_id in probes["clip_ids"]).items())),
-        "groups": len(set(clips["group"]) - {""}),
-        "group_column": str(attrs.get("group_column", "")) or None,
-        "protocol": probes["protocol"],
-        "model": str(attrs["model"]),
-        "model_revision": str(attrs.get("model_revision", "")),
-        "layers": [int(i) for i in attrs["layers"]],
-        "stage_seconds": {"extract": extract_seconds, "features": feature_seconds,
-                          "baselines": baseline_doc["seconds"], "probe": probes["seconds"]},
-        "command": command,
-    }
-    if random_init:
-        facts["random_init_note"] = RANDOM_INIT_NOTE
-    write_text_atomic(run_dir / "run.json", json.dumps(facts, indent=1))
+    comparison = compare(probes.results, baseline_doc.results,
+                         labels=[label_of[clip_id] for clip_id in probes.clip_ids])
+    write_text_atomic(run_dir / "comparison.json", json.dumps(comparison.to_dict(), indent=1))
+    facts = RunFacts(
+        data=str(data), n_clips=len(clips), n_failed=n_failed,
+        classes=dict(sorted(Counter(label_of[clip_id] for clip_id in probes.clip_ids).items())),
+        groups=len(set(clips["group"]) - {""}), group_column=str(attrs.get("group_column", "")) or None,
+        protocol=probes.protocol, model=str(attrs["model"]), model_revision=str(attrs.get("model_revision", "")),
+        layers=[int(i) for i in attrs["layers"]],
+        stage_seconds={"extract": extract_seconds, "features": feature_seconds, "baselines": baseline_doc.seconds,
+                       "probe": probes.seconds},
+        command=command, random_init_note=RANDOM_INIT_NOTE if random_init else None)
+    write_text_atomic(run_dir / "run.json", json.dumps(facts.to_dict(), indent=1))
     return write_report(run_dir)
 
 
@@ -276,8 +271,8 @@ def print_headline(run_dir: Path) -> None:
     from layerprobe.baselines.cli import describe_comparison
     from layerprobe.probes.output import table
 
-    probe_doc = json.loads((run_dir / "probe_results.json").read_text())
+    probe_doc = Document.from_dict(json.loads((run_dir / "probe_results.json").read_text()))
     print(table(probe_doc))
-    for line in probe_doc["warnings"]:
+    for line in probe_doc.warnings:
         print(f"warning: {line}")
-    print(describe_comparison(json.loads((run_dir / "comparison.json").read_text())))
+    print(describe_comparison(Comparison.from_dict(json.loads((run_dir / "comparison.json").read_text()))))

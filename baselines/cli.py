@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from layerprobe.atomic_write import writable_folder
@@ -24,8 +25,8 @@ from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions
 from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
 from layerprobe.probes.output import document, table, warnings, with_interval, write_results
-from layerprobe.probes.records import describe
 from layerprobe.registries import known
+from layerprobe.results import Comparison, Document
 from layerprobe.report.run_dir import COMPARISON_FILE, record_stage_seconds
 
 RESULTS_FILE = "baseline_results.json"
@@ -72,22 +73,22 @@ def run(args: argparse.Namespace) -> int:
     doc = document(result, cache, {**chosen.to_dict(), **protocol.to_dict(), **fit.result_dict(), **labels.to_dict(),
                                    **detection.to_dict()})
     if args.compare:
-        doc["comparison"] = _comparison(args.compare, doc, cache)
+        doc = replace(doc, comparison=_comparison(args.compare, doc, cache))
     if args.out:
         written = [write_results(doc, args.out, RESULTS_FILE)]
         record_stage_seconds(args.out, "baselines", time.perf_counter() - started)  # its features included
         if args.compare:
             # Where `layerprobe report` and `layerprobe run` keep it: stage by stage equals run.
-            written.append(write_results(doc["comparison"], args.out, COMPARISON_FILE))
+            written.append(write_results(doc.comparison, args.out, COMPARISON_FILE))
         if not args.quiet:
             for path in written:
                 print(f"wrote {path}", file=sys.stderr)
     if args.format == "json":
-        print(json.dumps(doc))
+        print(json.dumps(doc.to_dict()))
     else:
         print(table(doc, first_column="feature"))
         if args.compare:
-            print(describe_comparison(doc["comparison"]))
+            print(describe_comparison(doc.comparison))
     return 0
 
 
@@ -103,37 +104,37 @@ def _cache(args: argparse.Namespace, columns: ColumnOptions) -> str:
     return str(features_only_cache(source, Path(args.out) / CACHE_FILE, **columns.to_dict()))
 
 
-def _comparison(probe_results: str, doc: dict, cache: str) -> dict:
+def _comparison(probe_results: str, doc: Document, cache: str) -> Comparison:
     try:
-        probe_doc = json.loads(Path(probe_results).read_text())
-    except (OSError, ValueError) as error:
+        probe_doc = Document.from_dict(json.loads(Path(probe_results).read_text()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise UserError(f"cannot read probe results {probe_results}: {error}") from None
-    if probe_doc.get("clip_ids") != doc["clip_ids"] or probe_doc.get("protocol") != doc["protocol"]:
+    if probe_doc.clip_ids != doc.clip_ids or probe_doc.protocol != doc.protocol:
         raise UserError(f"{probe_results} was not made on the clips and protocol of {cache}: run probe on the same "
                         "cache with the same --cv, --folds, --seed and labels")
-    if probe_doc.get("clip_labels", doc["clip_labels"]) != doc["clip_labels"]:
+    if (probe_doc.clip_labels or doc.clip_labels) != doc.clip_labels:
         raise UserError(f"{probe_results} probed other labels of these clips: give probe and baselines the same "
                         "--labels and --label-column")
     try:
-        return compare(probe_doc["results"], doc["results"], labels=doc["clip_labels"])
+        return compare(probe_doc.results, doc.results, labels=doc.clip_labels)
     except ValueError as error:
         raise UserError(str(error)) from None
 
 
-def describe_comparison(result: dict) -> str:
+def describe_comparison(result: Comparison) -> str:
     """Two lines for people: the selected layer against the selected baseline, and the paired test."""
-    layer, baseline = result["best_layer"], result["best_baseline"]
-    metric = "UAR" if result["metric"] == "balanced_accuracy" else result["metric"]
-    lines = [f"{describe(layer)} {metric} {with_interval(layer)} vs selected baseline {metric} "
-             f"{with_interval(baseline)}: difference {result['value_difference']:+.3f} over {result['n_folds']} fold(s)"]
-    if result["p_value"] is None:
-        lines.append(f"{result['test']}: {result.get('note', 'no test possible')}")
+    layer, baseline = result.best_layer, result.best_baseline
+    metric = "UAR" if result.metric == "balanced_accuracy" else result.metric
+    lines = [f"{layer.describe()} {metric} {with_interval(layer)} vs selected baseline {metric} "
+             f"{with_interval(baseline)}: difference {result.value_difference:+.3f} over {result.n_folds} fold(s)"]
+    if result.p_value is None:
+        lines.append(f"{result.test}: {result.note or 'no test possible'}")
     else:
-        line = f"{result['test']}: p = {result['p_value']:.3g}"
-        if result.get("wilcoxon_p_value") is not None:
-            line += f"; Wilcoxon signed-rank p = {result['wilcoxon_p_value']:.3g}"
-        if result.get("wilcoxon_note"):
-            line += f" ({result['wilcoxon_note']})"
+        line = f"{result.test}: p = {result.p_value:.3g}"
+        if result.wilcoxon_p_value is not None:
+            line += f"; Wilcoxon signed-rank p = {result.wilcoxon_p_value:.3g}"
+        if result.wilcoxon_note:
+            line += f" ({result.wilcoxon_note})"
         lines.append(line)
     return "\n".join(lines)
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from layerprobe.baselines.features import FEATURES, MIN_SAMPLES, Feature
-from layerprobe.data.audio import ClipError, decode
+from layerprobe.baselines.feature_pool import clip_outcomes
+from layerprobe.baselines.features import FEATURES, Feature
 from layerprobe.data.cache import open_cache
 from layerprobe.data.columns import ColumnChoice
 from layerprobe.data.feature_writer import FeatureWriter
@@ -57,7 +57,8 @@ def feature_by_name(name: str) -> Feature:
 
 
 def compute_features(cache: str | os.PathLike, names: Sequence[str] = ("mfcc", "logmel"), overwrite: bool = False,
-                     progress: bool = True, *, data: str | None = None, columns: dict | None = None) -> Summary:
+                     progress: bool = True, *, data: str | None = None, columns: dict | None = None,
+                     n_jobs: int = -1) -> Summary:
     """Fill features/NAME for every clip of `cache` whose feature is not yet ok; return what was done.
 
     cache: an HDF5 cache (from extract-embeddings, or a features-only one). names: features to
@@ -67,6 +68,8 @@ def compute_features(cache: str | os.PathLike, names: Sequence[str] = ("mfcc", "
     as failed with their reason and counted in the summary; a killed run resumes where it stopped.
     data, columns: a dataset (and its manifest column names) to find the clips' audio in before the
     one the cache records: `layerprobe run` gives its DATA, whose new clips the first one lacks.
+    n_jobs: worker processes, -1 for all cores (default); the values do not depend on it. Rows are
+    written in order as their chunk of clips comes back (baselines.feature_pool).
     """
     started = time.perf_counter()
     features = [feature_by_name(name) for name in names]
@@ -81,15 +84,15 @@ def compute_features(cache: str | os.PathLike, names: Sequence[str] = ("mfcc", "
                 continue
             if clips is None or any(writer.ids[row] not in clips for row in todo):  # only work needs the audio
                 clips = _clips_of(cache, [writer.ids[row] for row in todo], data, columns or {})
-            _compute(writer, feature, [(row, clips.get(writer.ids[row])) for row in todo], summary, progress)
+            _compute(writer, feature, [(row, clips.get(writer.ids[row])) for row in todo], summary, progress,
+                     n_jobs)
     summary.wall_seconds = time.perf_counter() - started
     return summary
 
 
 def _compute(writer: FeatureWriter, feature: Feature, todo: list[tuple[int, Clip | None]], summary: Summary,
-             progress: bool) -> None:
+             progress: bool, n_jobs: int) -> None:
     """Compute `feature` for each (row, clip); clip None: the dataset no longer lists the row's clip."""
-    rate = feature.params["sample_rate"]
     done_rows: list[int] = []
     done_values: list[np.ndarray] = []
     durations: list[float] = []
@@ -102,23 +105,24 @@ def _compute(writer: FeatureWriter, feature: Feature, todo: list[tuple[int, Clip
             done_values.clear()
             durations.clear()
 
-    for row, clip in tqdm(todo, desc=feature.name, unit="clip", disable=not progress, dynamic_ncols=True):
-        try:
-            if clip is None:
-                raise ClipError("unlisted", "the dataset the cache was made from no longer lists this clip")
-            wave = decode(clip.source, rate, min_samples=MIN_SAMPLES)
-            values = feature.compute(wave)
-            if not np.isfinite(values).all():
-                raise ClipError("non-finite", f"{feature.name} has NaN or infinity")
-        except ClipError as error:
-            writer.write_failed(row, str(error))
-            summary.failed[feature.name][error.reason] += 1
-            continue
-        done_rows.append(row)
-        done_values.append(values)
-        durations.append(len(wave) / rate)
-        if len(done_rows) >= ROWS_PER_WRITE:
-            flush()
+    rows = [row for row, _ in todo]
+    sources = [None if clip is None else clip.source for _, clip in todo]
+    start = 0
+    with tqdm(total=len(todo), desc=f"{feature.name} features", unit="clip", disable=not progress,
+              dynamic_ncols=True) as bar:
+        for chunk in clip_outcomes(feature, sources, n_jobs):
+            for row, (first, second) in zip(rows[start:start + len(chunk)], chunk, strict=True):
+                if isinstance(first, str):  # (reason, detail) of a clip that failed
+                    writer.write_failed(row, f"{first}: {second}")
+                    summary.failed[feature.name][first] += 1
+                    continue
+                done_rows.append(row)
+                done_values.append(first)
+                durations.append(second)
+                if len(done_rows) >= ROWS_PER_WRITE:
+                    flush()
+            start += len(chunk)
+            bar.update(len(chunk))
     flush()
 
 

@@ -19,14 +19,15 @@ import numpy as np
 from scipy import stats
 
 from layerprobe.probes.output import headline_record
+from layerprobe.results import Comparison, Record, Side
 
 NADEAU_BENGIO = "corrected resampled t-test (Nadeau & Bengio 2003), two-sided, k-1 degrees of freedom"
 MCNEMAR = "McNemar's exact test of accuracy on the paired test clips (Dietterich 1998), two-sided"
 WILCOXON_LEVEL = 0.05
 
 
-def compare(layer_records: Sequence[dict], baseline_records: Sequence[dict], metric: str = "balanced_accuracy",
-            labels: Sequence[str] | None = None) -> dict:
+def compare(layer_records: Sequence[Record], baseline_records: Sequence[Record], metric: str = "balanced_accuracy",
+            labels: Sequence[str] | None = None) -> Comparison:
     """Compare the selected layer record with the selected baseline record, fold by fold.
 
     layer_records: probe records (probes.sweep.probe). baseline_records: records of
@@ -34,52 +35,44 @@ def compare(layer_records: Sequence[dict], baseline_records: Sequence[dict], met
     "balanced_accuracy" (default) or "macro_f1". labels: the label of each ok clip (indexed like the
     records' predictions); needed only for a single split, where McNemar's test counts which clips
     each side gets right.
-    Returns metric, best_layer and best_baseline ({"layer", "classifier", "value", "ci"}, with "ci_note"
-    where ci is None), differences
-    (layer minus baseline, per fold), mean_difference, test, statistic, p_value, wilcoxon_p_value
-    (with wilcoxon_note when the folds are too few for it to reach 0.05), n_folds, and "note" when
-    no test is possible and why.
+    Returns the Comparison: metric, best_layer and best_baseline (source, classifier, value, ci, with
+    ci_note where ci is None, picks), differences (layer minus baseline, per fold), mean_difference,
+    test, statistic, p_value, wilcoxon_p_value (with wilcoxon_note when the folds are too few for it
+    to reach 0.05), n_folds, and a note when no test is possible and why.
     Raises ValueError when a side has no selected record or they were not evaluated on the same folds.
     """
     layer, baseline = headline_record(list(layer_records)), headline_record(list(baseline_records))
     if layer is None or baseline is None:
         raise ValueError("no selected record to compare: run probe and baselines with this version")
     _check_paired(layer, baseline)
-    differences = np.subtract(layer[metric]["folds"], baseline[metric]["folds"])
-    result = {
-        "metric": metric,
-        "best_layer": _summary(layer, metric),
-        "best_baseline": _summary(baseline, metric),
-        "differences": differences.tolist(),
-        "mean_difference": float(differences.mean()),
-        "value_difference": layer[metric]["value"] - baseline[metric]["value"],
-        "n_folds": len(differences),
-        **_wilcoxon(differences),
-    }
+    differences = np.subtract(layer.metric(metric).folds, baseline.metric(metric).folds)
+    shared = dict(metric=metric, best_layer=_side(layer, metric), best_baseline=_side(baseline, metric),
+                  differences=differences.tolist(), mean_difference=float(differences.mean()),
+                  value_difference=layer.metric(metric).value - baseline.metric(metric).value,
+                  n_folds=len(differences), **_wilcoxon(differences))
     if len(differences) == 1:
-        return {**result, **_mcnemar(layer, baseline, labels)}
-    return {**result, **_corrected_t(differences, _test_train_ratio(layer))}
+        return Comparison(**shared, **_mcnemar(layer, baseline, labels))
+    return Comparison(**shared, **_corrected_t(differences, _test_train_ratio(layer)))
 
 
-def _summary(record: dict, metric: str) -> dict:
+def _side(record: Record, metric: str) -> Side:
     """The side's figure; `ci` is None (with the record's `ci_note`) where the record has no interval."""
-    found = {key: record[metric][key] for key in ("ci_note",) if key in record[metric]}
-    return {"layer": record["layer"], "classifier": record["classifier"], "value": record[metric]["value"],
-            "ci": record[metric]["ci"], **found, "picked": record.get("picked", [])}
+    summary = record.metric(metric)
+    return Side(record.layer, record.classifier, summary.value, summary.ci, summary.ci_note, record.picked or [])
 
 
-def _check_paired(a: dict, b: dict) -> None:
-    same = a["protocol"] == b["protocol"] and len(a["predictions"]) == len(b["predictions"]) and all(
-        fa["index"] == fb["index"] for fa, fb in zip(a["predictions"], b["predictions"]))
+def _check_paired(a: Record, b: Record) -> None:
+    same = a.protocol == b.protocol and len(a.predictions) == len(b.predictions) and all(
+        fa.index == fb.index for fa, fb in zip(a.predictions, b.predictions))
     if not same:
-        raise ValueError(f"layer {a['layer']} and {b['layer']} were not evaluated on the same folds: run probe "
+        raise ValueError(f"layer {a.layer} and {b.layer} were not evaluated on the same folds: run probe "
                          "and baselines on the same cache with the same --cv, --folds and --seed")
 
 
-def _test_train_ratio(record: dict) -> float:
+def _test_train_ratio(record: Record) -> float:
     """Mean n_test / n_train over folds (the folds partition the record's clips)."""
-    sizes = np.array([len(fold["index"]) for fold in record["predictions"]])
-    return float(np.mean(sizes / (record["n_clips"] - sizes)))
+    sizes = np.array([len(fold.index) for fold in record.predictions])
+    return float(np.mean(sizes / (record.n_clips - sizes)))
 
 
 def _corrected_t(differences: np.ndarray, ratio: float) -> dict:
@@ -108,14 +101,14 @@ def _wilcoxon(differences: np.ndarray) -> dict:
     return result
 
 
-def _mcnemar(layer: dict, baseline: dict, labels: Sequence[str] | None) -> dict:
+def _mcnemar(layer: Record, baseline: Record, labels: Sequence[str] | None) -> dict:
     base = {"test": MCNEMAR}
     if labels is None:
         return {**base, "statistic": None, "p_value": None,
                 "note": "one train/test split: McNemar's test needs the clip labels, none were given; no test done"}
-    truth = np.asarray(labels)[layer["predictions"][0]["index"]]
-    layer_right = np.asarray(layer["predictions"][0]["predicted"]) == truth
-    baseline_right = np.asarray(baseline["predictions"][0]["predicted"]) == truth
+    truth = np.asarray(labels)[layer.predictions[0].index]
+    layer_right = np.asarray(layer.predictions[0].predicted) == truth
+    baseline_right = np.asarray(baseline.predictions[0].predicted) == truth
     only_layer = int((layer_right & ~baseline_right).sum())
     only_baseline = int((~layer_right & baseline_right).sum())
     discordant = only_layer + only_baseline

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from collections.abc import Sequence
 
@@ -36,7 +37,7 @@ def evaluate_baselines(cache: str | os.PathLike, baseline: BaselineOptions = Bas
     specs = baseline_specs(baseline.classifiers)
     wanted = [feature_by_name(name) for name in features]  # an unknown name fails before any work
     if _needs_computing(cache, wanted):
-        summary = compute_features(cache, features, overwrite=overwrite, progress=progress)
+        summary = compute_features(cache, features, overwrite=overwrite, progress=progress, n_jobs=fit.n_jobs)
         if progress:
             print(summary, file=sys.stderr)
     with CacheReader(cache) as reader:
@@ -56,11 +57,10 @@ def evaluate_baselines(cache: str | os.PathLike, baseline: BaselineOptions = Bas
     # Chance is neither weighted nor permuted: a majority guess has no weights to learn, and no p-value to give.
     chance = study([(CHANCE_LAYER, lambda: chance_input(len(y)))], CHANCE_SPECS, y, shared,
                    FitOptions(n_jobs=fit.n_jobs), detection=detection)
-    for record in chance.records:  # a majority guess never predicting most classes is its definition, not news
-        record["warnings"] = []
-    records = found.records + chance.records
+    # A majority guess never predicting most classes is its definition, not news.
+    records = found.records + [replace(record, warnings=[]) for record in chance.records]
     notes = [note for note in [target.note()] if note] + found.notes
-    return Sweep(shared, records, clip_ids, attrs, notes, classes=records[0]["classes"], labels=target)
+    return Sweep(shared, records, clip_ids, attrs, notes, classes=records[0].classes, labels=target)
 
 
 def _needs_computing(cache: str | os.PathLike, features: Sequence[Feature]) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from layerprobe.probes.detection import DECISION_FUNCTION
 from layerprobe.probes.evaluate import Candidate
 from layerprobe.probes.protocols import Folds, OuterFold
 from layerprobe.probes.records import record
+from layerprobe.results import Record
 
 N_GROUPS = 1_000
 
@@ -45,17 +47,17 @@ def synthetic(n_classes: int, n_test: int, folds: int, seed: int = 0) -> tuple[n
     return codes, split, decisions
 
 
-def as_decimal_lists(rec: dict, decisions: list[np.ndarray]) -> dict:
+def as_decimal_lists(rec: Record, decisions: list[np.ndarray]) -> Record:
     """The record with each fold's scores as one list of float32 shortest decimals per clip."""
-    predictions = [{**fold, "scores": decision.astype(str).astype(np.float64).tolist()}
-                   for fold, decision in zip(rec["predictions"], decisions)]
-    return {**rec, "predictions": predictions}
+    predictions = [replace(fold, scores=decision.astype(str).astype(np.float64).tolist())
+                   for fold, decision in zip(rec.predictions, decisions)]
+    return replace(rec, predictions=predictions)
 
 
-def written(rec: dict) -> tuple[int, float]:
+def written(rec: Record) -> tuple[int, float]:
     """(bytes, seconds) of the record written as probe --out writes its results (json, indent 1)."""
     started = time.perf_counter()
-    text = json.dumps({"results": [rec]}, indent=1)
+    text = json.dumps({"results": [rec.to_dict()]}, indent=1)
     return len(text.encode()), time.perf_counter() - started
 
 

@@ -1,4 +1,4 @@
-"""Peak resident memory of extract-embeddings on one long clip against ten 1-second clips.
+"""Peak resident memory of extract-embeddings (or of the baselines' features) on one long clip against ten 1-second clips.
 
 Both runs are whole processes under /usr/bin/time -v with the same small random-init encoder, so
 the difference is what the long clip itself costs (decoding, resampling, queueing, encoding in
@@ -7,6 +7,14 @@ clip decoded at once, normalized by the model's feature extractor, cut into the 
 each encoded alone, frame-weighted mean.
 
     python bench/long_clip_memory.py [--seconds 3600] [--workdir /tmp/layerprobe-long-clip]
+
+--stage baselines: the same two peaks for what `baselines DATA` does before its fits (a
+features-only cache, then features/mfcc and features/logmel in this one process, n_jobs=1), and
+the long clip's stored features against the whole-clip computation (the clip decoded at once,
+mfcc_stats and logmel_stats on it: what the code before streaming stored), as the largest
+difference relative to the value (or to 1 where the value is under 1).
+
+    python bench/long_clip_memory.py --stage baselines --seconds 7200
 """
 from __future__ import annotations
 
@@ -67,6 +75,44 @@ def peak_mib(data: Path, cache: Path, model: str) -> float:
     return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1)) / 1024
 
 
+FEATURES_RUN = """
+import sys
+from layerprobe.baselines.compute import compute_features
+from layerprobe.baselines.features_only import features_only_cache
+features_only_cache(sys.argv[1], sys.argv[2])
+print(compute_features(sys.argv[2], ("mfcc", "logmel"), progress=False, n_jobs=1))
+"""
+
+
+def features_peak_mib(data: Path, cache: Path) -> float:
+    cache.unlink(missing_ok=True)
+    result = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", FEATURES_RUN, str(data), str(cache)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(result.stderr)
+    print(result.stdout.strip())
+    return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1)) / 1024
+
+
+def baselines_stage(work: Path, seconds: int) -> None:
+    from layerprobe.baselines.features import FEATURES
+    from layerprobe.data.audio import decode
+    from layerprobe.data.clips import FileSource
+    from layerprobe.data.reader import CacheReader
+
+    short = features_peak_mib(work / "short", work / "short_features.h5")
+    long = features_peak_mib(work / "long", work / "long_features.h5")
+    print(f"peak resident memory, features of ten 1 s clips:                 {short:7.0f} MiB")
+    print(f"peak resident memory, features of one {seconds} s 48 kHz stereo clip: {long:7.0f} MiB")
+    print(f"difference: {long - short:.0f} MiB")
+    wave = decode(FileSource(str(work / "long" / "speech" / "long.wav")), 16000)
+    with CacheReader(work / "long_features.h5") as reader:
+        for name in ("mfcc", "logmel"):
+            stored, whole = reader.feature(name)[0], FEATURES[name].compute(wave)
+            relative = np.abs(stored - whole) / np.maximum(np.abs(whole), 1)
+            print(f"features/{name}: streamed against the whole clip, max relative difference {relative.max():.2e}")
+
+
 def chunked_reference(path: Path, model_dir: str, chunk_seconds: float = 30.0) -> np.ndarray:
     import soxr
     import torch
@@ -93,11 +139,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=3600)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/layerprobe-long-clip"))
+    parser.add_argument("--stage", choices=("extract", "baselines"), default="extract")
     args = parser.parse_args()
     work = args.workdir
-    model = tiny_model(work / "model")
     write_short(work / "short")
     write_long(work / "long" / "speech" / "long.wav", args.seconds)
+    if args.stage == "baselines":
+        baselines_stage(work, args.seconds)
+        return
+    model = tiny_model(work / "model")
     short = peak_mib(work / "short", work / "short.h5", model)
     long = peak_mib(work / "long", work / "long.h5", model)
     print(f"peak resident memory, ten 1 s clips:                 {short:7.0f} MiB")

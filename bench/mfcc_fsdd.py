@@ -26,6 +26,7 @@ from layerprobe.baselines.compute import compute_features
 from layerprobe.baselines.features_only import features_only_cache
 from layerprobe.baselines.run import evaluate_baselines
 from layerprobe.options import BaselineOptions, FitOptions, ProtocolOptions
+from layerprobe.results import Source
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,10 +38,10 @@ def ours(data: Path, work: Path, n_jobs: int) -> tuple[float, list[float]]:
     print(compute_features(cache, ("mfcc",), progress=False))
     result = evaluate_baselines(cache, BaselineOptions(classifiers=("svm-rbf",)), ProtocolOptions(cv="loso"),
                                 FitOptions(n_jobs=n_jobs))
-    [record] = [r for r in result.records if r["layer"] == "mfcc"]
+    [record] = [r for r in result.records if r.layer == Source.of("mfcc")]
     # The mean over speakers, as cross_val_score gives; every FSDD speaker has 500 clips, so it is
     # also the record's pooled "value".
-    folds = record["accuracy"]["folds"]
+    folds = record.accuracy.folds
     return float(np.mean(folds)), folds
 
 

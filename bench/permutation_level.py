@@ -57,8 +57,8 @@ def one(design: str, index: int, signal: float, permutations: int) -> tuple[floa
     folds = outer_folds(labels, groups, cv=cv, seed=index)
     result = study([(0, lambda: X)], classifier_specs("ridge"), labels, folds,
                    FitOptions(permutations=permutations, n_jobs=1), selections=selections_for(["ridge"]))
-    record = result.records[0]
-    return record["p_value"], record["p_value_fwer"], record["permutation_observed"], record["null_mean"]
+    test = result.records[0].significance
+    return test.p_value, test.p_value_fwer, test.permutation_observed, test.null_mean
 
 
 def rate(p_values: np.ndarray) -> str:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import math
 import os
 import re
+import stat
 from collections.abc import Iterator
 
 import numpy as np
@@ -77,29 +79,49 @@ def audio_blocks(source: AudioSource, sample_rate: int, max_seconds: float = MAX
 
 
 def header_duration(source: AudioSource) -> float:
-    """Seconds from the file header only (fast, no decoding); nan if unreadable."""
+    """Seconds from the file header only (fast, no decoding); nan if unreadable or not a regular
+    file (a FIFO would block the run until something writes into it)."""
     try:
-        info = sf.info(source.open())
+        info = sf.info(_open(source))
     except Exception:  # any failure means "unknown"; decode() reports the reason later
         return math.nan
     return info.frames / info.samplerate if info.samplerate else math.nan
 
 
 def _open(source: AudioSource) -> str | io.BytesIO:
-    """The source opened, with a missing or 0-byte file told apart from a broken one."""
+    """The source opened, once its path is known to be a regular file that is not empty: a FIFO,
+    device or socket is refused before it is opened (opening a FIFO waits for a writer), and a
+    missing file, a directory and a symlink loop are each named for what they are."""
     try:
         opened = source.open()
     except OSError as error:
         raise ClipError("unreadable", str(error)) from error
     if isinstance(opened, io.BytesIO):
         size = opened.getbuffer().nbytes
-    elif not os.path.isfile(opened):
-        raise ClipError("unreadable", f"file not found: {opened}")
     else:
-        size = os.path.getsize(opened)
+        size = _regular_file_size(opened)
     if size == 0:
         raise ClipError("empty", "the file is 0 bytes")
     return opened
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _regular_file_size(path: str) -> int:
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        broken = os.path.islink(path)
+        raise ClipError("unreadable", f"{'a symlink to a missing file' if broken else 'file not found'}: {path}") from None
+    except OSError as error:
+        cause = "symlink loop" if error.errno == errno.ELOOP else os.strerror(error.errno) if error.errno else str(error)
+        raise ClipError("unreadable", f"{cause}: {path}") from None
+    if not stat.S_ISREG(found.st_mode):
+        kind = next((name for test, name in _KINDS if test(found.st_mode)), "not a file")
+        raise ClipError("unreadable", f"not a regular file: {path} is {kind}")
+    return found.st_size
 
 
 @contextlib.contextmanager

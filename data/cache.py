@@ -16,11 +16,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from layerprobe.data.cache_layout import (ERROR, FORMAT, STATUS, Structure, check_layout, damaged, first_line,
-                                          is_text, layer_name, pooling_status_name)
+from layerprobe.data.cache_layout import (ERROR, FORMAT, STATUS, Structure, check_layout, check_statuses, damaged,
+                                          first_line, is_text, layer_name, pooling_status_name)
 from layerprobe.data.columns import ColumnChoice
 from layerprobe.data.durable import WriterLock, remove_stale_lock
-from layerprobe.data.parts import COMPUTED_CLIP_COLUMNS, TEXT_COLUMNS, Column, Part, commit, text_columns
+from layerprobe.data.parts import (COMPUTED_CLIP_COLUMNS, TEXT_COLUMNS, Column, Part, commit, is_relinked, relinked_index,
+                                   text_columns)
 from layerprobe.data.row_store import RowStore
 from layerprobe.errors import UserError
 
@@ -104,7 +105,8 @@ def is_hdf5_file(path: str | os.PathLike[str]) -> bool:
 
 def open_cache(path: str | os.PathLike) -> h5py.File:
     """An existing cache, read-only, checked against the contract (cache_layout.check_layout), or
-    a UserError saying why it is not one. A lock file left by a killed writer is removed."""
+    a UserError saying why it is not one. A lock file left by a killed writer is removed. A cache
+    renamed or copied with its parts folder reads the parts beside it (parts.relinked_index)."""
     remove_stale_lock(Path(path))
     try:
         # Without HDF5's file lock, as the writer opens its parts (durable.open_for_writing): HDF5
@@ -118,7 +120,11 @@ def open_cache(path: str | os.PathLike) -> h5py.File:
     try:
         if "layerprobe_format" not in file.attrs:
             raise UserError(f"not a layerprobe cache (no layerprobe_format attribute): {path}")
-        check_layout(file, path)
+        if check_layout(file, path):
+            relinked = relinked_index(Path(path), file)
+            file.close()
+            file = relinked
+        check_statuses(file, path)
     except (OSError, RuntimeError) as error:
         file.close()
         raise damaged(path, error) from None
@@ -176,7 +182,8 @@ class CacheWriter:
                     f"{self.path} was made with other settings: {'; '.join(differences)}; "
                     "use --overwrite to replace it or another --out"
                 )
-            cache = Structure.of(existing)
+            cache = Structure.of(existing, self.path)
+            relinked = is_relinked(existing)
         held = stored_poolings(cache.attrs)
         self.settings = replace(self.settings, poolings=held + tuple(p for p in self.settings.poolings if p not in held))
         merged, unlisted = _merge(cache.table, table)
@@ -190,7 +197,7 @@ class CacheWriter:
             (text_columns(relabelled), 0, cache.rows),  # stored clips whose label, group, fold, ... changed
             (added, 0, rows),
         ) if columns and stop > start]
-        if new or cache.parts is None:
+        if new or cache.parts is None or relinked:  # a renamed cache's index is rewritten to name its folder
             attrs = {**cache.attrs, "pooling": ",".join(self.settings.poolings)}
             return unlisted, commit(self.path, attrs, merged, cache.parts, new), merged["id"]
         return unlisted, cache.parts, merged["id"]

@@ -1,10 +1,11 @@
 """What a cache file must hold (docs/design.md: "The cache contract"), checked before any work.
 
 open_cache (data/cache.py) runs check_layout on every cache it opens, for readers and writers
-alike: each dataset's rank, dtype and row count, the status values, the root attrs' types, and
-that nothing is read from outside the cache and its parts folder (no external links, no external
-raw storage, no virtual dataset but those over the listed parts, data/parts.py). A violation is
-one UserError naming the dataset and what was expected. The reader adds check_finite: the
+alike: each dataset's rank, dtype and row count, the root attrs' types, that nothing is read from
+outside the cache and its parts folder (no external links, no external raw storage, no virtual
+dataset but those over the listed parts, data/parts.py), that the parts carry the cache's id,
+and that no dataset declares far more bytes than its file holds; then check_statuses. A violation
+is one UserError naming the dataset and what was expected. The reader adds check_finite: the
 embeddings and features of rows whose status is "ok" are finite, checked as each is read.
 """
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from layerprobe.data.parts import (PART_NAME, TEXT_COLUMNS, Column, Part, parts_folder, read_parts, row_columns, segments,
-                                   stored_text_names)
+from layerprobe.data.parts import (ID_ATTR, PART_NAME, TEXT_COLUMNS, Column, Part, parts_folder, read_parts, row_columns,
+                                   segments, stored_text_names)
 from layerprobe.errors import UserError
 
 FORMAT = 1
@@ -39,6 +40,10 @@ _TEXT_ATTRS = ("model", "model_revision", "model_fingerprint", "model_type", "po
                "group_column", "versions", "command")
 _INTEGER_ATTRS = ("sample_rate", "hidden_size")
 _SHOWN = 120  # characters of a name a message shows: a crafted name cannot make a long line
+# A dataset may declare more bytes than its file holds only by this much (compression, unwritten
+# rows): a few-KB file declaring gigabytes would make a reader allocate them.
+_DECLARED_PER_STORED = 64
+_DECLARED_FREE = 64 * 2**20
 
 
 def layer_name(index: int, pooling: str = "mean") -> str:
@@ -65,8 +70,11 @@ def check_format(file: h5py.File, path: str | os.PathLike) -> None:
         raise UserError(f"{path} is a layerprobe cache of format {found}; this version reads format {FORMAT}")
 
 
-def check_layout(file: h5py.File, path: str | os.PathLike) -> None:
-    """Refuse, in one line naming the dataset or attribute, a cache that breaks the contract."""
+def check_layout(file: h5py.File, path: str | os.PathLike) -> bool:
+    """Refuse, in one line naming the dataset or attribute, a cache that breaks the contract;
+    returns whether its index reads its parts under another folder name than the one beside it
+    (a cache renamed or copied with its folder, bound to it by its id): then the index must be
+    relinked (parts.relinked_index) before any of its rows is read."""
     check_format(file, path)
     _check_attrs(file.attrs, path)
     datasets = _datasets(file, path)
@@ -85,9 +93,19 @@ def check_layout(file: h5py.File, path: str | os.PathLike) -> None:
             raise UserError(f"{path}: no dataset pooled/{shown(name)}/status; expected one beside its layers")
     parts = _listed_parts(file, path, rows)
     if parts is not None:
-        _check_parts(parts, datasets, path, rows)
-    _check_sources(datasets, parts, path)
-    for name, dataset in datasets.items():
+        _check_parts(parts, datasets, path, rows, _cache_id(file["clips"], path))
+    read_from = _check_sources(datasets, parts, path)
+    renamed = read_from is not None and read_from != parts_folder(Path(path)).name
+    if renamed and _cache_id(file["clips"], path) is None:
+        raise UserError(f"{path} reads its parts from {shown(read_from)}, not from {parts_folder(Path(path)).name} "
+                        "beside it: it was renamed or copied, and it was made before a cache carried an id binding "
+                        f"it to its parts; give it back its name (and its folder {shown(read_from)}) to read it")
+    return renamed
+
+
+def check_statuses(file: h5py.File, path: str | os.PathLike) -> None:
+    """Refuse a status dataset holding anything but ok, failed or pending (its rows are read)."""
+    for name, dataset in _datasets(file, path).items():
         if _STATUS.match(name):
             _check_statuses(name, dataset[()], path)
 
@@ -138,9 +156,10 @@ class Structure:
     columns: list[Column]
 
     @classmethod
-    def of(cls, file: h5py.File) -> Structure:
-        """The structure of a cache that check_layout accepted."""
-        table = {column: read_text(file[f"clips/{column}"], file.filename).tolist()
+    def of(cls, file: h5py.File, path: str | os.PathLike | None = None) -> Structure:
+        """The structure of a cache that check_layout accepted; `path` names it in messages (default:
+        the file's name)."""
+        table = {column: read_text(file[f"clips/{column}"], path or file.filename).tolist()
                  for column in stored_text_names(file)}
         return cls(dict(file.attrs), table, read_parts(file), row_columns(file))
 
@@ -237,6 +256,7 @@ def _check_dataset(name: str, dataset: h5py.Dataset, path) -> None:
     if dataset.external:
         raise UserError(f"{path}: {shown(name)} is stored in an external file ({shown(dataset.external[0][0])}); "
                         "expected its values inside the cache")
+    _check_declared_size(name, dataset, path)
     if _STATUS.match(name) or _TEXT.match(name):
         expected, rank, fits = "text", 1, h5py.check_string_dtype(dataset.dtype) is not None
     elif name == "clips/duration":
@@ -251,6 +271,22 @@ def _check_dataset(name: str, dataset: h5py.Dataset, path) -> None:
         raise UserError(f"{path}: {shown(name)} has shape {shape}; expected {what}")
     if not fits:
         raise UserError(f"{path}: {shown(name)} holds {_dtype_name(dataset.dtype)}; expected {expected}")
+
+
+def _check_declared_size(name: str, dataset: h5py.Dataset, path) -> None:
+    """Refuse a dataset that declares far more bytes than its file holds, before any of it is read
+    (a virtual dataset declares its parts' rows, each part checked in its own file)."""
+    if dataset.is_virtual:
+        return
+    declared = dataset.size * dataset.dtype.itemsize
+    stored = os.path.getsize(dataset.file.filename)
+    if declared > max(_DECLARED_PER_STORED * stored, _DECLARED_FREE):
+        raise UserError(f"{path}: {shown(name)} declares {_gib(declared)} ({_dtype_name(dataset.dtype)} "
+                        f"{dataset.shape}) in a file of {_gib(stored)}; expected its values stored in the file")
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size} bytes"
 
 
 def _dtype_name(dtype: np.dtype) -> str:
@@ -274,11 +310,14 @@ def _listed_parts(file: h5py.File, path, rows: int) -> list[Part] | None:
         return None
     try:
         records = json.loads(listed)
+        if not isinstance(records, list) or not all(isinstance(record, dict) and isinstance(record.get("datasets"), list)
+                                                    for record in records):
+            raise ValueError("expected a list of {file, start, stop, datasets}, datasets a list")
         parts = [Part.from_dict(record) for record in records]
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise UserError(f"{path}: attribute clips/parts is not a list of parts ({first_line(error)})") from None
     for part in parts:
-        if not (isinstance(part.file, str) and PART_NAME.match(part.file)):
+        if not (isinstance(part.file, str) and PART_NAME.fullmatch(part.file)):
             raise UserError(f"{path}: attribute clips/parts names {shown(repr(part.file))}; expected part files "
                             "named part-NNNNNN.h5 inside the parts folder")
         if not 0 <= part.start <= part.stop <= rows or not all(isinstance(name, str) for name in part.datasets):
@@ -287,24 +326,42 @@ def _listed_parts(file: h5py.File, path, rows: int) -> list[Part] | None:
     return parts
 
 
-def _check_sources(datasets: Mapping[str, h5py.Dataset], parts: list[Part] | None, path) -> None:
-    """Virtual datasets read only their own name in the listed parts, in the parts folder."""
+def _check_sources(datasets: Mapping[str, h5py.Dataset], parts: list[Part] | None, path) -> str | None:
+    """Virtual datasets read only their own name in the listed parts, in one folder named by a
+    plain name (that beside the cache, or the one it had before it was renamed or copied);
+    returns that folder's name (None without virtual datasets)."""
     folder = parts_folder(Path(path)).name
-    allowed = {f"{folder}/{part.file}" for part in parts or []}
+    listed = {part.file for part in parts or []}
+    read_from = set()
     for name, dataset in datasets.items():
         if not dataset.is_virtual:
             continue
         for source in dataset.virtual_sources():
             file_name = source.file_name.replace("%%", "%")
-            if file_name not in allowed or source.dset_name.lstrip("/") != name:
+            head, _, tail = file_name.rpartition("/")
+            read_from.add(head)
+            if (tail not in listed or source.dset_name.lstrip("/") != name or head in ("", ".", "..")
+                    or "/" in head or len(read_from) > 1):
                 raise UserError(f"{path}: {shown(name)} is a virtual dataset reading {shown(file_name)}; expected "
                                 f"only the part files {folder}/part-NNNNNN.h5 listed in its parts")
+    return read_from.pop() if read_from else None
 
 
-def _check_parts(parts: list[Part], datasets: Mapping[str, h5py.Dataset], path, rows: int) -> None:
-    """Every listed part is there and reads nothing from elsewhere; together they cover every row
-    of every dataset they list, and each holds the datasets the index reads from it in the index's
-    shape and dtype."""
+def _cache_id(holder: h5py.Group, path) -> str | None:
+    """The id (parts.ID_ATTR) an index holds on /clips, a part on its root: text, or None for a
+    cache made before ids."""
+    value = holder.attrs.get(ID_ATTR)
+    if value is not None and not isinstance(value, str):
+        where = "" if holder.name == "/" else f"{holder.name.lstrip('/')}/"
+        raise UserError(f"{path}: attribute {where}{ID_ATTR} is {_kind(value)}; expected text")
+    return value
+
+
+def _check_parts(parts: list[Part], datasets: Mapping[str, h5py.Dataset], path, rows: int,
+                 cache_id: str | None) -> None:
+    """Every listed part is there beside the cache, holds the cache's id and reads nothing from
+    elsewhere; together they cover every row of every dataset they list, and each holds the
+    datasets the index reads from it in the index's shape and dtype."""
     folder = parts_folder(Path(path))
     missing = [part.file for part in parts if not (folder / part.file).is_file()]
     if missing:
@@ -323,6 +380,11 @@ def _check_parts(parts: list[Part], datasets: Mapping[str, h5py.Dataset], path, 
         try:
             with h5py.File(where, "r", locking=False) as file:
                 held = _datasets(file, where)
+                found = _cache_id(file, where)
+                if found != cache_id:
+                    raise UserError(f"{where} is a part of another cache (id {found or 'none'}; {path} has id "
+                                    f"{cache_id or 'none'}): a cache is the file and the folder beside it, copied or "
+                                    "moved together")
                 for name in (name for name in part.datasets if part.file in read_from[name]):
                     _check_part_dataset(held.get(name), datasets[name], name, part, where)
         except OSError as error:
@@ -338,3 +400,4 @@ def _check_part_dataset(dataset: h5py.Dataset | None, indexed: h5py.Dataset, nam
     if dataset.shape != expected or dataset.dtype != indexed.dtype:
         raise UserError(f"{where}: {shown(name)} is {_dtype_name(dataset.dtype)} {dataset.shape}; "
                         f"expected {_dtype_name(indexed.dtype)} {expected}")
+    _check_declared_size(name, dataset, where)

@@ -117,6 +117,11 @@ class WriterLock:
         try:
             self._lock.acquire()
         except Timeout:
+            # filelock also waits out a lock file it cannot create (in /proc, a folder without
+            # write permission): that is not another writer.
+            cause = _uncreatable(Path(self._lock.lock_file))
+            if cause:
+                raise UserError(f"cannot write {self._lock.lock_file}: {cause}") from None
             raise UserError(f"{path} is being written by another process (its lock {self._lock.lock_file} is held)") from None
         except OSError as error:  # a read-only or missing folder
             raise UserError(f"cannot write {self._lock.lock_file}: {error.strerror or error}") from None
@@ -127,6 +132,18 @@ class WriterLock:
         with contextlib.suppress(OSError):
             os.unlink(self._lock.lock_file)
         self._lock.release()
+
+
+def _uncreatable(lock_file: Path) -> str | None:
+    """Why `lock_file` cannot be opened for writing, None if it can (then another process holds it)."""
+    try:
+        os.close(os.open(lock_file, os.O_WRONLY | os.O_CREAT, 0o644))
+    except OSError as error:
+        cause = error.strerror or str(error)
+        if error.errno == errno.ENOENT and lock_file.parent.is_dir():
+            cause += f" ({lock_file.parent} is a folder that takes no new files)"
+        return cause
+    return None
 
 
 def remove_stale_lock(path: Path) -> None:

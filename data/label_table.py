@@ -12,11 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from layerprobe.data.reader import CacheReader
-from layerprobe.data.table import read_rows
+from layerprobe.data.table import check_one_line, read_rows
 from layerprobe.errors import UserError
 
 # The table's column matched to the clips when --id-column is not given, in this order.
 ID_COLUMNS = ("id", "path")
+# The most distinct labels a probe takes: every record holds a K x K confusion matrix (per fold in
+# memory, pooled in the results), so memory and results grow with K squared (5,000 classes: 8 GB
+# after 10 minutes). A label with more values is an identifier, not a class.
+MAX_CLASSES = 1000
 
 
 @dataclass(frozen=True)
@@ -74,15 +78,22 @@ def clip_labels(reader: CacheReader, *, labels: str | Path | None = None, label_
     id_column : the table column matched to clips/id, a value matching no id is tried against
         clips/path; default "id", else "path".
 
-    Raises UserError for a missing column, a table repeating a clip, or no labelled clip.
+    Raises UserError for a missing column, a table repeating a clip, no labelled clip, or more than
+    MAX_CLASSES distinct labels.
     """
     if labels is None:
         if id_column is not None:
             raise UserError("--id-column names a column of the --labels table; give --labels TABLE")
-        return _cache_column(reader, label_column or "label")
-    if label_column is None:
+        found = _cache_column(reader, label_column or "label")
+    elif label_column is None:
         raise UserError("--labels needs --label-column COL: the table's column holding the labels")
-    return _joined(reader, Path(labels), label_column, id_column)
+    else:
+        found = _joined(reader, Path(labels), label_column, id_column)
+    classes = len(np.unique(found.labels))
+    if classes > MAX_CLASSES:
+        raise UserError(f"{found.source} column {found.column!r} has {classes} distinct labels, above the {MAX_CLASSES} "
+                        "a probe takes (each result holds a classes x classes confusion matrix); probe a coarser label")
+    return found
 
 
 def _cache_column(reader: CacheReader, column: str) -> ClipLabels:
@@ -109,6 +120,7 @@ def _joined(reader: CacheReader, table: Path, column: str, id_column: str | None
             raise UserError(f"{table.name} has no 'id' or 'path' column to match clips by; name one with --id-column")
     elif id_column not in header:
         raise UserError(f"{table.name} has no id column {id_column!r}; its columns are {', '.join(map(repr, header))}")
+    check_one_line(table, table_rows, (id_column, column))
     clips = reader.clips
     by_id = {clip_id: row for row, clip_id in enumerate(clips["id"])}
     by_path = {path: row for row, path in enumerate(clips["path"])} if "path" in clips else {}

@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import re
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +36,17 @@ import numpy as np
 from layerprobe.data.durable import METADATA_BYTES, contiguous, replacing, reserve
 
 FOLDER_SUFFIX = ".parts"
-PART_NAME = re.compile(r"^part-(\d+)\.h5$")
+PART_NAME = re.compile(r"part-([0-9]+)\.h5")  # whole names only (fullmatch): no trailing newline
 TEXT_COLUMNS = ("id", "path", "label", "group", "split")
 # clips/ datasets that are computed per clip; every other one is a text column from a manifest.
 COMPUTED_CLIP_COLUMNS = ("duration", "status", "error")
 # The parts list is an attr of /clips, not of the root: the root attrs say how rows were computed
 # (a later stage keys its results on them), and adding a feature changes no row a probe reads.
 PARTS_ATTR = "parts"
+# What binds an index to its parts: an id made with the cache, in the index's /clips attrs and in
+# every part's root attrs. A renamed or copied cache keeps it; parts of another cache do not
+# have it. Caches made before it have it on neither side.
+ID_ATTR = "cache_id"
 
 
 def parts_folder(cache: Path) -> Path:
@@ -125,7 +130,7 @@ def segments(parts: Iterable[Part], name: str, rows: int) -> list[tuple[int, int
 
 def next_part_name(folder: Path) -> str:
     """A name no file in the folder has had yet (past every listed or leftover part)."""
-    numbers = [int(m.group(1)) for m in map(PART_NAME.match, os.listdir(folder)) if m] if folder.exists() else []
+    numbers = [int(m.group(1)) for m in map(PART_NAME.fullmatch, os.listdir(folder)) if m] if folder.exists() else []
     return f"part-{max(numbers, default=-1) + 1:06d}.h5"
 
 
@@ -142,15 +147,24 @@ def initial_value(name: str):
     return None
 
 
-def write_index(file: h5py.File, parts: list[Part], rows: int, folder_name: str, part_files: Mapping[str, Path]) -> None:
-    """Add to a new index `file` one virtual dataset per per-row dataset of `parts`, and the parts list.
+def stored_id(path: Path) -> str | None:
+    """The id of the cache whose index is at `path` (None for one made before ids)."""
+    with h5py.File(path, "r", locking=False) as index:
+        return index["clips"].attrs.get(ID_ATTR)
 
-    part_files: each part's file, to read its datasets' dtype, row shape and attrs (a dataset
-    takes the attrs of the newest part holding it).
+
+def write_index(file: h5py.File, parts: list[Part], rows: int, folder_name: str, part_files: Mapping[str, Path],
+                cache_id: str | None) -> None:
+    """Add to a new index `file` one virtual dataset per per-row dataset of `parts`, the parts list
+    and the cache's id.
+
+    folder_name: the parts folder as the virtual datasets name it (relative to the index's folder,
+    or absolute). part_files: each part's file, to read its datasets' dtype, row shape and attrs
+    (a dataset takes the attrs of the newest part holding it).
     """
     columns: dict[str, Column] = {}
     for part in parts:
-        with h5py.File(part_files[part.file], "r") as source:
+        with h5py.File(part_files[part.file], "r", locking=False) as source:
             columns.update({name: Column.of(source[name]) for name in part.datasets})
     for name, column in columns.items():
         layout = h5py.VirtualLayout(shape=(rows, *column.row_shape), dtype=column.dtype)
@@ -164,6 +178,29 @@ def write_index(file: h5py.File, parts: list[Part], rows: int, folder_name: str,
         dataset = file.create_virtual_dataset(name, layout, fillvalue=fill)
         dataset.attrs.update(column.attrs)
     file["clips"].attrs[PARTS_ATTR] = json.dumps([part.to_dict() for part in parts])
+    if cache_id is not None:
+        file["clips"].attrs[ID_ATTR] = cache_id
+
+
+def relinked_index(path: Path, index: h5py.File) -> h5py.File:
+    """The index of a cache renamed or copied with its parts folder (whose virtual datasets still
+    name the folder it had), reading the parts in the folder beside `path`: the index a writer
+    would write now, held in memory, its parts named by absolute path. The file on disk is not
+    changed (a reader may not write there); the next writer puts such an index in place."""
+    folder = parts_folder(path).absolute()
+    parts = read_parts(index)
+    # The core driver with no backing store never opens a file of that name: the name is a label,
+    # one of its own, since HDF5 refuses two such files of one name open at once.
+    relinked = h5py.File(f"{path}.relinked-{uuid.uuid4().hex}", "w", driver="core", backing_store=False)
+    relinked.attrs.update(index.attrs)
+    write_index(relinked, parts, len(index["clips/status"]), os.fspath(folder),
+                {part.file: folder / part.file for part in parts}, index["clips"].attrs.get(ID_ATTR))
+    return relinked
+
+
+def is_relinked(index: h5py.File) -> bool:
+    """Whether `index` is relinked_index's, not the file on disk."""
+    return index.driver == "core"
 
 
 def unlisted_files(folder: Path, parts: Iterable[Part]) -> list[Path]:
@@ -174,7 +211,7 @@ def unlisted_files(folder: Path, parts: Iterable[Part]) -> list[Path]:
     if not folder.exists():
         return []
     listed = {part.file for part in parts}
-    return [folder / name for name in sorted(os.listdir(folder)) if PART_NAME.match(name) and name not in listed]
+    return [folder / name for name in sorted(os.listdir(folder)) if PART_NAME.fullmatch(name) and name not in listed]
 
 
 def commit(path: Path, attrs: Mapping, table: dict[str, list[str]], parts: list[Part] | None,
@@ -183,10 +220,11 @@ def commit(path: Path, attrs: Mapping, table: dict[str, list[str]], parts: list[
     place an index of `attrs` and every part; returns the parts it lists. `table` is the clips'
     text columns after the change (its rows are the cache's), read for the text of new parts.
 
-    parts: those the cache lists now ([] for a new cache; None for a whole-file cache, which
-    becomes its own first part by a hard link, not a copy). Nothing stored is rewritten. On any
-    error the new parts are removed and the cache is as it was.
+    parts: those the cache lists now ([] for a new cache, which gets a new id; None for a whole-file
+    cache, which becomes its own first part by a hard link, not a copy). Nothing stored is
+    rewritten. On any error the new parts are removed and the cache is as it was.
     """
+    cache_id = uuid.uuid4().hex if parts == [] else stored_id(path)
     folder = parts_folder(path)
     made_folder = not folder.exists()
     folder.mkdir(exist_ok=True)
@@ -195,12 +233,13 @@ def commit(path: Path, attrs: Mapping, table: dict[str, list[str]], parts: list[
         if parts is None:
             made.append(_adopt(path, folder, len(table["id"])))
         for columns, start, stop in new:
-            made.append(_make_part(folder, columns, start, stop, table))
+            made.append(_make_part(folder, columns, start, stop, table, cache_id))
         listed = [*(parts or []), *made]
         needed = METADATA_BYTES + 256 * len(listed) * max(len(part.datasets) for part in listed)
         with replacing(path, needed) as temporary, h5py.File(temporary, "w") as index:
             index.attrs.update(attrs)
-            write_index(index, listed, len(table["id"]), folder.name, {part.file: folder / part.file for part in listed})
+            write_index(index, listed, len(table["id"]), folder.name, {part.file: folder / part.file for part in listed},
+                        cache_id)
     except BaseException:
         for part in made:
             (folder / part.file).unlink(missing_ok=True)
@@ -222,7 +261,8 @@ def _adopt(path: Path, folder: Path, rows: int) -> Part:
         return Part(name, 0, rows, tuple(column.name for column in row_columns(whole)))
 
 
-def _make_part(folder: Path, columns: Sequence[Column], start: int, stop: int, table: dict[str, list[str]]) -> Part:
+def _make_part(folder: Path, columns: Sequence[Column], start: int, stop: int, table: dict[str, list[str]],
+               cache_id: str | None) -> Part:
     """A new part file for rows [start, stop) of `columns`, storage reserved, every row at its
     initial value (text columns: their rows of `table`), renamed into the folder once whole."""
     name = next_part_name(folder)
@@ -232,6 +272,8 @@ def _make_part(folder: Path, columns: Sequence[Column], start: int, stop: int, t
     needed = sum(column.dtype.itemsize * int(np.prod(column.row_shape)) for column in columns) * rows \
         + sum(len(value.encode()) + 32 for values in text.values() for value in values) + METADATA_BYTES
     with replacing(folder / name, needed) as temporary, h5py.File(temporary, "w") as part:
+        if cache_id is not None:
+            part.attrs[ID_ATTR] = cache_id
         datasets = [part.create_dataset(column.name, data=text[column.name], dtype=column.dtype)
                     if column.name in text else contiguous(part, column.name, (rows, *column.row_shape), column.dtype)
                     for column in columns]

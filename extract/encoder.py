@@ -1,12 +1,13 @@
-"""The frozen encoder: loading, truncation to the deepest requested layer, exact batched poolings."""
+"""The encoder shell: loading, device, dtype and autocast, the fingerprint, truncation to the deepest
+requested layer, exact batched poolings. What a model family computes is its adapter's
+(extract/encoders/); this module knows no family."""
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
 import os
-import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,15 +17,16 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from layerprobe.errors import UserError
-from layerprobe.extract.exact_batching import PaddingGuard
+from layerprobe.extract.encoders import family_for
+from layerprobe.extract.encoders.family import Family
 from layerprobe.extract.long_clips import Moments
 from layerprobe.extract.model_source import check_model_source
 from layerprobe.extract.pooling import pooling
 
-SUPPORTED_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Config entries that name or date a checkpoint without changing what it computes.
 UNCOMPUTED_CONFIG_KEYS = ("transformers_version", "_name_or_path", "_commit_hash", "architectures", "dtype", "torch_dtype")
+UNCOMPUTED_PREPROCESSOR_KEYS = ("processor_class",)
 
 
 @dataclass(frozen=True)
@@ -62,58 +64,61 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
-def fingerprint(model: nn.Module) -> str:
-    """A hash of the config's computing entries and every weight, so a cache knows its encoder."""
+def fingerprint(model: nn.Module, feature_extractor) -> str:
+    """A hash of what computes a cache's rows: the config's computing entries, every weight of
+    `model` (the module whose hidden states are read) and the preprocessor's settings.
+
+    Caches made before the preprocessor was covered hold this hash without its last part (config
+    and weights only), so resuming one is refused as another model; reading it is not affected.
+    """
     config = {k: v for k, v in model.config.to_dict().items() if k not in UNCOMPUTED_CONFIG_KEYS}
     digest = hashlib.blake2b(json.dumps(config, sort_keys=True, default=str).encode(), digest_size=16)
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    preprocessor = {k: v for k, v in feature_extractor.to_dict().items() if k not in UNCOMPUTED_PREPROCESSOR_KEYS}
+    digest.update(json.dumps(preprocessor, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
-def receptive_field(config) -> int:
-    """Samples the conv feature encoder needs for one output frame (400 for wav2vec2)."""
-    field, jump = 1, 1
-    for kernel, stride in zip(config.conv_kernel, config.conv_stride):
-        field += (kernel - 1) * jump
-        jump *= stride
-    return field
+def _load_model(model_id: str, revision: str | None, trust_remote_code: bool) -> tuple[type[Family], nn.Module]:
+    """The checkpoint's family and its model as transformers' AutoModel loads it; the family is
+    known from the config before any weight is read."""
+    from transformers import AutoConfig, AutoModel
+
+    with _quiet_transformers():
+        try:
+            config = AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as error:
+            raise _cannot_load(model_id, error) from None
+        family = family_for(config.model_type, model_id)
+        try:
+            return family, AutoModel.from_pretrained(model_id, config=config, revision=revision,
+                                                     trust_remote_code=trust_remote_code)
+        except (OSError, ValueError, RuntimeError, SafetensorError) as error:  # RuntimeError: torch's bad checkpoint
+            raise _cannot_load(model_id, error) from None
 
 
-def _load_feature_extractor(model_id: str, revision: str | None, config):
-    from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
-
-    try:
-        return AutoFeatureExtractor.from_pretrained(model_id, revision=revision)
-    except (OSError, ValueError):
-        warnings.warn(
-            f"{model_id} has no preprocessor_config.json: using the default feature extractor for "
-            f"{config.model_type} (16 kHz, zero-mean unit-variance normalization)",
-            stacklevel=2,
-        )
-        return Wav2Vec2FeatureExtractor(
-            sampling_rate=16000, do_normalize=True, return_attention_mask=getattr(config, "feat_extract_norm", "layer") == "layer"
-        )
-
-
-def _load_model(model_id: str, revision: str | None, trust_remote_code: bool) -> nn.Module:
-    from transformers import AutoModel
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers without its warnings and progress bars, and the user's settings as they were after."""
     from transformers.utils import logging as hf_logging
 
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # a CTC head's unused weights are expected here, not news
     hf_logging.disable_progress_bar()
     try:
-        return AutoModel.from_pretrained(model_id, revision=revision, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, RuntimeError, SafetensorError) as error:  # RuntimeError: torch's bad checkpoint
-        damaged = _damaged_weights(model_id)
-        cause = damaged or (str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__)
-        raise UserError(f"cannot load model {model_id!r}: {cause}") from None
+        yield
     finally:
         hf_logging.set_verbosity(verbosity)
-        if bars:  # the user's setting, as it was
+        if bars:
             hf_logging.enable_progress_bar()
+
+
+def _cannot_load(model_id: str, error: Exception) -> UserError:
+    cause = _damaged_weights(model_id) or (str(error).strip().splitlines()[0][:200] if str(error).strip()
+                                           else type(error).__name__)
+    return UserError(f"cannot load model {model_id!r}: {cause}")
 
 
 def _damaged_weights(model_id: str) -> str:
@@ -157,15 +162,10 @@ class Encoder:
         # the first convolution runs, so setting it here, not at import, is in time.
         os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
         check_model_source(model_id, revision)
-        model = _load_model(model_id, revision, trust_remote_code)
+        family, model = _load_model(model_id, revision, trust_remote_code)
         config = model.config
-        if not (hasattr(model, "feature_extractor") and hasattr(model, "encoder")):
-            raise UserError(
-                f"{model_id} is a {config.model_type} model; layerprobe reads encoders of type "
-                f"{', '.join(SUPPORTED_TYPES)} (a conv feature encoder followed by transformer blocks)"
-            )
-        self.feature_extractor = _load_feature_extractor(model_id, revision, config)
-        num_layers = config.num_hidden_layers
+        self.family = family(model, family.load_feature_extractor(model_id, revision, config))
+        num_layers = self.family.num_layers
         self.layers = list(range(num_layers + 1)) if layers is None else sorted(set(layers))
         bad = [i for i in self.layers if not 0 <= i <= num_layers]
         if bad:
@@ -173,48 +173,45 @@ class Encoder:
         self.info = ModelInfo(
             model=model_id,
             revision=revision or getattr(config, "_commit_hash", None) or "",
-            fingerprint=fingerprint(model),
+            fingerprint=fingerprint(self.family.model, self.family.feature_extractor),
             model_type=config.model_type,
             num_layers=num_layers,
-            hidden_size=config.hidden_size,
-            sample_rate=int(self.feature_extractor.sampling_rate),
-            receptive_field=receptive_field(config),
+            hidden_size=self.family.hidden_size,
+            sample_rate=self.family.sample_rate,
+            receptive_field=self.family.receptive_field,
         )
         # transformers records hidden states as its blocks run: with none left there would be none,
         # not even hidden_states[0], so one block stays.
-        _truncate(model, max(*self.layers, 1))
-        self._guard = PaddingGuard(model)
-        self.model = model.to(self.device).eval()
+        self.family.truncate(max(*self.layers, 1))
+        self.model = self.family.model.to(self.device).eval()
 
-    @property
-    def normalizes_in_blocks(self) -> bool:
-        """Whether the model's input normalization is known here (scaling), so that a clip can be
-        normalized a piece at a time instead of handed whole to the feature extractor."""
-        from transformers import Wav2Vec2FeatureExtractor
-
-        return type(self.feature_extractor) is Wav2Vec2FeatureExtractor
+    def chunk_samples(self, chunk_seconds: float) -> int:
+        """The longest segment, in samples, that --chunk-seconds allows; a UserError where the
+        model cannot take it (shorter than its receptive field, longer than its window)."""
+        samples = int(chunk_seconds * self.info.sample_rate)
+        if samples < self.info.receptive_field:
+            raise UserError(f"--chunk-seconds {chunk_seconds} is shorter than the encoder's receptive field")
+        window = self.family.window_samples
+        if window is not None and samples > window:
+            raise UserError(f"--chunk-seconds {chunk_seconds} is longer than the {window / self.info.sample_rate:g} s "
+                            f"window of {self.info.model_type}'s encoder: choose at most that")
+        return samples
 
     def scaling(self, moments: Moments) -> tuple[float, float]:
-        """(shift, scale) such that (wave - shift) / scale is Wav2Vec2FeatureExtractor's output for
-        a clip of these moments: zero mean and unit variance, or unchanged without do_normalize."""
-        if not self.feature_extractor.do_normalize:
+        """(shift, scale) such that (wave - shift) / scale is the feature extractor's waveform
+        normalization of a clip of these moments: zero mean and unit variance, or unchanged
+        without do_normalize."""
+        if not self.family.normalizes:
             return 0.0, 1.0
         return moments.mean, float(np.sqrt(moments.variance + 1e-7))
 
     def normalize(self, wave: np.ndarray) -> np.ndarray:
-        """The model's own input normalization, applied to one whole clip (float32; may be `wave` itself)."""
-        if self.normalizes_in_blocks:
-            # In place: the feature extractor makes several full-length copies (1 GB for an hour).
-            shift, scale = self.scaling(Moments.of(wave))
-            wave -= np.float32(shift)
-            wave /= np.float32(scale)
-            return wave
-        features = self.feature_extractor(wave, sampling_rate=self.info.sample_rate, return_tensors="np")
-        return features["input_values"][0].astype(np.float32)
-
-    def frames(self, samples: int) -> int:
-        """Encoder frames a clip of `samples` samples yields."""
-        return int(self.model._get_feat_extract_output_lengths(torch.tensor(samples)))
+        """The model's own waveform normalization, applied in place to one whole clip (float32;
+        the feature extractor would make several full-length copies: 1 GB for an hour)."""
+        shift, scale = self.scaling(Moments.of(wave))
+        wave -= np.float32(shift)
+        wave /= np.float32(scale)
+        return wave
 
     @torch.inference_mode()
     def summarize(self, waves: list[np.ndarray], poolings: Sequence[str] = ("mean",)
@@ -222,22 +219,32 @@ class Encoder:
         """Each pooling's summaries of the real frames of each requested layer, for a batch of
         normalized clips (or segments of clips; see extract/pooling.py).
 
+        A family whose every input is padded to its window (Whisper) runs the batch in groups whose
+        padded samples stay within the batch's own (longest x clips, which the batcher bounds), so
+        that a batch of short clips costs the memory it was sized for.
+
         Returns ({pooling: [float32 (batch, len(layers), hidden), ...]}, frames int64 (batch,)).
         """
+        window = self.family.window_samples
+        size = len(waves) if window is None else max(1, max(map(len, waves)) * len(waves) // window)
+        if size >= len(waves):
+            return self._summarize(waves, poolings)
+        groups = [self._summarize(waves[start:start + size], poolings) for start in range(0, len(waves), size)]
+        summaries = {name: [np.concatenate(parts) for parts in zip(*(group[0][name] for group in groups))]
+                     for name in poolings}
+        return summaries, np.concatenate([group[1] for group in groups])
+
+    def _summarize(self, waves: list[np.ndarray], poolings: Sequence[str]
+                   ) -> tuple[dict[str, list[np.ndarray]], np.ndarray]:
         lengths = torch.tensor([len(w) for w in waves])
-        batch = torch.zeros(len(waves), int(lengths.max()))
-        for row, wave in enumerate(waves):
-            batch[row, : len(wave)] = torch.from_numpy(wave)
-        sample_mask = (torch.arange(batch.shape[1]) < lengths[:, None]).long()
-        with self._guard.batch(lengths) as frames, self._autocast():
-            out = self.model(
-                batch.to(self.device), attention_mask=sample_mask.to(self.device), output_hidden_states=True
-            )
-        frames = frames.to(self.device)
-        valid = (torch.arange(out.hidden_states[0].shape[1], device=self.device) < frames[:, None]).float()[..., None]
+        inputs = self.family.inputs(waves, self.device)
+        with self._autocast():
+            hidden = self.family.hidden_states(inputs, lengths)
+        frames = self.family.frames(lengths).to(self.device)
+        valid = (torch.arange(hidden[0].shape[1], device=self.device) < frames[:, None]).float()[..., None]
         summaries = {}
         for name in poolings:
-            per_layer = [pooling(name).summarize(out.hidden_states[i].float(), valid, frames) for i in self.layers]
+            per_layer = [pooling(name).summarize(hidden[i].float(), valid, frames) for i in self.layers]
             summaries[name] = [torch.stack(parts, dim=1).cpu().numpy() for parts in zip(*per_layer)]
         return summaries, frames.cpu().numpy()
 
@@ -245,16 +252,3 @@ class Encoder:
         if self.dtype == "float32":
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=DTYPES[self.dtype])
-
-
-def _truncate(model: nn.Module, deepest: int) -> None:
-    """Drop the transformer blocks past `deepest`: hidden_states[0..deepest] are unchanged, the cost falls."""
-    encoder = model.encoder
-    if deepest >= len(encoder.layers):
-        return
-    encoder.layers = encoder.layers[:deepest]
-    if getattr(model.config, "do_stable_layer_norm", False):
-        # Pre-norm encoders apply a final LayerNorm after the last block; after truncation that
-        # would land on block `deepest`, whose hidden state the full model reports un-normalized.
-        encoder.layer_norm = nn.Identity()
-

@@ -34,25 +34,23 @@ class Read:
 
 @dataclass(frozen=True)
 class Reading:
-    """How clips are read for one encoder: its rate, receptive field and normalization, the chunk,
-    and the --pad-short and --max-seconds rules."""
+    """How clips are read for one encoder: its rate and receptive field, the chunk, and the
+    --pad-short and --max-seconds rules."""
 
     sample_rate: int
     min_samples: int
-    in_blocks: bool
     chunk_samples: int
     pad_short: bool
     max_seconds: float
 
     @classmethod
     def for_encoder(cls, encoder: Encoder, chunk_samples: int, *, pad_short: bool, max_seconds: float) -> Reading:
-        return cls(encoder.info.sample_rate, encoder.info.receptive_field, encoder.normalizes_in_blocks,
-                   chunk_samples, pad_short, max_seconds)
+        return cls(encoder.info.sample_rate, encoder.info.receptive_field, chunk_samples, pad_short, max_seconds)
 
     def read(self, row: int, clip: Clip, seconds: float) -> Read:
         """Decode the clip (`seconds` by its header), or only measure it when it is longer than the
-        chunk and the model's normalization can be applied a piece at a time. Raises ClipError."""
-        if self.in_blocks and seconds * self.sample_rate > self.chunk_samples:
+        chunk (it is normalized a piece at a time). Raises ClipError."""
+        if seconds * self.sample_rate > self.chunk_samples:
             return Read(row, clip, moments=measure(clip.source, self.sample_rate, self.max_seconds))
         wave = decode(clip.source, self.sample_rate, min_samples=self.min_samples, pad_short=self.pad_short,
                       max_seconds=self.max_seconds)

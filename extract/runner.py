@@ -84,8 +84,10 @@ def extract(data: str, out: str, options: ExtractOptions, columns: ColumnOptions
                              trust_remote_code=options.trust_remote_code)
     encoder = runs.local_encoder(load, options.device)
     info = encoder.info
-    if options.chunk_seconds * info.sample_rate < info.receptive_field:
-        raise UserError(f"--chunk-seconds {options.chunk_seconds} is shorter than the encoder's receptive field")
+    if info.sample_rate <= 0:  # else every chunk length is 0 samples, reported as a chunk problem
+        raise UserError(f"{info.model}: its feature extractor's sampling_rate is {info.sample_rate} "
+                        "(preprocessor_config.json); expected the encoder's rate in Hz, e.g. 16000")
+    chunk_samples = encoder.chunk_samples(options.chunk_seconds)
     settings = Settings(
         # A local folder is stored absolute, as the data is: the cache may be read from elsewhere.
         model=str(Path(info.model).resolve()) if Path(info.model).is_dir() else info.model,
@@ -127,8 +129,8 @@ def extract(data: str, out: str, options: ExtractOptions, columns: ColumnOptions
             if options.strict:
                 raise UserError(f"{clip.id}: {error} (--strict stops at the first failed clip)")
 
-        reading = Reading.for_encoder(encoder, int(options.chunk_seconds * info.sample_rate),
-                                      pad_short=options.pad_short, max_seconds=options.max_seconds)
+        reading = Reading.for_encoder(encoder, chunk_samples, pad_short=options.pad_short,
+                                      max_seconds=options.max_seconds)
         batches = runs.pooled_batches(todo, reading, encoder=encoder, load=load, device=options.device,
                                       batch_seconds=options.batch_seconds, poolings=cache.settings.poolings,
                                       failed=failed)

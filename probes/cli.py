@@ -54,14 +54,14 @@ def run(args: argparse.Namespace) -> int:
     groups = [group.from_args(args, known)
               for group in (ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions)]
     doc = probe_stage(args.cache, *groups, out=args.out, progress=not args.quiet)
-    for line in doc["warnings"]:
+    for line in doc.warnings:
         print(f"warning: {line}", file=sys.stderr)
     if args.out:
         path = write_results(doc, args.out)
         record_stage_seconds(args.out, "probe", time.perf_counter() - started)
         if not args.quiet:
             print(f"wrote {path}", file=sys.stderr)
-    print(json.dumps(doc) if args.format == "json" else table(doc))
+    print(json.dumps(doc.to_dict()) if args.format == "json" else table(doc))
     return 0
 
 

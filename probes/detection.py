@@ -24,8 +24,7 @@ from scipy.special import softmax
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 from layerprobe.errors import UserError
-
-DETECTION_METRICS = ("roc_auc", "average_precision")
+from layerprobe.results import DETECTION_METRICS
 POOLED_SCORES = ("value: computed on the out-of-fold scores pooled over folds (each fold's from its own model); "
                  "folds: per fold; fold_mean: their mean")
 STORED_SCORES = ("predictions[k].scores: fold k's per-class scores, clips in the order of predictions[k].index, "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+from layerprobe.results import METRICS
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
@@ -24,8 +24,20 @@ def scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
     and f1_score(average="macro", zero_division=0) on the same predictions.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
-    hits = np.diagonal(matrix, axis1=-2, axis2=-1)
-    true_counts, predicted_counts = matrix.sum(-1), matrix.sum(-2)
+    return count_scores(np.stack([np.diagonal(matrix, axis1=-2, axis2=-1), matrix.sum(-1), matrix.sum(-2)], axis=-2))
+
+
+def class_counts(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """(3, n_classes): each class's hits, true count and predicted count, all that `scores` reads of
+    a confusion matrix, in K numbers a row instead of K x K (a bootstrap over thousands of units)."""
+    return np.stack([np.bincount(truth[truth == predicted], minlength=n_classes),
+                     np.bincount(truth, minlength=n_classes), np.bincount(predicted, minlength=n_classes)])
+
+
+def count_scores(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """`scores` from class_counts (3, K), or a stack of them (..., 3, K)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    hits, true_counts, predicted_counts = counts[..., 0, :], counts[..., 1, :], counts[..., 2, :]
     total = true_counts.sum(-1)
     present = true_counts > 0
     recall = np.divide(hits, true_counts, out=np.zeros_like(hits), where=present)

@@ -6,9 +6,8 @@ import os
 from pathlib import Path
 
 from layerprobe.atomic_write import writable_folder, write_text_atomic
-from layerprobe.probes.evaluate import SELECTED
-from layerprobe.probes.records import describe
 from layerprobe.probes.sweep import Sweep
+from layerprobe.results import SELECTED, Comparison, DetectionMetric, Document, Metric, Record, Side
 
 RESULTS_FILE = "probe_results.json"
 # The metrics every table shows, with the titles people read.
@@ -17,175 +16,164 @@ COLUMNS = (("accuracy", "accuracy"), ("balanced_accuracy", "UAR"), ("macro_f1", 
 RARE_SHARE = 0.10
 
 
-def document(result: Sweep, cache: str | os.PathLike[str], options: dict) -> dict:
-    """The JSON object of `probe --format json`: run-level facts at the top, `results` below.
+def document(result: Sweep, cache: str | os.PathLike[str], options: dict) -> Document:
+    """The results document of `probe --format json`: run-level facts at the top, `results` below.
 
     options: the settings the sweep ran with (classifier, class_weight, permutations, cv, ...).
     Record `predictions[k].index` values index into `clip_ids` and `clip_labels` (the label each
     clip was probed for).
     """
     folds = result.folds
-    return {
-        "cache": os.fspath(cache),
-        "model": str(result.cache_attrs.get("model", "")),
-        "model_fingerprint": str(result.cache_attrs.get("model_fingerprint", "")),
-        "protocol": folds.protocol,
-        "protocol_reason": folds.reason,
-        "selection": folds.selection,
-        "leak": folds.leak,
-        "n_folds": len(folds.outer),
-        "seed": folds.seed,
-        "split_counts": folds.split_counts,
-        "fold_sizes": [{"fit": len(fold.fit), "test": len(fold.test)} for fold in folds.outer],
-        **options,
-        "n_clips": int(len(folds.used)),
-        "classes": result.classes,
-        "label_source": result.labels.to_dict() if result.labels else None,
-        "clip_ids": result.clip_ids,
-        "clip_labels": result.labels.labels.tolist() if result.labels else None,
-        "warnings": warnings(result),
-        "results": result.records,
-    }
+    return Document(
+        cache=os.fspath(cache), model=str(result.cache_attrs.get("model", "")),
+        model_fingerprint=str(result.cache_attrs.get("model_fingerprint", "")), protocol=folds.protocol,
+        protocol_reason=folds.reason, selection=folds.selection, leak=folds.leak, n_folds=len(folds.outer),
+        seed=folds.seed, split_counts=folds.split_counts,
+        fold_sizes=[{"fit": len(fold.fit), "test": len(fold.test)} for fold in folds.outer], options=options,
+        n_clips=int(len(folds.used)), classes=result.classes,
+        label_source=result.labels.to_dict() if result.labels else None, clip_ids=result.clip_ids,
+        clip_labels=result.labels.labels.tolist() if result.labels else None, warnings=warnings(result),
+        results=result.records)
 
 
 def warnings(result: Sweep) -> list[str]:
     """The protocol's warnings, the run's notes, the class-weight hint for a rare positive class, then
     each record's."""
     hint = [line for line in [rare_positive_hint(result.records[0])] if line] if result.records else []
-    return result.folds.warnings + result.notes + hint + [w for record in result.records for w in record["warnings"]]
+    return result.folds.warnings + result.notes + hint + [w for record in result.records for w in record.warnings]
 
 
-def rare_positive_hint(record: dict) -> str | None:
+def rare_positive_hint(record: Record) -> str | None:
     """One line suggesting --class-weight balanced when, of two classes, the positive one is under
     RARE_SHARE of the test clips and the classes were not weighted; else None. Unweighted probes
     of a rare class tend to predict the majority class, and their UAR stays near 0.5."""
-    if len(record["classes"]) != 2 or record.get("class_weight", "none") != "none":
+    if len(record.classes) != 2 or record.class_weight != "none":
         return None
-    positive = (record.get("detection") or {}).get("positive_class") or record["classes"][1]
-    support = record["per_class"]["support"]
-    count, total = support[record["classes"].index(positive)], sum(support)
+    positive = (record.detection.positive_class if record.detection else None) or record.classes[1]
+    support = record.per_class.support
+    count, total = support[record.classes.index(positive)], sum(support)
     if count >= RARE_SHARE * total:
         return None
     return (f"the positive class {positive!r} is {count / total:.1%} of the test clips ({count} of {total}) and "
             "the classes are not weighted, so the probes may seldom predict it: try --class-weight balanced")
 
 
-def write_results(doc: dict, out_dir: str | os.PathLike[str], name: str = RESULTS_FILE) -> Path:
+def write_results(doc: Document | Comparison, out_dir: str | os.PathLike[str], name: str = RESULTS_FILE) -> Path:
     """Write the JSON document to OUT_DIR/NAME (creating OUT_DIR) atomically and return its path."""
-    return write_text_atomic(writable_folder(out_dir) / name, json.dumps(doc, indent=1))
+    return write_text_atomic(writable_folder(out_dir) / name, json.dumps(doc.to_dict(), indent=1))
 
 
-def headline_record(records: list[dict]) -> dict | None:
+def headline_record(records: list[Record]) -> Record | None:
     """The record a headline puts forward: the layer (and classifier) chosen inside each training part."""
-    selected = [record for record in records if record["layer"] == SELECTED]
-    overall = [record for record in selected if record["classifier"] == SELECTED]
+    selected = [record for record in records if record.layer.kind == SELECTED]
+    overall = [record for record in selected if record.classifier == SELECTED]
     return (overall or selected or [None])[0]
 
 
-def protocol_line(doc: dict) -> str:
+def protocol_line(doc: Document) -> str:
     """One line: the protocol, why it was chosen, how hyperparameters were chosen, and the clips per split."""
-    counts = doc.get("split_counts") or {}
+    counts = doc.split_counts
     per_split = f"; clips per split: {', '.join(f'{k} {v}' for k, v in counts.items())}" if set(counts) - {"none"} else ""
-    folds = "1 split" if doc["n_folds"] == 1 else f"{doc['n_folds']} folds"
-    return (f"protocol: {doc['protocol']} ({folds}, seed {doc['seed']}, hyperparameters chosen by "
-            f"{doc['selection']}): {doc['protocol_reason']}{per_split}")
+    folds = "1 split" if doc.n_folds == 1 else f"{doc.n_folds} folds"
+    return (f"protocol: {doc.protocol} ({folds}, seed {doc.seed}, hyperparameters chosen by "
+            f"{doc.selection}): {doc.protocol_reason}{per_split}")
 
 
-def table(doc: dict, first_column: str = "layer") -> str:
+def table(doc: Document, first_column: str = "layer") -> str:
     """A fixed-width table of a results document: one row per record, each figure the pooled value
     with its 95% interval; the selected rows last. For two classes the selected record's detection
     figures lead (see detection_headline). first_column: its title ("feature" for baselines)."""
-    records = doc["results"]
+    records = doc.results
     if not records:
         return "no results"
-    has_p = any("p_value" in record for record in records)
+    has_p = any(record.significance for record in records)
     first = records[0]
-    chance = first["chance"]
+    chance = first.chance
     top = headline_record(records)
-    name = (describe(top) if first_column == "layer" else f"selected {first_column} and classifier") if top else ""
+    name = top.describe() if top else ""
     lines = [protocol_line(doc)]
-    if doc.get("leak"):
-        lines.append(f"LEAK: {doc['leak']}")
-    lines.append(f"{first['n_clips']} clips, {len(first['classes'])} classes; chance: majority accuracy "
+    if doc.leak:
+        lines.append(f"LEAK: {doc.leak}")
+    lines.append(f"{first.n_clips} clips, {len(first.classes)} classes; chance: majority accuracy "
                  f"{chance['majority']['accuracy']:.3f}, class-prior accuracy {chance['class_prior']['accuracy']:.3f}, "
                  f"UAR {chance['class_prior']['balanced_accuracy']:.3f}")
     lead = detection_headline(top) if top is not None else None
     if lead:
-        lines.append(f"{name}: {lead}; UAR {with_interval(top['balanced_accuracy'])}")
+        lines.append(f"{name}: {lead}; UAR {with_interval(top.balanced_accuracy)}")
     lines += [
         "",
         f"{first_column:>8}  {'classifier':<17}  " + "".join(f"{title:<22}" for _, title in COLUMNS)
         + ("p-value  p (family-wise)" if has_p else ""),
     ]
     for record in records:
-        cells = "".join(f"{with_interval(record[metric]):<22}" for metric, _ in COLUMNS)
-        p = f"{record['p_value']:<9.3g}{record['p_value_fwer']:.3g}" if "p_value" in record else ""
-        lines.append(f"{str(record['layer']):>8}  {record['classifier']:<17}  {cells}{p}".rstrip())
-    lines.append(f"pooled out-of-fold value [{interval_method(first['accuracy'])}]")
+        cells = "".join(f"{with_interval(record.metric(metric)):<22}" for metric, _ in COLUMNS)
+        test = record.significance
+        p = f"{test.p_value:<9.3g}{test.p_value_fwer:.3g}" if test else ""
+        lines.append(f"{str(record.layer):>8}  {record.classifier:<17}  {cells}{p}".rstrip())
+    lines.append(f"pooled out-of-fold value [{interval_method(first.accuracy)}]")
     if top is not None:
-        picks = ", ".join(f"{p['layer']}" + (f" ({p['classifier']})" if top["classifier"] == SELECTED else "")
-                          for p in top["picked"])
+        picks = ", ".join(f"{p.layer}" + (f" ({p.classifier})" if top.classifier == SELECTED else "")
+                          for p in top.picked or [])
         lines.append(f"{name}: chosen inside each training part, per fold: {picks}")
-        if top.get("roc_auc"):
+        if top.roc_auc:
             lines.append(f"{name}: {detection_line(top)}")
     return "\n".join(lines)
 
 
-def detection_headline(record: dict) -> str | None:
+def detection_headline(record: Record) -> str | None:
     """For two classes, what a detector is judged by, to lead with instead of UAR: "average precision
     of 'owl' pooled 0.62 [..], fold mean 0.64, against 0.17 for random scores (its prevalence), recall
     0.40 [..] at precision 0.9 (decision score >= 0.31 ...)"; None for more classes or a record without
     decision scores."""
-    if len(record["classes"]) != 2 or "average_precision" not in record:
+    if len(record.classes) != 2 or record.average_precision is None:
         return None
-    positive = record["detection"]["positive_class"]
-    support = record["per_class"]["support"]
-    prevalence = support[record["classes"].index(positive)] / sum(support)
-    line = (f"average precision of {positive!r} {pooled_and_fold_mean(record['average_precision'])}, against "
+    positive = record.detection.positive_class
+    support = record.per_class.support
+    prevalence = support[record.classes.index(positive)] / sum(support)
+    line = (f"average precision of {positive!r} {pooled_and_fold_mean(record.average_precision)}, against "
             f"{prevalence:.3f} for random scores (its prevalence)")
-    at = record.get("recall_at_precision")
+    at = record.recall_at_precision
     if at:
-        reached = (f"decision score >= {at['threshold']:.4g} on the pooled out-of-fold scores"
-                   if at["threshold"] is not None else "no threshold reaches that precision")
-        line += f", recall {with_interval(at)} at precision {at['precision']:g} ({reached})"
+        reached = (f"decision score >= {at.threshold:.4g} on the pooled out-of-fold scores"
+                   if at.threshold is not None else "no threshold reaches that precision")
+        line += f", recall {with_interval(at)} at precision {at.precision:g} ({reached})"
     return line
 
 
-def detection_line(record: dict) -> str:
+def detection_line(record: Record) -> str:
     """"ROC-AUC pooled 0.91 [..], fold mean 0.92; average precision pooled 0.62 [..], fold mean 0.64 (...);
     recall of 'owl' at precision 0.9: 0.40 [..]" for a record."""
-    detection = record["detection"]
-    line = (f"ROC-AUC {pooled_and_fold_mean(record['roc_auc'])}; average precision "
-            f"{pooled_and_fold_mean(record['average_precision'])} ({detection['average']})")
-    if "recall_at_precision" in record:
-        at = record["recall_at_precision"]
-        line += (f"; recall of {detection['positive_class']!r} at precision {at['precision']:g}: "
-                 f"{with_interval(at)}")
+    detection = record.detection
+    line = (f"ROC-AUC {pooled_and_fold_mean(record.roc_auc)}; average precision "
+            f"{pooled_and_fold_mean(record.average_precision)} ({detection.average})")
+    if record.recall_at_precision:
+        at = record.recall_at_precision
+        line += f"; recall of {detection.positive_class!r} at precision {at.precision:g}: {with_interval(at)}"
     return line
 
 
-def pooled_and_fold_mean(summary: dict) -> str:
+def pooled_and_fold_mean(summary: DetectionMetric) -> str:
     """"pooled 0.912 [0.880, 0.940], fold mean 0.925" from a detection metric object: its value on the
     scores pooled over folds, and the mean of its per-fold values where there are several folds."""
     text = f"pooled {with_interval(summary)}"
-    if summary.get("fold_mean") is not None and len(summary["folds"]) > 1:
-        text += f", fold mean {summary['fold_mean']:.3f}"
+    if summary.fold_mean is not None and len(summary.folds) > 1:
+        text += f", fold mean {summary.fold_mean:.3f}"
     return text
 
 
-def with_interval(summary: dict) -> str:
-    """"0.712 [0.650, 0.770]" from a metric object {"value", "ci", ...}; "0.712 (no interval)" where it
-    has none (interval_method says why), "n/a" without a value."""
-    if summary["value"] is None:
+def with_interval(summary: Metric | Side) -> str:
+    """"0.712 [0.650, 0.770]" from a metric summary (or a comparison's side); "0.712 (no interval)"
+    where it has none (interval_method says why), "n/a" without a value."""
+    if summary.value is None:
         return "n/a"
-    if summary.get("ci") is None:
-        return f"{summary['value']:.3f} (no interval)"
-    low, high = summary["ci"]
-    return f"{summary['value']:.3f} [{low:.3f}, {high:.3f}]"
+    if summary.ci is None:
+        return f"{summary.value:.3f} (no interval)"
+    low, high = summary.ci
+    return f"{summary.value:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def interval_method(summary: dict) -> str:
-    """"95% interval: <ci_method>", or "no 95% interval: <why>" for a metric object without one."""
-    if summary.get("ci") is not None:
-        return f"95% interval: {summary['ci_method']}"
-    return f"no 95% interval: {summary.get('ci_note') or 'too few folds define the metric'}"
+def interval_method(summary: Metric) -> str:
+    """"95% interval: <ci_method>", or "no 95% interval: <why>" for a metric summary without one."""
+    if summary.ci is not None:
+        return f"95% interval: {summary.ci_method}"
+    return f"no 95% interval: {summary.ci_note or 'too few folds define the metric'}"

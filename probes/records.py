@@ -1,5 +1,7 @@
-"""A Candidate (one features x probe over all folds) as a record of docs/design.md's JSON shape."""
+"""A Candidate (one features x probe over all folds) as a Record (layerprobe/results.py, docs/design.md's shape)."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -11,8 +13,11 @@ from layerprobe.probes.evaluate import Candidate
 from layerprobe.probes.intervals import (
     CORRECTED_T, LEVEL, bootstrap_intervals, bootstrap_method, corrected_t_interval, too_few_units,
 )
-from layerprobe.probes.metrics import METRICS, chance_levels, confusion, per_class, scores
+from layerprobe.probes.metrics import METRICS, chance_levels, class_counts, confusion, per_class, scores
 from layerprobe.probes.protocols import Folds
+from layerprobe.results import (
+    DetectionMetric, DetectionNote, FoldPredictions, Metric, PerClass, Pick, RecallAtPrecision, Record, Source,
+)
 
 # Fewer than the other metrics' 2000: each resample re-ranks every test clip once per class, and at
 # Speech Commands' size (11,000 test clips, 35 classes) 2000 would take minutes per record.
@@ -23,7 +28,7 @@ EDGE_RISE = 0.01
 
 
 def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, class_weight: str,
-           detection: Detection = Detection()) -> dict:
+           detection: Detection = Detection()) -> Record:
     """The record of one candidate: pooled scores with 95% intervals and per-fold values, per-class
     scores, detection metrics from the decision scores, chance on the same folds, chosen
     hyperparameters, and the out-of-fold predictions (with every class's one-vs-rest score, and the
@@ -33,60 +38,46 @@ def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, c
     detection: the positive class and the precision at which recall is read (two classes).
     """
     K = len(classes)
+    names = [str(name) for name in classes]
     fold_matrices = np.stack([confusion(codes[fold.test], predicted, K)
                               for fold, predicted in zip(folds.outer, c.predicted)])
     pooled = fold_matrices.sum(axis=0)
     tested = np.concatenate([fold.test for fold in folds.outer])
-    out = {
-        "layer": c.layer,
-        "classifier": c.classifier,
-        "protocol": folds.protocol,
-        "selection": folds.selection,
-        "class_weight": class_weight,
-        "n_clips": int(len(folds.used)),
-        "n_tested": int(len(tested)),
-        "split_counts": folds.split_counts,
-        "classes": [str(name) for name in classes],
-        **_metrics(pooled, fold_matrices, folds, codes, c.predicted),
-        **per_class(pooled),
-        "chance": chance_levels(codes, folds.splits, K),
-        "params": c.params,
-        "predictions": [{"index": fold.test.tolist(), "predicted": [str(classes[p]) for p in predicted]}
-                        for fold, predicted in zip(folds.outer, c.predicted)],
-    }
+    counts = per_class(pooled)
+    predictions = [FoldPredictions(fold.test.tolist(), [names[p] for p in predicted])
+                   for fold, predicted in zip(folds.outer, c.predicted)]
+    found = {}
     if c.decisions and all(decision is not None for decision in c.decisions):
-        found = _detection(c, codes, [str(name) for name in classes], folds, detection)
-        out["per_class"].update(found.pop("per_class"))
-        out.update(found)
-        positive = detection.positive(out["classes"]) if K == 2 else None
-        for fold_predictions, decision in zip(out["predictions"], c.decisions):
-            fold_predictions["scores"] = encoded(decision)
-            if positive is not None:
-                fold_predictions["score"] = decision[:, positive].astype(np.float64).tolist()
-    if any("C" in params for params in c.params):
-        out["C"] = [params.get("C") for params in c.params]
-    if c.picks is not None:
-        out["picked"] = c.picks
-    never = [str(classes[i]) for i in np.flatnonzero(pooled.sum(axis=0) == 0)]
-    out["never_predicted"] = never
-    out["warnings"] = ([never_predicted_warning(c, never, class_weight)] if never else []) + grid_edge_warnings(c)
-    return out
+        found = _detection(c, codes, names, folds, detection)
+        counts["per_class"].update(found.pop("per_class"))
+        positive = detection.positive(names) if K == 2 else None
+        predictions = [replace(fold, scores=encoded(decision),
+                               score=decision[:, positive].astype(np.float64).tolist() if positive is not None else None)
+                       for fold, decision in zip(predictions, c.decisions)]
+    never = [names[i] for i in np.flatnonzero(pooled.sum(axis=0) == 0)]
+    return Record(
+        layer=Source.of(c.layer), classifier=c.classifier, protocol=folds.protocol, selection=folds.selection,
+        class_weight=class_weight, n_clips=int(len(folds.used)), n_tested=int(len(tested)),
+        split_counts=folds.split_counts, classes=names, **_metrics(pooled, fold_matrices, folds, codes, c.predicted),
+        per_class=PerClass.from_dict(counts["per_class"]), confusion_matrix=counts["confusion_matrix"],
+        chance=chance_levels(codes, folds.splits, K), params=c.params, predictions=predictions, **found,
+        C=[params.get("C") for params in c.params] if any("C" in params for params in c.params) else None,
+        picked=_picks(c), never_predicted=never,
+        warnings=([never_predicted_warning(c, never, class_weight)] if never else []) + grid_edge_warnings(c))
 
 
-def describe(c: Candidate | dict) -> str:
-    """"layer 7 logreg", "mfcc svm-rbf", "selected layer (logreg)", "selected feature and classifier"
-    for messages; a selected record chose among hand-made features when its picks name features."""
-    layer, classifier = (c.layer, c.classifier) if isinstance(c, Candidate) else (c["layer"], c["classifier"])
-    if layer == "selected":
-        picks = (c.picks if isinstance(c, Candidate) else c.get("picked")) or []
-        kind = "feature" if picks and all(isinstance(pick["layer"], str) for pick in picks) else "layer"
-        return f"selected {kind} ({classifier})" if classifier != "selected" else f"selected {kind} and classifier"
-    return f"{'layer ' if isinstance(layer, int) else ''}{layer} {classifier}"
+def _picks(c: Candidate) -> list[Pick] | None:
+    return None if c.picks is None else [Pick.from_dict(pick) for pick in c.picks]
+
+
+def _describe(c: Candidate) -> str:
+    """The candidate as its record will name itself (Source.describe)."""
+    return Source.of(c.layer).describe(c.classifier, _picks(c) or ())
 
 
 def never_predicted_warning(c: Candidate, never: list[str], class_weight: str) -> str:
     """"layer 3 logreg never predicts class(es) owl", with the remedy when the classes were not weighted."""
-    line = f"{describe(c)} never predicts class(es) {', '.join(never)}"
+    line = f"{_describe(c)} never predicts class(es) {', '.join(never)}"
     return line + ("; --class-weight balanced weighs every class equally" if class_weight == "none" else "")
 
 
@@ -102,7 +93,7 @@ def grid_edge_warnings(c: Candidate) -> list[str]:
             continue
         at_edge = sum(_rising_edge(c.grid, scores, params, name, values) for params, scores in zip(c.params, c.scores))
         if at_edge * 2 > len(c.params):
-            lines.append(f"{describe(c)}: {name} chosen at the edge of its grid ({values[0]:g}..{values[-1]:g}) "
+            lines.append(f"{_describe(c)}: {name} chosen at the edge of its grid ({values[0]:g}..{values[-1]:g}) "
                          f"in {at_edge} of {len(c.params)} folds")
     return lines
 
@@ -116,15 +107,15 @@ def _rising_edge(grid: tuple[dict, ...], scores: np.ndarray, chosen: dict, name:
 
 
 def _metrics(pooled: np.ndarray, fold_matrices: np.ndarray, folds: Folds, codes: np.ndarray,
-             predicted: list[np.ndarray]) -> dict:
-    """Each metric's object: the pooled value, its interval (None with a `ci_note` saying why, where a
+             predicted: list[np.ndarray]) -> dict[str, Metric]:
+    """Each metric's summary: the pooled value, its interval (None with a `ci_note` saying why, where a
     single split has too few test units for a bootstrap), the per-fold values and their spread."""
     value, per_fold = scores(pooled), scores(fold_matrices)
     k = len(fold_matrices)
     if k > 1:
         ratio = float(np.mean([len(test) / len(fit) for fit, test in folds.splits]))
         intervals = {m: corrected_t_interval(float(value[m]), per_fold[m], ratio) for m in METRICS}
-        found = {"ci_method": CORRECTED_T}
+        found = {"ci_method": CORRECTED_T, "ci_note": None}
     else:
         test = folds.outer[0].test
         units = folds.groups[test] if folds.groups is not None else np.arange(len(test))
@@ -137,17 +128,17 @@ def _metrics(pooled: np.ndarray, fold_matrices: np.ndarray, folds: Folds, codes:
         else:
             truth, guessed = codes[test], predicted[0]
             K = pooled.shape[0]
-            unit_matrices = np.stack([confusion(truth[units == u], guessed[units == u], K) for u in names])
-            intervals = bootstrap_intervals(unit_matrices, folds.seed)
-            found = {"ci_method": bootstrap_method(unit, len(names))}
-    return {m: {"value": float(value[m]), "ci": intervals[m], **found,
-                "folds": [float(v) for v in per_fold[m]],
-                "std": float(np.std(per_fold[m], ddof=1)) if k > 1 else None} for m in METRICS}
+            unit_counts = np.stack([class_counts(truth[units == u], guessed[units == u], K) for u in names])
+            intervals = bootstrap_intervals(unit_counts, folds.seed)
+            found = {"ci_method": bootstrap_method(unit, len(names)), "ci_note": None}
+    return {m: Metric(value=float(value[m]), ci=intervals[m], **found, folds=[float(v) for v in per_fold[m]],
+                      std=float(np.std(per_fold[m], ddof=1)) if k > 1 else None) for m in METRICS}
 
 
 def _detection(c: Candidate, codes: np.ndarray, classes: list[str], folds: Folds, detection: Detection) -> dict:
-    """ROC-AUC and AP per class (into per_class) and as metric objects (the positive class's for two
-    classes, else the macro mean), the recall at the asked precision for two classes, and what they mean."""
+    """ROC-AUC and AP per class (into per_class) and as metric summaries (the positive class's for two
+    classes, else the macro mean), the recall at the asked precision for two classes, and what they mean
+    (`detection`): the record's fields, by name."""
     tested = np.concatenate([fold.test for fold in folds.outer])
     truth, scores = codes[tested], np.concatenate(c.decisions)
     positive = detection.positive(classes) if len(classes) == 2 else None
@@ -158,21 +149,20 @@ def _detection(c: Candidate, codes: np.ndarray, classes: list[str], folds: Folds
     out: dict = {"per_class": pooled}
     for name in DETECTION_METRICS:
         values = [summary(fold[name], positive) for fold in per_fold]
-        out[name] = _summary_object(summary(pooled[name], positive), values, folds, resampled.get(name))
+        out[name] = DetectionMetric(**_summary_object(summary(pooled[name], positive), values, folds,
+                                                      resampled.get(name)))
     if target is not None:
         value, threshold = recall_at_precision(truth == positive, scores[:, positive], target)
         values = [recall_at_precision(codes[fold.test] == positive, decision[:, positive], target)[0]
                   for fold, decision in zip(folds.outer, c.decisions)]
-        out["recall_at_precision"] = {**_summary_object(value, values, folds, resampled.get("recall_at_precision")),
-                                      "precision": target, "threshold": threshold}
-    out["detection"] = {
-        "positive_class": classes[positive] if positive is not None else None,
-        "average": (f"the positive class {classes[positive]!r} against the other" if positive is not None
-                    else "macro mean of one-vs-rest values over the classes present in the test clips"),
-        "scores": scores_description(c.score_kinds, len(classes)),
-        "pooled": POOLED_SCORES,
-        "stored": STORED_SCORES,
-    }
+        out["recall_at_precision"] = RecallAtPrecision(
+            **_summary_object(value, values, folds, resampled.get("recall_at_precision")), precision=target,
+            threshold=threshold)
+    out["detection"] = DetectionNote(
+        positive_class=classes[positive] if positive is not None else None,
+        average=(f"the positive class {classes[positive]!r} against the other" if positive is not None
+                 else "macro mean of one-vs-rest values over the classes present in the test clips"),
+        scores=scores_description(c.score_kinds, len(classes)), pooled=POOLED_SCORES, stored=STORED_SCORES)
     return out
 
 
@@ -194,11 +184,11 @@ def _bootstrap(folds: Folds, truth: np.ndarray, scores: np.ndarray, positive: in
 
 def _summary_object(value: float | None, per_fold: list[float | None], folds: Folds,
                     resampled: np.ndarray | None) -> dict:
-    """{"value", "ci", "ci_method", "folds", "fold_mean", "std"} as for the other metrics, plus the mean
+    """A DetectionMetric's fields (value, ci, ci_method, folds, std as for the other metrics, plus the mean
     of the folds that define the metric (pooled scores of models whose scales differ can rank worse
     than each fold's own): a corrected t interval over those folds around the pooled value, or for
     one split the percentiles of its `resampled` values (none, with a `ci_note`, below
-    intervals.MIN_BOOTSTRAP_UNITS test units)."""
+    intervals.MIN_BOOTSTRAP_UNITS test units))."""
     defined = np.array([v for v in per_fold if v is not None])
     out = {"value": value, "ci": None, "ci_method": None, "folds": per_fold,
            "fold_mean": float(defined.mean()) if len(defined) else None,

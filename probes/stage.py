@@ -11,6 +11,7 @@ from layerprobe.probes.final_fits import FinalFit, selected_fit
 from layerprobe.probes.output import document, headline_record
 from layerprobe.probes.saved_probe import save_probe
 from layerprobe.probes.sweep import sweep
+from layerprobe.results import Document, Record, Source
 
 MODELS_DIR = "models"
 SELECTED_FILE = "selected.npz"
@@ -18,7 +19,7 @@ SELECTED_FILE = "selected.npz"
 
 def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: ProtocolOptions, fit: FitOptions,
                 labels: LabelOptions = LabelOptions(), detection: DetectionOptions = DetectionOptions(), *,
-                out: str | os.PathLike[str] | None = None, progress: bool = False) -> dict:
+                out: str | os.PathLike[str] | None = None, progress: bool = False) -> Document:
     """Probe the cache's layers; returns the results document (`probe --format json`'s object).
 
     out: the folder whose models/ receives, when probe.save_model (required then), each probe
@@ -33,12 +34,13 @@ def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: Pr
                                    **detection.to_dict()})
     if out is None or not result.fits:  # result.fits is empty without save_model
         return doc
-    shared = {"pooling": probe.pooling, "model": doc["model"], "model_fingerprint": doc["model_fingerprint"],
-              "cache": doc["cache"], "n_clips": doc["n_clips"], "class_weight": fit.class_weight,
-              "label_source": doc["label_source"]}
+    shared = {"pooling": probe.pooling, "model": doc.model, "model_fingerprint": doc.model_fingerprint,
+              "cache": doc.cache, "n_clips": doc.n_clips, "class_weight": fit.class_weight,
+              "label_source": doc.label_source}
     folder = Path(out) / MODELS_DIR
     for final in result.fits:
-        record = next(r for r in result.records if (r["layer"], r["classifier"]) == (final.layer, final.classifier))
+        record = next(r for r in result.records
+                      if (r.layer, r.classifier) == (Source.of(final.layer), final.classifier))
         save_probe(final.model, result.classes, folder / f"layer{final.layer:02d}_{final.classifier}.npz",
                    {**shared, **_fit_meta(final, record)})
     chosen = selected_fit(result.fits)
@@ -47,13 +49,13 @@ def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: Pr
     return doc
 
 
-def _fit_meta(final: FinalFit, record: dict) -> dict:
+def _fit_meta(final: FinalFit, record: Record) -> dict:
     """What a saved probe says of itself: its layer, classifier and hyperparameters, their selection
     score, and with --at-precision the threshold its record found (applied by --predict --at-precision)."""
     meta = {"layer": final.layer, "classifier": final.classifier, "params": final.params,
             "selection_score": final.score}
-    if "recall_at_precision" in record:
-        found = record["recall_at_precision"]
-        meta["at_precision"] = {"precision": found["precision"], "threshold": found["threshold"],
-                                "positive_class": record["detection"]["positive_class"]}
+    if record.recall_at_precision:
+        found = record.recall_at_precision
+        meta["at_precision"] = {"precision": found.precision, "threshold": found.threshold,
+                                "positive_class": record.detection.positive_class}
     return meta

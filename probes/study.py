@@ -15,6 +15,7 @@ from layerprobe.probes.evaluate import SELECTED, Candidate, Plan, evaluate_candi
 from layerprobe.probes.permutation_folds import permutation_folds
 from layerprobe.probes.protocols import Folds
 from layerprobe.probes.records import record
+from layerprobe.results import Record, Significance
 from layerprobe.probes.significance import (
     MIN_ASSIGNMENTS, distinct_assignments, max_t_p_values, near_group_level_note, p_value, permuted_labels,
     resolution_note, scheme,
@@ -30,7 +31,7 @@ class Study:
     """Records (per source x probe, then the selected ones) and run-level notes (the permutation
     scheme's resolution). The probes refitted on all clips for saving are probes/final_fits.py's."""
 
-    records: list[dict]
+    records: list[Record]
     notes: list[str] = field(default_factory=list)
 
 
@@ -79,7 +80,7 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
         tested = _tested(sources, specs, candidates, codes, test_folds, kind, permutations, plan, n_jobs, progress,
                          progress_label)
         tested += [select([c for c in tested if c.classifier in names], name) for name, names in selections]
-        _add_p_values(records, tested, kind, permutations, folds_note)
+        records = _with_p_values(records, tested, kind, permutations, folds_note)
     return Study(records, notes)
 
 
@@ -120,11 +121,12 @@ def _tested(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs
                                n_jobs, progress, progress_label=progress_label)
 
 
-def _add_p_values(records: list[dict], candidates: list[Candidate], kind: str, permutations: int,
-                  folds_note: str) -> None:
+def _with_p_values(records: list[Record], candidates: list[Candidate], kind: str, permutations: int,
+                   folds_note: str) -> list[Record]:
+    """The records with their permutation test: the p-value, the family-wise one over all of them."""
     statistics = np.stack([null_statistic(c) for c in candidates])  # (R, 1 + P)
     family = max_t_p_values(statistics[:, 0], statistics[:, 1:].T)
-    for rec, stats, fwer in zip(records, statistics, family):
-        rec.update({"permutation": kind, "permutations": permutations, "permutation_folds": folds_note,
-                    "permutation_observed": float(stats[0]), "p_value": p_value(stats[0], stats[1:]),
-                    "p_value_fwer": float(fwer), "null_mean": float(stats[1:].mean())})
+    return [replace(rec, significance=Significance(
+        permutation=kind, permutations=permutations, p_value=p_value(stats[0], stats[1:]), p_value_fwer=float(fwer),
+        null_mean=float(stats[1:].mean()), permutation_folds=folds_note, permutation_observed=float(stats[0])))
+        for rec, stats, fwer in zip(records, statistics, family)]

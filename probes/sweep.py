@@ -17,9 +17,9 @@ from layerprobe.options import DetectionOptions, FitOptions, LabelOptions, Probe
 from layerprobe.probes.classifiers import classifier_specs
 from layerprobe.probes.detection import Detection
 from layerprobe.probes.final_fits import FinalFit, final_fits
-from layerprobe.probes.metrics import METRICS
 from layerprobe.probes.protocols import Folds, outer_folds
 from layerprobe.probes.study import selections_for, study
+from layerprobe.results import Record
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Sweep:
     final_fits), and where the labels came from (only the labelled ok clips are probed)."""
 
     folds: Folds
-    records: list[dict]
+    records: list[Record]
     clip_ids: list[str]
     cache_attrs: dict
     notes: list[str] = field(default_factory=list)
@@ -109,29 +109,18 @@ def sweep(cache: str | os.PathLike[str], probe: ProbeOptions = ProbeOptions(),
         sources = [(layer, lambda layer=layer: reader.layer(layer, pooling)[rows]) for layer in chosen]
         result = study(sources, specs, target.labels, shared, fit, selections=selections_for([s.name for s in specs]),
                        detection=Detection(detection.positive_class, detection.at_precision), progress=progress)
-        classes = result.records[0]["classes"]
+        classes = result.records[0].classes
         codes = np.unique(target.labels, return_inverse=True)[1]  # the codes study fitted, sorted class names
         fits = final_fits(sources, specs, codes, len(classes), shared, fit, progress=progress) if probe.save_model \
             else []
         clip_ids = reader.clips["id"].iloc[rows].tolist()
         attrs = reader.attrs
-    for record in result.records:
-        record["pooling"] = pooling
+    records = [replace(record, pooling=pooling) for record in result.records]
     notes = [note for note in [target.note()] if note] + result.notes
-    return Sweep(shared, result.records, clip_ids, attrs, notes, fits, classes, target)
+    return Sweep(shared, records, clip_ids, attrs, notes, fits, classes, target)
 
 
-def records_frame(records: list[dict]) -> pd.DataFrame:
+def records_frame(records: Sequence[Record]) -> pd.DataFrame:
     """One row per record: layer, classifier, protocol, n_clips, <metric> and its interval (NaN where
-    the record has none, as for a split with too few test groups), p-values if any."""
-    rows = []
-    for record in records:
-        row = {key: record[key] for key in ("layer", "classifier", "protocol", "selection", "n_clips")}
-        for metric in METRICS:
-            row[metric] = record[metric]["value"]
-            row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = record[metric]["ci"] or (np.nan, np.nan)
-        for key in ("p_value", "p_value_fwer"):
-            if key in record:
-                row[key] = record[key]
-        rows.append(row)
-    return pd.DataFrame(rows)
+    the record has none, as for a split with too few test groups), p-values if any (Record.row)."""
+    return pd.DataFrame([record.row() for record in records])

@@ -12,6 +12,7 @@ from layerprobe.report.document import Image, to_html, to_markdown
 from layerprobe.report.run_dir import RunInputs, read_run_dir
 from layerprobe.report.sections import report_blocks, title
 from layerprobe.report.selection import best_baseline, best_layer, curve_records
+from layerprobe.results import Document
 
 PR_CURVE_FILE = "precision_recall_best_layer.png"
 
@@ -49,16 +50,16 @@ def draw_figures(inputs: RunInputs) -> list[Image]:
     recall = plots.per_class_recall(records, top, directory / "per_class_recall.png")
     figures = [
         Image(curve, "Accuracy and UAR against layer: pooled out-of-fold value, error bars where it has an "
-                     f"interval [{interval_method(top['accuracy'])}]; dotted: the layer chosen inside each training "
+                     f"interval [{interval_method(top.accuracy)}]; dotted: the layer chosen inside each training "
                      "part; band: the baseline chosen the same way (its 95% interval); dashed: chance."),
         Image(confusion, "Confusion matrix of the layer chosen inside each training part, over all test folds, "
                          "rows normalized (counts in brackets)."),
         Image(recall, "Recall of each class at each layer: a dark column is a class that the probes miss."),
     ]
-    truth = inputs.probe.get("clip_labels")
-    if len(top["classes"]) == 2 and truth and "score" in top["predictions"][0]:
+    truth = inputs.probe.clip_labels
+    if len(top.classes) == 2 and truth and top.predictions[0].score is not None:
         curve_path = plots.precision_recall(top, truth, directory / PR_CURVE_FILE)
-        figures.append(Image(curve_path, f"Precision-recall curve of {top['detection']['positive_class']!r} for the "
+        figures.append(Image(curve_path, f"Precision-recall curve of {top.detection.positive_class!r} for the "
                                          "layer chosen inside each training part, from the decision scores of every "
                                          "test clip pooled over folds (each fold's from its own model); dashed: "
                                          "the class's prevalence, what random scores reach."))
@@ -70,13 +71,13 @@ def results_document(inputs: RunInputs) -> dict:
     (None where absent); `probe` and `baselines` keep the documents' other top-level fields,
     such as clip_ids, into which the records' prediction indices point."""
     return {
-        "results": inputs.layer_records + inputs.baseline_records,
-        "comparison": inputs.comparison,
-        "run": inputs.run,
+        "results": [record.to_dict() for record in inputs.layer_records + inputs.baseline_records],
+        "comparison": inputs.comparison.to_dict() if inputs.comparison else None,
+        "run": inputs.run.to_dict() if inputs.run else None,
         "probe": _metadata(inputs.probe),
         "baselines": _metadata(inputs.baselines),
     }
 
 
-def _metadata(doc: dict | None) -> dict | None:
-    return None if doc is None else {key: value for key, value in doc.items() if key != "results"}
+def _metadata(doc: Document | None) -> dict | None:
+    return None if doc is None else {key: value for key, value in doc.to_dict().items() if key != "results"}

@@ -1,7 +1,10 @@
 """A report as a list of plain blocks, rendered once as Markdown and once as self-contained HTML.
 
 The content is written once (sections.py builds the blocks); only the markup differs here. Text is
-plain: no inline markup, so both renderers stay a few lines each and nothing needs unescaping.
+plain: no inline markup, so both renderers stay a few lines each and nothing needs unescaping. Both
+escape what they print, since labels, feature names, paths and commands come from the user's files:
+HTML escapes it all; Markdown keeps each block on its line, keeps a table cell in its cell, and lets
+no tag or link through (see _md).
 """
 from __future__ import annotations
 
@@ -79,17 +82,25 @@ def to_html(blocks: list[Block], title: str) -> str:
 
 def _markdown(block: Block) -> str:
     if isinstance(block, Heading):
-        return f"{'#' * block.level} {block.text}"
+        return f"{'#' * block.level} {_md(block.text)}"
     if isinstance(block, Paragraph):
-        return block.text
+        return _md(block.text)
     if isinstance(block, Note):
-        return f"> {block.text}"
+        return f"> {_md(block.text)}"
     if isinstance(block, Bullets):
-        return "\n".join(f"- {item}" for item in block.items)
+        return "\n".join(f"- {_md(item)}" for item in block.items)
     if isinstance(block, Table):
         lines = [block.header, ["---"] * len(block.header), *block.rows]
-        return "\n".join("| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in lines)
-    return f"![{block.caption}]({block.path.name})\n\n*{block.caption}*"
+        return "\n".join("| " + " | ".join(_md(cell, cell=True) for cell in line) + " |" for line in lines)
+    return f"![{_md(block.caption)}]({block.path.name})\n\n*{_md(block.caption)}*"
+
+
+def _md(text: str, *, cell: bool = False) -> str:
+    """Text as Markdown shows it literally: line breaks become spaces (a newline would end the block or
+    the table row), backslashes doubled (none escapes what follows), `<` an entity (no raw HTML, no
+    autolink), `](` escaped (no inline link); in a table cell, pipes escaped (a pipe would end the cell)."""
+    text = " ".join(text.splitlines()).replace("\\", "\\\\").replace("<", "&lt;").replace("](", "\\](")
+    return text.replace("|", "\\|") if cell else text
 
 
 def _html(block: Block) -> str:

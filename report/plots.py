@@ -18,6 +18,7 @@ from sklearn.metrics import precision_recall_curve
 from layerprobe.atomic_write import atomic_path
 from layerprobe.probes.output import COLUMNS
 from layerprobe.report.selection import chance_level
+from layerprobe.results import SELECTED, Record
 
 TITLES = dict(COLUMNS)
 CURVE_METRICS = ("accuracy", "balanced_accuracy")
@@ -38,11 +39,12 @@ def _literal_text(draw: Callable[..., Path]) -> Callable[..., Path]:
 
 
 @_literal_text
-def layer_curve(layer_records: list[dict], baselines: list[dict], selected: dict, path: str | os.PathLike[str]) -> Path:
+def layer_curve(layer_records: list[Record], baselines: list[Record], selected: Record,
+                path: str | os.PathLike[str]) -> Path:
     """Accuracy and UAR against layer, one line per classifier (pooled value, error bars: its 95%
     interval), the selected layer's score as a dotted line, one band (95% interval) per baseline
     record given (the report gives the selected baseline) and a dashed chance line."""
-    classifiers = list(dict.fromkeys(record["classifier"] for record in layer_records))
+    classifiers = list(dict.fromkeys(record.classifier for record in layer_records))
     # Classifiers sit side by side at each layer so that their error bars do not hide each other.
     shifts = {c: 0.08 * (i - (len(classifiers) - 1) / 2) for i, c in enumerate(classifiers)}
     selected_label = "layer chosen inside each training part"
@@ -53,17 +55,17 @@ def layer_curve(layer_records: list[dict], baselines: list[dict], selected: dict
         chance, kind = chance_level(selected, metric)
         ax.axhline(chance, color="black", linestyle="--", linewidth=1.2, label=f"chance ({kind})")
         for classifier in classifiers:
-            records = sorted((r for r in layer_records if r["classifier"] == classifier), key=lambda r: r["layer"])
-            values = np.array([r[metric]["value"] for r in records])
+            records = sorted((r for r in layer_records if r.classifier == classifier), key=lambda r: r.layer.index)
+            values = np.array([r.metric(metric).value for r in records])
             # A record without an interval (a split with too few test groups) gets no error bar.
-            intervals = np.array([r[metric]["ci"] or [np.nan, np.nan] for r in records], dtype=float)
-            ax.errorbar([r["layer"] + shifts[classifier] for r in records], values,
+            intervals = np.array([r.metric(metric).ci or [np.nan, np.nan] for r in records], dtype=float)
+            ax.errorbar([r.layer.index + shifts[classifier] for r in records], values,
                         yerr=[values - intervals[:, 0], intervals[:, 1] - values], marker="o", markersize=4,
                         capsize=3, linewidth=1.5, label=classifier, zorder=3)
-        ax.axhline(selected[metric]["value"], color="goldenrod", linestyle=":", linewidth=2, label=selected_label)
+        ax.axhline(selected.metric(metric).value, color="goldenrod", linestyle=":", linewidth=2, label=selected_label)
         ax.set_title(TITLES[metric])
         ax.set_xlabel("layer")
-        ax.set_xticks(sorted({r["layer"] for r in layer_records}))
+        ax.set_xticks(sorted({r.layer.index for r in layer_records}))
         ax.set_ylim(0, 1.02)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("pooled score, 95% interval")
@@ -77,11 +79,11 @@ def layer_curve(layer_records: list[dict], baselines: list[dict], selected: dict
 
 
 @_literal_text
-def confusion_matrix(record: dict, path: str | os.PathLike[str]) -> Path:
+def confusion_matrix(record: Record, path: str | os.PathLike[str]) -> Path:
     """The record's confusion matrix over all test folds, rows normalized to recall, counts
     annotated when there are few classes."""
-    classes = record["classes"]
-    counts = np.asarray(record["confusion_matrix"], dtype=float)
+    classes = record.classes
+    counts = np.asarray(record.confusion_matrix, dtype=float)
     totals = counts.sum(axis=1, keepdims=True)
     rates = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     side = max(4.5, 0.55 * len(classes) + 2.5)
@@ -97,27 +99,27 @@ def confusion_matrix(record: dict, path: str | os.PathLike[str]) -> Path:
                     color="white" if rate > 0.5 else "black")
     _class_ticks(ax, classes)
     ax.set_yticks(range(len(classes)), classes)
-    never = record.get("never_predicted", [])
+    never = record.never_predicted
     for label in ax.get_xticklabels():
         if label.get_text() in never:
             label.set_color("tab:red")
     ax.set_xlabel("predicted class" + (" (red: never predicted)" if never else ""))
     ax.set_ylabel("true class")
-    ax.set_title(f"{_name(record)}: confusion, rows normalized")
+    ax.set_title(f"{record.describe()}: confusion, rows normalized")
     figure.colorbar(image, ax=ax, label="fraction of the true class", shrink=0.8)
     return _save(figure, path)
 
 
 @_literal_text
-def per_class_recall(layer_records: list[dict], selected: dict, path: str | os.PathLike[str]) -> Path:
+def per_class_recall(layer_records: list[Record], selected: Record, path: str | os.PathLike[str]) -> Path:
     """Recall of each class at each layer for the selected record's (most picked) classifier (a heatmap,
     layers x classes, the picked layers marked): a class that no layer recognizes shows as a dark column."""
-    picks = [pick["classifier"] for pick in selected.get("picked", [])] or [selected["classifier"]]
+    picks = [pick.classifier for pick in selected.picked or []] or [selected.classifier]
     classifier = max(set(picks), key=picks.count)
-    picked_layers = {pick["layer"] for pick in selected.get("picked", []) if pick["classifier"] == classifier}
-    records = sorted((r for r in layer_records if r["classifier"] == classifier), key=lambda r: r["layer"])
-    classes = records[0]["classes"]
-    recall = np.array([r["per_class"]["recall"] for r in records])
+    picked_layers = {pick.layer for pick in selected.picked or [] if pick.classifier == classifier}
+    records = sorted((r for r in layer_records if r.classifier == classifier), key=lambda r: r.layer.index)
+    classes = records[0].classes
+    recall = np.array([r.per_class.recall for r in records])
     figure = Figure(figsize=(max(5.5, 0.7 * len(classes) + 3), max(3.5, 0.32 * len(records) + 2)),
                     layout="constrained")
     ax = figure.subplots()
@@ -127,7 +129,7 @@ def per_class_recall(layer_records: list[dict], selected: dict, path: str | os.P
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
                     color="black" if value > 0.6 else "white")
     _class_ticks(ax, classes)
-    ax.set_yticks(range(len(records)), [f"{r['layer']} (picked)" if r["layer"] in picked_layers else str(r["layer"])
+    ax.set_yticks(range(len(records)), [f"{r.layer} (picked)" if r.layer in picked_layers else str(r.layer)
                                         for r in records])
     ax.set_xlabel("class")
     ax.set_ylabel("layer")
@@ -137,54 +139,48 @@ def per_class_recall(layer_records: list[dict], selected: dict, path: str | os.P
 
 
 @_literal_text
-def precision_recall(record: dict, truth: list[str], path: str | os.PathLike[str]) -> Path:
+def precision_recall(record: Record, truth: list[str], path: str | os.PathLike[str]) -> Path:
     """The precision-recall curve of a two-class record's positive class, from its pooled out-of-fold
     decision scores (predictions[k].score); truth: the label of every clip the indices point to.
     The recall at the asked precision, when there is one, is marked."""
-    positive = record["detection"]["positive_class"]
-    index = np.concatenate([fold["index"] for fold in record["predictions"]])
-    score = np.concatenate([fold["score"] for fold in record["predictions"]])
+    positive = record.detection.positive_class
+    index = np.concatenate([fold.index for fold in record.predictions])
+    score = np.concatenate([fold.score for fold in record.predictions])
     is_positive = np.asarray(truth)[index] == positive
     precision, recall, _ = precision_recall_curve(is_positive, score)
     figure = Figure(figsize=(5.5, 4.6), layout="constrained")
     ax = figure.subplots()
     ax.plot(recall, precision, drawstyle="steps-post", linewidth=1.8,
-            label=f"AP {record['average_precision']['value']:.3f}, ROC-AUC {record['roc_auc']['value']:.3f}")
+            label=f"AP {record.average_precision.value:.3f}, ROC-AUC {record.roc_auc.value:.3f}")
     ax.axhline(is_positive.mean(), color="black", linestyle="--", linewidth=1.2,
                label=f"chance (prevalence {is_positive.mean():.3f})")
-    at = record.get("recall_at_precision")
-    if at and at["threshold"] is not None:
-        ax.plot([at["value"]], [at["precision"]], marker="o", color="tab:red", linestyle="none",
-                label=f"recall {at['value']:.3f} at precision {at['precision']:g}")
+    at = record.recall_at_precision
+    if at and at.threshold is not None:
+        ax.plot([at.value], [at.precision], marker="o", color="tab:red", linestyle="none",
+                label=f"recall {at.value:.3f} at precision {at.precision:g}")
     elif at:  # no threshold reaches it: a point at recall 0 would sit where the curve never goes
-        ax.axhline(at["precision"], color="tab:red", linestyle=":", linewidth=1.2,
-                   label=f"precision {at['precision']:g}: reached at no threshold")
+        ax.axhline(at.precision, color="tab:red", linestyle=":", linewidth=1.2,
+                   label=f"precision {at.precision:g}: reached at no threshold")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel(f"recall of {positive}")
     ax.set_ylabel(f"precision of {positive}")
-    ax.set_title(f"{_name(record)}: precision-recall, pooled out-of-fold scores")
+    ax.set_title(f"{record.describe()}: precision-recall, pooled out-of-fold scores")
     ax.legend(loc="lower left", fontsize=8)
     return _save(figure, path)
 
 
-def _baseline_bands(ax, baselines: list[dict], metric: str) -> None:
+def _baseline_bands(ax, baselines: list[Record], metric: str) -> None:
     # The later colours of the default cycle: the classifier lines take the first ones.
     colours = ["tab:gray", "tab:brown", "tab:olive", "tab:pink", "tab:cyan"]
     for i, record in enumerate(baselines):
         colour = colours[i % len(colours)]
-        if record[metric]["ci"] is not None:
-            ax.axhspan(*record[metric]["ci"], color=colour, alpha=0.18, linewidth=0)
-        name = ("baseline chosen inside each training part" if record["layer"] == "selected"
-                else f"{record['layer']} / {record['classifier']}")
-        ax.axhline(record[metric]["value"], color=colour, linewidth=1.5,
-                   label=f"{name} ({'95% interval' if record[metric]['ci'] is not None else 'no interval'})")
-
-
-def _name(record: dict) -> str:
-    if record["layer"] == "selected":
-        return "selected layer" + (f" ({record['classifier']})" if record["classifier"] != "selected" else "")
-    return f"layer {record['layer']} ({record['classifier']})"
+        summary = record.metric(metric)
+        if summary.ci is not None:
+            ax.axhspan(*summary.ci, color=colour, alpha=0.18, linewidth=0)
+        name = "baseline chosen inside each training part" if record.layer.kind == SELECTED else record.describe()
+        ax.axhline(summary.value, color=colour, linewidth=1.5,
+                   label=f"{name} ({'95% interval' if summary.ci is not None else 'no interval'})")
 
 
 def _class_ticks(ax, classes: list[str]) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from layerprobe.atomic_write import write_text_atomic
 from layerprobe.errors import UserError
 from layerprobe.probes.output import RESULTS_FILE
+from layerprobe.results import Comparison, Document, Record, RunFacts
 from layerprobe.report.stage_facts import stage_facts
 
 BASELINES_FILE = "baseline_results.json"
@@ -26,10 +27,10 @@ class RunInputs:
     the cache and the results files (stage_facts.py); None when neither is at hand."""
 
     directory: Path
-    probe: dict
-    baselines: dict | None
-    comparison: dict | None
-    run: dict | None
+    probe: Document
+    baselines: Document | None
+    comparison: Comparison | None
+    run: RunFacts | None
 
     @property
     def missing(self) -> list[str]:
@@ -38,19 +39,20 @@ class RunInputs:
         return [name for name, doc in optional.items() if doc is None]
 
     @property
-    def layer_records(self) -> list[dict]:
+    def layer_records(self) -> list[Record]:
         """The probe's records, one per layer x classifier."""
-        return self.probe["results"]
+        return self.probe.results
 
     @property
-    def baseline_records(self) -> list[dict]:
+    def baseline_records(self) -> list[Record]:
         """The baselines' records (feature baselines and chance), [] without baseline_results.json."""
-        return self.baselines["results"] if self.baselines else []
+        return self.baselines.results if self.baselines else []
 
 
 def read_run_dir(run_dir: str | os.PathLike[str]) -> RunInputs:
     """Load RUN_DIR; only probe_results.json is required. Raises UserError when RUN_DIR or it is
-    missing, or when a file present is not the JSON document it should be."""
+    missing, or when a file present is not the JSON document it should be. Files of every format
+    since main 2cede23 load (layerprobe/results.py)."""
     directory = Path(run_dir)
     if not directory.is_dir():
         raise UserError(f"run folder {directory} does not exist")
@@ -63,10 +65,26 @@ def read_run_dir(run_dir: str | os.PathLike[str]) -> RunInputs:
             raise UserError(f"{directory / name} has no list `results`: not a probe or baselines document")
     if not probe["results"]:
         raise UserError(f"{directory / RESULTS_FILE} holds no results")
+    probe_doc = _typed(Document, probe, directory / RESULTS_FILE)
     run = _read(directory / RUN_FILE)
-    if run is None:
-        run = stage_facts(directory, probe, _read(directory / STAGE_SECONDS_FILE) or {})
-    return RunInputs(directory, probe, baselines, _read(directory / COMPARISON_FILE), run)
+    facts = _typed(RunFacts, run, directory / RUN_FILE) if run is not None else \
+        stage_facts(directory, probe_doc, _read(directory / STAGE_SECONDS_FILE) or {})
+    return RunInputs(directory, probe_doc, _typed(Document, baselines, directory / BASELINES_FILE),
+                     _typed(Comparison, _read(directory / COMPARISON_FILE), directory / COMPARISON_FILE), facts)
+
+
+def _typed(kind: type, doc: dict | None, path: Path):
+    """`doc` read as `kind` (None stays None); one line naming the file where it cannot be."""
+    if doc is None:
+        return None
+    try:
+        return kind.from_dict(doc)
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
+    except KeyError as error:
+        raise UserError(f"{path} lacks {error.args[0]!r}: not a {kind.__name__} file this version reads") from None
+    except (TypeError, AttributeError) as error:
+        raise UserError(f"{path} is malformed ({error}): not a {kind.__name__} file this version reads") from None
 
 
 def record_stage_seconds(out_dir: str | os.PathLike[str], stage: str, seconds: float) -> Path:

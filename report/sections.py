@@ -4,12 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from layerprobe.layer_spec import format_layers
-from layerprobe.probes.output import (COLUMNS, SELECTED, detection_headline, interval_method, pooled_and_fold_mean,
-                                      with_interval)
+from layerprobe.probes.output import COLUMNS, detection_headline, interval_method, pooled_and_fold_mean, with_interval
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
-from layerprobe.report.selection import (CHANCE, RANKING, best_baseline, best_layer, chance_level, curve_records, find,
+from layerprobe.report.selection import (RANKING, best_baseline, best_layer, chance_level, curve_records, find,
                                          picks_summary)
+from layerprobe.results import CHANCE, LAYER, Comparison, Document, Metric, Record, RunFacts
 
 TITLES = dict(COLUMNS)
 CLASS_TITLES = {"precision": "precision", "recall": "recall", "f1": "F1", "roc_auc": "ROC-AUC",
@@ -18,7 +18,7 @@ CLASS_TITLES = {"precision": "precision", "recall": "recall", "f1": "F1", "roc_a
 
 def title(inputs: RunInputs) -> str:
     """The report's title: the dataset's name when run.json gives it, else the run folder's."""
-    data = (inputs.run or {}).get("data")
+    data = inputs.run.data if inputs.run else None
     return f"layerprobe report: {Path(data).name if data else inputs.directory.resolve().name}"
 
 
@@ -38,68 +38,65 @@ def headline(inputs: RunInputs) -> list[Block]:
     top = best_layer(inputs.layer_records, inputs.comparison)
     chance, kind = chance_level(top, RANKING)
     sentences = []
-    if probe.get("leak"):
-        sentences.append(f"Warning: {probe['leak']}.")
-    sentences.append(f"Protocol: {probe.get('protocol', top['protocol'])}, {probe.get('protocol_reason', '')}; "
-                     f"hyperparameters chosen by {top.get('selection', 'inner-cv')}.")
+    if probe.leak:
+        sentences.append(f"Warning: {probe.leak}.")
+    sentences.append(f"Protocol: {probe.protocol}, {probe.protocol_reason}; hyperparameters chosen by {top.selection}.")
     sentences.append(f"The layer chosen inside each training part ({picks_summary(top)}) reaches {_lead(top)}UAR "
-                     f"{with_interval(top[RANKING])} and accuracy {with_interval(top['accuracy'])}"
-                     f"{_interval_clause(top['accuracy'])}.")
-    if top.get("never_predicted"):
-        remedy = " (--class-weight balanced weighs every class equally)" if top.get("class_weight") == "none" else ""
-        sentences.append(f"It never predicts class(es) {', '.join(top['never_predicted'])}{remedy}.")
+                     f"{with_interval(top.metric(RANKING))} and accuracy {with_interval(top.accuracy)}"
+                     f"{_interval_clause(top.accuracy)}.")
+    if top.never_predicted:
+        remedy = " (--class-weight balanced weighs every class equally)" if top.class_weight == "none" else ""
+        sentences.append(f"It never predicts class(es) {', '.join(top.never_predicted)}{remedy}.")
     baseline = best_baseline(inputs.baseline_records, inputs.comparison)
     against = (f"the baseline chosen the same way ({picks_summary(baseline)}) reaches {_lead(baseline)}UAR "
-               f"{with_interval(baseline[RANKING])}; " if baseline else "no baseline was run; ")
+               f"{with_interval(baseline.metric(RANKING))}; " if baseline else "no baseline was run; ")
     sentences.append(f"For comparison, {against}chance ({kind}) is UAR {chance:.3f}.")
     sentences.append(_test_sentence(inputs.comparison))
     sentences.append(_family_sentence(top, probe))
     return [Paragraph(" ".join(sentences))]
 
 
-def _lead(record: dict) -> str:
+def _lead(record: Record) -> str:
     """"average precision of 'owl' ... at precision 0.9 (...); " for two classes, else nothing."""
     lead = detection_headline(record)
     return f"{lead}; " if lead else ""
 
 
-def _interval_clause(summary: dict) -> str:
+def _interval_clause(summary: Metric) -> str:
     """" (95% intervals)", or why the figures before it have none."""
-    return " (95% intervals)" if summary.get("ci") is not None else f"; {interval_method(summary)}"
+    return " (95% intervals)" if summary.ci is not None else f"; {interval_method(summary)}"
 
 
-def _family_sentence(record: dict, probe: dict) -> str:
-    if "p_value_fwer" not in record:
-        if not probe.get("permutations"):
+def _family_sentence(record: Record, probe: Document) -> str:
+    test = record.significance
+    if test is None:
+        asked = probe.options.get("permutations")
+        if not asked:
             return "No permutation test was run (--permutations N runs one)."
         # The study says why in a run-level note (probes.significance.resolution_note).
-        why = next((line for line in probe.get("warnings", []) if "permutation" in line), "no p-value was recorded")
-        return f"No permutation test although --permutations {probe['permutations']} asked for one: {why}."
-    holds = "holds" if record["p_value_fwer"] <= 0.05 else "does not hold"
+        why = next((line for line in probe.warnings if "permutation" in line), "no p-value was recorded")
+        return f"No permutation test although --permutations {asked} asked for one: {why}."
+    holds = "holds" if test.p_value_fwer <= 0.05 else "does not hold"
     # Label-free folds (probes/permutation_folds.py) give the test an observed UAR of its own.
-    where = (f", run on folds that read no labels, where the observed UAR is {record['permutation_observed']:.3f}"
-             if record.get("permutation_folds", "").startswith("folds that read no labels") else "")
-    return (f"Permutation test ({record['permutations']} {record['permutation']} permutations{where}): p = "
-            f"{record['p_value']:.3g}, family-wise over every layer and classifier p = {record['p_value_fwer']:.3g}: "
+    where = (f", run on folds that read no labels, where the observed UAR is {test.permutation_observed:.3f}"
+             if (test.permutation_folds or "").startswith("folds that read no labels") else "")
+    return (f"Permutation test ({test.permutations} {test.permutation} permutations{where}): p = "
+            f"{test.p_value:.3g}, family-wise over every layer and classifier p = {test.p_value_fwer:.3g}: "
             f"the result {holds} at 0.05.")
 
 
 def dataset(inputs: RunInputs) -> list[Block]:
     """Where the clips came from, how many were usable, the classes, groups and the protocol."""
-    run, probe = inputs.run or {}, inputs.probe
+    run, probe = inputs.run, inputs.probe
     first = inputs.layer_records[0]
-    if "classes" in run:
-        counts = run["classes"]
-    else:
-        counts = dict(zip(first["classes"], first["per_class"]["support"]))
+    counts = run.classes if run else dict(zip(first.classes, first.per_class.support))
     items = [
-        f"data: {run.get('data', 'unknown')}",
-        f"clips: {run.get('n_clips', first['n_clips'])} ok, {run.get('n_failed', 'unknown')} failed",
+        f"data: {run.data if run else 'unknown'}",
+        f"clips: {run.n_clips if run else first.n_clips} ok, {run.n_failed if run else 'unknown'} failed",
         f"classes ({len(counts)}): " + ", ".join(f"{label} ({count})" for label, count in counts.items()),
         f"groups: {_groups(run)}",
-        f"protocol: {probe.get('protocol', first['protocol'])}, {probe.get('n_folds', len(first[RANKING]['folds']))} "
-        f"fold(s), seed {probe.get('seed', 'unknown')}: {probe.get('protocol_reason', '')}",
-        "clips per split: " + (", ".join(f"{k} {v}" for k, v in (probe.get("split_counts") or {}).items()) or "none"),
+        f"protocol: {probe.protocol}, {probe.n_folds} fold(s), seed {probe.seed}: {probe.protocol_reason}",
+        "clips per split: " + (", ".join(f"{k} {v}" for k, v in probe.split_counts.items()) or "none"),
     ]
     blocks: list[Block] = [Heading("Dataset"), Bullets(items)]
     if not inputs.run:
@@ -110,15 +107,15 @@ def dataset(inputs: RunInputs) -> list[Block]:
 
 def encoder(inputs: RunInputs) -> list[Block]:
     """The encoder, its revision and the layers probed, with the random-init note when there is one."""
-    run = inputs.run or {}
-    layers = run.get("layers") or sorted({r["layer"] for r in curve_records(inputs.layer_records)})
-    items = [f"model: {run.get('model') or inputs.probe.get('model') or 'unknown'}",
-             f"revision: {run.get('model_revision') or 'unknown'}",
+    run = inputs.run
+    layers = (run.layers if run else None) or sorted({r.layer.index for r in curve_records(inputs.layer_records)})
+    items = [f"model: {(run.model if run else None) or inputs.probe.model or 'unknown'}",
+             f"revision: {(run.model_revision if run else None) or 'unknown'}",
              f"layers: {format_layers(layers)}",
-             f"pooling over each clip's frames: {_pooling_words(inputs.probe.get('pooling', 'mean'))}"]
+             f"pooling over each clip's frames: {_pooling_words(inputs.probe.options.get('pooling', 'mean'))}"]
     blocks: list[Block] = [Heading("Encoder"), Bullets(items)]
-    if run.get("random_init_note"):
-        blocks.append(Note(run["random_init_note"]))
+    if run and run.random_init_note:
+        blocks.append(Note(run.random_init_note))
     return blocks
 
 
@@ -129,11 +126,11 @@ def _pooling_words(pooling: str) -> str:
 
 def layer_table(inputs: RunInputs) -> list[Block]:
     """Every layer x classifier: accuracy, UAR, macro-F1 (mean ± std over folds), p-value if any."""
-    records = sorted(curve_records(inputs.layer_records), key=lambda r: r["layer"])
-    selected = [r for r in inputs.layer_records if r["layer"] == SELECTED]
+    records = sorted(curve_records(inputs.layer_records), key=lambda r: r.layer.index)
+    others = [r for r in inputs.layer_records if r.layer.kind != LAYER]  # selected, a head over all layers
     top = best_layer(inputs.layer_records, inputs.comparison)
-    return [Heading("Layers"), _score_table(records + selected, top, "layer"),
-            Paragraph(f"Pooled out-of-fold value [{interval_method(top['accuracy'])}]; the selected rows "
+    return [Heading("Layers"), _score_table(records + others, top, "layer"),
+            Paragraph(f"Pooled out-of-fold value [{interval_method(top.accuracy)}]; the selected rows "
                       "choose the layer inside each training part, (headline) marks the one put forward above. "
                       "The per-layer rows are a curve to look at, not a choice: their maximum is optimistic.")]
 
@@ -142,22 +139,22 @@ def per_class_table(inputs: RunInputs) -> list[Block]:
     """Each class of the layer put forward: support, precision, recall, F1, and ROC-AUC and average
     precision (one-vs-rest) from its decision scores, with what the detection figures mean."""
     top = best_layer(inputs.layer_records, inputs.comparison)
-    scores = top["per_class"]
-    columns = [name for name in ("precision", "recall", "f1", "roc_auc", "average_precision") if name in scores]
-    rows = [[name, str(scores["support"][i]), *(_cell(scores[column][i]) for column in columns)]
-            for i, name in enumerate(top["classes"])]
+    scores = top.per_class
+    columns = [name for name in ("precision", "recall", "f1", "roc_auc", "average_precision")
+               if getattr(scores, name) is not None]
+    rows = [[name, str(scores.support[i]), *(_cell(getattr(scores, column)[i]) for column in columns)]
+            for i, name in enumerate(top.classes)]
     blocks: list[Block] = [Heading("Per class"), Table(["class", "support", *(CLASS_TITLES[c] for c in columns)], rows)]
-    if "detection" in top:
-        detection = top["detection"]
-        text = (f"Of the {_name(top)}, over all test folds. ROC-AUC and AP (average precision) rank each class "
-                f"against the rest by its score: {detection['scores']}. The table's values and the pooled ones "
+    if top.detection:
+        detection = top.detection
+        text = (f"Of the {top.describe()}, over all test folds. ROC-AUC and AP (average precision) rank each class "
+                f"against the rest by its score: {detection.scores}. The table's values and the pooled ones "
                 "are computed on the scores of every test clip together (each fold's from its own model), the "
-                f"fold mean averages the per-fold values. Overall: ROC-AUC {pooled_and_fold_mean(top['roc_auc'])}; "
-                f"AP {pooled_and_fold_mean(top['average_precision'])} ({detection['average']})")
-        if "recall_at_precision" in top:
-            at = top["recall_at_precision"]
-            text += (f"; recall of {detection['positive_class']!r} at precision {at['precision']:g}: "
-                     f"{with_interval(at)}")
+                f"fold mean averages the per-fold values. Overall: ROC-AUC {pooled_and_fold_mean(top.roc_auc)}; "
+                f"AP {pooled_and_fold_mean(top.average_precision)} ({detection.average})")
+        if top.recall_at_precision:
+            at = top.recall_at_precision
+            text += f"; recall of {detection.positive_class!r} at precision {at.precision:g}: {with_interval(at)}"
         blocks.append(Paragraph(text + "."))
     return blocks
 
@@ -175,11 +172,11 @@ def comparison(inputs: RunInputs) -> list[Block]:
     found = inputs.comparison
     if found is None:
         return [Heading("Comparison"), Note(f"{COMPARISON_FILE} is missing: no paired test was run.")]
-    layer, baseline = found["best_layer"], found["best_baseline"]
-    metric = TITLES.get(found["metric"], found["metric"])
-    text = (f"{metric} of the {_name(layer)} ({layer['value']:.3f}) against the {_name(baseline, 'baseline')} "
-            f"({baseline['value']:.3f}) on the same {found.get('n_folds', len(found['differences']))} fold(s): "
-            f"difference {found['value_difference']:+.3f}. {_test_sentence(found)}")
+    layer, baseline = found.best_layer, found.best_baseline
+    metric = TITLES.get(found.metric, found.metric)
+    text = (f"{metric} of the {layer.describe()} ({layer.value:.3f}) against the {baseline.describe()} "
+            f"({baseline.value:.3f}) on the same {found.n_folds} fold(s): "
+            f"difference {found.value_difference:+.3f}. {_test_sentence(found)}")
     return [Heading("Comparison"), Paragraph(text), _fold_table(inputs, metric)]
 
 
@@ -187,65 +184,65 @@ def warnings(inputs: RunInputs) -> list[Block]:
     """Missing inputs, then the probe's and the baselines' warnings (never-predicted classes among
     them), less those of the chance baselines: a majority guess never predicting most classes is its
     definition, not news."""
-    chance = {w for record in inputs.baseline_records if record["layer"] == CHANCE for w in record.get("warnings", [])}
+    chance = {w for record in inputs.baseline_records if record.layer.kind == CHANCE for w in record.warnings}
     lines = [f"{name} is missing" for name in inputs.missing]
-    for doc in (inputs.probe, inputs.baselines or {}):
+    for doc in (inputs.probe, inputs.baselines):
         # The document's own list holds the protocol's warnings and every record's.
-        lines += doc.get("warnings", [w for record in doc.get("results", []) for w in record.get("warnings", [])])
+        lines += doc.warnings if doc else []
     lines = [line for line in dict.fromkeys(lines) if line not in chance]
     return [Heading("Warnings"), Bullets(lines) if lines else Paragraph("None.")]
 
 
 def timings(inputs: RunInputs) -> list[Block]:
     """Seconds each stage took, and their sum."""
-    stages = (inputs.run or {}).get("stage_seconds")
+    stages = inputs.run.stage_seconds if inputs.run else None
     if not stages:
         return [Heading("Stage timings"), Paragraph("Not recorded.")]
     rows = [[stage, f"{seconds:.1f}"] for stage, seconds in stages.items()]
     rows.append(["total", f"{sum(stages.values()):.1f}"])
     blocks: list[Block] = [Heading("Stage timings"), Table(["stage", "seconds"], rows)]
-    if (inputs.run or {}).get("command"):
-        blocks.append(Paragraph(f"Command: {inputs.run['command']}"))
+    if inputs.run.command:
+        blocks.append(Paragraph(f"Command: {inputs.run.command}"))
     return blocks
 
 
 def _fold_table(inputs: RunInputs, title: str) -> Table:
     """One row per fold: the difference, preceded by both sides' scores when their records are at hand."""
     found = inputs.comparison
-    metric, differences = found["metric"], found["differences"]
-    sides = [find(inputs.layer_records, found["best_layer"]), find(inputs.baseline_records, found["best_baseline"])]
+    metric, differences = found.metric, found.differences
+    sides = [find(inputs.layer_records, found.best_layer), find(inputs.baseline_records, found.best_baseline)]
     header = ["fold", f"{title} difference (layer - baseline)"]
     columns = [[f"{difference:+.3f}" for difference in differences]]
-    if all(side and len(side[metric]["folds"]) == len(differences) for side in sides):
-        header[1:1] = [_name(sides[0]), _name(sides[1], "baseline")]
-        columns[:0] = [[f"{score:.3f}" for score in side[metric]["folds"]] for side in sides]
+    if all(side and len(side.metric(metric).folds) == len(differences) for side in sides):
+        header[1:1] = [side.describe() for side in sides]
+        columns[:0] = [[f"{score:.3f}" for score in side.metric(metric).folds] for side in sides]
     return Table(header, [[str(k + 1), *cells] for k, cells in enumerate(zip(*columns))])
 
 
-def _score_table(records: list[dict], top: dict | None, first_column: str) -> Table:
-    has_p = any("p_value" in record for record in records)
+def _score_table(records: list[Record], top: Record | None, first_column: str) -> Table:
+    has_p = any(record.significance for record in records)
     header = [first_column, "classifier", *(title for _, title in COLUMNS)] + (["p-value"] if has_p else [])
     rows = []
     for record in records:
         mark = " (headline)" if record is top else ""
-        cells = [with_interval(record[metric]) if metric in record else "n/a" for metric, _ in COLUMNS]
-        p = [f"{record['p_value']:.3g}" if "p_value" in record else ""] if has_p else []
-        rows.append([f"{record['layer']}{mark}", record["classifier"], *cells, *p])
+        cells = [with_interval(record.metric(metric)) for metric, _ in COLUMNS]
+        p = [f"{record.significance.p_value:.3g}" if record.significance else ""] if has_p else []
+        rows.append([f"{record.layer}{mark}", record.classifier, *cells, *p])
     return Table(header, rows)
 
 
-def _test_sentence(found: dict | None) -> str:
+def _test_sentence(found: Comparison | None) -> str:
     if found is None:
         return "No paired test was run."
-    if found.get("p_value") is None:
-        return f"No paired test ({found.get('note', 'no p-value was computed')})."
-    metric = TITLES.get(found["metric"], found["metric"])
+    if found.p_value is None:
+        return f"No paired test ({found.note or 'no p-value was computed'})."
+    metric = TITLES.get(found.metric, found.metric)
     # One fold (a train/test split) leaves no per-fold differences: the test pairs the clips instead.
-    paired = "the test clips each side gets right" if found.get("n_folds") == 1 else f"the per-fold {metric} differences"
-    sentence = f"Paired test on {paired}, {found['test']}: p = {found['p_value']:.3g}"
-    if found.get("wilcoxon_p_value") is not None:
-        sentence += f" (Wilcoxon signed-rank p = {found['wilcoxon_p_value']:.3g}"
-        sentence += f"; {found['wilcoxon_note']})" if found.get("wilcoxon_note") else ")"
+    paired = "the test clips each side gets right" if found.n_folds == 1 else f"the per-fold {metric} differences"
+    sentence = f"Paired test on {paired}, {found.test}: p = {found.p_value:.3g}"
+    if found.wilcoxon_p_value is not None:
+        sentence += f" (Wilcoxon signed-rank p = {found.wilcoxon_p_value:.3g}"
+        sentence += f"; {found.wilcoxon_note})" if found.wilcoxon_note else ")"
     return sentence + "."
 
 
@@ -253,17 +250,7 @@ def _cell(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _groups(run: dict) -> str:
-    groups = run.get("groups")
-    if groups is None:
+def _groups(run: RunFacts | None) -> str:
+    if run is None:
         return "unknown"
-    return f"{groups} (column {run.get('group_column')})" if groups else "none"
-
-
-def _name(record: dict, side: str = "layer") -> str:
-    """"selected layer", "selected baseline with svm-rbf", "layer 3 with logreg", "mfcc with logreg".
-    side: "layer" for probe records, "baseline" for baselines' (whose selected record chose a feature)."""
-    layer = record["layer"]
-    if layer == SELECTED:
-        return f"selected {side}" if record["classifier"] == SELECTED else f"selected {side} with {record['classifier']}"
-    return f"{'layer ' if isinstance(layer, int) else ''}{layer} with {record['classifier']}"
+    return f"{run.groups} (column {run.group_column})" if run.groups else "none"

@@ -8,15 +8,16 @@ from pathlib import Path
 
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
+from layerprobe.results import Document, RunFacts
 
 
-def stage_facts(directory: Path, probe: dict, stage_seconds: dict) -> dict | None:
+def stage_facts(directory: Path, probe: Document, stage_seconds: dict) -> RunFacts | None:
     """run.json's facts from the probed cache and the results documents; None when the cache is not
     found (at the path the probe document gives, else beside the results) or cannot be read.
 
     stage_seconds: the stages' timings recorded beside the results (extraction is not among them).
     """
-    cache = _find_cache(directory, probe.get("cache"))
+    cache = _find_cache(directory, probe.cache)
     if cache is None:
         return None
     try:
@@ -25,21 +26,16 @@ def stage_facts(directory: Path, probe: dict, stage_seconds: dict) -> dict | Non
     except UserError:
         return None
     group_column = str(attrs.get("group_column", ""))
-    return {
-        "data": str(attrs.get("data", "")) or None,
-        "n_clips": int(statuses.get("ok", 0)),
-        "n_failed": int(statuses.get("failed", 0)),
+    return RunFacts(
+        data=str(attrs.get("data", "")) or None, n_clips=int(statuses.get("ok", 0)),
+        n_failed=int(statuses.get("failed", 0)),
         # The label each probed clip was probed for (clips/label or a joined table's), as run.json counts them.
-        "classes": dict(sorted(Counter(probe.get("clip_labels") or clips["label"]).items())),
-        "groups": len(set(clips["group"]) - {""}),
-        "group_column": group_column or None,
-        "protocol": probe.get("protocol"),
-        "model": str(attrs.get("model", "")),
-        "model_revision": str(attrs.get("model_revision", "")),
-        "layers": [int(i) for i in attrs.get("layers", [])],
-        "stage_seconds": {stage: float(seconds) for stage, seconds in stage_seconds.items()
-                          if stage in ("probe", "baselines") and isinstance(seconds, (int, float))},
-    }
+        classes=dict(sorted(Counter(probe.clip_labels or clips["label"]).items())),
+        groups=len(set(clips["group"]) - {""}), group_column=group_column or None, protocol=probe.protocol,
+        model=str(attrs.get("model", "")), model_revision=str(attrs.get("model_revision", "")),
+        layers=[int(i) for i in attrs.get("layers", [])],
+        stage_seconds={stage: float(seconds) for stage, seconds in stage_seconds.items()
+                       if stage in ("probe", "baselines") and isinstance(seconds, (int, float))})
 
 
 def _find_cache(directory: Path, named: str | None) -> Path | None:

@@ -2,11 +2,19 @@
 caches written with plain h5py following docs/design.md's contract, with planted signal for the probes."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import h5py
-import numpy as np
-import pytest
+# One thread per process for torch's and BLAS's kernels, set before numpy or torch is imported and
+# inherited by the command-line runs the tests start: the tests' tensors are tiny, and on a shared
+# 2-core machine their worker threads spin more than they compute (30 clips through the tiny
+# encoder: 5.6 s of CPU on torch's default 2 threads, 0.4 s on one). A value already set is kept.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 TINY = dict(
     hidden_size=32,
@@ -166,11 +174,13 @@ def run_extract(data, out, *, progress: bool = True, command: str = "", **keywor
 
 
 def evaluate_record(X, labels, folds, spec, layer, **options) -> dict:
-    """The record of one feature matrix with one probe on `folds` (the engine's study, one source)."""
+    """The record of one feature matrix with one probe on `folds` (the engine's study, one source), as
+    it is written (JSON)."""
     from layerprobe.options import FitOptions
     from layerprobe.probes.study import study
 
-    return study([(layer, lambda: X)], [spec], labels, folds, validated(FitOptions, n_jobs=1, **options)).records[0]
+    return study([(layer, lambda: X)], [spec], labels, folds,
+                 validated(FitOptions, n_jobs=1, **options)).records[0].to_dict()
 
 
 def fold_task(X, labels, fold, **options):
@@ -198,3 +208,14 @@ def owl_cache(path: Path, *, every: int, shift: float, second_layer: bool = Fals
     X[labels == "owl", :3] += shift
     layers = {0: X, 1: X * 0.5 + rng.normal(size=X.shape)} if second_layer else {0: X}
     return write_probe_cache(path, layers, labels, groups)
+
+
+def bare_record(layer: int | str = 0, classifier: str = "logreg", **fields):
+    """A Record holding only the `fields` a test reads (layer: its JSON value), the rest empty."""
+    from layerprobe.results import Metric, PerClass, Record, Source
+
+    empty = Metric(value=None, ci=None, ci_method=None, folds=[], std=None)
+    defaults = dict(protocol="p", selection="inner-cv", class_weight="none", n_clips=0, n_tested=0, split_counts={},
+                    classes=[], accuracy=empty, balanced_accuracy=empty, macro_f1=empty,
+                    per_class=PerClass([], [], [], []), confusion_matrix=[], chance={}, params=[], predictions=[])
+    return Record(layer=Source.of(layer), classifier=classifier, **{**defaults, **fields})

@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import random
 import shutil
 import signal
 import sys
 import time
 import traceback
+import uuid
 from pathlib import Path
 
 import h5py
@@ -106,22 +108,39 @@ def odd_dataset(rng: random.Random, rows: int):
 
 def cache_field(rng: random.Random, path: Path) -> str:
     with h5py.File(path, "a") as f:
-        rows = len(f["clips/status"])
+        rows = len(f["clips/status"]) if "clips/status" in f else 12
         names: list[str] = []
         f.visit(names.append)
-        kind = rng.choice(["replace", "replace", "delete", "attr", "attr", "parts", "link"])
+        kind = rng.choice(["replace", "replace", "delete", "attr", "attr", "parts", "parts", "link", "id", "declared",
+                           "external"])
         name = rng.choice(names)
         if kind == "attr":
             key = rng.choice(list(f.attrs) + ["layers", "layerprobe_format", "pooling"])
             f.attrs[key] = value = odd_value(rng)
-            return f"root attr {key} = {value!r}"
-        if kind == "parts":
+            return f"root attr {key} of {path.name} = {value!r}"
+        if kind == "parts" and "clips" in f and "parts" in f["clips"].attrs:
             listed = json.loads(f["clips"].attrs["parts"])
             record = rng.choice(listed)
             key = rng.choice(["file", "start", "stop", "datasets"])
-            record[key] = value = rng.choice(["../victim.h5", "/etc/passwd", -3, 10**6, None, ["nope"], "part-9.h5"])
+            record[key] = value = rng.choice(["../victim.h5", "/etc/passwd", -3, 10**6, None, ["nope"], "part-9.h5",
+                                              "sub/part-000001.h5", listed[-1]["file"], "part-000000.h5\0", 10**30])
             f["clips"].attrs["parts"] = json.dumps(listed)
             return f"parts: {key} = {value!r}"
+        if kind == "id":  # the id binding the cache (on /clips) or a part (its root) to the other
+            holder = f["clips"] if "clips" in f and "parts" in f["clips"].attrs else f
+            if rng.random() < 0.3:
+                holder.attrs.pop("cache_id", None)
+                return f"cache_id of {path.name} deleted"
+            holder.attrs["cache_id"] = value = rng.choice([uuid.uuid4().hex, odd_value(rng)])
+            return f"cache_id of {path.name} = {value!r}"
+        if kind in ("declared", "external") and isinstance(f.get(name), h5py.Dataset) and f[name].shape:
+            rows = f[name].shape[0]
+            del f[name]
+            if kind == "declared":  # a few-KB file declaring gigabytes, none of them written
+                f.create_dataset(name, shape=(rows, 2**27), dtype=np.float32)
+                return f"{name} declares {rows * 2**29} bytes"
+            f.create_dataset(name, shape=(rows,), dtype="S8", external=[("/etc/passwd", 0, 8 * rows)])
+            return f"{name} stored in /etc/passwd"
         del f[name]
         if kind == "delete":
             return f"deleted {name}"
@@ -131,6 +150,35 @@ def cache_field(rng: random.Random, path: Path) -> str:
             return f"{name} a link"
         f[name] = value = odd_dataset(rng, rows)
         return f"{name} = {value.dtype} {value.shape}"
+
+
+def relocate(rng: random.Random, copy: Path) -> tuple[str, Path]:
+    """The cache of folder `copy` renamed or copied with its parts folder, or given another's parts:
+    what was done and where the cache to open now is."""
+    cache, folder = copy / "c.h5", copy / "c.h5.parts"
+    moved = copy / rng.choice(["v1.h5", "with space.h5", "%d.h5", "ü.h5"])
+    kind = rng.choice(["rename", "copy", "folder only", "parts of another", "old cache renamed"])
+    if kind in ("rename", "parts of another", "old cache renamed"):
+        cache.rename(moved)
+        folder.rename(moved.with_name(moved.name + ".parts"))
+    elif kind == "copy":
+        shutil.copy(cache, moved)
+        shutil.copytree(folder, moved.with_name(moved.name + ".parts"))
+        shutil.rmtree(folder)
+    else:
+        cache.rename(moved)  # its folder left behind under the old name
+    if kind == "parts of another":
+        other = uuid.uuid4().hex
+        for part in moved.with_name(moved.name + ".parts").iterdir():
+            with h5py.File(part, "a") as f:
+                f.attrs["cache_id"] = other
+    if kind == "old cache renamed":  # as made before ids: none in the index or its parts
+        with h5py.File(moved, "a") as f:
+            del f["clips"].attrs["cache_id"]
+        for part in moved.with_name(moved.name + ".parts").iterdir():
+            with h5py.File(part, "a") as f:
+                del f.attrs["cache_id"]
+    return f"{kind}: c.h5 -> {moved.name}", moved
 
 
 def probe_field(rng: random.Random, path: Path) -> str:
@@ -153,16 +201,21 @@ def probe_field(rng: random.Random, path: Path) -> str:
 def manifest_field(rng: random.Random, path: Path) -> str:
     lines = path.read_text().splitlines()
     row = rng.randrange(len(lines))
-    edit = rng.choice(["quote", "cells", "blank", "path", "nul", "duplicate", "column"])
+    edit = rng.choice(["quote", "quote", "cells", "blank", "path", "path", "nul", "duplicate", "column", "wide"])
     cells = lines[row].split(",")
-    if edit == "quote":
-        lines[row] = '"' + lines[row]
+    if edit == "quote":  # a quote that never closes, or closes rows later
+        lines[row] = rng.choice(['"' + lines[row], lines[row].replace(",", ',"', 1), lines[row] + '"x'])
+        if rng.random() < 0.5:
+            lines[-1] += '"'
+    elif edit == "wide":  # a header of 100,000 columns: the error listing them is cut
+        lines[0] += "".join(f",c{i}" for i in range(100_000))
     elif edit == "cells":
         lines[row] = ",".join(cells + ["extra"] if rng.random() < 0.5 else cells[:1])
     elif edit == "blank":
         lines[row] = ",".join([cells[0], "", *cells[2:]])
     elif edit == "path":
-        lines[row] = ",".join([rng.choice(["../../etc/passwd", "/dev/zero", ".", "missing.wav", "a" * 5000]), *cells[1:]])
+        lines[row] = ",".join([rng.choice(["../../etc/passwd", "/dev/zero", ".", "missing.wav", "a" * 5000, special(path.parent)]),
+                               *cells[1:]])
     elif edit == "nul":
         lines[row] = lines[row].replace(",", ",\x00", 1)
     elif edit == "duplicate":
@@ -173,17 +226,32 @@ def manifest_field(rng: random.Random, path: Path) -> str:
     return f"manifest row {row}: {edit}"
 
 
+def special(folder: Path) -> str:
+    """A path beside the manifest that is no regular file: a FIFO (opening it waits for a writer),
+    a directory, a symlink loop; made once."""
+    made = {"fifo.wav": os.mkfifo, "folder.wav": os.mkdir, "loop.wav": lambda path: os.symlink(path, path)}
+    name = random.Random(len(os.listdir(folder))).choice(sorted(made))
+    if not os.path.lexists(folder / name):
+        made[name](folder / name)
+    return name
+
+
 def cases(rng: random.Random, inputs: dict[str, Path], work: Path, counts: dict[str, int]):
     """(description, argv) for each mutated copy, made as it is run."""
     for number in range(counts["cache"]):
         copy = work / f"case{number}"
         shutil.copytree(inputs["cache"].parent, copy)
         cache = copy / "c.h5"
-        mutate = rng.choice([flip_bytes, flip_bytes, truncate, cache_field, cache_field, cache_field])
-        target = cache if mutate is cache_field or rng.random() < 0.5 else rng.choice(
-            sorted((copy / "c.h5.parts").iterdir()))
-        what = mutate(rng, target)
+        mutate = rng.choice([flip_bytes, flip_bytes, truncate, cache_field, cache_field, cache_field, relocate])
+        if mutate is relocate:
+            what, cache = relocate(rng, copy)
+        else:
+            target = cache if mutate is cache_field and rng.random() < 0.7 else rng.choice(
+                sorted((copy / "c.h5.parts").iterdir()))
+            what = mutate(rng, target)
+        absurd = ["--layers", rng.choice(["0-400000000", "99999999999999999999", "0," * 50_000 + "0"])]
         command = rng.choice([["probe", str(cache), *PROBE], ["probe", str(cache), *PROBE],
+                              ["probe", str(cache), *PROBE[2:], *absurd],
                               ["probe", str(cache), "--predict", str(inputs["probe"]), "--out", str(copy / "pred"),
                                "--quiet"],
                               ["baselines", str(cache), "--out", str(copy / "out"), "--classifier", "logreg",

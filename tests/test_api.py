@@ -143,17 +143,25 @@ def test_list_options_take_a_name_a_comma_list_a_sequence_or_all():
         probe(layers="1-")
 
 
-def test_the_api_probe_writes_what_the_probe_command_writes(tmp_path, planted_probe_cache):
+def test_the_api_probe_returns_and_writes_what_the_probe_command_prints_and_writes(tmp_path, planted_probe_cache,
+                                                                                   capsys):
     from layerprobe.probes.cli import main
     from layerprobe.probes.sweep import records_frame
+    from layerprobe.results import Document, Record
 
-    frame = layerprobe.probe(planted_probe_cache, layers="1-2", classifiers="ridge,logreg", save_model=True,
-                             out=tmp_path / "api", n_jobs=1, progress=False)
+    result = layerprobe.probe(planted_probe_cache, layers="1-2", classifiers="ridge,logreg", save_model=True,
+                              out=tmp_path / "api", n_jobs=1, progress=False)
+    capsys.readouterr()
     assert main([str(planted_probe_cache), "--layers", "1-2", "--classifier", "ridge,logreg", "--save-model",
-                 "--out", str(tmp_path / "cli"), "--n-jobs", "1", "--quiet"]) == 0
+                 "--format", "json", "--out", str(tmp_path / "cli"), "--n-jobs", "1", "--quiet"]) == 0
+    printed = json.loads(capsys.readouterr().out)
     documents = [json.loads((tmp_path / side / "probe_results.json").read_text()) for side in ("api", "cli")]
-    assert documents[0] == documents[1]
-    assert frame.equals(records_frame(documents[1]["results"]))
+    assert documents[0] == documents[1] == printed == json.loads(json.dumps(result.to_dict()))
+    assert all(isinstance(record, Record) for record in result.results)
+    assert result.protocol_reason == printed["protocol_reason"] and result.warnings == printed["warnings"]
+    frame = result.frame()
+    assert frame.equals(records_frame(Document.from_dict(documents[1]).results))
+    assert frame["layer"].tolist() == [1, 1, 2, 2, "selected", "selected", "selected"]
     for side in ("api", "cli"):
         assert sorted(p.name for p in (tmp_path / side / "models").iterdir()) == [
             "layer01_logreg.npz", "layer01_ridge.npz", "layer02_logreg.npz", "layer02_ridge.npz", "selected.npz"]
@@ -167,8 +175,8 @@ def test_probe_on_a_cache_without_groups_raises_the_leak_as_a_python_warning(tmp
     labels, _, layers = planted_data()
     cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, labels)
     with pytest.warns(LeakWarning, match="^no groups: stratified CV may put clips of one speaker in both train"):
-        frame = layerprobe.probe(cache, layers=2, classifiers="ridge", n_jobs=1, progress=False)
-    assert len(frame) == 2
+        result = layerprobe.probe(cache, layers=2, classifiers="ridge", n_jobs=1, progress=False)
+    assert len(result.frame()) == 2 and result.leak in result.warnings
 
 
 def test_user_error_is_a_value_error():

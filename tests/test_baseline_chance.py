@@ -20,7 +20,7 @@ def stratified_record(labels: np.ndarray, groups: np.ndarray, seed: int) -> dict
     """The stratified-random chance record under leave-one-group-out with `seed`."""
     folds = replace(outer_folds(labels, groups, cv="loso"), seed=seed)
     return study([("chance", lambda: chance_input(len(labels)))], STRATIFIED, labels, folds,
-                 FitOptions(n_jobs=1)).records[0]
+                 FitOptions(n_jobs=1)).records[0].to_dict()
 
 
 def test_equal_folds_draw_different_guesses_each_seeded_by_seed_and_fold():

@@ -1,5 +1,6 @@
 """compute_features: features/NAME for every clip, read back through the cache's data attrs; failures
-recorded; resumable after kill -9; parameters checked."""
+recorded; the same values from a pool of workers as in one process; long clips streamed; resumable
+after kill -9, with no worker left behind; parameters checked."""
 from __future__ import annotations
 
 import csv
@@ -8,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -16,6 +18,7 @@ import pytest
 from audio_files import sine, write_signal, write_zero_bytes
 from conftest import write_probe_cache
 
+from layerprobe.baselines import feature_pool, features
 from layerprobe.baselines.compute import compute_features
 from layerprobe.baselines.features import FEATURES, mfcc_stats
 from layerprobe.baselines.features_only import features_only_cache
@@ -81,6 +84,36 @@ def test_failed_clips_are_recorded_with_their_reason_and_counted(tmp_path):
         assert b"empty" in file["clips/error"][row] and b"empty" in file["feature_error/mfcc"][row]
         assert (np.delete(file["clips/status"][()], row) == b"ok").all()
     assert compute_features(cache, ("mfcc",), progress=False).skipped["mfcc"] == 23
+
+
+def test_a_pool_of_workers_stores_the_values_and_failures_of_one_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(feature_pool, "CHUNK", 4)  # 24 clips: 6 chunks over 2 spawned workers
+    data = write_dataset(tmp_path / "data")
+    write_zero_bytes(data / "spk1_0_2.wav")
+    single = features_only_cache(data, tmp_path / "single.h5")
+    pooled = features_only_cache(data, tmp_path / "pooled.h5")
+    compute_features(single, ("mfcc", "logmel"), progress=False, n_jobs=1)
+    summary = compute_features(pooled, ("mfcc", "logmel"), progress=False, n_jobs=2)
+    assert summary.computed == {"mfcc": 23, "logmel": 23} and summary.failed["mfcc"] == {"empty": 1}
+    with h5py.File(single) as a, h5py.File(pooled) as b:
+        for name in ("features/mfcc", "features/logmel", "feature_status/mfcc", "feature_error/mfcc",
+                     "clips/status", "clips/error", "clips/duration"):
+            np.testing.assert_array_equal(a[name][()], b[name][()])
+
+
+def test_a_long_clip_is_streamed_to_the_values_of_the_whole_clip(tmp_path, monkeypatch):
+    monkeypatch.setattr(feature_pool, "LONG_SECONDS", 1.0)  # the 3 s clip is "long"
+    monkeypatch.setattr(features, "SEGMENT_FRAMES", 64)
+    data = write_dataset(tmp_path / "data", speakers=1, labels=1, per_cell=1, seconds=3.0)
+    cache = features_only_cache(data, tmp_path / "cache.h5")
+    compute_features(cache, ("mfcc", "logmel"), progress=False, n_jobs=1)
+    wave = decode(FileSource(str(data / "spk0_0_0.wav")), 16000)
+    for name in ("mfcc", "logmel"):
+        values, status = _read(cache, name)
+        assert status.tolist() == [b"ok"]
+        np.testing.assert_allclose(values[0], FEATURES[name].compute(wave), rtol=1e-5, atol=1e-5)
+    with h5py.File(cache) as file:
+        np.testing.assert_allclose(file["clips/duration"][0], 3.0, atol=1e-3)
 
 
 def test_a_cache_with_layers_keeps_its_clip_status(tmp_path):
@@ -156,3 +189,64 @@ def test_resume_after_kill_equals_an_uninterrupted_run(tmp_path):
     np.testing.assert_array_equal(resumed, _read(whole, "mfcc")[0])
     with h5py.File(killed) as a, h5py.File(whole) as b:
         np.testing.assert_array_equal(a["clips/status"][()], b["clips/status"][()])
+
+
+POOLED_RUN = """
+import sys, time
+from layerprobe.baselines import compute, feature_pool
+from layerprobe.data.feature_writer import FeatureWriter
+
+feature_pool.CHUNK = 2
+compute.ROWS_PER_WRITE = 2
+original = FeatureWriter.write_ok
+def write_ok(self, rows, values, durations=None):
+    original(self, rows, values, durations)
+    print("wrote", flush=True)
+    time.sleep(0.05)
+FeatureWriter.write_ok = write_ok
+compute.compute_features(sys.argv[1], ("mfcc",), progress=False, n_jobs=2)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
+def test_a_pooled_run_killed_leaves_no_worker_and_resumes_to_the_same_values(tmp_path):
+    data = write_dataset(tmp_path / "data", speakers=3, labels=2, per_cell=8)
+    killed = features_only_cache(data, tmp_path / "killed.h5")
+    whole = features_only_cache(data, tmp_path / "whole.h5")
+    child = subprocess.Popen([sys.executable, "-c", POOLED_RUN, str(killed)], stdout=subprocess.PIPE, text=True)
+    for _ in range(3):
+        assert child.stdout.readline().strip() == "wrote"
+    workers = _children(child.pid)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    assert len(workers) >= 2  # the spawned workers (and multiprocessing's resource tracker)
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_alive, workers))
+    done = int((_read(killed, "mfcc")[1] == b"ok").sum())
+    assert 6 <= done < 48
+    summary = compute_features(killed, ("mfcc",), progress=False, n_jobs=1)
+    assert summary.skipped["mfcc"] == done and summary.computed["mfcc"] == 48 - done
+    compute_features(whole, ("mfcc",), progress=False, n_jobs=1)
+    np.testing.assert_array_equal(_read(killed, "mfcc")[0], _read(whole, "mfcc")[0])

@@ -23,7 +23,7 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def records(cache):
-    return run_baseline_sweep(cache, classifiers="svm-rbf,logreg", cv="loso", n_jobs=1).records
+    return [r.to_dict() for r in run_baseline_sweep(cache, classifiers="svm-rbf,logreg", cv="loso", n_jobs=1).records]
 
 
 def test_records_follow_the_probe_shape_on_the_probe_folds(cache, records):
@@ -71,7 +71,7 @@ def test_baselines_pair_with_probe_records_on_a_cache_with_layers(tmp_path, cach
     layered = _with_layer(tmp_path / "layers.h5", cache)
     layer_records = run_sweep(layered, classifiers="logreg", n_jobs=1).records
     baseline_records = run_baseline_sweep(layered, classifiers="logreg", n_jobs=1).records
-    result = compare(layer_records, baseline_records)
+    result = compare(layer_records, baseline_records).to_dict()
     assert result["best_layer"]["picked"][0]["layer"] == 5 and result["best_baseline"]["picked"][0]["layer"] == "mfcc"
     assert result["n_folds"] == 3 and result["p_value"] is not None
 
@@ -86,7 +86,7 @@ def test_an_ok_clip_without_its_feature_is_a_clear_error(tmp_path):
         run_baseline_sweep(layered, classifiers="logreg", n_jobs=1)
     with h5py.File(layered, "r+") as file:
         file["clips/status"][0] = b"failed"
-    assert run_baseline_sweep(layered, classifiers="logreg", n_jobs=1).records[0]["n_clips"] == 17
+    assert run_baseline_sweep(layered, classifiers="logreg", n_jobs=1).records[0].n_clips == 17
 
 
 def test_stage_by_stage_gives_the_report_the_same_paired_test_as_run(tmp_path, cache, capsys):
@@ -109,11 +109,13 @@ def test_stage_by_stage_gives_the_report_the_same_paired_test_as_run(tmp_path, c
 
 
 def test_messages_call_a_selected_baseline_a_feature_not_a_layer():
-    from layerprobe.probes.records import describe
+    from layerprobe.results import Pick, Source
 
-    picked = [{"layer": "mfcc", "classifier": "logreg", "C": 1.0}, {"layer": "logmel", "classifier": "logreg", "C": 1.0}]
-    assert describe({"layer": "selected", "classifier": "logreg", "picked": picked}) == "selected feature (logreg)"
-    assert describe({"layer": "selected", "classifier": "selected", "picked": picked}) == \
-        "selected feature and classifier"
-    layers = [{"layer": 3, "classifier": "logreg"}]
-    assert describe({"layer": "selected", "classifier": "logreg", "picked": layers}) == "selected layer (logreg)"
+    selected = Source.of("selected")
+    picked = [Pick.from_dict({"layer": "mfcc", "classifier": "logreg", "C": 1.0}),
+              Pick.from_dict({"layer": "logmel", "classifier": "logreg", "C": 1.0})]
+    assert selected.describe("logreg", picked) == "selected feature (logreg)"
+    assert selected.describe("selected", picked) == "selected feature and classifier"
+    assert selected.describe("logreg", [Pick(Source.of(3), "logreg")]) == "selected layer (logreg)"
+    assert Source.of(3).describe("ridge") == "layer 3 ridge" and Source.of("mfcc").describe("svm-rbf") == "mfcc svm-rbf"
+    assert Source.of("all").describe("weighted-sum") == "all layers weighted-sum"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import h5py
@@ -83,6 +84,12 @@ def test_a_file_that_is_not_a_cache_is_refused(tmp_path):
         f["x"] = 1
     with pytest.raises(UserError, match="not a layerprobe cache"):
         CacheWriter(path, clips("a1"), settings())
+
+
+def test_a_cache_where_no_file_can_be_made_says_so_not_that_another_process_writes_it():
+    with pytest.raises(UserError, match=r"^cannot write /proc/x.h5.lock: No such file or directory \(/proc is a folder "
+                                        "that takes no new files\)$"):
+        CacheWriter(Path("/proc/x.h5"), clips("a1"), settings())
 
 
 def test_a_second_writer_is_refused(tmp_path):

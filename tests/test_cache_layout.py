@@ -14,6 +14,7 @@ import pytest
 
 from conftest import planted_data, write_probe_cache
 from layerprobe.data.cache import CacheWriter, Settings, open_cache
+from layerprobe.data.parts import read_parts, write_index
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.probes.cli import main as probe_main
@@ -118,6 +119,11 @@ MALFORMED = {
     "attr not UTF-8": (lambda f: f.attrs.create("model", b"a\xff", dtype=TEXT), "attribute 'model' is not UTF-8 text"),
     "dataset attr not UTF-8": (lambda f: f["layers/00"].attrs.create("note", b"\xff", dtype=TEXT),
                                "attribute 'note' of layers/00 is not UTF-8 text"),
+    # Unwritten storage: a few-KB file that a reader would have to allocate 12 GiB for.
+    "declared far beyond the file": (lambda f: (f.__delitem__("layers/01"),
+                                                f.create_dataset("layers/01", shape=(N, 2**28), dtype=np.float32)),
+                                     r"layers/01 declares 12.0 GiB \(float32 \(12, 268435456\)\) in a file of \d+ bytes; "
+                                     "expected its values stored in the file"),
 }
 
 
@@ -221,6 +227,10 @@ WRITTEN_MALFORMED = {
     "parts not JSON": (forge_parts(lambda p: "[{"), "attribute clips/parts is not a list of parts"),
     "parts rows beyond the cache": (forge_parts(lambda p: json.dumps([{**p[0], "stop": 99}, *p[1:]])),
                                     "attribute clips/parts lists rows 0-99 of part-000000.h5; expected rows within 0-14"),
+    "parts datasets a string": (forge_parts(lambda p: json.dumps([{**p[0], "datasets": "clips/id"}, *p[1:]])),
+                                "attribute clips/parts is not a list of parts \\(expected a list of"),
+    "part name ending in a newline": (forge_parts(lambda p: json.dumps([{**p[0], "file": "part-000000.h5\n"}, *p[1:]])),
+                                      "attribute clips/parts names 'part-000000.h5\\\\n'; expected part files"),
     "parts not covering a dataset": (forge_parts(lambda p: json.dumps(p[:1])),
                                      "its parts hold clips/duration incompletely"),
 }
@@ -256,10 +266,104 @@ def test_a_part_dataset_linking_outside_is_refused(written, tmp_path):
         CacheReader(written)
 
 
-def test_a_renamed_cache_reads_nothing_of_the_cache_now_under_its_old_name(written, tmp_path):
-    os.rename(written, tmp_path / "v1.h5")
-    os.rename(tmp_path / "c.h5.parts", tmp_path / "v1.h5.parts")
-    shutil.copytree(tmp_path / "v1.h5.parts", tmp_path / "c.h5.parts")  # another cache now called c.h5
-    with pytest.raises(UserError, match=r"\S+ is a virtual dataset reading c.h5.parts/part-000000.h5; expected "
-                                        "only the part files v1.h5.parts/part-NNNNNN.h5"):
+def values_of(path, layer=1):
+    with CacheReader(path) as reader:
+        return reader.layer(layer)
+
+
+def move_cache(source, target):
+    os.rename(source, target)
+    os.rename(source.with_name(source.name + ".parts"), target.with_name(target.name + ".parts"))
+
+
+def another_cache(path):
+    """A cache of the same clips and settings at `path`, grown like `written`, its values 7."""
+    with CacheWriter(path, clips(N), settings()) as cache:
+        cache.write_ok(np.arange(N), {name: np.full((N, 2, DIM), 7.0, np.float32) for name in ("mean", "std")}, np.ones(N))
+    CacheWriter(path, clips(N + 2), settings()).close()
+
+
+def test_a_renamed_cache_reads_its_own_rows_not_those_of_the_cache_now_under_its_old_name(written, tmp_path):
+    before = values_of(written)
+    move_cache(written, tmp_path / "v1.h5")
+    another_cache(written)  # a new c.h5, its parts in c.h5.parts, where v1.h5's index still points
+    with CacheReader(tmp_path / "v1.h5") as first, CacheReader(tmp_path / "v1.h5") as second:  # two at once
+        assert np.array_equal(first.layer(1), before) and np.array_equal(second.layer(1), before)
+    assert np.all(values_of(written) == 7.0)
+    # Its next writer puts in place an index naming its own folder: plain h5py reads its rows too.
+    CacheWriter(tmp_path / "v1.h5", clips(N + 2), settings()).close()
+    with h5py.File(tmp_path / "v1.h5") as f:
+        assert {source.file_name.split("/")[0] for source in f["layers/01"].virtual_sources()} == {"v1.h5.parts"}
+        assert np.array_equal(f["layers/01"][:N], before)
+
+
+def test_a_copied_cache_reads_its_own_parts_not_those_of_its_original(written, tmp_path):
+    before = values_of(written)
+    shutil.copy(written, tmp_path / "copy.h5")
+    shutil.copytree(tmp_path / "c.h5.parts", tmp_path / "copy.h5.parts")
+    shutil.rmtree(tmp_path / "c.h5.parts")
+    assert np.array_equal(values_of(tmp_path / "copy.h5"), before)
+
+
+def test_a_cache_beside_the_parts_of_another_is_refused_in_one_line(written, tmp_path):
+    move_cache(written, tmp_path / "v1.h5")
+    another_cache(written)
+    shutil.rmtree(tmp_path / "v1.h5.parts")
+    shutil.copytree(tmp_path / "c.h5.parts", tmp_path / "v1.h5.parts")  # the other cache's parts under v1's name
+    with open_cache(written) as f:
+        ours = f["clips"].attrs["cache_id"]
+    for opening in (CacheReader, lambda path: CacheWriter(path, clips(N + 2), settings())):
+        with pytest.raises(UserError, match=rf"v1.h5.parts/part-000000.h5 is a part of another cache \(id {ours}; "
+                                            r"\S+v1.h5 has id [0-9a-f]{32}\): a cache is the file and the folder beside it"):
+            opening(tmp_path / "v1.h5")
+
+
+def without_ids(path):
+    """The cache at `path` as a version before ids wrote it: no id in its index or its parts."""
+    with h5py.File(path, "a") as f:
+        del f["clips"].attrs["cache_id"]
+    for part in path.with_name(path.name + ".parts").iterdir():
+        with h5py.File(part, "a") as f:
+            del f.attrs["cache_id"]
+
+
+def test_a_cache_made_before_ids_opens_and_grows_as_before(written):
+    before = values_of(written)
+    without_ids(written)
+    assert np.array_equal(values_of(written), before)
+    CacheWriter(written, clips(N + 3), settings()).close()  # its new part has no id either
+    with open_cache(written) as f:
+        assert "cache_id" not in f["clips"].attrs and len(f["clips/id"]) == N + 3
+
+
+def test_a_cache_made_before_ids_is_refused_once_renamed(written, tmp_path):
+    without_ids(written)
+    move_cache(written, tmp_path / "v1.h5")
+    shutil.copytree(tmp_path / "v1.h5.parts", tmp_path / "c.h5.parts")
+    with pytest.raises(UserError, match="v1.h5 reads its parts from c.h5.parts, not from v1.h5.parts beside it: it was "
+                                        "renamed or copied, and it was made before a cache carried an id"):
         CacheReader(tmp_path / "v1.h5")
+
+
+def test_a_part_without_the_id_of_its_cache_is_refused(written):
+    with h5py.File(written.with_name("c.h5.parts") / "part-000001.h5", "a") as f:
+        del f.attrs["cache_id"]
+    with pytest.raises(UserError, match=r"part-000001.h5 is a part of another cache \(id none; "):
+        CacheReader(written)
+
+
+def test_a_part_declaring_far_more_than_its_file_holds_is_refused(written):
+    """A forged pair: parts declaring 3 GiB of unwritten rows of layers/01, an index declaring them."""
+    folder = written.with_name("c.h5.parts")
+    with h5py.File(written) as f:
+        attrs, parts, rows, cache_id = dict(f.attrs), read_parts(f), len(f["clips/id"]), f["clips"].attrs["cache_id"]
+    for part in parts:
+        with h5py.File(folder / part.file, "a") as f:
+            del f["layers/01"]
+            f.create_dataset("layers/01", shape=(part.stop - part.start, 2**26), dtype=np.float32)
+    with h5py.File(written, "w") as index:
+        index.attrs.update(attrs)
+        write_index(index, parts, rows, folder.name, {part.file: folder / part.file for part in parts}, cache_id)
+    with pytest.raises(UserError, match=r"part-000000.h5: layers/01 declares 3.0 GiB \(float32 \(12, 67108864\)\) in a "
+                                        "file of .*; expected its values stored in the file"):
+        CacheReader(written)

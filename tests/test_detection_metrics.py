@@ -16,7 +16,7 @@ from layerprobe.probes.cli import main
 from layerprobe.probes.detection import weighted_curves
 from layerprobe.probes.evaluate import Plan, evaluate_candidates
 from layerprobe.probes.protocols import outer_folds
-from layerprobe.probes.records import record
+from layerprobe.probes.records import record as typed_record
 from layerprobe.probes.spec import FoldTask
 
 
@@ -33,6 +33,11 @@ def _owls():
 def _rare_owl(tmp_path, split=None):
     X, labels, groups = _owls()
     return write_probe_cache(tmp_path / "owl.h5", {0: X}, labels, groups, split=split), labels
+
+
+def record(*args) -> dict:
+    """The record of a candidate as it is written (JSON)."""
+    return typed_record(*args).to_dict()
 
 
 def _pooled(rec):
@@ -67,7 +72,7 @@ def _recall_at(positive, score, precision):
 def test_two_class_metrics_agree_with_scikit_learn_on_the_pooled_and_per_fold_scores(tmp_path):
     cache, labels = _rare_owl(tmp_path)
     result = run_sweep(cache, layers=0, n_jobs=1, positive_class="owl", at_precision=0.5)
-    for rec in result.records:
+    for rec in (r.to_dict() for r in result.records):
         index, score = _pooled(rec)
         owl = labels[index] == "owl"
         assert rec["roc_auc"]["value"] == pytest.approx(roc_auc_score(owl, score), abs=1e-12)
@@ -81,14 +86,14 @@ def test_two_class_metrics_agree_with_scikit_learn_on_the_pooled_and_per_fold_sc
         assert rec["per_class"]["roc_auc"] == [pytest.approx(rec["roc_auc"]["value"])] * 2
         low, high = rec["roc_auc"]["ci"]
         assert low <= rec["roc_auc"]["value"] <= high
-    plain = [r["roc_auc"]["value"] for r in result.records if r["layer"] == 0]
+    plain = [r.roc_auc.value for r in result.records if r.layer.to_json() == 0]
     assert 0.6 < min(plain) and max(plain) < 0.95  # weak signal: the metrics are not trivially 0.5 or 1
 
 
 def test_the_positive_class_orients_ap_and_the_recall(tmp_path):
     cache, labels = _rare_owl(tmp_path)
-    owl = run_sweep(cache, layers=0, classifiers="ridge", n_jobs=1, positive_class="owl").records[0]
-    bird = run_sweep(cache, layers=0, classifiers="ridge", n_jobs=1, positive_class="bird").records[0]
+    owl = run_sweep(cache, layers=0, classifiers="ridge", n_jobs=1, positive_class="owl").records[0].to_dict()
+    bird = run_sweep(cache, layers=0, classifiers="ridge", n_jobs=1, positive_class="bird").records[0].to_dict()
     assert bird["roc_auc"]["value"] == pytest.approx(owl["roc_auc"]["value"])
     index, score = _pooled(bird)
     assert np.array_equal(score, -_pooled(owl)[1])  # a two-class margin, seen from either class
@@ -223,7 +228,7 @@ def test_a_class_absent_from_the_test_clips_has_no_auc_and_the_macro_skips_it(tm
     labels, groups, layers = planted_data()
     split = np.where(np.isin(groups, ["spk0", "spk1"]) & (labels != "class2"), "test", "train")
     cache = write_probe_cache(tmp_path / "c.h5", {1: layers[1]}, labels, groups, split=split)
-    rec = run_sweep(cache, layers=1, classifiers="ridge", cv="split", n_jobs=1).records[0]
+    rec = run_sweep(cache, layers=1, classifiers="ridge", cv="split", n_jobs=1).records[0].to_dict()
     assert rec["protocol"] == "split" and rec["per_class"]["roc_auc"][2] is None
     assert rec["roc_auc"]["value"] == pytest.approx(np.mean(rec["per_class"]["roc_auc"][:2]))
     # Two test speakers are too few for a group bootstrap: no interval, and why.

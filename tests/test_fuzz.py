@@ -1,5 +1,7 @@
-"""Mutated caches, saved probes and manifests: every command succeeds or exits 2 with one line; none
-ends in a traceback, a crash or a hang. The cases run in one child process (tests/fuzz_inputs.py),
+"""Mutated caches (their fields, attrs, parts list, ids, declared sizes; renamed, copied, given
+another's parts), saved probes and manifests (quotes, cells, FIFOs and loops among the paths, a
+100,000-column header): every command succeeds or exits 2 with one line; none ends in a traceback,
+a crash or a hang. The cases run in one child process (tests/fuzz_inputs.py),
 so a crash in HDF5 or a hang ends the child, and the last case it started is the one named."""
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import sys
 from pathlib import Path
 
 DRIVER = Path(__file__).with_name("fuzz_inputs.py")
-SEED, CACHE_CASES, PROBE_CASES, MANIFEST_CASES = 0, 40, 12, 6
+SEED, CACHE_CASES, PROBE_CASES, MANIFEST_CASES = 0, 56, 12, 12
 
 
 def held(case: dict) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
 
 import h5py
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 
 from audio_files import write_tone
 from conftest import planted_data, run_extract, write_probe_cache
-from layerprobe.data.audio import ClipError, decode
+from layerprobe.data.audio import ClipError, decode, header_duration
 from layerprobe.data.cache import open_cache
 from layerprobe.data.clips import FileSource
 from layerprobe.data.manifest import load_manifest
@@ -72,6 +74,61 @@ def test_forged_and_overlong_clips_fail_and_the_run_goes_on(tmp_path, group_norm
     summary = run_extract(str(data), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu", max_seconds=2.0,
                       progress=False)
     assert summary.ok == 4 and summary.failed == {"bad-rate": 1, "too-long": 1}
+
+
+def not_regular(folder):
+    """Paths that are not regular files, each with the cause its clip must name."""
+    os.mkfifo(folder / "fifo.wav")
+    (folder / "dir.wav").mkdir()
+    os.symlink("loop.wav", folder / "loop.wav")
+    os.symlink("gone.wav", folder / "dangling.wav")
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(folder / "socket.wav"))
+    return listening, {
+        "fifo.wav": "not a regular file: .*fifo.wav is a FIFO \\(named pipe\\)",
+        "dir.wav": "not a regular file: .*dir.wav is a directory",
+        "loop.wav": "symlink loop: .*loop.wav",
+        "dangling.wav": "a symlink to a missing file: .*dangling.wav",
+        "socket.wav": "not a regular file: .*socket.wav is a socket",
+        "/dev/null": "not a regular file: /dev/null is a character device",
+    }
+
+
+@pytest.fixture
+def alarm():
+    """A test that would hang (a FIFO opened for reading waits for a writer) fails after 60 s instead."""
+    def expired(*_):
+        raise TimeoutError("hung: more than 60 s")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_path_that_is_not_a_regular_file_fails_with_its_real_cause_before_it_is_opened(tmp_path, alarm):
+    listening, causes = not_regular(tmp_path)
+    with listening:
+        for name, cause in causes.items():
+            source = FileSource(str(tmp_path / name))
+            assert np.isnan(header_duration(source))
+            with pytest.raises(ClipError, match=f"^unreadable: {cause}$"):
+                decode(source, 16000)
+
+
+def test_a_fifo_device_or_socket_among_the_clips_fails_alone(tmp_path, group_norm_model, alarm):
+    data = tmp_path / "data"
+    two_labels(data)
+    listening, causes = not_regular(data)
+    rows = [f"{label}/{number}.wav,{label}" for label in "ab" for number in range(2)] + [f"{name},a" for name in causes]
+    (data / "manifest.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    with listening:
+        summary = run_extract(str(data), str(tmp_path / "c.h5"), model=group_norm_model, device="cpu", progress=False)
+    assert summary.ok == 4 and summary.failed == {"unreadable": len(causes)}
+    with h5py.File(tmp_path / "c.h5") as f:
+        errors = dict(zip(f["clips/path"].asstr()[()], f["clips/error"].asstr()[()]))
+    for name, cause in causes.items():
+        assert re.fullmatch(f"unreadable: {cause}", errors[name])
 
 
 def test_layers_0_alone_is_extracted(tmp_path, group_norm_model):

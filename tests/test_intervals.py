@@ -39,7 +39,7 @@ def test_the_reason_names_the_count_and_the_grouped_cv_instead():
 
 def test_a_split_with_two_test_speakers_has_no_interval_and_every_consumer_says_why(tmp_path, capsys):
     cache, labels, result = _split_sweep(tmp_path, n_groups=4, n_test=2)
-    record = headline_record(result.records)
+    record = headline_record(result.records).to_dict()
     assert record["protocol"] == "split"
     for metric in METRICS:
         assert record[metric]["ci"] is None and record[metric]["ci_method"] is None
@@ -58,10 +58,10 @@ def test_a_split_with_two_test_speakers_has_no_interval_and_every_consumer_says_
     write_results(doc, run_dir)
     # The selected record against itself as the baseline: the comparison carries the missing interval too.
     comparison = compare(result.records, result.records, labels=list(labels))
-    assert comparison["best_baseline"]["ci"] is None and comparison["best_baseline"]["ci_note"] == TWO_GROUPS
+    assert comparison.best_baseline.ci is None and comparison.best_baseline.ci_note == TWO_GROUPS
     assert f"UAR {value:.3f} (no interval) vs selected baseline UAR {value:.3f} (no interval)" in \
         describe_comparison(comparison)
-    (run_dir / "comparison.json").write_text(json.dumps(comparison))
+    (run_dir / "comparison.json").write_text(json.dumps(comparison.to_dict()))
     headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
     assert f"reaches UAR {value:.3f} (no interval) and accuracy {record['accuracy']['value']:.3f} (no interval); " \
            f"no 95% interval: {TWO_GROUPS}." in headline
@@ -72,19 +72,19 @@ def test_a_split_with_two_test_speakers_has_no_interval_and_every_consumer_says_
 
 def test_twelve_test_speakers_still_get_a_group_bootstrap_of_the_pooled_value(tmp_path):
     _, _, result = _split_sweep(tmp_path, n_groups=16, n_test=12)
-    summary = headline_record(result.records)["balanced_accuracy"]
+    summary = headline_record(result.records).to_dict()["balanced_accuracy"]
     assert summary["ci_method"] == bootstrap_method("groups", 12) and "ci_note" not in summary
     assert summary["ci_method"] == ("percentile bootstrap over test groups, 2000 resamples of the 12 groups, 95%: "
                                     "percentiles of the pooled value recomputed on each resample")
     low, high = summary["ci"]
     assert low < high and low <= summary["value"] <= high
-    auc = headline_record(result.records)["roc_auc"]
+    auc = headline_record(result.records).to_dict()["roc_auc"]
     assert auc["ci"] is not None and auc["ci_method"] == bootstrap_method("groups", 12, DETECTION_RESAMPLES)
 
 
 def test_the_corrected_t_interval_is_centred_on_the_pooled_value_and_says_so(planted_probe_cache):
     records = run_sweep(planted_probe_cache, layers=0, classifiers="ridge", n_jobs=1).records
-    summary = records[0]["macro_f1"]
+    summary = records[0].to_dict()["macro_f1"]
     assert summary["ci_method"] == CORRECTED_T == ("corrected resampled t interval (Nadeau & Bengio 2003), 95%: "
                                                    "centred on the pooled value, its width from the variance of "
                                                    "the fold values")

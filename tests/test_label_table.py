@@ -12,6 +12,8 @@ from test_baseline_run import _with_layer
 
 from layerprobe.baselines.features_only import features_only_cache
 
+from layerprobe.data.label_table import MAX_CLASSES, clip_labels
+from layerprobe.data.reader import CacheReader
 from layerprobe.probes.cli import main
 
 QUICK = dict(layers=2, classifiers="ridge", n_jobs=1)
@@ -62,7 +64,7 @@ def test_joined_table_equals_a_cache_holding_those_labels_and_leaves_the_cache_u
                                    "empty": 1, "unmatched": 2, "n_labelled": 140}
     # The same clips with the same labels written into a cache of their own give the same records.
     direct = write_probe_cache(tmp_path / "direct.h5", {2: layers[2][kept]}, gender[kept], groups[kept])
-    reference = run_sweep(direct, **QUICK).records
+    reference = [r.to_dict() for r in run_sweep(direct, **QUICK).records]
     assert [r["predictions"] for r in doc["results"]] == [r["predictions"] for r in reference]
     assert [r["balanced_accuracy"] for r in doc["results"]] == [r["balanced_accuracy"] for r in reference]
 
@@ -75,7 +77,7 @@ def test_a_table_without_ids_is_joined_by_path(tmp_path, planted):
     table.write_text(table.read_text().replace(",", "\t"))
     result = run_sweep(cache, labels=table, label_column="gender", id_column="file", **QUICK)
     assert result.labels.unlabelled == 0 and result.notes == []
-    assert result.records[0]["per_class"]["support"] == [int((gender == "f").sum()), int((gender == "m").sum())]
+    assert result.records[0].per_class.support == [int((gender == "f").sum()), int((gender == "m").sum())]
 
 
 @pytest.mark.parametrize("header, rows, arguments, message", [
@@ -91,6 +93,14 @@ def test_a_table_without_ids_is_joined_by_path(tmp_path, planted):
      "nor clips/path (e.g. 'clip0000.wav')"),
     (["id", "gender"], [["clip0001.wav", "f"]], [],
      "error: --labels needs --label-column COL: the table's column holding the labels"),
+    (["id", "gender"], [["clip0001.wav", "f"], ["clip0002.wav", '"m'], ["clip0003.wav", "f"]], ["--label-column", "gender"],
+     'error: repeated.csv line 3: a quote opens a cell that never closes; close it, or double a quote that is part '
+     'of the text ("")'),
+    (["id", "gender"], [["clip0001.wav", '"f'], ["clip0002.wav", 'm"'], ["clip0003.wav", "f"]],
+     ["--label-column", "gender"], "error: repeated.csv line 2: its 'gender' cell holds a line break, from a quote "
+     "that opens there and closes on a later line; close the quote on its line"),
+    (["id", "gender"], [["clip0001.wav", "f", "x"]], ["--label-column", "gender"],
+     "error: repeated.csv line 2 has 3 cells, its header 2 (id, gender); quote a cell that holds a comma"),
 ])
 def test_table_problems_are_one_line_each(tmp_path, planted, capsys, header, rows, arguments, message):
     cache = planted[0]
@@ -128,7 +138,7 @@ def test_a_clips_column_with_blanks_leaves_those_clips_out(tmp_path):
     split = np.where(np.arange(len(labels)) % 4 == 0, "", labels)
     cache = write_probe_cache(tmp_path / "c.h5", {2: layers[2]}, split, groups)
     result = run_sweep(cache, **QUICK)
-    assert result.records[0]["n_clips"] == int((split != "").sum())
+    assert result.records[0].n_clips == int((split != "").sum())
     assert result.notes[0].startswith(f"labels from clips/label: {int((split == '').sum())} ok clip(s) have no "
                                       "'label' label (")
 
@@ -209,3 +219,15 @@ def test_a_label_with_one_speaker_per_class_is_named_a_speaker_identification_le
     assert main([str(cache), "--layers", "2", "--classifier", "ridge", "--labels", str(table),
                  "--label-column", "emotion", "--n-jobs", "1"]) == 0
     assert "LEAK: every 'emotion' class lies within a single group" in capsys.readouterr().out
+
+
+def test_more_distinct_labels_than_a_probe_takes_are_one_line_before_any_fit(tmp_path, capsys):
+    n = MAX_CLASSES + 1
+    values = np.zeros((n, 2), np.float32)
+    cache = write_probe_cache(tmp_path / "c.h5", {0: values}, [f"id{i}" for i in range(n)])
+    assert main([str(cache), "--layers", "0", "--classifier", "ridge"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: clips/label column 'label' has {n} distinct labels, above the {MAX_CLASSES} a probe takes (each "
+        "result holds a classes x classes confusion matrix); probe a coarser label")
+    with CacheReader(write_probe_cache(tmp_path / "most.h5", {0: values[1:]}, [f"id{i}" for i in range(n - 1)])) as reader:
+        assert len(clip_labels(reader).labels) == MAX_CLASSES

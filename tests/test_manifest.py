@@ -103,11 +103,25 @@ def test_an_explicit_column_that_does_not_exist_lists_the_available_ones(dataset
         ("path,label\n,x\n", "line 2: empty 'path'"),
         ("path,label\naudio/0.wav,x\n./audio/0.wav,y\n", "lists audio/0.wav twice \\(lines 2 and 3\\)"),
         ("path,label,label\naudio/0.wav,x,y\n", "repeats column 'label'"),
+        # An unbalanced quote would take the rows after it into one label.
+        ('path,label\naudio/0.wav,a\naudio/1.wav,"b\naudio/2.wav,c\n',
+         "^m.csv line 3: a quote opens a cell that never closes; close it"),
+        ('path,label\naudio/0.wav,"a\naudio/1.wav,b"\naudio/2.wav,c\n',
+         "^m.csv line 2: its 'label' cell holds a line break, from a quote that opens there and closes on a later"),
+        ('path,label\naudio/0.wav,"a"b\n', "^m.csv line 2: text follows a quoted cell's closing quote"),
+        ("path,label,speaker\naudio/0.wav,a,ann\naudio/1.wav,b\n", "^m.csv line 3 has 2 cells, its header 3"),
+        ("path,label\naudio/0.wav,a,extra\n", "^m.csv line 2 has 3 cells, its header 2"),
     ],
 )
 def test_unusable_manifests_are_user_errors(dataset, text, message):
     with pytest.raises(UserError, match=message):
         load_manifest(_write_csv(dataset / "m.csv", text))
+
+
+def test_a_line_break_in_a_quoted_cell_of_another_column_is_text(dataset):
+    table = _write_csv(dataset / "m.csv", 'path,label,transcript\naudio/0.wav,a,"two\nlines"\naudio/1.wav,b,one\n')
+    manifest = load_manifest(table)
+    assert [c.label for c in manifest.clips] == ["a", "b"] and manifest.others["transcript"] == ["two\nlines", "one"]
 
 
 def test_a_listed_file_that_is_missing_fails_at_decode_not_at_load(dataset):

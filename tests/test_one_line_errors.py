@@ -1,8 +1,12 @@
 """Problems a user can cause give one line and exit code 2, before long work starts where they can."""
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+import tempfile
+import warnings
 
 import h5py
 import numpy as np
@@ -12,8 +16,9 @@ from audio_files import write_tone
 from conftest import mounted_tmpfs, planted_data, run_extract, write_probe_cache
 from layerprobe.baselines.compute import compute_features
 from layerprobe.data.reader import CacheReader
-from layerprobe.errors import UserError
+from layerprobe.errors import ArgumentParser, UserError, run_cli
 from layerprobe.extract.cli import main as extract_main
+from layerprobe.probes.cli import main as probe_main
 from layerprobe.atomic_write import writable_folder
 
 
@@ -35,6 +40,16 @@ def test_bad_extraction_flags_are_one_line(data, tmp_path, group_norm_model, cap
     assert extract_main([str(data), "--out", str(tmp_path / "c.h5"), "--model", group_norm_model, *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_sample_rate_of_0_is_named_not_taken_for_a_chunk_problem(data, tmp_path, group_norm_model, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(group_norm_model, model)
+    config = json.loads((model / "preprocessor_config.json").read_text())
+    (model / "preprocessor_config.json").write_text(json.dumps({**config, "sampling_rate": 0}))
+    assert extract_main([str(data), "--out", str(tmp_path / "c.h5"), "--model", str(model), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "its feature extractor's sampling_rate is 0 (preprocessor_config.json)" in err
 
 
 def test_a_folder_that_is_a_file_or_cannot_be_made_is_found_first(tmp_path):
@@ -106,3 +121,57 @@ def test_extending_a_cache_whose_datasets_disagree_in_length_is_refused(data, tm
         f["clips/label"] = ["a", "b"]
     with pytest.raises(UserError, match="damaged: clips/label has 2 rows, clips/status 4"):
         run_extract(str(data), str(cache), model=group_norm_model, device="cpu", progress=False)
+
+
+@pytest.fixture
+def planted_cache(tmp_path):
+    labels, groups, layers = planted_data(dim=4)
+    return write_probe_cache(tmp_path / "planted.h5", {1: layers[1]}, labels, groups)
+
+
+@pytest.fixture
+def error_logs(tmp_path, monkeypatch):
+    """Where the errors' log files go: a folder of this test."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def test_a_megabyte_error_is_one_cut_line_naming_the_log_that_holds_it_whole(planted_cache, tmp_path, error_logs, capsys):
+    header = [f"column{i}" for i in range(300_000)]  # a 4 MB header: the error lists every column
+    table = tmp_path / "labels.csv"
+    table.write_text(",".join(header) + "\n" + ",".join("x" * len(header)) + "\n")
+    assert probe_main([str(planted_cache), "--layers", "1", "--labels", str(table), "--label-column", "accent"]) == 2
+    err = capsys.readouterr().err
+    (log,) = error_logs.iterdir()
+    assert err.count("\n") == 1 and len(err) < 500
+    assert err.startswith("error: labels.csv has no column 'accent'; its columns are 'column0', 'column1'")
+    assert err.endswith(f"... (the whole message: {log})\n")
+    assert log.name.startswith("layerprobe-error-") and "'column299999'" in log.read_text()
+
+
+def test_library_warnings_never_print_before_the_error_but_go_to_its_log(error_logs, capsys):
+    def run(args):
+        with np.errstate(invalid="ignore"):
+            np.mean(np.zeros(0))  # numpy's RuntimeWarning: Mean of empty slice
+        raise UserError("no clip is usable")
+
+    assert run_cli(run, ArgumentParser(prog="x"), []) == 2
+    err = capsys.readouterr().err
+    (log,) = error_logs.iterdir()
+    assert err == f"error: no clip is usable (the message and the 1 library warning(s) before it: {log})\n"
+    assert "Mean of empty slice" in log.read_text()
+
+
+def test_library_warnings_of_a_command_that_succeeds_come_after_its_output(capsys, monkeypatch):
+    def run(args):
+        with np.errstate(invalid="ignore"):
+            np.mean(np.zeros(0))
+        print("done")
+
+    monkeypatch.setattr(warnings, "showwarning", lambda message, *rest: print(f"warning: {message}"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert run_cli(run, ArgumentParser(prog="x"), []) == 0
+    assert capsys.readouterr().out == "done\nwarning: Mean of empty slice\n"

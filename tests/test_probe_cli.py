@@ -47,7 +47,7 @@ def test_api_frame_has_one_row_per_layer_and_classifier(planted_probe_cache):
     records = run_sweep(planted_probe_cache, layers=[0, 2], classifiers="logreg", n_jobs=1, permutations=2).records
     frame = records_frame(records)
     assert frame[["layer", "classifier"]].values.tolist() == [[0, "logreg"], [2, "logreg"], ["selected", "logreg"]]
-    assert frame.loc[1, "balanced_accuracy"] == pytest.approx(records[1]["balanced_accuracy"]["value"])
+    assert frame.loc[1, "balanced_accuracy"] == pytest.approx(records[1].balanced_accuracy.value)
     assert "p_value" in frame and "p_value_fwer" in frame
 
 

@@ -50,7 +50,7 @@ def test_the_chosen_c_follows_the_validation_split_not_cv_inside_train(tmp_path)
         pytest.fail("no planted dataset where validation and inner CV choose differently")
     cache = write_probe_cache(tmp_path / "c.h5", {0: X}, y, split=split)
     result = run_sweep(cache, classifiers="logreg", n_jobs=1)
-    record = result.records[0]
+    record = result.records[0].to_dict()
     assert record["selection"] == "validation" and record["C"] == [LOGREG_C_GRID[on_validation]]
     assert result.folds.split_counts == {"test": 20, "train": 50, "validation": 20}
     assert record["n_clips"] == 90 and record["n_tested"] == 20
@@ -65,11 +65,11 @@ def test_a_fold_column_in_the_cache_or_the_manifest_gives_exactly_its_folds(tmp_
     with h5py.File(cache, "a") as f:
         f.attrs["data"] = str(manifest)
         f.attrs["columns"] = "{}"
-    from_manifest = run_sweep(cache, classifiers="logreg", fold_column="actor_fold", n_jobs=1).records[0]
+    from_manifest = run_sweep(cache, classifiers="logreg", fold_column="actor_fold", n_jobs=1).records[0].to_dict()
     with h5py.File(cache, "a") as f:
         f.create_dataset("clips/fold", data=folds.astype(object), dtype=h5py.string_dtype())
     result = run_sweep(cache, classifiers="logreg", fold_column="fold", n_jobs=1)
-    from_cache = result.records[0]
+    from_cache = result.records[0].to_dict()
     assert result.folds.reason == "the 3 predefined folds of --fold-column fold"
     assert result.folds.split_counts == {}  # the split column plays no part: no counts of it on the protocol line
     expected = [np.flatnonzero(folds == name).tolist() for name in ("fold0", "fold1", "fold2")]
@@ -93,7 +93,7 @@ def speaker_level_data(signal: float, seed: int):
 def test_speaker_level_labels_get_a_between_groups_test_with_power(tmp_path, signal, significant):
     X, labels, groups = speaker_level_data(signal, seed=4)
     cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
-    record = run_sweep(cache, classifiers="ridge", permutations=99, n_jobs=2, folds=4).records[0]
+    record = run_sweep(cache, classifiers="ridge", permutations=99, n_jobs=2, folds=4).records[0].to_dict()
     assert record["permutation"] == "between-groups" and record["permutations"] == 99
     assert (record["p_value"] <= 0.05) is significant
     assert (record["p_value_fwer"] <= 0.05) is significant
@@ -107,7 +107,7 @@ def test_selecting_among_thirteen_noise_layers_stays_at_chance_while_their_maxim
         groups = np.repeat([f"spk{g}" for g in range(8)], 15)
         layers = {i: rng.normal(size=(120, 12)) for i in range(13)}
         cache = write_probe_cache(tmp_path / f"noise{seed}.h5", layers, labels, groups)
-        records = run_sweep(cache, classifiers="ridge", n_jobs=2, seed=seed).records
+        records = [r.to_dict() for r in run_sweep(cache, classifiers="ridge", n_jobs=2, seed=seed).records]
         per_layer = [r["balanced_accuracy"]["value"] for r in records if r["layer"] != "selected"]
         maxima.append(max(per_layer))
         selected.append(next(r for r in records if r["layer"] == "selected")["balanced_accuracy"]["value"])
@@ -131,7 +131,7 @@ def test_permutations_that_leave_one_class_in_a_training_part_do_not_stop_the_te
     X, labels, groups = speaker_level_data(3.0, seed=0)
     keep = np.isin(groups, ["spk00", "spk01", "spk02", "spk03", "spk04", "spk05"])
     cache = write_probe_cache(tmp_path / "c.h5", {0: X[keep]}, labels[keep], groups[keep])
-    record = run_sweep(cache, classifiers=classifier, permutations=9, cv="loso", n_jobs=1).records[0]
+    record = run_sweep(cache, classifiers=classifier, permutations=9, cv="loso", n_jobs=1).records[0].to_dict()
     assert record["permutation"] == "between-groups" and 0 < record["p_value"] <= 1
 
 
@@ -168,7 +168,7 @@ def test_two_stray_clips_in_a_speaker_level_label_say_what_the_within_groups_sch
     labels[[0, 9]] = np.where(labels[[0, 9]] == "uk", "us", "uk")  # one stray clip in each of two speakers
     cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
     result = run_sweep(cache, classifiers="ridge", permutations=19, n_jobs=1, folds=4)
-    assert result.records[0]["permutation"] == "within-groups"
+    assert result.records[0].significance.permutation == "within-groups"
     assert ("labels are nearly constant within groups (98.4% of clips agree with their group's majority; 2 clip(s) "
             "in 2 group(s) differ): the within-groups permutation scheme moves only the labels of those groups"
             ) in " ".join(result.notes)

@@ -5,7 +5,7 @@ from scipy import stats
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from layerprobe.probes.intervals import bootstrap_intervals, corrected_t_interval
-from layerprobe.probes.metrics import chance_levels, confusion, per_class, scores
+from layerprobe.probes.metrics import chance_levels, class_counts, confusion, count_scores, per_class, scores
 from layerprobe.probes.significance import (
     distinct_assignments, max_t_p_values, p_value, permuted_labels, resolution_note, scheme,
 )
@@ -57,11 +57,19 @@ def test_corrected_t_interval_is_wider_than_the_plain_one_by_the_correction():
 
 def test_bootstrap_interval_covers_the_value_and_is_seeded():
     rng = np.random.default_rng(0)
-    units = np.stack([confusion(rng.integers(0, 2, 10), rng.integers(0, 2, 10), 2) for _ in range(30)])
+    pairs = [(rng.integers(0, 2, 10), rng.integers(0, 2, 10)) for _ in range(30)]
+    units = np.stack([class_counts(truth, predicted, 2) for truth, predicted in pairs])
     first, again = bootstrap_intervals(units, seed=3), bootstrap_intervals(units, seed=3)
     assert first == again
-    value = scores(units.sum(0))["accuracy"]
+    value = scores(sum(confusion(truth, predicted, 2) for truth, predicted in pairs))["accuracy"]
     assert first["accuracy"][0] < value < first["accuracy"][1]
+
+
+def test_scores_of_class_counts_equal_those_of_the_confusion_matrix_they_come_from():
+    rng = np.random.default_rng(1)
+    truth, predicted = rng.integers(0, 5, 200), rng.integers(0, 4, 200)  # class 4 never predicted
+    from_matrix, from_counts = scores(confusion(truth, predicted, 6)), count_scores(class_counts(truth, predicted, 6))
+    assert from_matrix == pytest.approx(from_counts, abs=0)
 
 
 def test_scheme_follows_the_label_structure():

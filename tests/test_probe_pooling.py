@@ -7,6 +7,7 @@ from conftest import planted_data, write_probe_cache
 
 from layerprobe.probes.cli import main
 from layerprobe.report.sections import encoder
+from layerprobe.results import Document
 
 
 def with_pooled(cache, name: str, layers: dict[int, np.ndarray], status=None):
@@ -39,8 +40,9 @@ def test_mean_plus_std_probes_the_concatenation(tmp_path, capsys):
     alone = probe_json(capsys, str(cache), "--layers", "2", "--pooling", "std")
     assert alone["results"][0]["pooling"] == "std"
     assert alone["results"][0]["predictions"] != doc["results"][1]["predictions"]
+    typed = Document.from_dict(doc)
     assert "pooling over each clip's frames: mean+std (their vectors concatenated: statistics pooling)" in \
-        encoder(type("Inputs", (), {"run": None, "probe": doc, "layer_records": doc["results"]})())[1].items
+        encoder(type("Inputs", (), {"run": None, "probe": typed, "layer_records": typed.results})())[1].items
 
 
 def test_an_absent_or_unfinished_pooling_is_one_line_naming_the_stored_ones(tmp_path, capsys):

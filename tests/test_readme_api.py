@@ -29,6 +29,9 @@ def test_the_readme_api_example_runs_as_written(tmp_path, monkeypatch):
     layers, mfcc = names["layers"], names["mfcc"]
     assert layers["layer"].tolist() == [0, 1, 2, 3, 4, "selected"] and set(layers["classifier"]) == {"ridge"}
     assert "p_value_fwer" in layers
+    result = names["result"]  # what `probe --format json` prints, typed
+    assert result.protocol_reason == "--cv loso as asked" and result.frame().equals(layers)
+    assert [record.layer.to_json() for record in result.results] == layers["layer"].tolist()
     assert set(layers["protocol"]) == set(mfcc["protocol"]) == {"leave-one-group-out"}
     assert {"mfcc", "logmel", "chance"} <= set(mfcc["layer"])
     assert sorted(names["cache"].layers) == [0, 1, 2, 3, 4] and len(names["cache"].clips) == 48

@@ -54,7 +54,7 @@ def test_a_fold_column_added_after_extraction_is_stored_and_probed(tmp_path, gro
         speakers = reader.clips["group"].to_numpy()
         assert reader.clip_values("fold").tolist() == [FOLD_OF[s] for s in speakers]
     with_folds.unlink()  # the stored column is the cache's own: the manifest is not read again
-    record = run_sweep(cache, classifiers="logreg", fold_column="fold", n_jobs=1).records[0]
+    record = run_sweep(cache, classifiers="logreg", fold_column="fold", n_jobs=1).records[0].to_dict()
     assert record["protocol"] == "predefined-folds"
     assert [fold["index"] for fold in record["predictions"]] == [
         np.flatnonzero(np.isin(speakers, [s for s, f in FOLD_OF.items() if f == name])).tolist() for name in "AB"]
@@ -71,7 +71,7 @@ def test_a_cache_made_before_keeps_reading_folds_from_a_manifest_whose_path_colu
     with h5py.File(cache, "a") as f:
         f.attrs["data"] = str(manifest)
         f.attrs["columns"] = ColumnChoice(path="wav", group="speaker").to_attr()
-    record = run_sweep(cache, classifiers="logreg", fold_column="actor_fold", n_jobs=1).records[0]
+    record = run_sweep(cache, classifiers="logreg", fold_column="actor_fold", n_jobs=1).records[0].to_dict()
     assert [fold["index"] for fold in record["predictions"]] == [
         np.flatnonzero(folds == name).tolist() for name in ("fold0", "fold1", "fold2")]
 

@@ -3,6 +3,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,6 @@ from layerprobe.baselines.classifiers import CHANCE_SPECS
 from layerprobe.baselines.paired import compare
 from layerprobe.errors import UserError
 from layerprobe.probes.classifiers import classifier_specs
-from layerprobe.probes.records import describe
 from layerprobe.probes.output import document, headline_record, table, with_interval, write_results
 from layerprobe.probes.significance import resolution_note
 from layerprobe.options import FitOptions
@@ -56,11 +56,11 @@ def run_inputs(tmp_path_factory):
                          selections=[("selected", [spec.name for spec in specs])]).records
     chance = study([("chance", lambda: np.zeros((len(labels), 1)))], CHANCE_SPECS, labels, result.folds).records
     records = [*mfcc_records, *chance]
-    baselines_doc = {"protocol": result.folds.protocol, "results": records,
-                     "warnings": [w for record in records for w in record["warnings"]]}
-    (folder / "baseline_results.json").write_text(json.dumps(baselines_doc))
+    baselines_doc = replace(probe_doc, results=records, options={},
+                            warnings=[w for record in records for w in record.warnings])
+    write_results(baselines_doc, folder, "baseline_results.json")
     comparison = compare(result.records, records)
-    (folder / "comparison.json").write_text(json.dumps(comparison))
+    write_results(comparison, folder, "comparison.json")
     run = {"data": "/corpora/vowels/manifest.csv", "n_clips": len(labels), "n_failed": 2,
            "classes": {str(c): int(n) for c, n in zip(*np.unique(labels, return_counts=True))},
            "groups": 4, "group_column": "speaker", "protocol": result.folds.protocol, "model": "synthetic/encoder",
@@ -84,57 +84,59 @@ def test_every_file_is_written_and_results_keep_every_record(run_dir, run_inputs
     assert all(path.is_file() and path.parent == run_dir for path in paths.values())
     results = json.loads(paths["results.json"].read_text())
     # Through JSON once, as the records were written to the run folder.
-    expected = json.loads(json.dumps(docs["probe"]["results"] + docs["baselines"]["results"]))
+    expected = json.loads(json.dumps([r.to_dict() for r in docs["probe"].results + docs["baselines"].results]))
     assert results["results"] == expected
     assert {r["layer"] for r in results["results"]} == {0, 1, 2, "mfcc", "chance", "selected"}
-    assert results["comparison"] == docs["comparison"] and results["run"] == docs["run"]
-    assert results["probe"]["clip_ids"] == docs["probe"]["clip_ids"]
+    assert results["comparison"] == json.loads(json.dumps(docs["comparison"].to_dict()))
+    assert results["run"] == docs["run"]
+    assert results["probe"]["clip_ids"] == docs["probe"].clip_ids and results["probe"]["format"] == 2
 
 
 def test_markdown_states_the_selected_layer_the_baselines_and_the_test(run_dir, run_inputs):
     docs = run_inputs[1]
     markdown = write_report(run_dir)["report.md"].read_text()
-    top = headline_record(docs["probe"]["results"])
-    assert {pick["layer"] for pick in top["picked"]} <= {1, 2}  # where the signal is planted
-    uar, accuracy = with_interval(top["balanced_accuracy"]), with_interval(top["accuracy"])
+    top = headline_record(docs["probe"].results)
+    assert {pick.layer.index for pick in top.picked} <= {1, 2}  # where the signal is planted
+    uar, accuracy = with_interval(top.balanced_accuracy), with_interval(top.accuracy)
     headline = markdown.split("\n\n")[1]
     assert "Protocol: stratified-group-kfold, speaker-independent 3-fold CV over 4 groups" in headline
     assert f"reaches UAR {uar} and accuracy {accuracy} (95% intervals)" in headline
-    baseline = headline_record(docs["baselines"]["results"])
-    assert f"reaches UAR {with_interval(baseline['balanced_accuracy'])}" in headline
-    assert f"{TEST_NAME}: p = {docs['comparison']['p_value']:.3g}" in headline
+    baseline = headline_record(docs["baselines"].results)
+    assert f"reaches UAR {with_interval(baseline.balanced_accuracy)}" in headline
+    assert f"{TEST_NAME}: p = {docs['comparison'].p_value:.3g}" in headline
     assert "No permutation test was run" in headline
     row = next(line for line in markdown.splitlines() if line.startswith("| selected (headline) |"))
     assert [cell.strip() for cell in row.strip("|").split("|")][1:5] == [
-        "selected", accuracy, uar, with_interval(top["macro_f1"])]
+        "selected", accuracy, uar, with_interval(top.macro_f1)]
     assert markdown.count("(headline) |") == 2  # one layer, one baseline
     for fact in ("/corpora/vowels/manifest.csv", "2 failed", "rare (4)", "4 (column speaker)", "abc1234",
                  "random-init control", "| extract | 12.5 |", "| total | 19.8 |", "| chance | majority |"):
         assert fact in markdown
-    first_fold = [top["balanced_accuracy"]["folds"][0], docs["comparison"]["differences"][0]]
+    first_fold = [top.balanced_accuracy.folds[0], docs["comparison"].differences[0]]
     assert f"| 1 | {first_fold[0]:.3f} | " in markdown and f" | {first_fold[1]:+.3f} |" in markdown
     # The selected baseline is a feature and classifier, never "the selected layer".
     comparison = markdown.split("## Comparison")[1].split("## ")[0]
-    assert f"UAR of the selected layer ({top['balanced_accuracy']['value']:.3f}) against the selected baseline (" \
-        in comparison
-    assert "| fold | selected layer | selected baseline | UAR difference (layer - baseline) |" in comparison
+    assert (f"UAR of the selected layer and classifier ({top.balanced_accuracy.value:.3f}) against the selected "
+            "feature and classifier (") in comparison
+    assert ("| fold | selected layer and classifier | selected feature and classifier | UAR difference (layer - "
+            "baseline) |") in comparison
     for name in FIGURES:
         assert f"]({name})" in markdown
 
 
 def test_never_predicted_rare_class_is_listed_under_warnings(run_dir, run_inputs):
-    records = run_inputs[1]["probe"]["results"]
-    blind = [r for r in records if "rare" in r["never_predicted"]]
+    records = run_inputs[1]["probe"].results
+    blind = [r for r in records if "rare" in r.never_predicted]
     assert blind, "the planted rare class should be missed by some probe"
     markdown = write_report(run_dir)["report.md"].read_text()
     warnings = markdown.split("## Warnings")[1].split("## ")[0]
-    assert headline_record(records)["never_predicted"] == ["rare"]
+    assert headline_record(records).never_predicted == ["rare"]
     assert "It never predicts class(es) rare (--class-weight balanced weighs every class equally)." in markdown
     for record in blind:
-        assert f"- {describe(record)} never predicts class(es) rare; --class-weight balanced weighs every class " \
+        assert f"- {record.describe()} never predicts class(es) rare; --class-weight balanced weighs every class " \
                "equally\n" in warnings
     # The chance baseline never predicts three of the four classes by design: not a warning.
-    assert "chance majority never predicts" in json.dumps(run_inputs[1]["baselines"])
+    assert "chance majority never predicts" in json.dumps(run_inputs[1]["baselines"].to_dict())
     assert "chance" not in warnings
 
 
@@ -215,28 +217,28 @@ def test_single_split_reads_as_such_with_no_interval_from_one_test_speaker_and_m
     run_dir = tmp_path / "run"
     write_results(document(result, cache, {}), run_dir)
     record = headline_record(result.records)
-    assert record["accuracy"]["std"] is None and record["accuracy"]["ci"] is None
-    assert record["accuracy"]["ci_note"] == ("1 test group is too few for a group bootstrap, which needs 10; "
-                                             "use --cv group for grouped k-fold")
-    baseline = {**record, "predictions": [{**record["predictions"][0],
-                                           "predicted": ["class0"] * len(record["predictions"][0]["index"])}]}
+    assert record.accuracy.std is None and record.accuracy.ci is None
+    assert record.accuracy.ci_note == ("1 test group is too few for a group bootstrap, which needs 10; "
+                                       "use --cv group for grouped k-fold")
+    fold = record.predictions[0]
+    baseline = replace(record, predictions=[replace(fold, predicted=["class0"] * len(fold.index))])
     comparison = compare(result.records, [baseline])
-    assert comparison["p_value"] is None and "needs the clip labels" in comparison["note"]
-    (run_dir / "comparison.json").write_text(json.dumps(comparison))
+    assert comparison.p_value is None and "needs the clip labels" in comparison.note
+    write_results(comparison, run_dir, "comparison.json")
     headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
     assert "the dataset's own train/test split (its train and test share no group)" in headline
-    assert f"reaches UAR {record['balanced_accuracy']['value']:.3f} (no interval) and accuracy " in headline
-    assert f"; no 95% interval: {record['accuracy']['ci_note']}." in headline and "95% intervals" not in headline
-    assert f"No paired test ({comparison['note']})." in headline and "p =" not in headline
+    assert f"reaches UAR {record.balanced_accuracy.value:.3f} (no interval) and accuracy " in headline
+    assert f"; no 95% interval: {record.accuracy.ci_note}." in headline and "95% intervals" not in headline
+    assert f"No paired test ({comparison.note})." in headline and "p =" not in headline
     comparison = compare(result.records, [baseline], labels=list(labels))
-    (run_dir / "comparison.json").write_text(json.dumps(comparison))
+    write_results(comparison, run_dir, "comparison.json")
     headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
     assert "Paired test on the test clips each side gets right, McNemar's exact test of accuracy" in headline
 
 
-def test_labels_are_drawn_literally_not_as_mathtext(tmp_path):
-    record = {"classes": ["$\\frac{1}{$", "$5"], "confusion_matrix": [[2, 1], [0, 3]], "layer": 3,
-              "classifier": "logreg"}
+def test_labels_are_drawn_literally_not_as_mathtext(run_inputs, tmp_path):
+    plain = next(r for r in run_inputs[1]["probe"].results if r.layer.index == 2)
+    record = replace(plain, classes=["$\\frac{1}{$", "$5"], confusion_matrix=[[2, 1], [0, 3]], never_predicted=[])
     path = plots.confusion_matrix(record, tmp_path / "confusion.png")
     assert path.read_bytes().startswith(b"\x89PNG") and [p.name for p in tmp_path.iterdir()] == ["confusion.png"]
 
@@ -248,7 +250,7 @@ def test_a_permutation_test_asked_for_and_impossible_says_so_in_the_headline(tmp
     X = np.random.default_rng(0).normal(size=(len(labels), 4))
     cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
     result = run_sweep(cache, classifiers="ridge", permutations=99, n_jobs=1)
-    assert not any("p_value" in record for record in result.records)
+    assert not any(record.significance for record in result.records)
     codes = np.unique(labels, return_inverse=True)[1]
     why = resolution_note(codes, groups, "between-groups", 99)
     assert why in result.notes
@@ -264,12 +266,12 @@ def test_a_between_speakers_test_says_it_ran_on_label_free_folds_and_its_observe
     X = np.random.default_rng(1).normal(size=(len(labels), 4))
     cache = write_probe_cache(tmp_path / "c.h5", {0: X}, labels, groups)
     result = run_sweep(cache, classifiers="ridge", permutations=19, n_jobs=1)
-    top = headline_record(result.records)
-    assert top["permutation"] == "between-groups" and top["permutation_folds"].startswith("folds that read no labels")
+    top = headline_record(result.records).significance
+    assert top.permutation == "between-groups" and top.permutation_folds.startswith("folds that read no labels")
     write_results(document(result, cache, {"permutations": 19}), tmp_path / "run")
     headline = write_report(tmp_path / "run")["report.md"].read_text().split("\n\n")[1]
     assert (f"Permutation test (19 between-groups permutations, run on folds that read no labels, where the observed "
-            f"UAR is {top['permutation_observed']:.3f}): p = {top['p_value']:.3g}") in headline
+            f"UAR is {top.permutation_observed:.3f}): p = {top.p_value:.3g}") in headline
 
 
 def _rare_owl_cache(tmp_path):
@@ -282,21 +284,21 @@ def test_two_classes_lead_with_average_precision_and_recall_at_precision_and_a_r
     result = run_sweep(cache, layers=0, classifiers="ridge", positive_class="owl", at_precision=0.5, n_jobs=1)
     doc = document(result, cache, {})
     top = headline_record(result.records)
-    ap, at, uar = top["average_precision"], top["recall_at_precision"], top["balanced_accuracy"]
-    assert at["threshold"] is not None
-    lead = (f"average precision of 'owl' pooled {with_interval(ap)}, fold mean {np.mean(ap['folds']):.3f}, against "
+    ap, at, uar = top.average_precision, top.recall_at_precision, top.balanced_accuracy
+    assert at.threshold is not None
+    lead = (f"average precision of 'owl' pooled {with_interval(ap)}, fold mean {np.mean(ap.folds):.3f}, against "
             "0.083 for random scores (its prevalence), "
-            f"recall {with_interval(at)} at precision 0.5 (decision score >= {at['threshold']:.4g} on the pooled "
+            f"recall {with_interval(at)} at precision 0.5 (decision score >= {at.threshold:.4g} on the pooled "
             f"out-of-fold scores); UAR {with_interval(uar)}")
     terminal = table(doc).splitlines()
     assert terminal[2] == f"selected layer (ridge): {lead}"  # after the protocol and chance lines
     hint = ("the positive class 'owl' is 8.3% of the test clips (16 of 192) and the classes are not weighted, so "
             "the probes may seldom predict it: try --class-weight balanced")
-    assert doc["warnings"].count(hint) == 1
+    assert doc.warnings.count(hint) == 1
     write_results(doc, tmp_path / "run")
     markdown = write_report(tmp_path / "run")["report.md"].read_text()
-    assert f"reaches {lead} and accuracy {with_interval(top['accuracy'])} (95% intervals)." in markdown.split("\n\n")[1]
+    assert f"reaches {lead} and accuracy {with_interval(top.accuracy)} (95% intervals)." in markdown.split("\n\n")[1]
     assert f"- {hint}" in markdown.split("## Warnings")[1]
 
     weighted = run_sweep(cache, layers=0, classifiers="ridge", positive_class="owl", class_weight="balanced", n_jobs=1)
-    assert not any("class-weight" in line for line in document(weighted, cache, {})["warnings"])
+    assert not any("class-weight" in line for line in document(weighted, cache, {}).warnings)

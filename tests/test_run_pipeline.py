@@ -12,6 +12,7 @@ import layerprobe
 from layerprobe.probes.output import with_interval
 from layerprobe.data.demo_dataset import write_demo_dataset
 from layerprobe.errors import UserError
+from layerprobe.results import Metric
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def test_the_report_holds_the_results_numbers(finished_run):
     assert results["results"][:len(probes)] == probes
     assert {r["layer"] for r in results["results"]} >= {"mfcc", "chance"}
     selected = next(r for r in probes if r["layer"] == r["classifier"] == "selected")
-    assert f"reaches UAR {with_interval(selected['balanced_accuracy'])}" in files["report.md"].read_text()
+    assert f"reaches UAR {with_interval(Metric.from_dict(selected['balanced_accuracy']))}" in files["report.md"].read_text()
     facts = json.loads((root / "out" / "run.json").read_text())
     assert facts["n_clips"] == 4 * 3 * 4 and facts["groups"] == 4 and facts["classes"] == {"a": 16, "i": 16, "u": 16}
     assert facts["group_column"] == "speaker"
@@ -72,7 +73,7 @@ def test_the_notebook_api(finished_run):
     cache = root / "out" / "cache.h5"
     summary = layerprobe.extract_embeddings(manifest, cache, model=model, device="cpu", progress=False)
     assert summary.skipped == 48 and summary.ok == 0  # it resumes
-    frame = layerprobe.probe(cache, layers="0,4", classifiers="logreg", n_jobs=1, progress=False)
+    frame = layerprobe.probe(cache, layers="0,4", classifiers="logreg", n_jobs=1, progress=False).frame()
     assert frame["layer"].tolist() == [0, 4, "selected"] and "balanced_accuracy_ci_low" in frame
     loaded = layerprobe.load_cache(cache)
     assert len(loaded.clips) == 48 and loaded.layers[4].shape == (48, 32) and loaded.features["mfcc"].shape[0] == 48

@@ -69,7 +69,7 @@ def test_extract_on_a_broken_saved_dataset_exits_2_with_one_line(saved_dataset, 
 @pytest.mark.parametrize("content, message", [
     (b"path,label\n\xff\xfe,a\n", "cannot read .*manifest.csv: 'utf-8' codec can't decode byte 0xff"),
     (b"", "manifest.csv is empty"),
-    (b"path,label\n\"a.wav,x\nb.wav,y\n", "manifest.csv line 3 has 1 cells, its header 2"),
+    (b"path,label\n\"a.wav,x\nb.wav,y\n", "manifest.csv line 2: a quote opens a cell that never closes"),
 ])
 def test_a_manifest_that_cannot_be_read_names_the_file_and_the_cause(tmp_path, content, message):
     (tmp_path / "manifest.csv").write_bytes(content)

@@ -1,4 +1,6 @@
-"""Keep padding out of every computation that mixes time steps, so a padded batch changes nothing.
+"""The wav2vec2 family (wav2vec2, HuBERT, WavLM, data2vec-audio): raw waveform in, a conv feature
+encoder, transformer blocks; and its padding guard, which keeps padding out of every computation
+that mixes time steps, so a padded batch changes nothing.
 
 Attention already ignores padded frames when given a mask, and HF zeroes them before the
 positional convolution. Two places remain where padding leaks into real frames:
@@ -13,8 +15,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import nn
+from transformers import Wav2Vec2FeatureExtractor
+
+from layerprobe.extract.encoders.family import Family
 
 
 class MaskedGroupNorm(nn.Module):
@@ -62,15 +68,14 @@ class PaddingGuard:
             layer.register_forward_pre_hook(self._zero_padded_frames)
 
     @contextlib.contextmanager
-    def batch(self, sample_lengths: torch.Tensor) -> Iterator[torch.Tensor]:
-        """Arm the guard for a batch with these real lengths in samples; yields frames per clip."""
-        frames = self.model._get_feat_extract_output_lengths(sample_lengths)
+    def batch(self, sample_lengths: torch.Tensor) -> Iterator[None]:
+        """Arm the guard for a batch with these real lengths in samples."""
         kernel, stride = self._first_conv.kernel_size[0], self._first_conv.stride[0]
-        self._frames = frames
+        self._frames = self.model._get_feat_extract_output_lengths(sample_lengths)
         if self._group_norm is not None:
             self._group_norm.lengths = (sample_lengths - kernel) // stride + 1
         try:
-            yield frames
+            yield
         finally:
             self._frames = None
             if self._group_norm is not None:
@@ -82,3 +87,55 @@ class PaddingGuard:
         hidden = args[0]  # (batch, channels, time)
         valid = torch.arange(hidden.shape[-1], device=hidden.device) < self._frames.to(hidden.device)[:, None]
         return (hidden * valid[:, None, :].to(hidden.dtype),) + args[1:]
+
+
+class Wav2Vec2Family(Family):
+    """A conv feature encoder over the raw waveform, then transformer blocks (hidden_states[0] is their input)."""
+
+    name = "wav2vec2"
+    model_types = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
+    feature_extractor_class = Wav2Vec2FeatureExtractor
+    default_preprocessing = "16 kHz, zero-mean unit-variance normalization"
+
+    def __init__(self, model: nn.Module, feature_extractor) -> None:
+        super().__init__(model, feature_extractor)
+        self._guard = PaddingGuard(model)
+
+    @classmethod
+    def default_feature_extractor(cls, config) -> Wav2Vec2FeatureExtractor:
+        return Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True,
+                                        return_attention_mask=getattr(config, "feat_extract_norm", "layer") == "layer")
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples the conv feature encoder needs for one output frame (400 for wav2vec2)."""
+        field, jump = 1, 1
+        for kernel, stride in zip(self.model.config.conv_kernel, self.model.config.conv_stride):
+            field += (kernel - 1) * jump
+            jump *= stride
+        return field
+
+    def truncate(self, deepest: int) -> None:
+        encoder = self.model.encoder
+        if deepest >= len(encoder.layers):
+            return
+        encoder.layers = encoder.layers[:deepest]
+        if getattr(self.model.config, "do_stable_layer_norm", False):
+            # Pre-norm encoders apply a final LayerNorm after the last block; after truncation that
+            # would land on block `deepest`, whose hidden state the full model reports un-normalized.
+            encoder.layer_norm = nn.Identity()
+
+    def frames(self, lengths: torch.Tensor) -> torch.Tensor:
+        return self.model._get_feat_extract_output_lengths(lengths)
+
+    def inputs(self, waves: list[np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+        lengths = torch.tensor([len(w) for w in waves])
+        batch = torch.zeros(len(waves), int(lengths.max()))
+        for row, wave in enumerate(waves):
+            batch[row, : len(wave)] = torch.from_numpy(wave)
+        sample_mask = (torch.arange(batch.shape[1]) < lengths[:, None]).long()
+        return {"input_values": batch.to(device), "attention_mask": sample_mask.to(device)}
+
+    def hidden_states(self, inputs: dict[str, torch.Tensor], lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        with self._guard.batch(lengths):
+            return self.model(**inputs, output_hidden_states=True).hidden_states
