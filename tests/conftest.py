@@ -31,9 +31,12 @@ def save_tiny_model(folder, stable_layer_norm: bool, model_type: str = "wav2vec2
     """A 4-block encoder of the given family: group-norm (wav2vec2-base style) or layer-norm (large-lv60 style)."""
     import torch
     from transformers import AutoModel, Wav2Vec2FeatureExtractor
-    from transformers import Data2VecAudioConfig, HubertConfig, Wav2Vec2Config, WavLMConfig
+    from transformers import (
+        Data2VecAudioConfig, HubertConfig, UniSpeechConfig, UniSpeechSatConfig, Wav2Vec2Config, WavLMConfig,
+    )
 
-    configs = {"wav2vec2": Wav2Vec2Config, "hubert": HubertConfig, "wavlm": WavLMConfig}
+    configs = {"wav2vec2": Wav2Vec2Config, "hubert": HubertConfig, "wavlm": WavLMConfig,
+               "unispeech": UniSpeechConfig, "unispeech-sat": UniSpeechSatConfig}
     if model_type == "data2vec-audio":
         config = Data2VecAudioConfig(**{**TINY, "num_conv_pos_embeddings": 3}, conv_pos_kernel_size=5)
     else:

@@ -24,7 +24,8 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.mark.parametrize(
     "model_type, stable",
-    [("wav2vec2", False), ("wav2vec2", True), ("hubert", False), ("wavlm", False), ("data2vec-audio", False)],
+    [("wav2vec2", False), ("wav2vec2", True), ("hubert", False), ("wavlm", False), ("data2vec-audio", False),
+     ("unispeech", False), ("unispeech-sat", True)],
 )
 @pytest.mark.parametrize("layers", [None, [0, 2]])
 def test_batched_pooling_matches_single_clip_reference(tmp_path, model_type, stable, layers):

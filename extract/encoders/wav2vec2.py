@@ -93,7 +93,9 @@ class Wav2Vec2Family(Family):
     """A conv feature encoder over the raw waveform, then transformer blocks (hidden_states[0] is their input)."""
 
     name = "wav2vec2"
-    model_types = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
+    # unispeech and unispeech-sat share the wav2vec2 encoder and are exact under its padding guard;
+    # wav2vec2-conformer is not (batched rows moved to cosine 0.47 on a tiny config), so it stays out.
+    model_types = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech", "unispeech-sat")
     feature_extractor_class = Wav2Vec2FeatureExtractor
     default_preprocessing = "16 kHz, zero-mean unit-variance normalization"
 
