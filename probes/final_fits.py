@@ -16,18 +16,20 @@ from joblib import delayed
 
 from layerprobe.probes.evaluate import Job, fold_job, run_jobs
 from layerprobe.probes.protocols import Folds, final_fold
-from layerprobe.probes.spec import LinearModel, ProbeSpec
+from layerprobe.probes.spec import Model, ProbeSpec
 
 
 @dataclass(frozen=True)
 class FinalFit:
-    """One probe fitted on all clips: its source, its chosen hyperparameters and their selection score."""
+    """One probe fitted on all clips: its source, its chosen hyperparameters and their selection score,
+    and its fits that stopped short of their solver's tolerance (FoldOutcome.unconverged)."""
 
     layer: int | str
     classifier: str
-    model: LinearModel
+    model: Model
     params: dict
     score: float
+    unconverged: tuple[str, ...] = ()
 
 
 def final_fits(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
@@ -60,7 +62,8 @@ def final_fits(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], sp
     for layer, _ in sources:
         for spec in specs:
             found = results[(layer, spec.name)]
-            fits.append(FinalFit(layer, spec.name, found.model, dict(spec.grid[found.chosen]), float(found.best[0])))
+            fits.append(FinalFit(layer, spec.name, found.model, dict(spec.grid[found.chosen]), float(found.best[0]),
+                                 found.unconverged))
     return fits
 
 

@@ -69,7 +69,8 @@ def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, c
         out["picked"] = c.picks
     never = [str(classes[i]) for i in np.flatnonzero(pooled.sum(axis=0) == 0)]
     out["never_predicted"] = never
-    out["warnings"] = ([never_predicted_warning(c, never, class_weight)] if never else []) + grid_edge_warnings(c)
+    out["warnings"] = ([never_predicted_warning(c, never, class_weight)] if never else []) + grid_edge_warnings(c) + [
+        f"{describe(c)}: {line}" for line in c.warnings]
     return out
 
 
