@@ -32,7 +32,7 @@ _PROBES = {
     "logreg": Registration("layerprobe.probes.logreg", "LOGREG"),
     "linear-svm": Registration("layerprobe.probes.linear_svm", "LINEAR_SVM"),
     "ridge": Registration("layerprobe.probes.ridge", "RIDGE"),
-    # Minutes a layer at FSDD size where the linear probes take seconds: asked for by name (probes/mlp.py).
+    # 20x logreg's time at FSDD size (probes/mlp.py): asked for by name.
     "mlp": Registration("layerprobe.probes.mlp", "MLP", in_all=False),
 }
 
