@@ -21,15 +21,13 @@ from layerprobe.probes.spec import Model, ProbeSpec
 
 @dataclass(frozen=True)
 class FinalFit:
-    """One probe fitted on all clips: its source, its chosen hyperparameters and their selection score,
-    and its fits that stopped short of their solver's tolerance (FoldOutcome.unconverged)."""
+    """One probe fitted on all clips: its source, its chosen hyperparameters and their selection score."""
 
     layer: int | str
     classifier: str
     model: Model
     params: dict
     score: float
-    unconverged: tuple[str, ...] = ()
 
 
 def final_fits(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
@@ -62,8 +60,7 @@ def final_fits(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], sp
     for layer, _ in sources:
         for spec in specs:
             found = results[(layer, spec.name)]
-            fits.append(FinalFit(layer, spec.name, found.model, dict(spec.grid[found.chosen]), float(found.best[0]),
-                                 found.unconverged))
+            fits.append(FinalFit(layer, spec.name, found.model, dict(spec.grid[found.chosen]), float(found.best[0])))
     return fits
 
 

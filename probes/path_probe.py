@@ -122,10 +122,10 @@ def path_spec(name: str, fit_path: PathSolver, coefficients: Coefficients, grid:
             model = LinearModel(final.mean, final.scale, *coefficients(W, task.n_classes))
             decision = model.decision_function(task.X, task.test_rows)
             first = not outcomes
-            notes = [f"C={values[k]:g} (selection fit): {why}" for _, path in paths for k, why in path.unconverged]
-            notes += [f"C={values[chosen]:g} (refit): {why}" for why in refit_notes] if first else []
+            notes = ([f"C={values[k]:g} (selection fit): {why}" for _, path in paths for k, why in path.unconverged]
+                     + [f"C={values[chosen]:g} (refit): {why}" for why in refit_notes]) if first else []
             outcomes.append(FoldOutcome(scores, chosen, model.classes(decision), model if task.keep_model and first else None,
-                                        decision if first else None, tuple(dict.fromkeys(notes)) if first else ()))
+                                        decision if first else None, tuple(dict.fromkeys(notes))))
         return outcomes
 
     return ProbeSpec(name, tuple({"C": c} for c in values), run, score_kind, reference=reference)
