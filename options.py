@@ -117,9 +117,15 @@ def class_weights() -> list[str]:
 
 
 def probe_classifiers() -> list[str]:
-    from layerprobe.probes.classifiers import CLASSIFIERS
+    from layerprobe.probes.registry import probe_names
 
-    return list(CLASSIFIERS)
+    return probe_names()
+
+
+def solvers() -> list[str]:
+    from layerprobe.probes.registry import SOLVERS
+
+    return list(SOLVERS)
 
 
 def baseline_classifiers() -> list[str]:
@@ -333,10 +339,17 @@ class ProbeOptions(OptionGroup):
     save_model: bool = option(False, "also refit each probe on all clips and save it as "
                                      "OUT/models/layerNN_CLASSIFIER.npz, and the selected one as "
                                      "OUT/models/selected.npz")
+    solver: str = option("fast", "fast: the probes' own solvers; reference: the scikit-learn fits they are tested "
+                                 "against (slower; mlp is scikit-learn's either way)",
+                         choices=solvers)
 
     def __post_init__(self) -> None:
+        from layerprobe.probes.registry import all_probe_names
+
         layer_indices(self.layers)
-        object.__setattr__(self, "classifiers", chosen(self.classifiers, probe_classifiers(), "classifier"))
+        object.__setattr__(self, "classifiers", chosen(self.classifiers, probe_classifiers(), "classifier",
+                                                       every=all_probe_names()))
+        chosen(self.solver, solvers(), "solver")
 
 
 @dataclass(frozen=True)
@@ -416,11 +429,13 @@ def layer_indices(layers: str | int | Sequence[int]) -> list[int] | None:
     return sorted({int(layer) for layer in layers})
 
 
-def chosen(value: str | Sequence[str], known: list[str], what: str) -> tuple[str, ...]:
-    """Names from a list option: "all", one name, "a,b" or a sequence; an unknown one is a UserError."""
+def chosen(value: str | Sequence[str], known: list[str], what: str, *,
+           every: Sequence[str] | None = None) -> tuple[str, ...]:
+    """Names from a list option: "all" (`every`, default all known), one name, "a,b" or a sequence;
+    an unknown one is a UserError."""
     wanted = name_list(value) if isinstance(value, str) else tuple(value)
     if wanted == ("all",):
-        return tuple(known)
+        return tuple(known if every is None else every)
     if not wanted:
         raise UserError(f"no {what} given; choose from {', '.join(known)}, all")
     for name in wanted:

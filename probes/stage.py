@@ -29,7 +29,8 @@ def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: Pr
     """
     if probe.save_model and out is None:
         raise UserError("--save-model needs --out DIR")
-    result = sweep(cache, probe.layers, probe.classifiers, pooling=probe.pooling, save_models=probe.save_model, progress=progress,
+    result = sweep(cache, probe.layers, probe.classifiers, pooling=probe.pooling, solver=probe.solver,
+                   save_models=probe.save_model, progress=progress,
                    n_jobs=fit.n_jobs, class_weight=fit.class_weight, permutations=fit.permutations,
                    **protocol.sweep_kwargs(), **labels.to_dict(), **detection.to_dict())
     doc = document(result, cache, {**probe.to_dict(), **protocol.to_dict(), **fit.result_dict(), **labels.to_dict(),

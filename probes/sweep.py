@@ -102,15 +102,18 @@ def sweep(cache: str | os.PathLike[str], layers: str | int | Sequence[int] = "al
           refit: str = "train", class_weight: str = "none", permutations: int = 0, n_jobs: int = -1,
           labels: str | os.PathLike[str] | None = None, label_column: str | None = None, id_column: str | None = None,
           positive_class: str | None = None, at_precision: float | None = None, pooling: str = "mean",
-          save_models: bool = False, progress: bool = False) -> Sweep:
+          solver: str = "fast", save_models: bool = False, progress: bool = False) -> Sweep:
     """Probe cached layers; see layerprobe.probe for the parameters (cv None is its "auto"; classifier:
-    "all", a name or names). save_models: also refit each probe on all clips (C chosen by the same
-    kind of selection) for saving, the selected probe among them (default False)."""
+    "all", a name or names; solver: "fast" or "reference"). save_models: also refit each probe on all
+    clips (C chosen by the same kind of selection) for saving, the selected probe among them (default False)."""
     if class_weight not in CLASS_WEIGHTS:
         raise UserError(f"unknown class weighting {class_weight!r}; choose from {', '.join(CLASS_WEIGHTS)}")
     if permutations < 0:
         raise UserError(f"--permutations must be >= 0, got {permutations}")
-    specs = classifier_specs(classifier)
+    specs = classifier_specs(classifier, solver=solver)
+    if any(spec.reads != "layer" for spec in specs):
+        raise UserError("the sweep runs probes that read one layer; "
+                        f"{', '.join(spec.name for spec in specs if spec.reads != 'layer')} read all layers at once")
     with CacheReader(cache) as reader:
         chosen = select_layers(layers, reader.layers)
         target = clip_labels(reader, labels=labels, label_column=label_column, id_column=id_column)
