@@ -56,7 +56,7 @@ def test_a_fit_that_did_not_converge_is_named_in_its_record_and_on_the_terminal(
 
 def test_converged_fits_say_nothing(planted_probe_cache):
     records = sweep(planted_probe_cache, layers=2, n_jobs=1).records
-    assert not [line for record in records for line in record["warnings"] if "converge" in line]
+    assert not [line for record in records for line in record.warnings if "converge" in line]
 
 
 def test_the_reference_solver_chooses_and_predicts_as_the_fast_one(tmp_path):
@@ -69,8 +69,8 @@ def test_the_reference_solver_chooses_and_predicts_as_the_fast_one(tmp_path):
                              n_jobs=1, solver=solver).records for solver in ("fast", "reference"))
     same_params = []
     for ours, theirs in zip(fast, reference):
-        assert (ours["layer"], ours["classifier"]) == (theirs["layer"], theirs["classifier"])
-        same_params += [a == b for a, b in zip(ours["params"], theirs["params"])]
+        assert (ours.layer, ours.classifier) == (theirs.layer, theirs.classifier)
+        same_params += [a == b for a, b in zip(ours.params, theirs.params)]
         for metric in ("accuracy", "balanced_accuracy"):
-            assert abs(ours[metric]["value"] - theirs[metric]["value"]) <= 0.01
-    assert np.mean(same_params) >= 0.8 and len({str(p) for r in fast for p in r["params"]}) > 2  # not one edge C
+            assert abs(getattr(ours, metric).value - getattr(theirs, metric).value) <= 0.01
+    assert np.mean(same_params) >= 0.8 and len({str(p) for r in fast for p in r.params}) > 2  # not one edge C
