@@ -129,6 +129,7 @@ def probe(
     pooling: str = ProbeOptions.pooling,
     classifiers: str | Sequence[str] = ProbeOptions.classifiers,
     save_model: bool = ProbeOptions.save_model,
+    solver: str = ProbeOptions.solver,
     cv: str = ProtocolOptions.cv,
     folds: int = ProtocolOptions.folds,
     fold_column: str | None = ProtocolOptions.fold_column,
@@ -156,9 +157,12 @@ def probe(
     layers : "all" (default), an index, a list, or "3,6,9" / "3-9".
     pooling : the stored pooling probed: "mean" (default), "std", "max", or several joined by "+"
         ("mean+std": their vectors concatenated, statistics pooling).
-    classifiers : "logreg", "linear-svm", "ridge", a list of them, or "all" (default: all three).
+    classifiers : "logreg", "linear-svm", "ridge", "mlp", a list of them, or "all" (default: the three
+        linear ones; mlp, minutes a layer, is asked for by name).
     save_model : also refit each probe on all clips and save it as OUT/models/layerNN_CLASSIFIER.npz,
         and the selected one as OUT/models/selected.npz (needs `out`; default False).
+    solver : "fast" (default, the probes' own solvers) or "reference" (the scikit-learn fits they are
+        tested against).
     cv : "auto" (default: the dataset's split when train and test share no group, else grouped CV,
         else stratified CV), "split", "group", "loso", "stratified" or "folds".
     folds : outer folds of the k-fold protocols (default 5).
@@ -196,7 +200,8 @@ def probe(
     from layerprobe.report.run_dir import record_stage_seconds
 
     started = time.perf_counter()
-    groups = [ProbeOptions(layers=layers, pooling=pooling, classifiers=classifiers, save_model=save_model),
+    groups = [ProbeOptions(layers=layers, pooling=pooling, classifiers=classifiers, save_model=save_model,
+                           solver=solver),
               ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
               FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
               LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
@@ -311,6 +316,7 @@ def run(
     probe_pooling: str = ProbeOptions.pooling,
     classifiers: str | Sequence[str] = ProbeOptions.classifiers,
     save_model: bool = ProbeOptions.save_model,
+    solver: str = ProbeOptions.solver,
     features: str | Sequence[str] = BaselineOptions.features,
     baseline_classifiers: str | Sequence[str] = BaselineOptions.classifiers,
     cv: str = ProtocolOptions.cv,
@@ -348,7 +354,7 @@ def run(
         with `labels`, label_column names the table's column instead.
     split_lists, speech_commands_classes : how a Speech Commands folder is read, as for `extract_embeddings`.
     probe_pooling : the pooling probed, `probe`'s pooling (default "mean"); each must be among `pooling`.
-    classifiers, save_model : the probes, as for `probe` (models are saved into OUT/models).
+    classifiers, save_model, solver : the probes, as for `probe` (models are saved into OUT/models).
     features : the baselines' features, as for `run_baselines`.
     baseline_classifiers : the baselines' `classifiers`, as for `run_baselines`.
     cv, folds, fold_column, seed, refit : the protocol of probes and baselines alike, as for `probe`.
@@ -372,7 +378,7 @@ def run(
                                chunk_seconds=chunk_seconds, batch_seconds=batch_seconds, pad_short=pad_short,
                                max_seconds=max_seconds, strict=strict, overwrite=overwrite,
                                trust_remote_code=trust_remote_code),
-        probe=ProbeOptions(pooling=probe_pooling, classifiers=classifiers, save_model=save_model),
+        probe=ProbeOptions(pooling=probe_pooling, classifiers=classifiers, save_model=save_model, solver=solver),
         baseline=BaselineOptions(features=features, classifiers=baseline_classifiers),
         protocol=ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
         fit=FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),

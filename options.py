@@ -112,11 +112,13 @@ def layer_indices(layers: str | int | Sequence[int]) -> list[int] | None:
     return sorted({int(layer) for layer in layers})
 
 
-def chosen(value: str | Sequence[str], known: Sequence[str], what: str) -> tuple[str, ...]:
-    """Names from a list option: "all", one name, "a,b" or a sequence; an unknown one is refused."""
+def chosen(value: str | Sequence[str], known: Sequence[str], what: str, *,
+           every: Sequence[str] | None = None) -> tuple[str, ...]:
+    """Names from a list option: "all" (`every`, default every known name), one name, "a,b" or a
+    sequence; an unknown one is refused."""
     wanted = name_list(value)
     if wanted == ("all",):
-        return tuple(known)
+        return tuple(known if every is None else every)
     if not wanted:
         raise argparse.ArgumentTypeError(f"no {what} given; choose from {', '.join(known)}, all")
     for name in wanted:
@@ -132,6 +134,7 @@ class Registered:
     """The choices of a field are the names a stage's registry publishes (see Known)."""
 
     registry: str
+    every: str | None = None  # the registry of the names "all" stands for (default: every name)
 
 
 def option(default: Any, help: str, *, flags: Sequence[str] = (), type: Callable | None = None,
@@ -157,7 +160,9 @@ def _converter(spec: Field, known: Known) -> Callable[[Any], Any] | None:
     if meta["many"]:
         names = _names(meta["choices"], known)
         what = spec.name.removesuffix("s")
-        return name_list if names is None else lambda value: chosen(value, names, what)
+        every = meta["choices"].every if isinstance(meta["choices"], Registered) else None
+        return name_list if names is None else lambda value: chosen(value, names, what,
+                                                                    every=every and known(every))
     return meta["type"]
 
 
@@ -379,11 +384,14 @@ class ProbeOptions(OptionGroup):
                                   "their vectors concatenated, statistics pooling)", metavar="NAME[+NAME]")
     classifiers: str | Sequence[str] = option(
         ("logreg", "linear-svm", "ridge"), "linear classifiers, comma-separated (or all), each in a Pipeline with "
-        "StandardScaler", flags=("--classifier", "--classifiers"), choices=Registered("classifier"), many=True,
-        metavar="NAMES")
+        "StandardScaler", flags=("--classifier", "--classifiers"),
+        choices=Registered("classifier", every="classifier in all"), many=True, metavar="NAMES")
     save_model: bool = option(False, "also refit each probe on all clips and save it as "
                                      "OUT/models/layerNN_CLASSIFIER.npz, and the selected one as "
                                      "OUT/models/selected.npz")
+    solver: str = option("fast", "fast: the probes' own solvers; reference: the scikit-learn fits they are tested "
+                                 "against (slower; mlp is scikit-learn's either way)",
+                         choices=Registered("solver"))
 
     @property
     def layer_indices(self) -> list[int] | None:

@@ -30,9 +30,21 @@ def _class_weights() -> tuple[str, ...]:
 
 
 def _classifiers() -> tuple[str, ...]:
-    from layerprobe.probes.classifiers import CLASSIFIERS
+    from layerprobe.probes.registry import probe_names  # names only: no probe's module is imported
 
-    return tuple(CLASSIFIERS)
+    return tuple(probe_names())
+
+
+def _classifiers_in_all() -> tuple[str, ...]:
+    from layerprobe.probes.registry import all_probe_names
+
+    return tuple(all_probe_names())  # mlp is asked for by name
+
+
+def _solvers() -> tuple[str, ...]:
+    from layerprobe.probes.registry import SOLVERS
+
+    return tuple(SOLVERS)
 
 
 def _baseline_classifiers() -> tuple[str, ...]:
@@ -58,6 +70,8 @@ REGISTRIES: dict[str, Callable[[], tuple[str, ...]]] = {
     "refit": _refits,
     "class weight": _class_weights,
     "classifier": _classifiers,
+    "classifier in all": _classifiers_in_all,
+    "solver": _solvers,
     "baseline classifier": _baseline_classifiers,
     "pooling": _poolings,
     "engine": _engines,

@@ -18,15 +18,18 @@ from tqdm import tqdm
 
 from layerprobe.probes.detection import ScoreKind, class_scores
 from layerprobe.probes.protocols import Folds, OuterFold
-from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
+from layerprobe.probes.spec import FoldOutcome, FoldTask, Model, ProbeSpec
 
 SELECTED = "selected"
+# The distinct non-convergence notes a record's warning quotes; the rest are counted.
+QUOTED_NOTES = 3
 
 
 @dataclass(frozen=True)
 class JobResult:
     """One job's yield for its P label vectors (row 0 the observed labels when `predicted` is set);
-    decision: the observed labels' (n_test, n_classes) one-vs-rest scores (detection.class_scores)."""
+    decision: the observed labels' (n_test, n_classes) one-vs-rest scores (detection.class_scores);
+    unconverged: their fits that stopped short of the solver's tolerance (FoldOutcome.unconverged)."""
 
     best: np.ndarray
     hits: np.ndarray
@@ -34,8 +37,9 @@ class JobResult:
     chosen: int | None = None
     scores: np.ndarray | None = None
     predicted: np.ndarray | None = None
-    model: LinearModel | None = None
+    model: Model | None = None
     decision: np.ndarray | None = None
+    unconverged: tuple[str, ...] = ()
 
 
 @dataclass
@@ -48,7 +52,8 @@ class Candidate:
     what those are per fold (the probe's ScoreKind). params: the chosen hyperparameters per fold.
     picks: per fold, which (layer, classifier) a "selected" candidate took (None for a plain one).
     grid and scores: the probe's grid and the observed selection score of each point per fold
-    (plain candidates only).
+    (plain candidates only). unconverged: per fold, the observed labels' fits that stopped short
+    of their solver's tolerance (for a selected candidate, those of the candidate it picked).
     """
 
     layer: int | str
@@ -63,6 +68,19 @@ class Candidate:
     scores: list[np.ndarray] = field(default_factory=list)
     decisions: list[np.ndarray] = field(default_factory=list)
     score_kinds: list[ScoreKind] = field(default_factory=list)
+    unconverged: list[tuple[str, ...]] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line when a solver stopped short in some fold ("the solver did not converge in 2 of 5
+        folds: C=100 (refit): ..."), else none."""
+        folds = [notes for notes in self.unconverged if notes]
+        if not folds:
+            return []
+        distinct = list(dict.fromkeys(note for notes in folds for note in notes))
+        more = f"; and {len(distinct) - QUOTED_NOTES} more" if len(distinct) > QUOTED_NOTES else ""
+        return [f"the solver did not converge in {len(folds)} of {len(self.unconverged)} folds: "
+                f"{'; '.join(distinct[:QUOTED_NOTES])}{more}"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +118,8 @@ def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, f
         return JobResult(best, hits, support)
     first = outcomes[0]
     decision = None if first.decision is None else class_scores(first.decision, n_classes, spec.score_kind)
-    return JobResult(best, hits, support, first.chosen, first.scores, first.predicted, first.model, decision)
+    return JobResult(best, hits, support, first.chosen, first.scores, first.predicted, first.model, decision,
+                     first.unconverged)
 
 
 def _run_spec(spec: ProbeSpec, task: FoldTask) -> list[FoldOutcome]:
@@ -170,7 +189,8 @@ def candidate(layer: int | str, spec: ProbeSpec, plan: Plan, results: dict[tuple
     return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"),
                      [fold[0].predicted for fold in per_fold], [spec.grid[fold[0].chosen] for fold in per_fold],
                      grid=spec.grid, scores=[fold[0].scores for fold in per_fold],
-                     decisions=[fold[0].decision for fold in per_fold], score_kinds=[spec.score_kind] * len(per_fold))
+                     decisions=[fold[0].decision for fold in per_fold], score_kinds=[spec.score_kind] * len(per_fold),
+                     unconverged=[fold[0].unconverged for fold in per_fold])
 
 
 def extend(observed: Candidate, null: Candidate) -> Candidate:
@@ -201,7 +221,8 @@ def select(candidates: Sequence[Candidate], classifier: str) -> Candidate:
                      [candidates[w].predicted[k] for k, w in enumerate(observed)],
                      [candidates[w].params[k] for k, w in enumerate(observed)], picks,
                      decisions=[candidates[w].decisions[k] for k, w in enumerate(observed)],
-                     score_kinds=[candidates[w].score_kinds[k] for k, w in enumerate(observed)])
+                     score_kinds=[candidates[w].score_kinds[k] for k, w in enumerate(observed)],
+                     unconverged=[candidates[w].unconverged[k] for k, w in enumerate(observed)])
 
 
 def null_statistic(c: Candidate) -> np.ndarray:

@@ -17,7 +17,7 @@ from joblib import delayed
 from layerprobe.options import FitOptions
 from layerprobe.probes.evaluate import Job, fold_job, run_jobs
 from layerprobe.probes.protocols import Folds, final_fold
-from layerprobe.probes.spec import LinearModel, ProbeSpec
+from layerprobe.probes.spec import Model, ProbeSpec
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class FinalFit:
 
     layer: int | str
     classifier: str
-    model: LinearModel
+    model: Model
     params: dict
     score: float
 

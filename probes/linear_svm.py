@@ -14,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 
 from layerprobe.probes.detection import ScoreKind
 from layerprobe.probes.grids import LINEAR_SVM_C_GRID
-from layerprobe.probes.newton import Loss, LossAt, Problem, solve_path
+from layerprobe.probes.newton import Loss, LossAt, Problem, SolvedPath, solve_path
 from layerprobe.probes.path_probe import Design, path_spec
+from layerprobe.probes.spec import ClassWeight, sklearn_spec
 
 # A class's problem counts as solved when |gradient| <= TOL * |gradient at zero|. Measured against
 # LinearSVC (dual, tol 1e-4) on the tests' planted data: 1e-2 chose another C in 15% of folds, 3e-3
@@ -35,13 +39,13 @@ FORCING = 0.5
 
 
 def fit_path(design: Design, labels: np.ndarray, class_weight: np.ndarray, n_classes: int,
-             values: Sequence[float], start: np.ndarray | None = None) -> list[np.ndarray]:
+             values: Sequence[float], start: np.ndarray | None = None) -> SolvedPath:
     """The one-vs-rest squared-hinge SVMs for every C of `values`, each warm-started from the last.
 
     labels: (n,) class codes of design's rows. class_weight: (n_classes,) weight of each class.
     start: (D+1, K) where the first fit starts, in design's standardized units; None: zero.
     Returns the (D+1, K) solution per C (K = 1 for two classes; last row the intercepts), in
-    standardized units.
+    standardized units, and the fits that stopped short of TOL.
     """
     if n_classes == 2:
         targets = np.where(labels == 1, 1.0, -1.0).astype(np.float32)[:, None]
@@ -80,4 +84,18 @@ def _loss(targets: np.ndarray, unit_cost: np.ndarray) -> Loss:
 # Each class's column is its own SVM against the rest (fit_path's targets): one-vs-rest as it stands.
 SCORE_KIND = ScoreKind("one-vs-rest margins (each class's squared-hinge SVM against the rest)",
                        "the margin of the positive class's SVM")
-LINEAR_SVM = path_spec("linear-svm", fit_path, coefficients, LINEAR_SVM_C_GRID, SCORE_KIND)
+# liblinear's epochs over the data: at the grid's top (C = 1) its dual solver converges well within it.
+REFERENCE_MAX_ITER = 20000
+
+
+def _reference(class_weight: ClassWeight, seed: int) -> Pipeline:
+    # random_state: liblinear's dual coordinate descent visits the samples in a seeded random order.
+    return Pipeline([("scale", StandardScaler()),
+                     ("clf", LinearSVC(class_weight=class_weight, dual=True, max_iter=REFERENCE_MAX_ITER,
+                                       random_state=seed))])
+
+
+LINEAR_SVM_REFERENCE = sklearn_spec("linear-svm", _reference, [{"C": c} for c in LINEAR_SVM_C_GRID],
+                                    score_kind=SCORE_KIND)
+LINEAR_SVM = path_spec("linear-svm", fit_path, coefficients, LINEAR_SVM_C_GRID, SCORE_KIND,
+                       reference=LINEAR_SVM_REFERENCE)

@@ -24,6 +24,7 @@ import numpy as np
 
 from layerprobe.probes.detection import ScoreKind
 from layerprobe.probes.fit_rows import class_weight_table, uar_many
+from layerprobe.probes.newton import SolvedPath
 from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec
 from layerprobe.probes.split_threads import map_splits
 from layerprobe.probes.standardize import scaling, standardized_blocks
@@ -87,16 +88,17 @@ def design(task: FoldTask, rows: np.ndarray, like: Design | None = None) -> Desi
 
 
 # fit_path(design, labels, class weight per class (K,), n_classes, Cs, start) -> the (D+1, K) solution
-# per C in standardized units (last row the intercepts), the first fit started from `start` (None: zero).
-PathSolver = Callable[[Design, np.ndarray, np.ndarray, int, Sequence[float], np.ndarray | None], list[np.ndarray]]
+# per C in standardized units (last row the intercepts), the first fit started from `start` (None: zero),
+# and the fits that stopped short of their tolerance.
+PathSolver = Callable[[Design, np.ndarray, np.ndarray, int, Sequence[float], np.ndarray | None], SolvedPath]
 # coefficients(W, n_classes) -> (coef, intercept) of a solution, coef (K, D) or (1, D) for two classes as sklearn's.
 Coefficients = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 
 def path_spec(name: str, fit_path: PathSolver, coefficients: Coefficients, grid: Sequence[float],
-              score_kind: ScoreKind) -> ProbeSpec:
+              score_kind: ScoreKind, *, reference: ProbeSpec | None = None) -> ProbeSpec:
     """A ProbeSpec over the C values `grid` whose fits come from fit_path; score_kind: what its
-    decision scores (those of `coefficients`) are."""
+    decision scores (those of `coefficients`) are; reference: the scikit-learn spec it answers as."""
     values = tuple(float(c) for c in grid)
 
     def run(task: FoldTask) -> list[FoldOutcome]:
@@ -105,37 +107,44 @@ def path_spec(name: str, fit_path: PathSolver, coefficients: Coefficients, grid:
         outcomes = []
         for codes in task.codes:
             def split_path(split: tuple[Design, np.ndarray], codes: np.ndarray = codes
-                           ) -> tuple[np.ndarray, list[np.ndarray]]:
+                           ) -> tuple[np.ndarray, SolvedPath]:
                 fitted, validation = split
                 path = _fit(fit_path, fitted, codes, task, values)
-                predicted = _predict_each(fitted, [coefficients(W, task.n_classes) for W in path], task.X, validation)
+                predicted = _predict_each(fitted, [coefficients(W, task.n_classes) for W in path.solutions], task.X,
+                                          validation)
                 return uar_many(np.broadcast_to(codes[validation], predicted.shape), predicted, task.n_classes), path
 
             paths = map_splits(split_path, splits)
             scores = sum((uar for uar, _ in paths), np.zeros(len(values))) / max(len(splits), 1)
             chosen = int(scores.argmax())
-            W = _refit(fit_path, final, [(fitted, path) for (fitted, _), (_, path) in zip(splits, paths)], codes,
-                       task, values, chosen)
+            W, refit_notes = _refit(fit_path, final, [(fitted, path.solutions) for (fitted, _), (_, path)
+                                                      in zip(splits, paths)], codes, task, values, chosen)
             model = LinearModel(final.mean, final.scale, *coefficients(W, task.n_classes))
             decision = model.decision_function(task.X, task.test_rows)
             first = not outcomes
+            notes = ([f"C={values[k]:g} (selection fit): {why}" for _, path in paths for k, why in path.unconverged]
+                     + [f"C={values[chosen]:g} (refit): {why}" for why in refit_notes]) if first else []
             outcomes.append(FoldOutcome(scores, chosen, model.classes(decision), model if task.keep_model and first else None,
-                                        decision if first else None))
+                                        decision if first else None, tuple(dict.fromkeys(notes))))
         return outcomes
 
-    return ProbeSpec(name, tuple({"C": c} for c in values), run, score_kind)
+    return ProbeSpec(name, tuple({"C": c} for c in values), run, score_kind, reference=reference)
 
 
 def _refit(fit_path: PathSolver, final: Design, paths: list[tuple[Design, list[np.ndarray]]], codes: np.ndarray,
-           task: FoldTask, values: Sequence[float], chosen: int) -> np.ndarray:
+           task: FoldTask, values: Sequence[float], chosen: int) -> tuple[np.ndarray, list[str]]:
     """The solution at values[chosen] on final's rows: along the path from zero, or for a large fit
-    from the selection splits' solutions (each split's Design and path) at the closest problem."""
+    from the selection splits' solutions (each split's Design and path) at the closest problem; and
+    why that fit stopped short of its tolerance, if it did."""
     if len(final.rows) <= LARGE_FIT or not paths:
-        return _fit(fit_path, final, codes, task, values[:chosen + 1])[-1]
-    ratio = np.mean([len(fitted.rows) for fitted, _ in paths]) / len(final.rows)
-    closest = int(np.argmin(np.abs(np.log(np.asarray(values) * ratio / values[chosen]))))
-    start = np.mean([restandardized(path[closest], fitted, final) for fitted, path in paths], axis=0)
-    return _fit(fit_path, final, codes, task, values[chosen:chosen + 1], start)[-1]
+        path = _fit(fit_path, final, codes, task, values[:chosen + 1])
+    else:
+        ratio = np.mean([len(fitted.rows) for fitted, _ in paths]) / len(final.rows)
+        closest = int(np.argmin(np.abs(np.log(np.asarray(values) * ratio / values[chosen]))))
+        start = np.mean([restandardized(path[closest], fitted, final) for fitted, path in paths], axis=0)
+        path = _fit(fit_path, final, codes, task, values[chosen:chosen + 1], start)
+    last = len(path.solutions) - 1
+    return path.solutions[-1], [why for k, why in path.unconverged if k == last]
 
 
 def restandardized(W: np.ndarray, source: Design, target: Design) -> np.ndarray:
@@ -147,7 +156,7 @@ def restandardized(W: np.ndarray, source: Design, target: Design) -> np.ndarray:
 
 
 def _fit(fit_path: PathSolver, fitted: Design, codes: np.ndarray, task: FoldTask,
-         values: Sequence[float], start: np.ndarray | None = None) -> list[np.ndarray]:
+         values: Sequence[float], start: np.ndarray | None = None) -> SolvedPath:
     """fit_path on the rows of `fitted`, with the class weights of their labels."""
     labels = codes[fitted.rows]
     weights = class_weight_table(task.class_weight, labels[None], task.n_classes)[0]

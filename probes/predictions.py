@@ -10,14 +10,13 @@ import pandas as pd
 from scipy.special import expit, softmax
 
 from layerprobe.errors import UserError
-from layerprobe.probes.classifiers import CLASSIFIERS
 from layerprobe.probes.detection import DECISION_FUNCTION, ScoreKind, class_scores
+from layerprobe.probes.registry import probe_names, probe_spec
 
 
 def score_kind(classifier: str) -> ScoreKind:
-    """What a saved probe's decision scores are, as its classifier's spec says (logreg: logits)."""
-    spec = CLASSIFIERS.get(classifier)
-    return DECISION_FUNCTION if spec is None else spec.score_kind
+    """What a saved probe's decision scores are, as its classifier's spec says (logreg, mlp: logits)."""
+    return probe_spec(classifier).score_kind if classifier in probe_names() else DECISION_FUNCTION
 
 
 def score_columns(decision: np.ndarray, classes: Sequence[str], classifier: str) -> dict[str, np.ndarray]:
@@ -28,7 +27,7 @@ def score_columns(decision: np.ndarray, classes: Sequence[str], classifier: str)
     decision: the probe's decision_function, (n, n_classes) or (n, 1) for two classes.
     """
     kind = score_kind(classifier)
-    if kind.softmax:  # logits: their softmax (sigmoid for two classes) is LogisticRegression.predict_proba
+    if kind.softmax:  # logits: their softmax (sigmoid for two classes) is predict_proba (LogisticRegression's, MLP's)
         if decision.shape[1] == 1:
             positive = expit(decision[:, 0])
             scores, name = np.column_stack([1 - positive, positive]), "probability"

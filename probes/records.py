@@ -63,7 +63,8 @@ def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, c
         chance=chance_levels(codes, folds.splits, K), params=c.params, predictions=predictions, **found,
         C=[params.get("C") for params in c.params] if any("C" in params for params in c.params) else None,
         picked=_picks(c), never_predicted=never,
-        warnings=([never_predicted_warning(c, never, class_weight)] if never else []) + grid_edge_warnings(c))
+        warnings=([never_predicted_warning(c, never, class_weight)] if never else []) + grid_edge_warnings(c)
+        + [f"{_describe(c)}: {line}" for line in c.warnings])
 
 
 def _picks(c: Candidate) -> list[Pick] | None:

@@ -22,10 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import RidgeClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
 
 from layerprobe.probes.detection import ScoreKind
 from layerprobe.probes.fit_rows import class_weight_table, uar_many
-from layerprobe.probes.spec import FoldOutcome, FoldTask, LinearModel, ProbeSpec, Split
+from layerprobe.probes.spec import ClassWeight, FoldOutcome, FoldTask, LinearModel, ProbeSpec, Split, sklearn_spec
 from layerprobe.probes.split_threads import map_splits
 from layerprobe.probes.standardize import scaling, standardized_blocks
 
@@ -195,4 +200,36 @@ def run(task: FoldTask) -> list[FoldOutcome]:
 # decomposition, not the fit): one-vs-rest as it stands. With two classes the columns are 1 - each other.
 SCORE_KIND = ScoreKind("one-vs-rest least-squares scores (each class's 0/1 indicator fitted against the rest)",
                        "the positive class's least-squares score minus the other's")
-RIDGE = ProbeSpec("ridge", tuple({"alpha": a} for a in ALPHA_GRID), run, SCORE_KIND, batch=1000)
+
+
+class PerClipRidge(ClassifierMixin, BaseEstimator):
+    """scikit-learn's RidgeClassifier with the penalty measured per clip as this probe's: alpha times
+    the fit's total class weight (RidgeClassifier's alpha is per fit)."""
+
+    def __init__(self, alpha: float = 1.0, class_weight: ClassWeight = None):
+        self.alpha = alpha
+        self.class_weight = class_weight
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> PerClipRidge:
+        weights = compute_sample_weight(self.class_weight, y)
+        self.model_ = RidgeClassifier(alpha=self.alpha * weights.sum(), solver="cholesky")
+        self.model_.fit(X, y, sample_weight=weights)
+        self.classes_, self.coef_, self.intercept_ = self.model_.classes_, self.model_.coef_, self.model_.intercept_
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.decision_function(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.predict(X)
+
+
+def _reference(class_weight: ClassWeight, seed: int) -> Pipeline:
+    return Pipeline([("scale", StandardScaler()), ("clf", PerClipRidge(class_weight=class_weight))])
+
+
+# RidgeClassifier fits ±1 targets: its weights are twice this probe's and its intercepts 2b - 1, the
+# same argmax (and the same ranking of clips per class).
+RIDGE_REFERENCE = sklearn_spec("ridge", _reference, [{"alpha": a} for a in ALPHA_GRID], score_kind=SCORE_KIND)
+RIDGE = ProbeSpec("ridge", tuple({"alpha": a} for a in ALPHA_GRID), run, SCORE_KIND, batch=1000,
+                  reference=RIDGE_REFERENCE)

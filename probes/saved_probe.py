@@ -1,4 +1,10 @@
-"""Fitted probes as plain arrays in .npz (no pickle: loading runs no code), and applying them to a cache."""
+"""Fitted probes as plain arrays in .npz (no pickle: loading runs no code), and applying them to a cache.
+
+A probe file is read only after what it declares has been checked: every member's shape and dtype,
+read from its .npy header inside the zip, must fit in the bytes the member takes in the file (probes
+are written uncompressed, so a small file that would expand to gigabytes is refused before anything
+is allocated) and make the model its classifier saves (probes/registry.py: the spec's model type).
+"""
 from __future__ import annotations
 
 import json
@@ -15,72 +21,124 @@ from layerprobe.atomic_write import atomic_path
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.probes.predictions import score_columns, threshold_column
-from layerprobe.probes.spec import LinearModel
+from layerprobe.probes.registry import probe_names, probe_spec
+from layerprobe.probes.spec import Declared, LinearModel, Model, finite_scaling
 
 FORMAT = 1
 # What predict_cache reads of meta, and the types it reads them as (layer: an index, or a feature name).
 _META_TYPES = {"layer": (int, str), "model": (str,), "model_fingerprint": (str,), "pooling": (str,)}
+_NOT_A_PROBE = "not a saved probe (.npz written by probe --save-model)"
 
 
 @dataclass(frozen=True)
 class SavedProbe:
-    """A linear probe: standardise with (mean, scale), then score = x @ coef.T + intercept.
+    """A fitted probe (its classifier's Model: LinearModel, MLPModel), its class names indexed by
+    class code, and meta: layer, classifier, params, model and model_fingerprint (the encoder whose
+    embeddings it was fitted on), cache, n_clips."""
 
-    meta: layer, classifier, C, model and model_fingerprint (the encoder whose embeddings it was
-    fitted on), cache, n_clips.
-    """
-
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: np.ndarray
+    model: Model
     classes: np.ndarray
     meta: dict
-
-    @property
-    def model(self) -> LinearModel:
-        return LinearModel(self.mean, self.scale, self.coef, self.intercept)
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         return self.model.decision_function(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """The predicted class of each row, as sklearn's LogisticRegression/LinearSVC would give it."""
+        """The predicted class of each row, as the scikit-learn classifier it stands for would give it."""
         return self.classes[self.model.predict(X)]
 
 
-def save_probe(model: LinearModel, classes: list[str], path: str | os.PathLike[str], meta: dict) -> Path:
-    """Write a fitted linear probe and its class names (indexed by class code) to `path` (.npz) with
-    `meta`, atomically. meta's model_fingerprint (the encoder's weights, "" when unknown) is what
-    predict_cache compares."""
+def save_probe(model: Model, classes: list[str], path: str | os.PathLike[str], meta: dict) -> Path:
+    """Write a fitted probe and its class names (indexed by class code) to `path` (.npz, uncompressed)
+    with `meta`, atomically. meta's classifier names the model's type for load_probe (linear when it
+    names none); its model_fingerprint (the encoder's weights, "" when unknown) is what predict_cache
+    compares."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "model_fingerprint": "", **meta}
     with atomic_path(path) as temporary:
-        np.savez(temporary, mean=model.mean, scale=model.scale, coef=model.coef, intercept=model.intercept,
-                 classes=np.asarray(classes, dtype=str), meta=np.array(json.dumps(meta)))
+        np.savez(temporary, **model.arrays(), classes=np.asarray(classes, dtype=str), meta=np.array(json.dumps(meta)))
     return path
 
 
 def load_probe(path: str | os.PathLike[str]) -> SavedProbe:
-    """Read a probe written by save_probe; never unpickles. Raises UserError for anything else."""
+    """Read a probe written by save_probe; never unpickles, and checks what each array declares
+    before loading it. Raises UserError for anything else."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in ("mean", "scale", "coef", "intercept", "classes", "meta")}
-        meta = json.loads(str(arrays.pop("meta")))
+        found = _read(path)
     except FileNotFoundError:
         raise UserError(f"saved probe not found: {path}") from None
     # JSONDecodeError is a ValueError; zipfile raises NotImplementedError for a damaged header's "version".
     except (OSError, ValueError, KeyError, NotImplementedError, zipfile.BadZipFile) as error:
-        raise UserError(f"not a saved probe (.npz written by probe --save-model): {path} ({error})") from None
-    problem = _inconsistency(arrays, meta)
+        raise UserError(f"{_NOT_A_PROBE}: {path} ({error})") from None
+    if isinstance(found, str):
+        raise UserError(f"{_NOT_A_PROBE}: {path} ({found})")
+    return found
+
+
+def _read(path: str | os.PathLike[str]) -> SavedProbe | str:
+    """The probe at path, or what makes it none."""
+    with zipfile.ZipFile(path) as archive:
+        declared = _declared(archive)
+    problem = _oversized(declared) or _absent(declared, ("meta", "classes"))
     if problem:
-        raise UserError(f"not a saved probe (.npz written by probe --save-model): {path} ({problem})")
-    return SavedProbe(**arrays, meta=meta)
+        return problem
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        model_type = _model_type(meta)
+        problem = _meta_problem(meta) or _classes_problem(declared) or model_type.declared_problem(
+            {name: found[:2] for name, found in declared.items()}, declared["classes"][0][0])
+        if problem:
+            return problem
+        arrays = {name: data[name] for name in declared if name not in ("meta", "classes")}
+        classes = data["classes"]
+    return finite_scaling(arrays) or SavedProbe(model_type.from_arrays(arrays), classes, meta)
 
 
-def _inconsistency(arrays: dict[str, np.ndarray], meta) -> str:
-    """What makes these arrays and meta no linear probe ("" when they are one)."""
+def _declared(archive: zipfile.ZipFile) -> dict[str, tuple[tuple[int, ...], np.dtype, int]]:
+    """(shape, dtype, bytes the member takes in the file) of each .npy member, from its header alone."""
+    found = {}
+    for info in archive.infolist():
+        if not info.filename.endswith(".npy"):
+            continue
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"{info.filename} is .npy format {version[0]}.{version[1]}")
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(member)
+        found[info.filename.removesuffix(".npy")] = (shape, dtype, info.compress_size)
+    return found
+
+
+def _oversized(declared: dict[str, tuple[tuple[int, ...], np.dtype, int]]) -> str:
+    """The first member whose declared array needs more bytes than it takes in the file ("" if none)."""
+    for name, (shape, dtype, stored) in declared.items():
+        size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if dtype.hasobject or size > stored:
+            what = "Python objects" if dtype.hasobject else f"{size:,} bytes of {dtype} {shape}"
+            return f"{name} declares {what} in {stored:,} bytes of the file; refused before loading"
+    return ""
+
+
+def _absent(declared: Declared, names: tuple[str, ...]) -> str:
+    missing = [name for name in names if name not in declared]
+    return f"{missing[0]} is not a file in the archive" if missing else ""
+
+
+def _classes_problem(declared: dict) -> str:
+    shape, dtype, _ = declared["classes"]
+    return "" if len(shape) == 1 and dtype.kind == "U" else f"classes is {dtype} {shape}, not a list of names"
+
+
+def _model_type(meta) -> type[Model]:
+    """The model type of the probe's classifier; linear for a file that names none (or no registered one)."""
+    classifier = meta.get("classifier") if isinstance(meta, dict) else None
+    return probe_spec(classifier).model if classifier in probe_names() else LinearModel
+
+
+def _meta_problem(meta) -> str:
+    """What makes meta no probe description ("" when it is one)."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or not {"layer", "model"} <= set(meta):
         return f"its meta is not a format-{FORMAT} probe description"
     for key, types in _META_TYPES.items():
@@ -88,18 +146,6 @@ def _inconsistency(arrays: dict[str, np.ndarray], meta) -> str:
         if not isinstance(value, types) or isinstance(value, bool):
             wanted = " or ".join("an integer" if kind is int else "text" for kind in types)
             return f"its meta field {key!r} is {type(value).__name__} {repr(value)[:40]}; expected {wanted}"
-    coef = arrays["coef"]
-    if coef.ndim != 2 or not all(np.issubdtype(arrays[n].dtype, np.floating) for n in ("mean", "scale", "coef", "intercept")):
-        return "coef is not a (classes, dims) array of numbers"
-    n_scores, dims = coef.shape
-    expected = {"mean": (dims,), "scale": (dims,), "intercept": (n_scores,), "classes": (max(n_scores, 2),)}
-    for name, shape in expected.items():
-        if arrays[name].shape != shape:
-            return f"{name} has shape {arrays[name].shape}, coef {coef.shape} needs {shape}"
-    if n_scores == 2:
-        return "two score rows: a binary probe has one"
-    if not all(np.isfinite(arrays[n]).all() for n in ("mean", "scale", "coef", "intercept")) or (arrays["scale"] <= 0).any():
-        return "it holds NaN, infinity or a non-positive scale"
     return ""
 
 
@@ -129,8 +175,8 @@ def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str], force: bool 
                 raise UserError(f"{mismatch}; --force applies it anyway")
             print(f"warning: {mismatch}; applied anyway (--force)", file=sys.stderr)
         X = reader.layer(layer, fitted_on) if isinstance(layer, int) else reader.feature(layer)
-        if X.shape[1] != probe.coef.shape[1]:
-            raise UserError(f"the probe expects {probe.coef.shape[1]} dims, {cache} has {X.shape[1]}")
+        if X.shape[1] != probe.model.dims:
+            raise UserError(f"the probe expects {probe.model.dims} dims, {cache} has {X.shape[1]}")
         clips = reader.clips
     decision = probe.decision_function(X)
     columns = {"id": clips["id"], "label": clips["label"], "predicted": probe.classes[probe.model.classes(decision)],

@@ -99,7 +99,10 @@ def sweep(cache: str | os.PathLike[str], probe: ProbeOptions = ProbeOptions(),
     probe.save_model: also refit each probe on all clips (C chosen by the same kind of selection) for
     saving, the selected probe among them."""
     pooling = probe.pooling
-    specs = classifier_specs(probe.classifiers)
+    specs = classifier_specs(probe.classifiers, solver=probe.solver)
+    if any(spec.reads != "layer" for spec in specs):
+        raise UserError("the sweep runs probes that read one layer; "
+                        f"{', '.join(spec.name for spec in specs if spec.reads != 'layer')} read all layers at once")
     with CacheReader(cache) as reader:
         chosen = select_layers(probe.layer_indices, reader.layers)
         target = clip_labels(reader, labels=labels.labels, label_column=labels.label_column, id_column=labels.id_column)

@@ -50,7 +50,7 @@ def test_the_selected_probe_is_saved_as_the_best_inner_score_on_all_clips(binary
     first_best = list(every)[int(np.argmax(scores))]
     assert (selected.meta["layer"], selected.meta["classifier"]) == first_best and first_best[0] == 2
     assert selected.meta["selected"] is True and set(selected.meta["params"]) == set(every[first_best].meta["params"])
-    np.testing.assert_array_equal(selected.coef, every[first_best].coef)
+    np.testing.assert_array_equal(selected.model.coef, every[first_best].model.coef)
     assert min(scores[2:]) > max(scores[:2])  # the signal layer beats the noise layer on the inner splits
 
 

@@ -3,18 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.linear_model import RidgeClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from layerprobe.probes import path_probe
-from layerprobe.probes.classifiers import CLASSIFIERS, LINEAR_SVM_REFERENCE, LOGREG_REFERENCE
+from layerprobe.probes.classifiers import CLASSIFIERS, LINEAR_SVM_REFERENCE, LOGREG_REFERENCE, RIDGE_REFERENCE
 from layerprobe.probes.fit_rows import class_weight_table, uar_many
 from layerprobe.probes.protocols import outer_folds
-from layerprobe.probes.ridge import ALPHA_GRID, RIDGE
+from layerprobe.probes.ridge import RIDGE
 from layerprobe.probes.significance import p_value, permuted_labels
-from layerprobe.probes.spec import FoldTask, selection_score, sklearn_spec
+from layerprobe.probes.spec import FoldTask, selection_score
 
 
 def planted(n: int = 300, dim: int = 30, n_classes: int = 4, n_groups: int = 6, strength: float = 0.5,
@@ -37,37 +33,6 @@ def fold_tasks(X: np.ndarray, codes: np.ndarray, groups: np.ndarray, class_weigh
                      class_weight=class_weight, seed=seed, keep_model=True) for fold in folds.outer]
 
 
-class PerClipRidge(ClassifierMixin, BaseEstimator):
-    """RidgeClassifier with its penalty per clip (alpha times the fit's total weight), solved directly."""
-
-    def __init__(self, alpha: float = 1.0, class_weight=None):
-        self.alpha = alpha
-        self.class_weight = class_weight
-
-    def fit(self, X, y):
-        self.classes_ = np.unique(y)
-        weights = np.ones(len(y)) if self.class_weight is None else self._weights(y)
-        self.model_ = RidgeClassifier(alpha=self.alpha * weights.sum(), solver="cholesky")
-        self.model_.fit(X, y, sample_weight=weights)
-        self.coef_, self.intercept_ = self.model_.coef_, self.model_.intercept_
-        return self
-
-    def _weights(self, y):
-        if self.class_weight == "balanced":
-            counts = np.bincount(y)
-            return len(y) / (np.count_nonzero(counts) * counts[y])
-        return np.array([self.class_weight[c] for c in y])
-
-    def predict(self, X):
-        return self.model_.predict(X)
-
-
-def ridge_reference():
-    return sklearn_spec("ridge", lambda weight, seed: Pipeline([("scale", StandardScaler()),
-                                                                  ("clf", PerClipRidge(class_weight=weight))]),
-                        [{"alpha": a} for a in ALPHA_GRID])
-
-
 def test_uar_many_is_the_selection_score():
     rng = np.random.default_rng(1)
     truth, predicted = rng.integers(0, 5, (7, 40)), rng.integers(0, 5, (7, 40))
@@ -85,7 +50,7 @@ def test_class_weight_table_matches_the_spec_rule():
 @pytest.mark.parametrize("class_weight", ["none", "balanced", "sqrt"])
 def test_ridge_equals_a_direct_solve_per_strength(class_weight):
     X, codes, groups = planted()
-    reference = ridge_reference()
+    reference = RIDGE_REFERENCE
     for task in fold_tasks(X, codes, groups, class_weight, permutations=2)[:2]:
         for ours, theirs in zip(RIDGE.run(task), reference.run(task)):
             np.testing.assert_allclose(ours.scores, theirs.scores, atol=1e-12)
@@ -99,7 +64,7 @@ def test_ridge_equals_a_direct_solve_per_strength(class_weight):
 def test_ridge_two_classes_gives_sklearns_single_row():
     X, codes, groups = planted(n_classes=2)
     task = fold_tasks(X, codes, groups)[0]
-    ours, theirs = RIDGE.run(task)[0], ridge_reference().run(task)[0]
+    ours, theirs = RIDGE.run(task)[0], RIDGE_REFERENCE.run(task)[0]
     assert ours.model.coef.shape == (1, X.shape[1])
     np.testing.assert_allclose(ours.model.coef, theirs.model.coef, rtol=1e-4, atol=1e-6)  # (class 1 - class 0) = the ±1 fit
     np.testing.assert_allclose(ours.model.intercept, theirs.model.intercept, rtol=1e-4, atol=1e-6)
@@ -122,7 +87,7 @@ def test_ridge_permutation_p_value_is_the_slow_paths():
     X, codes, groups = planted(strength=0.15, seed=3)
     tasks = fold_tasks(X, codes, groups, permutations=9, seed=5)
     fast = permutation_p_value(RIDGE, tasks, len(codes))
-    assert fast == permutation_p_value(ridge_reference(), tasks, len(codes))
+    assert fast == permutation_p_value(RIDGE_REFERENCE, tasks, len(codes))
     assert fast == permutation_p_value(RIDGE, tasks, len(codes))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
+import zipfile
 
 import h5py
 import numpy as np
@@ -69,3 +71,30 @@ def test_a_damaged_probe_file_is_one_line(saved, changes, message):
     with pytest.raises(UserError, match="not a saved probe") as raised:
         load_probe(rewritten(saved, **changes))
     assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_small_file_declaring_gigabytes_is_refused_before_anything_is_allocated(saved, tmp_path):
+    # coef's header declares 2 GiB of float64, in a deflated member of a few KB (a zip bomb's shape):
+    # the declared size is checked against the bytes the member takes before a byte is allocated.
+    with np.load(saved, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files if name != "coef"}
+    bomb = tmp_path / "bomb.npz"
+    np.savez(bomb, **arrays)
+    header = {"descr": "<f8", "fortran_order": False, "shape": (2**28,)}
+    with zipfile.ZipFile(bomb, "a", compression=zipfile.ZIP_DEFLATED) as archive, archive.open("coef.npy", "w") as member:
+        np.lib.format.write_array_header_1_0(member, header)
+        member.write(bytes(2**20))
+    assert bomb.stat().st_size < 100_000
+    tracemalloc.start()
+    with pytest.raises(UserError, match=r"coef declares 2,147,483,648 bytes of float64 \(268435456,\) in [\d,]+ bytes of "
+                                        r"the file; refused before loading") as raised:
+        load_probe(bomb)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 2**20 and "\n" not in str(raised.value)
+
+
+def test_an_array_of_python_objects_is_refused_unread(saved):
+    rewritten(saved, classes=np.array([{"a": 1}, "b"], dtype=object))
+    with pytest.raises(UserError, match="classes declares Python objects"):
+        load_probe(saved)
