@@ -161,4 +161,4 @@ def test_a_model_type_without_a_family_is_one_line_naming_the_families(tmp_path,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.endswith(
         f"{tmp_path / 'bert'} is a bert model; layerprobe reads the encoder families "
-        "wav2vec2 (wav2vec2, hubert, wavlm, data2vec-audio); whisper (whisper)\n")
+        "wav2vec2 (wav2vec2, hubert, wavlm, data2vec-audio, unispeech, unispeech-sat); whisper (whisper)\n")
