@@ -299,9 +299,10 @@ class _Problem:
         return fit_path(design, self.labels, self.class_weight, self.n_classes, values, start)
 
     def solve(self, C: float, a: np.ndarray, W: np.ndarray) -> Solution:
-        """The joint fit at C from (a, W), W the head fitted at softmax(a): rounds of a weights step
-        and a head fit until no weight moves by more than WEIGHT_TOL; the head is fitted last."""
+        """The joint fit at C from (a, W): the head fitted at softmax(a) from W, then rounds of a
+        weights step and a head fit until no weight moves by more than WEIGHT_TOL."""
         sample = self.class_weight[self.labels]
+        W = self.heads(a, [C], W)[0]
         for _ in range(MAX_ROUNDS):
             moved, W = _weights_step(self.products(W), self.labels, sample, a, W,
                                      C / 2 if self.n_classes == 2 else C)
@@ -313,43 +314,43 @@ class _Problem:
         return a, W
 
 
-def _path(problem: _Problem, values: Sequence[float], start: Solution, learn: bool) -> list[Solution]:
-    """The fits for each C of `values`: the heads on the weighted sum at the start's weights along
-    the C path (from the start's head), then, when learning, each C's joint fit from its head there.
+def _path(problem: _Problem, values: Sequence[float], start: Solution, learn: bool,
+          lowest: int = 0) -> list[Solution]:
+    """The fits for each C of values[lowest:].
 
-    Every C starts from the same weights, as every SUPERB run starts from uniform ones: from the
-    last C's solution instead, the weights would stay where the smallest C put them, on the single layer
-    whose gradient is largest (there the loss is nearly linear in the weights, so their optimum is a
-    vertex, and softmax's gradient vanishes at one).
+    Frozen weights: the heads along the C path from the start's head, as logreg's. Learned: the
+    joint fit at the largest C from the start's weights and that C's head on the path, then each
+    smaller C's from the last solution. Downward, because upward the weights would stay where the
+    smallest C puts them: on the single layer whose gradient is largest (there the loss is nearly
+    linear in the weights, so their optimum is a vertex), where softmax's gradient vanishes.
     """
     a = start[0]
     heads = problem.heads(a, values, start[1])
     if not learn:
-        return [(a, W) for W in heads]
-    return [problem.solve(C, a, W) for C, W in zip(values, heads)]
-
-
-def _last(problem: _Problem, values: Sequence[float], start: Solution, learn: bool) -> Solution:
-    """_path's fit at the last C of `values`, without the joint fits at the others."""
-    a = start[0]
-    W = problem.heads(a, values, start[1])[-1]
-    return problem.solve(values[-1], a, W) if learn else (a, W)
+        return [(a, W) for W in heads[lowest:]]
+    solutions = [problem.solve(values[-1], a, heads[-1])]
+    for C in values[-2:lowest - 1 if lowest else None:-1]:
+        solutions.append(problem.solve(C, *solutions[-1]))
+    return solutions[::-1]
 
 
 def fit_weighted_sum(X: np.ndarray | Layers, labels: np.ndarray, rows: np.ndarray, *, C: float, n_classes: int,
-                     class_weight: str = "none", weights: np.ndarray | None = None) -> WeightedSumModel:
-    """The weighted-sum probe fitted on X's `rows` at one C, as the refit does (heads along logreg's C
-    grid up to C, then the joint fit).
+                     class_weight: str = "none", weights: np.ndarray | None = None,
+                     grid: Sequence[float] = LOGREG_C_GRID) -> WeightedSumModel:
+    """The weighted-sum probe fitted on X's `rows` at C, one of `grid`, as the refit fits it.
 
     labels: (n,) class codes of every row of X. class_weight: "none", "balanced" or "sqrt".
-    weights: (L,) layer weights to freeze (None: learned, starting uniform).
+    weights: (L,) layer weights to freeze (None: learned, starting uniform). grid: the C path the
+    fit follows (default logreg's).
     """
+    values = [float(c) for c in grid]
+    if C not in values:
+        raise ValueError(f"C={C:g} is not on the grid {values}")
     layers = layer_list(X)
     fit = _fit_rows(layers, rows)
     start, spectra = _start(layers, fit, n_classes, weights)
-    values = [c for c in LOGREG_C_GRID if c < C] + [C]
     problem = _Problem(layers, fit, labels[rows], class_weight, n_classes, spectra)
-    return _model(fit, *_last(problem, values, start, weights is None), n_classes)
+    return _model(fit, *_path(problem, values, start, weights is None, values.index(C))[0], n_classes)
 
 
 def _start(layers: Layers, final: _Fit, n_classes: int, weights: np.ndarray | None) -> tuple[Solution, _Spectra]:
@@ -414,17 +415,16 @@ def weighted_sum_spec(*, grid: Sequence[float] = LOGREG_C_GRID, weights: np.ndar
 
 def _refit(problem: _Problem, paths: list[list[Solution]], task: FoldTask, values: Sequence[float], chosen: int,
            start: Solution, learn: bool) -> Solution:
-    """The solution at values[chosen] on the refit's rows: as each split's (heads along the path up to
-    it, then the joint fit), or for a large fit (path_probe's rule) from the splits' averaged solutions
+    """The solution at values[chosen] on the refit's rows: along the path as each split's, or for a large fit (path_probe's rule) from the splits' averaged solutions
     at the closest problem (a split of n_s rows at C' poses the refit's problem at C' n_s / n_f); their
     heads are in their own standardized units, close to the refit's: the rows are samples of the same clips."""
     if len(problem.fit.rows) <= LARGE_FIT or not paths:
-        return _last(problem, values[:chosen + 1], start, learn)
+        return _path(problem, values, start, learn, chosen)[0]
     ratio = np.mean([len(train) for train, _ in task.selection]) / len(problem.fit.rows)
     closest = int(np.argmin(np.abs(np.log(np.asarray(values) * ratio / values[chosen]))))
     a = np.mean([path[closest][0] for path in paths], axis=0)
-    W = problem.heads(a, values[chosen:chosen + 1], np.mean([path[closest][1] for path in paths], axis=0))[0]
-    return problem.solve(values[chosen], a, W) if learn else (a, W)
+    W = np.mean([path[closest][1] for path in paths], axis=0)
+    return problem.solve(values[chosen], a, W) if learn else (a, problem.heads(a, values[chosen:chosen + 1], W)[0])
 
 
 WEIGHTED_SUM = weighted_sum_spec()
