@@ -14,10 +14,11 @@ mean-pooled layers is the mean-pooled weighted sum.
 
 Solver: block coordinate descent, each block minimized to its tolerance, so the objective does not
 rise. With w fixed the problem is logreg's on Z = sum_l w_l X~_l, solved by logreg.fit_path
-(Newton-CG) from the last head. With the head fixed the logits are sum_l w_l S_l + b, S_l = X~_l W'
-(n x K each: L matrix products), and (a, b) minimize a smooth problem of L + K parameters, solved by
-L-BFGS-B (scipy) at the cost of a few n x K x L sums per step. Rounds stop when no weight moved by
-more than WEIGHT_TOL. Along the C path every fit starts from the last one's solution.
+(Newton-CG) from the last head. With the head's direction fixed the logits are
+g sum_l w_l S_l + b, S_l = X~_l W' (n x K each: L matrix products), and (a, b, g) minimize a
+smooth problem of L + K + 1 parameters by L-BFGS-B (scipy) at the cost of a few n x K x L sums per
+step. Rounds stop when no weight moved by more than WEIGHT_TOL. The C path runs from the largest C
+down, each fit starting from the last one's solution (_path says why not upward).
 
 The head's Newton-CG is preconditioned by the eigendecomposition of Z's Gram matrix, which depends
 on w and costs as much as hundreds of matrix passes; a fold keeps the decompositions it has made, on
@@ -25,8 +26,9 @@ the refit's rows (every k-th, at most LARGE_FIT, as path_probe), and reuses one 
 REFRESH (total variation) of the weights it was made at. The first is made at the starting weights,
 the same for every label vector, so a label vector's fit does not depend on the others of its task.
 
-Memory: the layers are read as they are (float32), standardized a block of rows at a time; the only
-full-size arrays of a fit are Z ((n, D+1) float32) and S ((L, n, K) float32).
+Memory: the layers are read as they are (float32). A fit keeps its rows' standardized layers when
+they take at most KEPT_BYTES, else standardizes a block of rows at a time; beside them its only
+full-size arrays are Z ((n, D+1) float32) and S ((L, n, K) float32).
 """
 from __future__ import annotations
 
