@@ -91,8 +91,8 @@ def main() -> None:
                                                           fold.selection))
         ws_pred[fold.test] = outcome.predicted
         totals[1] += wall, cpu
-        print(f"fold {k}: logreg 13 layers {totals[0, 0]:.1f} s wall so far; weighted sum {wall:.1f} s wall "
-              f"{cpu:.1f} s CPU, C={WEIGHTED_SUM.grid[outcome.chosen]['C']:g}, weights "
+        print(f"fold {k}: so far logreg 13 layers {totals[0, 0]:.1f} s wall {totals[0, 1]:.1f} s CPU, weighted sum "
+              f"{totals[1, 0]:.1f} s wall {totals[1, 1]:.1f} s CPU; this fold's weighted sum C={WEIGHTED_SUM.grid[outcome.chosen]['C']:g}, weights "
               f"{np.array2string(outcome.layer_weights, precision=2, suppress_small=True)}; "
               f"peak {peak_mib():.0f} MiB", flush=True)
     tested = ws_pred >= 0
