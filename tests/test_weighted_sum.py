@@ -84,7 +84,7 @@ def test_one_hot_weights_are_the_logreg_probe_on_that_layer():
     X, codes, groups = layers_with(one_layer_signal)
     frozen = weighted_sum_spec(weights=np.eye(4)[2])
     predictions = []
-    for task in tasks(X, codes, groups):
+    for task in tasks(X, codes, groups)[:2]:  # two outer folds: scikit-learn's nested grid is the cost
         ours, logreg, sklearn = (frozen.run(task)[0], LOGREG.run(on_layer(task, 2))[0],
                                  LOGREG_REFERENCE.run(on_layer(task, 2))[0])
         assert ours.chosen == logreg.chosen == sklearn.chosen
