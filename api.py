@@ -21,8 +21,6 @@ from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions
 from layerprobe.registries import known
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from layerprobe.data.loaded import LoadedCache
     from layerprobe.extract.runner import Summary
     from layerprobe.results import Document
@@ -246,7 +244,7 @@ def run_baselines(
     at_precision: float | None = DetectionOptions.at_precision,
     overwrite: bool = False,
     progress: bool = True,
-) -> pd.DataFrame:
+) -> Document:
     """Hand-made features and chance on exactly the outer folds `probe` uses with the same protocol.
 
     Features missing from the cache are computed into it first (features/NAME). Give the same
@@ -267,22 +265,27 @@ def run_baselines(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per feature x classifier ("layer" holds the feature's name), the "selected" row
-        (feature and classifier chosen inside each training part), then the chance rows; columns
-        as for `probe`.
+    layerprobe.results.Document
+        What `baselines --format json` prints, as for `probe` (its warnings also raised as Python
+        warnings); `.frame()`: one row per feature x classifier ("layer" holds the feature's name),
+        the "selected" row (feature and classifier chosen inside each training part), then the
+        chance rows; columns as for `probe`.
     """
     from layerprobe.baselines.run import evaluate_baselines
-    from layerprobe.probes.sweep import records_frame
+    from layerprobe.probes.output import document
 
     groups = [BaselineOptions(features=features, classifiers=classifiers),
               ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
               FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
               LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
               DetectionOptions(positive_class=positive_class, at_precision=at_precision)]
-    result = evaluate_baselines(cache, *[group.validated(known) for group in groups], progress=progress,
+    baseline, protocol, fit, label, detection = [group.validated(known) for group in groups]
+    result = evaluate_baselines(cache, baseline, protocol, fit, label, detection, progress=progress,
                                 overwrite=overwrite)
-    return records_frame(result.records)
+    doc = document(result, cache, {**baseline.to_dict(), **protocol.to_dict(), **fit.result_dict(), **label.to_dict(),
+                                   **detection.to_dict()})
+    _warn_document(doc)
+    return doc
 
 
 def run(

@@ -78,7 +78,11 @@ def test_the_notebook_api(finished_run):
     loaded = layerprobe.load_cache(cache)
     assert len(loaded.clips) == 48 and loaded.layers[4].shape == (48, 32) and loaded.features["mfcc"].shape[0] == 48
     baselines = layerprobe.run_baselines(cache, features=("mfcc",), classifiers=("logreg",), n_jobs=1, progress=False)
-    assert baselines["layer"].tolist()[0] == "mfcc"
+    assert baselines.frame()["layer"].tolist()[0] == "mfcc"
+    printed = subprocess.run([sys.executable, "-m", "layerprobe", "baselines", str(cache), "--features", "mfcc",
+                              "--classifier", "logreg", "--n-jobs", "1", "--format", "json", "--quiet"],
+                             capture_output=True, text=True, check=True).stdout
+    assert json.loads(json.dumps(baselines.to_dict())) == json.loads(printed)  # the API returns what the CLI prints
 
 
 def test_importing_the_cpu_stages_does_not_import_torch():
