@@ -125,6 +125,8 @@ def test_every_registry_an_option_names_publishes_its_names():
               if isinstance(value, type) and issubclass(value, options.OptionGroup)]
     named = {spec.metadata["choices"].registry for group in groups for spec in dataclasses.fields(group)
              if isinstance(spec.metadata.get("choices"), options.Registered)}
-    assert named == {"protocol", "refit", "class weight", "classifier", "baseline classifier", "pooling", "engine"}
+    assert named == {"protocol", "refit", "class weight", "classifier", "baseline classifier", "pooling", "engine",
+                     "solver"}
     assert all(known(name) for name in named)
-    assert known("classifier") == tuple(CLASSIFIERS) and known("engine") == tuple(ENGINES) == ("process", "ray")
+    assert known("classifier") == (*CLASSIFIERS, "mlp") and known("classifier in all") == tuple(CLASSIFIERS)
+    assert known("engine") == tuple(ENGINES) == ("process", "ray") and known("solver") == ("fast", "reference")
