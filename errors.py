@@ -47,7 +47,7 @@ def run_cli(
     held: list[warnings.WarningMessage] = []
 
     def hold(message, category, filename, lineno, file=None, line=None) -> None:
-        if os.path.abspath(filename).startswith(_PACKAGE + os.sep):
+        if _own_file(filename):
             shown(message, category, filename, lineno, file, line)
         else:
             held.append(warnings.WarningMessage(message, category, filename, lineno, file, line))
@@ -70,6 +70,14 @@ def run_cli(
     for warning in held:
         shown(warning.message, warning.category, warning.filename, warning.lineno, warning.file, warning.line)
     return code
+
+
+def _own_file(filename: str) -> bool:
+    """Whether a warning's file is layerprobe's code. The repo root is the package, so its tests and a
+    virtualenv made there (.venv, the README's setup) sit inside it: they are not layerprobe's own."""
+    relative = os.path.relpath(os.path.abspath(filename), _PACKAGE)
+    first = relative.split(os.sep)[0]
+    return not (relative.startswith(os.pardir) or first.startswith(".") or first == "tests")
 
 
 def one_line(message: str, held: Sequence[warnings.WarningMessage] = ()) -> str:

@@ -14,11 +14,13 @@ PACKAGE = Path(layerprobe.__file__).parent
 
 
 def module_names() -> dict[str, Path]:
-    """Every module of the package by dotted name (a package by its own name), tests and bench left out."""
+    """Every module of the package by dotted name (a package by its own name), tests and bench left out,
+    and any folder that is not a subpackage (the repo root is the package: a .venv may sit inside it)."""
     found = {}
     for path in PACKAGE.rglob("*.py"):
         parts = path.relative_to(PACKAGE).with_suffix("").parts
-        if parts[0] in ("tests", "bench"):
+        folders = [PACKAGE.joinpath(*parts[:depth]) for depth in range(1, len(parts))]
+        if parts[0] in ("tests", "bench") or not all((folder / "__init__.py").is_file() for folder in folders):
             continue
         if parts[-1] == "__init__":
             parts = parts[:-1]
