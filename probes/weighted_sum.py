@@ -298,7 +298,8 @@ class _Problem:
         basis, eigenvalues = self.spectra.at(w, len(self.fit.rows))
         dim = self.features.shape[1] - 1
         design = Design(self.fit.rows, self.features, basis, eigenvalues, np.zeros(dim), np.ones(dim))
-        return fit_path(design, self.labels, self.class_weight, self.n_classes, values, start)
+        # Not yet surfaced: the head fits' unconverged notes (the probe is not registered yet, issue 18).
+        return fit_path(design, self.labels, self.class_weight, self.n_classes, values, start).solutions
 
     def solve(self, C: float, a: np.ndarray, W: np.ndarray) -> Solution:
         """The joint fit at C from (a, W): the head fitted at softmax(a) from W, then rounds of a
@@ -409,7 +410,8 @@ def weighted_sum_spec(*, grid: Sequence[float] = LOGREG_C_GRID, weights: np.ndar
             first = not outcomes
             outcomes.append(WeightedSumOutcome(scores, chosen, model.classes(logits),
                                                model if task.keep_model and first else None,
-                                               probabilities(logits) if first else None, model.layer_weights))
+                                               probabilities(logits) if first else None,
+                                               layer_weights=model.layer_weights))
         return outcomes
 
     return ProbeSpec(name, tuple({"C": c} for c in values), run, SCORE_KIND)
