@@ -250,12 +250,34 @@ _SIGNIFICANCE_KEYS = {f.name for f in fields(Significance)}
 
 
 @dataclass(frozen=True)
+class LayerWeights:
+    """A head over every layer's learned softmax weights (--classifier weighted-sum): `layers`, the
+    hidden_states indices it mixed, and per outer fold one weight per layer, in that order, summing to 1
+    (`folds`). In JSON: {"layers": [0, 1, ...], "folds": [[w0, w1, ...], ...]}."""
+
+    layers: list[int]
+    folds: list[list[float]]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LayerWeights:
+        return cls(list(d["layers"]), [list(weights) for weights in d["folds"]])
+
+    def to_dict(self) -> dict:
+        return {"layers": self.layers, "folds": self.folds}
+
+    def mean(self) -> list[float]:
+        """Each layer's weight averaged over the folds."""
+        return [sum(column) / len(column) for column in zip(*self.folds)]
+
+
+@dataclass(frozen=True)
 class Record:
     """One source x classifier over every outer fold (docs/design.md's record). Optional parts are
     None where they do not apply: the detection metrics and `detection` without decision scores,
     `recall_at_precision` without --at-precision, `C` for probes without one, `picked` for a record
-    that chose nothing, `pooling` for baselines, `significance` without permutations. `extra` keeps
-    the keys this version does not know."""
+    that chose nothing, `pooling` for baselines, `significance` without permutations, `layer_weights`
+    but for a head over every layer (added in format 2; absent before). `extra` keeps the keys this
+    version does not know."""
 
     layer: Source
     classifier: str
@@ -284,6 +306,7 @@ class Record:
     warnings: list[str] = field(default_factory=list)
     pooling: str | None = None
     significance: Significance | None = None
+    layer_weights: LayerWeights | None = None
     extra: dict = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -324,7 +347,9 @@ class Record:
             params=d["params"], predictions=[FoldPredictions.from_dict(p) for p in d["predictions"]], **optional,
             C=d.get("C"), picked=[Pick.from_dict(p) for p in d["picked"]] if "picked" in d else None,
             never_predicted=d.get("never_predicted", []), warnings=d.get("warnings", []), pooling=d.get("pooling"),
-            significance=Significance.from_dict(d), extra={key: d[key] for key in d if key not in known})
+            significance=Significance.from_dict(d),
+            layer_weights=LayerWeights.from_dict(d["layer_weights"]) if d.get("layer_weights") else None,
+            extra={key: d[key] for key in d if key not in known})
 
     def to_dict(self) -> dict:
         out = {"layer": self.layer.to_json(), "classifier": self.classifier, "protocol": self.protocol,
@@ -347,6 +372,8 @@ class Record:
             out.update(self.significance.to_dict())
         if self.pooling is not None:
             out["pooling"] = self.pooling
+        if self.layer_weights is not None:
+            out["layer_weights"] = self.layer_weights.to_dict()
         return {**out, **self.extra}
 
 

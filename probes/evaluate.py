@@ -17,8 +17,10 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from layerprobe.probes.detection import ScoreKind, class_scores
+from layerprobe.probes.layer_stack import LayerStack
 from layerprobe.probes.protocols import Folds, OuterFold
 from layerprobe.probes.spec import FoldOutcome, FoldTask, Model, ProbeSpec
+from layerprobe.results import ALL_LAYERS, Source
 
 SELECTED = "selected"
 # The distinct non-convergence notes a record's warning quotes; the rest are counted.
@@ -29,7 +31,8 @@ QUOTED_NOTES = 3
 class JobResult:
     """One job's yield for its P label vectors (row 0 the observed labels when `predicted` is set);
     decision: the observed labels' (n_test, n_classes) one-vs-rest scores (detection.class_scores);
-    unconverged: their fits that stopped short of the solver's tolerance (FoldOutcome.unconverged)."""
+    unconverged: their fits that stopped short of the solver's tolerance (FoldOutcome.unconverged);
+    layer_weights: a head over every layer's refit weights, by layer index (None for one layer)."""
 
     best: np.ndarray
     hits: np.ndarray
@@ -40,6 +43,7 @@ class JobResult:
     model: Model | None = None
     decision: np.ndarray | None = None
     unconverged: tuple[str, ...] = ()
+    layer_weights: dict[int, float] | None = None
 
 
 @dataclass
@@ -54,6 +58,7 @@ class Candidate:
     grid and scores: the probe's grid and the observed selection score of each point per fold
     (plain candidates only). unconverged: per fold, the observed labels' fits that stopped short
     of their solver's tolerance (for a selected candidate, those of the candidate it picked).
+    layer_weights: per fold, a head over every layer's weights by layer index (None otherwise).
     """
 
     layer: int | str
@@ -69,6 +74,7 @@ class Candidate:
     decisions: list[np.ndarray] = field(default_factory=list)
     score_kinds: list[ScoreKind] = field(default_factory=list)
     unconverged: list[tuple[str, ...]] = field(default_factory=list)
+    layer_weights: list[dict[int, float]] | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -118,8 +124,12 @@ def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, f
         return JobResult(best, hits, support)
     first = outcomes[0]
     decision = None if first.decision is None else class_scores(first.decision, n_classes, spec.score_kind)
+    weights = None
+    if first.layer_weights is not None:
+        indices = X.indices if isinstance(X, LayerStack) else range(len(first.layer_weights))
+        weights = {int(index): float(w) for index, w in zip(indices, first.layer_weights)}
     return JobResult(best, hits, support, first.chosen, first.scores, first.predicted, first.model, decision,
-                     first.unconverged)
+                     first.unconverged, weights)
 
 
 def _run_spec(spec: ProbeSpec, task: FoldTask) -> list[FoldOutcome]:
@@ -138,6 +148,17 @@ def _run_spec(spec: ProbeSpec, task: FoldTask) -> list[FoldOutcome]:
         decision = np.eye(task.n_classes)[constant] if index == 0 else None
         outcomes[index] = FoldOutcome(np.zeros(len(spec.grid)), 0, constant, decision=decision)
     return outcomes
+
+
+def source_reads(name: int | str) -> str:
+    """What a source offers its probes: "all-layers" for the all-layers source ("all", a LayerStack),
+    else "layer" (one matrix: a layer, a hand-made feature)."""
+    return "all-layers" if Source.of(name).kind == ALL_LAYERS else "layer"
+
+
+def reading(name: int | str, specs: Sequence[ProbeSpec]) -> list[ProbeSpec]:
+    """The specs that read the source `name` (ProbeSpec.reads against source_reads)."""
+    return [spec for spec in specs if spec.reads == source_reads(name)]
 
 
 def fold_seed(seed: int, fold: int) -> int:
@@ -190,7 +211,9 @@ def candidate(layer: int | str, spec: ProbeSpec, plan: Plan, results: dict[tuple
                      [fold[0].predicted for fold in per_fold], [spec.grid[fold[0].chosen] for fold in per_fold],
                      grid=spec.grid, scores=[fold[0].scores for fold in per_fold],
                      decisions=[fold[0].decision for fold in per_fold], score_kinds=[spec.score_kind] * len(per_fold),
-                     unconverged=[fold[0].unconverged for fold in per_fold])
+                     unconverged=[fold[0].unconverged for fold in per_fold],
+                     layer_weights=None if per_fold[0][0].layer_weights is None
+                     else [fold[0].layer_weights for fold in per_fold])
 
 
 def extend(observed: Candidate, null: Candidate) -> Candidate:
@@ -237,18 +260,22 @@ def evaluate_candidates(sources: Sequence[tuple[int | str, Callable[[], np.ndarr
                         plan: Plan, n_jobs: int, progress: bool, *,
                         progress_label: str = "probe fits") -> list[Candidate]:
     """Run every (features, probe) through the folds; sources: (name, loader) pairs, loaded when due.
-    progress_label: what the progress bar calls the jobs (default "probe fits")."""
+    Each source meets the specs that read it (reading): the all-layers source ("all") those over every
+    layer, any other those over one matrix. progress_label: what the progress bar calls the jobs
+    (default "probe fits")."""
 
     def jobs() -> Iterator[Job]:
         for layer, load in sources:
+            if not reading(layer, specs):
+                continue
             X = load()
-            every = [job for spec in specs for job in jobs_for((layer, spec.name), X, spec, plan)]
+            every = [job for spec in reading(layer, specs) for job in jobs_for((layer, spec.name), X, spec, plan)]
             # Fold by fold, each fold's jobs of every probe together: probes differ in cost by orders
             # of magnitude, folds little, so every stretch of the bar holds the same mix and its rate
             # holds for the rest (probe by probe, the first probe's rate predicted the whole run).
             yield from sorted(every, key=lambda job: job.key[1])
 
-    per_source = sum(len(plan.folds.outer) * -(-len(plan.codes) // spec.batch) for spec in specs)
-    total = len(sources) * per_source
+    total = sum(len(plan.folds.outer) * -(-len(plan.codes) // spec.batch)
+                for layer, _ in sources for spec in reading(layer, specs))
     results = run_jobs(jobs(), n_jobs, total, progress, progress_label=progress_label)
-    return [candidate(layer, spec, plan, results) for layer, _ in sources for spec in specs]
+    return [candidate(layer, spec, plan, results) for layer, _ in sources for spec in reading(layer, specs)]

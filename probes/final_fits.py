@@ -15,7 +15,7 @@ import numpy as np
 from joblib import delayed
 
 from layerprobe.options import FitOptions
-from layerprobe.probes.evaluate import Job, fold_job, run_jobs
+from layerprobe.probes.evaluate import Job, fold_job, reading, run_jobs
 from layerprobe.probes.protocols import Folds, final_fold
 from layerprobe.probes.spec import Model, ProbeSpec
 
@@ -34,7 +34,8 @@ class FinalFit:
 def final_fits(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
                codes: np.ndarray, n_classes: int, folds: Folds, fit: FitOptions, *,
                progress: bool = False) -> list[FinalFit]:
-    """Fit every source x spec on all clips, sources in order, each source's specs in order.
+    """Fit every source x spec that reads it (evaluate.reading) on all clips, sources in order, each
+    source's specs in order.
 
     Parameters
     ----------
@@ -50,15 +51,18 @@ def final_fits(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], sp
 
     def jobs() -> Iterator[Job]:
         for layer, load in sources:
+            if not reading(layer, specs):
+                continue
             X = load()
-            for spec in specs:
+            for spec in reading(layer, specs):
                 yield Job((layer, spec.name), delayed(fold_job)(X, codes[None, :], True, n_classes, final, spec,
                                                                 fit.class_weight, folds.seed, True))
 
-    results = run_jobs(jobs(), fit.n_jobs, len(sources) * len(specs), progress, progress_label="final fits")
+    total = sum(len(reading(layer, specs)) for layer, _ in sources)
+    results = run_jobs(jobs(), fit.n_jobs, total, progress, progress_label="final fits")
     fits = []
     for layer, _ in sources:
-        for spec in specs:
+        for spec in reading(layer, specs):
             found = results[(layer, spec.name)]
             fits.append(FinalFit(layer, spec.name, found.model, dict(spec.grid[found.chosen]), float(found.best[0])))
     return fits

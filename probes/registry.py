@@ -34,6 +34,10 @@ _PROBES = {
     "ridge": Registration("layerprobe.probes.ridge", "RIDGE"),
     # 20x logreg's time at FSDD size (probes/mlp.py): asked for by name.
     "mlp": Registration("layerprobe.probes.mlp", "MLP", in_all=False),
+    # Reads every chosen layer at once (one record, layer "all"), not one per layer as the probes `all`
+    # stands for, and costs about a nested logreg sweep of its own: asked for by name. Nor is it a
+    # baseline classifier (a hand-made feature has no layers to weigh).
+    "weighted-sum": Registration("layerprobe.probes.weighted_sum", "WEIGHTED_SUM", in_all=False),
 }
 
 

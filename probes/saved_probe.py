@@ -149,6 +149,21 @@ def _meta_problem(meta) -> str:
     return ""
 
 
+def _features(probe: SavedProbe, reader: CacheReader, pooling: str, name: str) -> np.ndarray | list[np.ndarray]:
+    """What the probe reads of the cache: its layer, its hand-made feature, or for a head over every
+    layer (layer "all") each of the layers its meta lists, in that order."""
+    layer = probe.meta["layer"]
+    if isinstance(layer, int):
+        return reader.layer(layer, pooling)
+    if layer != "all":
+        return reader.feature(layer)
+    layers = probe.meta.get("layers")
+    if not isinstance(layers, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in layers) \
+            or len(layers) != getattr(probe.model, "n_layers", -1):
+        raise UserError(f"{name} reads every layer but its meta does not list the layers its weights are for")
+    return [reader.layer(index, pooling) for index in layers]
+
+
 def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str], force: bool = False, *,
                   pooling: str | None = None, at_precision: float | None = None, name: str = "the probe") -> pd.DataFrame:
     """Apply `probe` to the layer it was fitted on in another cache: per ok clip its id, label,
@@ -160,7 +175,6 @@ def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str], force: bool 
     pooling: the pooling asked for, refused unless it is the probe's own (None: the probe's).
     name: the probe's file, for the messages.
     """
-    layer = probe.meta["layer"]
     fitted_on = probe.meta.get("pooling", "mean")
     if pooling is not None and pooling != fitted_on:
         raise UserError(f"{name} was fitted on pooling {fitted_on}; --pooling {pooling} does not apply to it")
@@ -174,9 +188,10 @@ def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str], force: bool 
             if not force:
                 raise UserError(f"{mismatch}; --force applies it anyway")
             print(f"warning: {mismatch}; applied anyway (--force)", file=sys.stderr)
-        X = reader.layer(layer, fitted_on) if isinstance(layer, int) else reader.feature(layer)
-        if X.shape[1] != probe.model.dims:
-            raise UserError(f"the probe expects {probe.model.dims} dims, {cache} has {X.shape[1]}")
+        X = _features(probe, reader, fitted_on, name)
+        widths = {matrix.shape[1] for matrix in (X if isinstance(X, list) else [X])}
+        if widths != {probe.model.dims}:
+            raise UserError(f"the probe expects {probe.model.dims} dims, {cache} has {', '.join(map(str, widths))}")
         clips = reader.clips
     decision = probe.decision_function(X)
     columns = {"id": clips["id"], "label": clips["label"], "predicted": probe.classes[probe.model.classes(decision)],

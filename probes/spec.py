@@ -40,7 +40,8 @@ Declared = dict[str, tuple[tuple[int, ...], np.dtype]]
 class FoldTask:
     """One outer fold of one feature matrix, for a batch of label vectors.
 
-    X: (n_clips, D) features of every ok clip. codes: (P, n_clips) int label codes; row 0 holds the
+    X: (n_clips, D) features of every ok clip (for an all-layers spec, the L layers' (n_clips, D)
+    matrices: a LayerStack, a sequence or an (n_clips, L, D) array). codes: (P, n_clips) int label codes; row 0 holds the
     observed labels, further rows permutations of them. n_classes: number of classes overall.
     fit_rows: the rows of the final refit. test_rows: the rows predicted. selection: (train, validation)
     row pairs that choose the hyperparameters; never containing a test row (a selection train part
@@ -180,7 +181,8 @@ class FoldOutcome:
     for the permutations (it would cost P times the memory): (n_test, n_classes), or (n_test,) the
     second class's score for two classes, as scikit-learn's decision_function gives them.
     unconverged: for the observed labels, one line per fit whose solver stopped short of its
-    tolerance ("C=100 (refit): ..."), empty when every fit converged.
+    tolerance ("C=100 (refit): ..."), empty when every fit converged. layer_weights: a head over
+    every layer's refit softmax weights (L,), None for a probe that reads one layer.
     """
 
     scores: np.ndarray
@@ -189,6 +191,7 @@ class FoldOutcome:
     model: Model | None = None
     decision: np.ndarray | None = None
     unconverged: tuple[str, ...] = ()
+    layer_weights: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -41,19 +41,28 @@ def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: Pr
     for final in result.fits:
         record = next(r for r in result.records
                       if (r.layer, r.classifier) == (Source.of(final.layer), final.classifier))
-        save_probe(final.model, result.classes, folder / f"layer{final.layer:02d}_{final.classifier}.npz",
-                   {**shared, **_fit_meta(final, record)})
+        save_probe(final.model, result.classes, folder / model_file(final),
+                   {**shared, **_fit_meta(final, record, result.layers)})
     chosen = selected_fit(result.fits)
     save_probe(chosen.model, result.classes, folder / SELECTED_FILE,
-               {**shared, **_fit_meta(chosen, headline_record(result.records)), "selected": True})
+               {**shared, **_fit_meta(chosen, headline_record(result.records), result.layers), "selected": True})
     return doc
 
 
-def _fit_meta(final: FinalFit, record: Record) -> dict:
-    """What a saved probe says of itself: its layer, classifier and hyperparameters, their selection
-    score, and with --at-precision the threshold its record found (applied by --predict --at-precision)."""
+def model_file(final: FinalFit) -> str:
+    """layerNN_CLASSIFIER.npz, or all_CLASSIFIER.npz for a head over every layer."""
+    return f"{final.layer}_{final.classifier}.npz" if isinstance(final.layer, str) else \
+        f"layer{final.layer:02d}_{final.classifier}.npz"
+
+
+def _fit_meta(final: FinalFit, record: Record, layers: list[int]) -> dict:
+    """What a saved probe says of itself: its layer (and for a head over every layer, "all" and the
+    `layers` it mixes, which --predict reads), classifier and hyperparameters, their selection score,
+    and with --at-precision the threshold its record found (applied by --predict --at-precision)."""
     meta = {"layer": final.layer, "classifier": final.classifier, "params": final.params,
             "selection_score": final.score}
+    if isinstance(final.layer, str):
+        meta["layers"] = list(layers)
     if record.recall_at_precision:
         found = record.recall_at_precision
         meta["at_precision"] = {"precision": found.precision, "threshold": found.threshold,

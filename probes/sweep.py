@@ -3,7 +3,7 @@ chosen inside each training part ("selected"), in one joblib pool."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -17,9 +17,14 @@ from layerprobe.options import DetectionOptions, FitOptions, LabelOptions, Probe
 from layerprobe.probes.classifiers import classifier_specs
 from layerprobe.probes.detection import Detection
 from layerprobe.probes.final_fits import FinalFit, final_fits
+from layerprobe.probes.layer_stack import LayerStack
 from layerprobe.probes.protocols import Folds, outer_folds
+from layerprobe.probes.spec import ProbeSpec
 from layerprobe.probes.study import selections_for, study
 from layerprobe.results import Record
+
+# The source name of every chosen layer at once (results.Source's ALL_LAYERS, spelled "all").
+ALL_LAYERS_NAME = "all"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Sweep:
     fits: list[FinalFit] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)
     labels: ClipLabels | None = None
+    layers: list[int] = field(default_factory=list)
 
 
 def select_layers(wanted: Sequence[int] | None, stored: list[int]) -> list[int]:
@@ -100,16 +106,13 @@ def sweep(cache: str | os.PathLike[str], probe: ProbeOptions = ProbeOptions(),
     saving, the selected probe among them."""
     pooling = probe.pooling
     specs = classifier_specs(probe.classifiers, solver=probe.solver)
-    if any(spec.reads != "layer" for spec in specs):
-        raise UserError("the sweep runs probes that read one layer; "
-                        f"{', '.join(spec.name for spec in specs if spec.reads != 'layer')} read all layers at once")
     with CacheReader(cache) as reader:
         chosen = select_layers(probe.layer_indices, reader.layers)
         target = clip_labels(reader, labels=labels.labels, label_column=labels.label_column, id_column=labels.id_column)
         shared = cache_folds(reader, target, protocol)
         rows = target.rows
         reader.layer(chosen[0], pooling)  # an absent pooling is said before the folds are fitted
-        sources = [(layer, lambda layer=layer: reader.layer(layer, pooling)[rows]) for layer in chosen]
+        sources = layer_sources(reader, chosen, pooling, rows, specs)
         result = study(sources, specs, target.labels, shared, fit, selections=selections_for([s.name for s in specs]),
                        detection=Detection(detection.positive_class, detection.at_precision), progress=progress)
         classes = result.records[0].classes
@@ -120,7 +123,26 @@ def sweep(cache: str | os.PathLike[str], probe: ProbeOptions = ProbeOptions(),
         attrs = reader.attrs
     records = [replace(record, pooling=pooling) for record in result.records]
     notes = [note for note in [target.note()] if note] + result.notes
-    return Sweep(shared, records, clip_ids, attrs, notes, fits, classes, target)
+    return Sweep(shared, records, clip_ids, attrs, notes, fits, classes, target, chosen)
+
+
+def layer_sources(reader: CacheReader, chosen: list[int], pooling: str, rows: np.ndarray,
+                  specs: Sequence[ProbeSpec]) -> list[tuple[int | str, Callable[[], np.ndarray | LayerStack]]]:
+    """(name, loader) per chosen layer where a spec reads one layer, then ("all", every chosen layer as a
+    LayerStack) where one reads them all: each loaded when its jobs are due, and the stack once, its
+    layers as the cache gives them (no (n, L, D) copy)."""
+    sources: list = []
+    if any(spec.reads == "layer" for spec in specs):
+        sources += [(layer, lambda layer=layer: reader.layer(layer, pooling)[rows]) for layer in chosen]
+    if any(spec.reads == "all-layers" for spec in specs):
+        sources.append((ALL_LAYERS_NAME, lambda: LayerStack(tuple(chosen), tuple(
+            _rows(reader.layer(layer, pooling), rows) for layer in chosen))))
+    return sources
+
+
+def _rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """X[rows], without a copy where rows are every row in order (every ok clip labelled)."""
+    return X if len(rows) == len(X) and np.array_equal(rows, np.arange(len(X))) else X[rows]
 
 
 def records_frame(records: Sequence[Record]) -> pd.DataFrame:

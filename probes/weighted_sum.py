@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import ClassVar
 
 import numpy as np
 from scipy.optimize import minimize
@@ -46,7 +47,7 @@ from layerprobe.probes.fit_rows import class_weight_table, uar_many
 from layerprobe.probes.grids import LOGREG_C_GRID
 from layerprobe.probes.logreg import coefficients, fit_path
 from layerprobe.probes.path_probe import LARGE_FIT, Design
-from layerprobe.probes.spec import FoldOutcome, FoldTask, ProbeSpec
+from layerprobe.probes.spec import Declared, FoldOutcome, FoldTask, ProbeSpec
 from layerprobe.probes.standardize import scaling, standardized_blocks
 
 # Rounds stop when no layer weight moved by more than this in the last one: weights are read to a
@@ -65,8 +66,10 @@ STEP_GTOL = 1e-6
 Layers = Sequence[np.ndarray]
 Solution = tuple[np.ndarray, np.ndarray]  # (a (L,), W (D+1, K) in the fit's Z units, last row the intercepts)
 
-SCORE_KIND = ScoreKind("softmax probabilities of the weighted-sum head",
-                       "the positive class's probability minus the other's", softmax=False)
+# The decision scores are the head's multinomial logits (one logit for two classes), as logreg's: detection
+# ranks by their softmax, and a saved probe's --predict gives the same probabilities and threshold.
+SCORE_KIND = ScoreKind("softmax probabilities of the weighted-sum head's logits",
+                       "the log-odds of the positive class (ranks as its probability does)", softmax=True)
 
 
 def layer_list(X: np.ndarray | Layers) -> list[np.ndarray]:
@@ -93,6 +96,49 @@ class WeightedSumModel:
     coef: np.ndarray
     intercept: np.ndarray
 
+    kind: ClassVar[str] = "weighted-sum"
+
+    @property
+    def dims(self) -> int:
+        """Each layer's dimension."""
+        return self.coef.shape[1]
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layer_weights)
+
+    def predict(self, X: np.ndarray | Layers) -> np.ndarray:
+        """The predicted class code of each row."""
+        return self.classes(self.decision_function(X))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "scale": self.scale, "layer_weights": self.layer_weights, "coef": self.coef,
+                "intercept": self.intercept}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> WeightedSumModel:
+        return cls(arrays["mean"], arrays["scale"], arrays["layer_weights"], arrays["coef"], arrays["intercept"])
+
+    @classmethod
+    def declared_problem(cls, declared: Declared, n_classes: int) -> str:
+        """What makes arrays of these shapes no weighted sum of n_classes classes ("" when they are one)."""
+        names = ("mean", "scale", "layer_weights", "coef", "intercept")
+        missing = [name for name in names if name not in declared]
+        if missing:
+            return f"{missing[0]} is not a file in the archive"
+        if not all(np.issubdtype(declared[name][1], np.floating) for name in names):
+            return "its arrays are not arrays of numbers"
+        coef, weights = declared["coef"][0], declared["layer_weights"][0]
+        if len(coef) != 2 or len(weights) != 1:
+            return "coef is not a (classes, dims) array or layer_weights not one weight per layer"
+        (n_scores, dims), (n_layers,) = coef, weights
+        for name, shape in {"mean": (n_layers, dims), "scale": (n_layers, dims), "intercept": (n_scores,)}.items():
+            if declared[name][0] != shape:
+                return f"{name} has shape {declared[name][0]}, coef {coef} and {n_layers} layers need {shape}"
+        if n_classes != max(n_scores, 2) or n_scores == 2:
+            return f"classes has shape ({n_classes},), coef {coef} needs ({max(n_scores, 2)},) and not two rows"
+        return ""
+
     def decision_function(self, X: np.ndarray | Layers, rows: np.ndarray | None = None) -> np.ndarray:
         """(len(rows), len(coef)) logits of the rows (default every row); X as FoldTask.X."""
         layers = layer_list(X)
@@ -108,14 +154,6 @@ class WeightedSumModel:
         if scores.shape[1] == 1:
             return (scores[:, 0] > 0).astype(np.int64)
         return scores.argmax(axis=1)
-
-
-@dataclass(frozen=True)
-class WeightedSumOutcome(FoldOutcome):
-    """A FoldOutcome with the refit's softmax layer weights (L,), for every label vector; its decision
-    is (n_test, n_classes) probabilities (two columns for two classes)."""
-
-    layer_weights: np.ndarray | None = None
 
 
 def probabilities(logits: np.ndarray) -> np.ndarray:
@@ -261,6 +299,8 @@ class _Problem:
     def __init__(self, layers: Layers, fit: _Fit, labels: np.ndarray, class_weight: str, n_classes: int,
                  spectra: _Spectra):
         self.layers, self.fit, self.labels, self.n_classes, self.spectra = layers, fit, labels, n_classes, spectra
+        # Per C, why its solution's last head fit stopped short of its tolerance (absent: it converged).
+        self.unconverged: dict[float, str] = {}
         self.class_weight = class_weight_table(class_weight, labels[None], n_classes)[0]
         self.features = np.empty((len(fit.rows), fit.mean.shape[1] + 1), dtype=np.float32)
         self.kept = None
@@ -298,8 +338,15 @@ class _Problem:
         basis, eigenvalues = self.spectra.at(w, len(self.fit.rows))
         dim = self.features.shape[1] - 1
         design = Design(self.fit.rows, self.features, basis, eigenvalues, np.zeros(dim), np.ones(dim))
-        # Not yet surfaced: the head fits' unconverged notes (the probe is not registered yet, issue 18).
-        return fit_path(design, self.labels, self.class_weight, self.n_classes, values, start).solutions
+        path = fit_path(design, self.labels, self.class_weight, self.n_classes, values, start)
+        # The last head fit at each C is the one its solution keeps: its note replaces any earlier one.
+        stopped = dict(path.unconverged)
+        for k, C in enumerate(values):
+            if k in stopped:
+                self.unconverged[C] = f"the head {stopped[k]}"
+            else:
+                self.unconverged.pop(C, None)
+        return path.solutions
 
     def solve(self, C: float, a: np.ndarray, W: np.ndarray) -> Solution:
         """The joint fit at C from (a, W): the head fitted at softmax(a) from W, then rounds of a
@@ -314,6 +361,9 @@ class _Problem:
             W = self.heads(a, [C], W)[0]
             if shift <= WEIGHT_TOL:
                 break
+        else:
+            self.unconverged[C] = (f"{self.unconverged[C]}; " if C in self.unconverged else "") + \
+                f"the layer weights still moved by {shift:.2g} after {MAX_ROUNDS} rounds"
         return a, W
 
 
@@ -383,7 +433,7 @@ def weighted_sum_spec(*, grid: Sequence[float] = LOGREG_C_GRID, weights: np.ndar
     values = tuple(float(c) for c in grid)
     learn = weights is None
 
-    def run(task: FoldTask) -> list[WeightedSumOutcome]:
+    def run(task: FoldTask) -> list[FoldOutcome]:
         layers = layer_list(task.X)
         final = _fit_rows(layers, task.fit_rows)
         splits = [(_fit_rows(layers, train), validation) for train, validation in task.selection]
@@ -392,8 +442,11 @@ def weighted_sum_spec(*, grid: Sequence[float] = LOGREG_C_GRID, weights: np.ndar
         for codes in task.codes:
             spectra = shared.copy()
             # One split's problem at a time: each may keep its standardized rows (KEPT_BYTES).
-            paths = [_path(_Problem(layers, fitted, codes[fitted.rows], task.class_weight, task.n_classes, spectra),
-                           values, start, learn) for fitted, _ in splits]
+            paths, split_notes = [], []
+            for fitted, _ in splits:
+                problem = _Problem(layers, fitted, codes[fitted.rows], task.class_weight, task.n_classes, spectra)
+                paths.append(_path(problem, values, start, learn))
+                split_notes += [f"C={C:g} (selection fit): {why}" for C, why in problem.unconverged.items()]
             scores = np.zeros(len(values))
             for (fitted, validation), path in zip(splits, paths):
                 models = [_model(fitted, a, W, task.n_classes) for a, W in path]
@@ -408,13 +461,15 @@ def weighted_sum_spec(*, grid: Sequence[float] = LOGREG_C_GRID, weights: np.ndar
             model = _model(final, a, W, task.n_classes)
             logits = model.decision_function(layers, task.test_rows)
             first = not outcomes
-            outcomes.append(WeightedSumOutcome(scores, chosen, model.classes(logits),
-                                               model if task.keep_model and first else None,
-                                               probabilities(logits) if first else None,
-                                               layer_weights=model.layer_weights))
+            notes = (split_notes + [f"C={values[chosen]:g} (refit): {why}" for C, why in refit.unconverged.items()
+                        if C == values[chosen]]) if first else []
+            outcomes.append(FoldOutcome(scores, chosen, model.classes(logits),
+                                        model if task.keep_model and first else None,
+                                        logits if first else None, tuple(dict.fromkeys(notes)),
+                                        layer_weights=model.layer_weights))
         return outcomes
 
-    return ProbeSpec(name, tuple({"C": c} for c in values), run, SCORE_KIND)
+    return ProbeSpec(name, tuple({"C": c} for c in values), run, SCORE_KIND, reads="all-layers", model=WeightedSumModel)
 
 
 def _refit(problem: _Problem, paths: list[list[Solution]], task: FoldTask, values: Sequence[float], chosen: int,

@@ -128,5 +128,5 @@ def test_every_registry_an_option_names_publishes_its_names():
     assert named == {"protocol", "refit", "class weight", "classifier", "baseline classifier", "pooling", "engine",
                      "solver"}
     assert all(known(name) for name in named)
-    assert known("classifier") == (*CLASSIFIERS, "mlp") and known("classifier in all") == tuple(CLASSIFIERS)
+    assert known("classifier") == (*CLASSIFIERS, "mlp", "weighted-sum") and known("classifier in all") == tuple(CLASSIFIERS)
     assert known("engine") == tuple(ENGINES) == ("process", "ray") and known("solver") == ("fast", "reference")

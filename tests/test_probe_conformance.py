@@ -15,6 +15,8 @@ from layerprobe.probes.saved_probe import load_probe, save_probe
 from test_probe_solvers import fold_tasks, planted
 
 NAMES = probe_names()
+# The probes that read one layer's matrix; weighted-sum reads every layer (tests/test_weighted_sum_probe.py).
+ONE_LAYER = [name for name in NAMES if probe_spec(name).reads == "layer"]
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +32,13 @@ def same_outcome(a, b) -> None:
     np.testing.assert_array_equal(a.predicted, b.predicted)
 
 
-def test_the_registry_holds_the_linear_probes_and_the_mlp():
-    assert NAMES == ["logreg", "linear-svm", "ridge", "mlp"]
-    assert all(probe_spec(name).name == name and probe_spec(name).reads == "layer" for name in NAMES)
+def test_the_registry_holds_the_linear_probes_the_mlp_and_the_weighted_sum():
+    assert NAMES == ["logreg", "linear-svm", "ridge", "mlp", "weighted-sum"]
+    assert all(probe_spec(name).name == name for name in NAMES)
+    assert ONE_LAYER == ["logreg", "linear-svm", "ridge", "mlp"] and probe_spec("weighted-sum").reads == "all-layers"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ONE_LAYER)
 def test_a_rerun_is_identical(name, task):
     spec = probe_spec(name)
     first, again = spec.run(task), spec.run(task)
@@ -46,7 +49,7 @@ def test_a_rerun_is_identical(name, task):
         np.testing.assert_array_equal(value, again[0].model.arrays()[key])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ONE_LAYER)
 def test_no_test_row_reaches_fitting_or_selection(name, task):
     # Test rows replaced by huge values: any fit, scaling or selection that saw one would change.
     poisoned = task.X.copy()
@@ -60,7 +63,7 @@ def test_no_test_row_reaches_fitting_or_selection(name, task):
     assert not np.array_equal(clean.decision, dirty.decision)  # the poison did reach the predictions
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ONE_LAYER)
 def test_save_and_load_give_the_same_predictions(name, task, tmp_path):
     spec = probe_spec(name)
     outcome = spec.run(task)[0]
@@ -73,7 +76,7 @@ def test_save_and_load_give_the_same_predictions(name, task, tmp_path):
     np.testing.assert_array_equal(loaded.predict(task.X[task.test_rows]), np.array(classes)[outcome.predicted])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ONE_LAYER)
 def test_a_batch_of_label_vectors_is_each_one_alone(name, task):
     spec = probe_spec(name)
     together = spec.run(task)

@@ -179,9 +179,10 @@ def test_the_outcome_carries_probabilities_and_a_model_that_reproduces_them():
     X, codes, groups = layers_with(split_signal, n=200)
     task = tasks([X[:, layer] for layer in range(4)], codes, groups, keep_model=True)[0]
     outcome = WEIGHTED_SUM.run(task)[0]
-    assert outcome.decision.shape == (len(task.test_rows), 4)
-    np.testing.assert_allclose(outcome.decision.sum(axis=1), 1.0)
-    np.testing.assert_allclose(outcome.model.predict_proba(X, task.test_rows), outcome.decision, rtol=1e-6)
+    assert outcome.decision.shape == (len(task.test_rows), 4)  # the head's logits, as logreg's
+    probabilities = weighted_sum.probabilities(outcome.decision)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    np.testing.assert_allclose(outcome.model.predict_proba(X, task.test_rows), probabilities, rtol=1e-6)
     assert np.array_equal(outcome.decision.argmax(axis=1), outcome.predicted)
     np.testing.assert_array_equal(outcome.layer_weights, outcome.model.layer_weights)
 

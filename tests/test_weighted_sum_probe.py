@@ -1,0 +1,75 @@
+"""The weighted sum of layers through the sweep and the CLI: one record over every layer, its layer
+weights per fold, its part in the selection and the permutation test, and its saved probe."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import planted_data, run_sweep, write_probe_cache
+
+from layerprobe.probes.cli import main
+from layerprobe.probes.saved_probe import load_probe
+from layerprobe.results import ALL_LAYERS, Document, Record
+
+
+@pytest.fixture
+def cache(tmp_path):
+    """planted_data's four layers (0 noise, 1 weak, 2 strong signal, 3 per-speaker signal), 8 speakers."""
+    labels, groups, layers = planted_data(per_cell=4, dim=12)
+    return write_probe_cache(tmp_path / "c.h5", layers, labels, groups)
+
+
+def test_the_cli_gives_one_all_layers_record_with_weights_per_fold(cache, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([str(cache), "--layers", "all", "--classifier", "weighted-sum", "--folds", "3", "--format", "json",
+                 "--out", str(out), "--n-jobs", "1", "--quiet"]) == 0
+    doc = Document.from_dict(json.loads(capsys.readouterr().out))
+    assert [(str(r.layer), r.classifier) for r in doc.results] == [("all", "weighted-sum"),
+                                                                   ("selected", "weighted-sum")]
+    record = doc.results[0]
+    assert record.layer.kind == ALL_LAYERS and record.to_dict()["layer"] == "all"
+    weights = record.layer_weights
+    assert weights.layers == [0, 1, 2, 3] and len(weights.folds) == 3
+    for fold in weights.folds:
+        assert sum(fold) == pytest.approx(1.0) and len(fold) == 4
+    assert np.argmax(weights.mean()) in (1, 2)  # the layers with the class signal, not noise
+    assert record.balanced_accuracy.value > 0.8
+    # The record round-trips, and a record without weights writes no key.
+    assert Record.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    assert "layer_weights" not in doc.results[1].to_dict()
+    assert [pick.layer.kind for pick in doc.results[1].picked] == [ALL_LAYERS] * 3
+
+
+def test_it_takes_part_in_the_selection_and_the_permutation_test_beside_logreg(cache):
+    result = run_sweep(cache, layers="all", classifiers=["logreg", "weighted-sum"], folds=3, n_jobs=1,
+                       permutations=3)
+    names = [(str(r.layer), r.classifier) for r in result.records]
+    assert names == [("0", "logreg"), ("1", "logreg"), ("2", "logreg"), ("3", "logreg"), ("all", "weighted-sum"),
+                     ("selected", "logreg"), ("selected", "weighted-sum"), ("selected", "selected")]
+    assert all(r.significance is not None for r in result.records)
+    overall = result.records[-1]
+    assert {pick.classifier for pick in overall.picked} <= {"logreg", "weighted-sum"}
+    whole = result.records[4]
+    # max-T over every record: the family-wise p is never below the record's own.
+    assert whole.significance.p_value_fwer >= whole.significance.p_value
+
+
+def test_a_saved_weighted_sum_predicts_as_it_was_fitted(cache, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([str(cache), "--layers", "1,2", "--classifier", "weighted-sum", "--folds", "3", "--out", str(out),
+                 "--save-model", "--n-jobs", "1", "--quiet"]) == 0
+    saved = load_probe(out / "models" / "all_weighted-sum.npz")
+    assert saved.meta["layer"] == "all" and saved.meta["layers"] == [1, 2]
+    fitted = run_sweep(cache, layers=[1, 2], classifiers="weighted-sum", folds=3, n_jobs=1, save_model=True).fits[0]
+    labels, _, layers = planted_data(per_cell=4, dim=12)
+    X = [layers[1].astype(np.float32), layers[2].astype(np.float32)]
+    np.testing.assert_array_equal(saved.model.decision_function(X), fitted.model.decision_function(X))
+    capsys.readouterr()
+    assert main([str(cache), "--predict", str(out / "models" / "all_weighted-sum.npz"), "--out",
+                 str(tmp_path / "predicted"), "--format", "json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    rows = (tmp_path / "predicted" / "predictions.csv").read_text().splitlines()
+    predicted = [row.split(",")[2] for row in rows[1:]]
+    assert predicted == saved.predict(X).tolist()
+    assert found["accuracy"] > 0.8
