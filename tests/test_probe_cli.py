@@ -88,7 +88,7 @@ def test_saved_binary_probe_predicts_like_sklearn(tmp_path, planted_probe_cache)
     (["{cache}", "--layer", "two"], "layers 'two': use all"),
     (["{tmp}/nope.h5"], "cache not found"),
     (["{cache}", "--classifier", "logreg,svm-rbf"],
-     "unknown classifier 'svm-rbf'; choose from logreg, linear-svm, ridge, mlp, all"),
+     "unknown classifier 'svm-rbf'; choose from logreg, linear-svm, ridge, mlp, weighted-sum, all"),
     (["{cache}", "--cv", "stratified", "--folds", "50"], "at least 50 clips per class; too few: 'class0' (48)"),
     (["{cache}", "--cv", "group", "--folds", "9"], "9-fold grouped CV needs at least 9 groups, the cache has 8"),
     (["{cache}", "--save-model"], "--save-model needs --out DIR"),
