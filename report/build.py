@@ -45,17 +45,20 @@ def draw_figures(inputs: RunInputs) -> list[Image]:
     top = best_layer(inputs.layer_records, inputs.comparison)
     # The baseline the headline and the paired test use, not the best row seen afterwards.
     baseline = best_baseline(inputs.baseline_records, inputs.comparison)
-    curve = plots.layer_curve(records, [baseline] if baseline else [], top, directory / "layer_curve.png")
     confusion = plots.confusion_matrix(top, directory / "confusion_best_layer.png")
-    recall = plots.per_class_recall(records, top, directory / "per_class_recall.png")
-    figures = [
-        Image(curve, "Accuracy and UAR against layer: pooled out-of-fold value, error bars where it has an "
-                     f"interval [{interval_method(top.accuracy)}]; dotted: the layer chosen inside each training "
-                     "part; band: the baseline chosen the same way (its 95% interval); dashed: chance."),
-        Image(confusion, "Confusion matrix of the layer chosen inside each training part, over all test folds, "
-                         "rows normalized (counts in brackets)."),
-        Image(recall, "Recall of each class at each layer: a dark column is a class that the probes miss."),
-    ]
+    figures = [Image(confusion, "Confusion matrix of the layer chosen inside each training part, over all test "
+                                "folds, rows normalized (counts in brackets).")]
+    # A run of heads that read every layer at once (the weighted sum alone) has no per-layer curve.
+    if records:
+        curve = plots.layer_curve(records, [baseline] if baseline else [], top, directory / "layer_curve.png")
+        recall = plots.per_class_recall(records, top, directory / "per_class_recall.png")
+        figures = [
+            Image(curve, "Accuracy and UAR against layer: pooled out-of-fold value, error bars where it has an "
+                         f"interval [{interval_method(top.accuracy)}]; dotted: the layer chosen inside each training "
+                         "part; band: the baseline chosen the same way (its 95% interval); dashed: chance."),
+            *figures,
+            Image(recall, "Recall of each class at each layer: a dark column is a class that the probes miss."),
+        ]
     truth = inputs.probe.clip_labels
     if len(top.classes) == 2 and truth and top.predictions[0].score is not None:
         curve_path = plots.precision_recall(top, truth, directory / PR_CURVE_FILE)

@@ -114,7 +114,10 @@ def confusion_matrix(record: Record, path: str | os.PathLike[str]) -> Path:
 def per_class_recall(layer_records: list[Record], selected: Record, path: str | os.PathLike[str]) -> Path:
     """Recall of each class at each layer for the selected record's (most picked) classifier (a heatmap,
     layers x classes, the picked layers marked): a class that no layer recognizes shows as a dark column."""
-    picks = [pick.classifier for pick in selected.picked or []] or [selected.classifier]
+    # A pick of a head that reads every layer (the weighted sum) has no row per layer.
+    drawn = {r.classifier for r in layer_records}
+    picks = [pick.classifier for pick in selected.picked or [] if pick.classifier in drawn]
+    picks = picks or ([selected.classifier] if selected.classifier in drawn else sorted(drawn))
     classifier = max(set(picks), key=picks.count)
     picked_layers = {pick.layer for pick in selected.picked or [] if pick.classifier == classifier}
     records = sorted((r for r in layer_records if r.classifier == classifier), key=lambda r: r.layer.index)

@@ -73,3 +73,14 @@ def test_a_saved_weighted_sum_predicts_as_it_was_fitted(cache, tmp_path, capsys)
     predicted = [row.split(",")[2] for row in rows[1:]]
     assert predicted == saved.predict(X).tolist()
     assert found["accuracy"] > 0.8
+
+
+def test_a_report_of_the_weighted_sum_alone_has_no_layer_curve_and_does_not_fail(cache, tmp_path):
+    from layerprobe.report.cli import main as report_main
+
+    out = tmp_path / "run"
+    assert main([str(cache), "--layers", "all", "--classifier", "weighted-sum", "--folds", "3", "--out", str(out),
+                 "--n-jobs", "1", "--quiet"]) == 0
+    assert report_main([str(out)]) == 0
+    assert (out / "confusion_best_layer.png").is_file() and (out / "report.html").is_file()
+    assert not (out / "layer_curve.png").exists() and not (out / "per_class_recall.png").exists()
