@@ -23,6 +23,7 @@ from layerprobe.errors import UserError
 from layerprobe.probes.predictions import score_columns, threshold_column
 from layerprobe.probes.registry import probe_names, probe_spec
 from layerprobe.probes.spec import Declared, LinearModel, Model, finite_scaling
+from layerprobe.results import ALL_LAYERS, LAYER, Source
 
 FORMAT = 1
 # What predict_cache reads of meta, and the types it reads them as (layer: an index, or a feature name).
@@ -152,11 +153,11 @@ def _meta_problem(meta) -> str:
 def _features(probe: SavedProbe, reader: CacheReader, pooling: str, name: str) -> np.ndarray | list[np.ndarray]:
     """What the probe reads of the cache: its layer, its hand-made feature, or for a head over every
     layer (layer "all") each of the layers its meta lists, in that order."""
-    layer = probe.meta["layer"]
-    if isinstance(layer, int):
-        return reader.layer(layer, pooling)
-    if layer != "all":
-        return reader.feature(layer)
+    source = Source.of(probe.meta["layer"])
+    if source.kind == LAYER:
+        return reader.layer(source.index, pooling)
+    if source.kind != ALL_LAYERS:
+        return reader.feature(source.name)
     layers = probe.meta.get("layers")
     if not isinstance(layers, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in layers) \
             or len(layers) != getattr(probe.model, "n_layers", -1):

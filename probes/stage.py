@@ -11,7 +11,7 @@ from layerprobe.probes.final_fits import FinalFit, selected_fit
 from layerprobe.probes.output import document, headline_record
 from layerprobe.probes.saved_probe import save_probe
 from layerprobe.probes.sweep import sweep
-from layerprobe.results import Document, Record, Source
+from layerprobe.results import ALL_LAYERS, LAYER, Document, Record, Source
 
 MODELS_DIR = "models"
 SELECTED_FILE = "selected.npz"
@@ -51,8 +51,9 @@ def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: Pr
 
 def model_file(final: FinalFit) -> str:
     """layerNN_CLASSIFIER.npz, or all_CLASSIFIER.npz for a head over every layer."""
-    return f"{final.layer}_{final.classifier}.npz" if isinstance(final.layer, str) else \
-        f"layer{final.layer:02d}_{final.classifier}.npz"
+    source = Source.of(final.layer)
+    return f"layer{source.index:02d}_{final.classifier}.npz" if source.kind == LAYER else \
+        f"{source}_{final.classifier}.npz"
 
 
 def _fit_meta(final: FinalFit, record: Record, layers: list[int]) -> dict:
@@ -61,7 +62,7 @@ def _fit_meta(final: FinalFit, record: Record, layers: list[int]) -> dict:
     and with --at-precision the threshold its record found (applied by --predict --at-precision)."""
     meta = {"layer": final.layer, "classifier": final.classifier, "params": final.params,
             "selection_score": final.score}
-    if isinstance(final.layer, str):
+    if Source.of(final.layer).kind == ALL_LAYERS:
         meta["layers"] = list(layers)
     if record.recall_at_precision:
         found = record.recall_at_precision

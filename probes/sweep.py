@@ -21,10 +21,7 @@ from layerprobe.probes.layer_stack import LayerStack
 from layerprobe.probes.protocols import Folds, outer_folds
 from layerprobe.probes.spec import ProbeSpec
 from layerprobe.probes.study import selections_for, study
-from layerprobe.results import Record
-
-# The source name of every chosen layer at once (results.Source's ALL_LAYERS, spelled "all").
-ALL_LAYERS_NAME = "all"
+from layerprobe.results import ALL_LAYERS, Record, Source
 
 
 @dataclass(frozen=True)
@@ -133,9 +130,9 @@ def layer_sources(reader: CacheReader, chosen: list[int], pooling: str, rows: np
     layers as the cache gives them (no (n, L, D) copy)."""
     sources: list = []
     if any(spec.reads == "layer" for spec in specs):
-        sources += [(layer, lambda layer=layer: reader.layer(layer, pooling)[rows]) for layer in chosen]
+        sources += [(layer, lambda layer=layer: _rows(reader.layer(layer, pooling), rows)) for layer in chosen]
     if any(spec.reads == "all-layers" for spec in specs):
-        sources.append((ALL_LAYERS_NAME, lambda: LayerStack(tuple(chosen), tuple(
+        sources.append((Source(ALL_LAYERS).to_json(), lambda: LayerStack(tuple(chosen), tuple(
             _rows(reader.layer(layer, pooling), rows) for layer in chosen))))
     return sources
 
