@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from layerprobe.errors import LeakWarning, ProbeWarning
 from layerprobe.extract.ray_engine import RayOptions
-from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
-                                FitOptions, LabelOptions, ProbeOptions, ProtocolOptions)
+from layerprobe.options import (BaselineOptions, ColumnOptions, CurveOptions, DetectionOptions, EngineOptions,
+                                ExtractOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 if TYPE_CHECKING:
@@ -141,6 +141,9 @@ def probe(
     id_column: str | None = LabelOptions.id_column,
     positive_class: str | None = DetectionOptions.positive_class,
     at_precision: float | None = DetectionOptions.at_precision,
+    learning_curve: Sequence[float] | str | None = CurveOptions.learning_curve,
+    curve_unit: str = CurveOptions.curve_unit,
+    curve_repeats: int = CurveOptions.curve_repeats,
     out: PathLike | None = None,
     progress: bool = True,
 ) -> Document:
@@ -179,6 +182,14 @@ def probe(
         (default None: the second in sorted order).
     at_precision : two classes: also report the positive class's recall at this precision, in (0, 1]
         (default None).
+    learning_curve : training fractions in (0, 1], e.g. (0.05, 0.1, 0.25, 0.5, 1) or "0.05,0.1,0.25,0.5,1"
+        (default None: no curve). Each outer training part is subsampled to each fraction and every
+        probe tuned (inner splits inside the subsample), fitted on it and scored on the full test part;
+        each record gets `learning_curve` (its points) and `forecast` (the inverse power law fitted to
+        UAR against training clips per class, and the gain expected from doubling the data).
+    curve_unit : "clips" (default: stratified by class) or "groups" (whole groups, stratified by their
+        majority class).
+    curve_repeats : subsamples drawn per fraction, seeded from `seed` (default 3; the whole part once).
     out : a folder to write probe_results.json (the `probe --format json` document) into (default None).
     progress : show a progress bar (default True).
 
@@ -203,7 +214,8 @@ def probe(
               ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
               FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
               LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
-              DetectionOptions(positive_class=positive_class, at_precision=at_precision)]
+              DetectionOptions(positive_class=positive_class, at_precision=at_precision),
+              CurveOptions(learning_curve=learning_curve, curve_unit=curve_unit, curve_repeats=curve_repeats)]
     doc = probe_stage(cache, *[group.validated(known) for group in groups], out=out, progress=progress)
     if out is not None:
         write_results(doc, out)
@@ -242,6 +254,9 @@ def run_baselines(
     id_column: str | None = LabelOptions.id_column,
     positive_class: str | None = DetectionOptions.positive_class,
     at_precision: float | None = DetectionOptions.at_precision,
+    learning_curve: Sequence[float] | str | None = CurveOptions.learning_curve,
+    curve_unit: str = CurveOptions.curve_unit,
+    curve_repeats: int = CurveOptions.curve_repeats,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Document:
@@ -260,6 +275,7 @@ def run_baselines(
     cv, folds, fold_column, seed, refit : the protocol, as for `probe`.
     class_weight, permutations, n_jobs : as for `probe`.
     labels, label_column, id_column, positive_class, at_precision : as for `probe`.
+    learning_curve, curve_unit, curve_repeats : a learning curve per feature record, as for `probe`.
     overwrite : recompute a stored feature made with other parameters instead of refusing (default False).
     progress : show progress bars (default True).
 
@@ -278,12 +294,13 @@ def run_baselines(
               ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
               FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
               LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
-              DetectionOptions(positive_class=positive_class, at_precision=at_precision)]
-    baseline, protocol, fit, label, detection = [group.validated(known) for group in groups]
-    result = evaluate_baselines(cache, baseline, protocol, fit, label, detection, progress=progress,
+              DetectionOptions(positive_class=positive_class, at_precision=at_precision),
+              CurveOptions(learning_curve=learning_curve, curve_unit=curve_unit, curve_repeats=curve_repeats)]
+    baseline, protocol, fit, label, detection, curve = [group.validated(known) for group in groups]
+    result = evaluate_baselines(cache, baseline, protocol, fit, label, detection, curve, progress=progress,
                                 overwrite=overwrite)
     doc = document(result, cache, {**baseline.to_dict(), **protocol.to_dict(), **fit.result_dict(), **label.to_dict(),
-                                   **detection.to_dict()})
+                                   **detection.to_dict(), **curve.result_dict()})
     _warn_document(doc)
     return doc
 
@@ -334,6 +351,9 @@ def run(
     id_column: str | None = LabelOptions.id_column,
     positive_class: str | None = DetectionOptions.positive_class,
     at_precision: float | None = DetectionOptions.at_precision,
+    learning_curve: Sequence[float] | str | None = CurveOptions.learning_curve,
+    curve_unit: str = CurveOptions.curve_unit,
+    curve_repeats: int = CurveOptions.curve_repeats,
     progress: bool = True,
 ) -> dict[str, Path]:
     """Every stage from audio to report into the run folder `out`, resumably.
@@ -363,6 +383,7 @@ def run(
     cv, folds, fold_column, seed, refit : the protocol of probes and baselines alike, as for `probe`.
     class_weight, permutations, n_jobs : as for `probe`, for probes and baselines alike.
     labels, id_column, positive_class, at_precision : as for `probe`, for probes and baselines alike.
+    learning_curve, curve_unit, curve_repeats : learning curves, as for `probe`, for probes and baselines alike.
     progress : show progress bars (default True).
 
     Returns
@@ -387,6 +408,7 @@ def run(
         fit=FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
         labels=LabelOptions(labels=labels, id_column=id_column),
         detection=DetectionOptions(positive_class=positive_class, at_precision=at_precision),
+        curve=CurveOptions(learning_curve=learning_curve, curve_unit=curve_unit, curve_repeats=curve_repeats),
     )
     where = engine_options(engine, dict(ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
                                         cpus_per_worker=cpus_per_worker), known)

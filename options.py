@@ -461,3 +461,44 @@ class DetectionOptions(OptionGroup):
     at_precision: float | None = option(None, "two classes: also report the positive class's recall at precision P, "
                                               "e.g. 0.9", type=precision_value, metavar="P")
 
+
+
+def fraction_list(value: str | float | Sequence[float]) -> tuple[float, ...]:
+    """Training fractions, each in (0, 1]: "0.1,0.5,1", 0.5 or [0.1, 0.5, 1] -> (0.1, 0.5, 1.0), sorted, once each."""
+    texts = value.replace(" ", "").split(",") if isinstance(value, str) else \
+        [value] if isinstance(value, (int, float)) else list(value)
+    fractions = []
+    for text in texts:
+        try:
+            fraction = float(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number; give fractions in (0, 1] such as "
+                                             "0.1,0.25,0.5,1") from None
+        if not 0 < fraction <= 1:
+            raise argparse.ArgumentTypeError(f"{text} is not a fraction in (0, 1]")
+        fractions.append(fraction)
+    if not fractions:
+        raise argparse.ArgumentTypeError("no fraction given; give fractions in (0, 1] such as 0.1,0.25,0.5,1")
+    return tuple(sorted(set(fractions)))
+
+
+@dataclass(frozen=True)
+class CurveOptions(OptionGroup):
+    """Learning curves: each outer training part subsampled, the probe tuned and fitted on the subsample,
+    scored on the full outer test part."""
+
+    title = "learning curve"
+    learning_curve: Sequence[float] | None = option(
+        None, "training fractions in (0, 1], e.g. 0.05,0.1,0.25,0.5,1: each outer training part is subsampled to "
+        "each fraction and every probe is tuned, fitted and tested again (the cost of the sweep per fraction and "
+        "repeat)", type=fraction_list, metavar="FRACTIONS")
+    curve_unit: str = option("clips", "what a learning curve subsamples: clips (stratified by class) or groups "
+                                      "(whole speakers, stratified by their majority class)",
+                             choices=("clips", "groups"))
+    curve_repeats: int = option(3, "subsamples drawn per fraction (seeded from --seed); the whole training part "
+                                   "is drawn once", type=integer_at_least(1))
+
+    def result_dict(self) -> dict:
+        """The fields the results depend on; empty without a curve, so that a run without one keeps the
+        documents and stage keys it had before curves existed."""
+        return {} if self.learning_curve is None else self.to_dict()

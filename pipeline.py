@@ -27,8 +27,9 @@ from layerprobe.atomic_write import writable_folder, write_text_atomic
 from layerprobe.data.cache import open_cache
 from layerprobe.data.parts import TEXT_COLUMNS, stored_text_names
 from layerprobe.errors import UserError
-from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
-                                FitOptions, LabelOptions, ProbeOptions, ProtocolOptions, add_quiet, one_label_column)
+from layerprobe.options import (BaselineOptions, ColumnOptions, CurveOptions, DetectionOptions, EngineOptions,
+                                ExtractOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions, add_quiet,
+                                one_label_column)
 from layerprobe.options import add_arguments as add_options
 from layerprobe.registries import known
 from layerprobe.results import Comparison, Document, RunFacts
@@ -125,6 +126,7 @@ def run(
     labels: LabelOptions = LabelOptions(),
     detection: DetectionOptions = DetectionOptions(),
     engine: EngineOptions = EngineOptions(),
+    curve: CurveOptions = CurveOptions(),
     progress: bool = True,
     command: str = "",
     random_init: bool = False,
@@ -154,16 +156,18 @@ def run(
     summary = extract_embeddings(str(data), str(cache), extract, columns, engine, command=command, progress=progress)
     extract_seconds = time.perf_counter() - started
     print(summary, file=sys.stderr)
-    shared = {**protocol.to_dict(), **fit.result_dict(), **labels.to_dict(), **detection.to_dict()}
+    shared = {**protocol.to_dict(), **fit.result_dict(), **labels.to_dict(), **detection.to_dict(),
+              **curve.result_dict()}
     keyed = {**shared, "labels_digest": _file_digest(labels.labels)}
 
     def baseline_document() -> dict:
-        result = evaluate_baselines(cache, baseline, protocol, fit, labels, detection, progress=progress)
+        result = evaluate_baselines(cache, baseline, protocol, fit, labels, detection, curve, progress=progress)
         return document(result, cache, {**baseline.to_dict(), **shared}).to_dict()
 
     probes = Document.from_dict(_stage(
         run_dir / "probe_results.json", {**probe.to_dict(), **keyed}, cache_signature(cache, ()),
-        lambda: probe_stage(cache, probe, protocol, fit, labels, detection, out=run_dir, progress=progress).to_dict(),
+        lambda: probe_stage(cache, probe, protocol, fit, labels, detection, curve, out=run_dir,
+                            progress=progress).to_dict(),
         "probe"))
     started = time.perf_counter()
     print(compute_features(cache, baseline.features, progress=progress, data=str(data), columns=columns.to_dict(),
@@ -245,6 +249,7 @@ def add_stage_options(parser: argparse.ArgumentParser, *, encoder_skip: Sequence
     add_options(parser, FitOptions, known)
     add_options(parser, LabelOptions, known, skip=("label_column",))  # --label-column: see options.one_label_column
     add_options(parser, DetectionOptions, known)
+    add_options(parser, CurveOptions, known)
     add_quiet(parser)
 
 
@@ -256,7 +261,8 @@ def stage_options(args: argparse.Namespace) -> dict:
                 probe=ProbeOptions.from_args(args, known), baseline=BaselineOptions.from_args(args, known),
                 protocol=ProtocolOptions.from_args(args, known), fit=FitOptions.from_args(args, known),
                 labels=LabelOptions.from_args(args, known), detection=DetectionOptions.from_args(args, known),
-                engine=engine_options_from_args(args, known), progress=not args.quiet)
+                engine=engine_options_from_args(args, known), curve=CurveOptions.from_args(args, known),
+                progress=not args.quiet)
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from layerprobe.errors import UserError
-from layerprobe.options import DetectionOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions
+from layerprobe.options import CurveOptions, DetectionOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions
 from layerprobe.probes.final_fits import FinalFit, selected_fit
 from layerprobe.probes.output import document, headline_record
 from layerprobe.probes.saved_probe import save_probe
@@ -18,8 +18,9 @@ SELECTED_FILE = "selected.npz"
 
 
 def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: ProtocolOptions, fit: FitOptions,
-                labels: LabelOptions = LabelOptions(), detection: DetectionOptions = DetectionOptions(), *,
-                out: str | os.PathLike[str] | None = None, progress: bool = False) -> Document:
+                labels: LabelOptions = LabelOptions(), detection: DetectionOptions = DetectionOptions(),
+                curve: CurveOptions = CurveOptions(), *, out: str | os.PathLike[str] | None = None,
+                progress: bool = False) -> Document:
     """Probe the cache's layers; returns the results document (`probe --format json`'s object).
 
     out: the folder whose models/ receives, when probe.save_model (required then), each probe
@@ -29,9 +30,9 @@ def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: Pr
     """
     if probe.save_model and out is None:
         raise UserError("--save-model needs --out DIR")
-    result = sweep(cache, probe, protocol, fit, labels, detection, progress=progress)
+    result = sweep(cache, probe, protocol, fit, labels, detection, curve, progress=progress)
     doc = document(result, cache, {**probe.to_dict(), **protocol.to_dict(), **fit.result_dict(), **labels.to_dict(),
-                                   **detection.to_dict()})
+                                   **detection.to_dict(), **curve.result_dict()})
     if out is None or not result.fits:  # result.fits is empty without save_model
         return doc
     shared = {"pooling": probe.pooling, "model": doc.model, "model_fingerprint": doc.model_fingerprint,
