@@ -22,7 +22,7 @@ from layerprobe.options import (BaselineOptions, CurveOptions, DetectionOptions,
                                 ProtocolOptions)
 from layerprobe.probes.detection import Detection
 from layerprobe.probes.evaluate import SELECTED
-from layerprobe.probes.learning_curve import with_learning_curves
+from layerprobe.probes.learning_curve import curve_draws, with_learning_curves
 from layerprobe.probes.study import study
 from layerprobe.probes.sweep import Sweep, cache_folds
 
@@ -49,6 +49,7 @@ def evaluate_baselines(cache: str | os.PathLike, baseline: BaselineOptions = Bas
         y = target.labels
         # The same calls on the same ok rows as probes.sweep.sweep: the clips and folds are identical.
         shared = cache_folds(reader, target, protocol)
+        draws = curve_draws(shared, y, curve)
         matrices = {name: _feature_rows(reader, name)[target.rows] for name in features}
         clip_ids = reader.clips["id"].iloc[target.rows].tolist()
         attrs = reader.attrs
@@ -58,7 +59,7 @@ def evaluate_baselines(cache: str | os.PathLike, baseline: BaselineOptions = Bas
     selection = [(SELECTED, [spec.name for spec in specs])]
     found = study(sources, specs, y, shared, fit, selections=selection, detection=detection, progress=progress,
                   progress_label="baseline fits")
-    curved = with_learning_curves(found.records, sources, specs, y, shared, fit, curve, selections=selection,
+    curved = with_learning_curves(found.records, draws, sources, specs, y, shared, fit, selections=selection,
                                   detection=detection, progress=progress)
     # Chance is neither weighted nor permuted: a majority guess has no weights to learn, and no p-value to give.
     chance = study([(CHANCE_LAYER, lambda: chance_input(len(y)))], CHANCE_SPECS, y, shared,

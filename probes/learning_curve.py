@@ -22,13 +22,13 @@ from layerprobe.errors import UserError
 from layerprobe.options import CurveOptions, FitOptions
 from layerprobe.probes.detection import Detection
 from layerprobe.probes.forecast import forecast
-from layerprobe.probes.protocols import Folds, OuterFold, capped, inner_splits
+from layerprobe.probes.protocols import INNER_FOLDS, Folds, OuterFold, capped, inner_splits
 from layerprobe.probes.spec import ProbeSpec
 from layerprobe.probes.study import study
 from layerprobe.results import METRICS, CurvePoint, LearningCurve, Record
 
 
-def curve_folds(folds: Folds, codes: np.ndarray, fraction: float, unit: str, repeat: int) -> Folds:
+def curve_folds(folds: Folds, labels: np.ndarray, fraction: float, unit: str, repeat: int) -> Folds:
     """`folds` with each outer fold's fitting rows subsampled to `fraction` (draw `repeat`, seeded from
     folds.seed) and its selection splits made again inside them; test parts unchanged.
 
@@ -38,7 +38,8 @@ def curve_folds(folds: Folds, codes: np.ndarray, fraction: float, unit: str, rep
     if unit == "groups" and folds.groups is None:
         raise UserError("--curve-unit groups subsamples whole groups, and these folds have none "
                         "(no clips/group, or --cv stratified); use --curve-unit clips")
-    n_classes = int(codes.max()) + 1
+    classes, codes = np.unique(np.asarray(labels), return_inverse=True)
+    n_classes = len(classes)
     outer = []
     for k, fold in enumerate(folds.outer):
         where = f"--learning-curve {fraction:g}, fold {k + 1}"
@@ -56,7 +57,12 @@ def curve_folds(folds: Folds, codes: np.ndarray, fraction: float, unit: str, rep
         if lost.size:
             raise UserError(f"{where}: the subsample of whole groups holds no clip of {len(lost)} class(es); "
                             "use larger fractions or --curve-unit clips")
-        outer.append(OuterFold(fit, fold.test, _selection(fold, fit, codes, folds, where)))
+        kept = np.bincount(codes[fit], minlength=n_classes)
+        if folds.groups is None and folds.selection == "inner-cv" and kept.min() < INNER_FOLDS:
+            raise UserError(f"{where}: the subsample keeps {kept.min()} clip(s) of class {classes[kept.argmin()]!r}; "
+                            f"choosing hyperparameters by {INNER_FOLDS}-fold inner CV needs at least {INNER_FOLDS}; "
+                            "use larger fractions")
+        outer.append(OuterFold(fit, fold.test, _selection(fold, fit, labels, folds, where)))
     return capped(replace(folds, outer=outer, warnings=[]))
 
 
@@ -80,37 +86,41 @@ def _group_subsample(rows: np.ndarray, codes: np.ndarray, groups: np.ndarray, fr
     return rows[np.isin(of_row, np.concatenate(kept))]
 
 
-def _selection(fold: OuterFold, fit: np.ndarray, codes: np.ndarray, folds: Folds, where: str) -> tuple:
+def _selection(fold: OuterFold, fit: np.ndarray, labels: np.ndarray, folds: Folds, where: str) -> tuple:
     """The subsample's selection splits: inner splits made inside it, or with the dataset's validation
     split its training rows kept in the subsample against the whole validation part (it is not trained on)."""
     if folds.selection == "validation":
         return tuple((np.intersect1d(train, fit), validation) for train, validation in fold.selection)
     groups = None if folds.groups is None else folds.groups[fit]
     try:
-        inner = inner_splits(codes[fit], groups, folds.seed)
+        inner = inner_splits(labels[fit], groups, folds.seed)
     except UserError as error:
         raise UserError(f"{where}: {error}; use larger fractions") from None
     return tuple((fit[train], fit[validation]) for train, validation in inner)
 
 
-def with_learning_curves(records: list[Record], sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]],
-                         specs: Sequence[ProbeSpec], labels: np.ndarray, folds: Folds, fit: FitOptions,
-                         curve: CurveOptions, *, selections: Sequence[tuple[str, Sequence[str]]] = (),
-                         detection: Detection = Detection(), progress: bool = False) -> list[Record]:
-    """The records of study(sources, specs, labels, folds, ...) each with its learning curve and forecast.
-
-    Every draw's folds are made (and checked) before the first fit; each draw is one study without
-    permutations (a curve's points carry intervals, not p-values).
-    """
+def curve_draws(folds: Folds, labels: np.ndarray, curve: CurveOptions) -> list[tuple[float, int, Folds]]:
+    """(fraction, draw, subsampled folds) of every point of the curve, each checked (curve_folds);
+    none without --learning-curve. Made before the first fit, so that a bad fraction costs nothing."""
     if curve.learning_curve is None:
+        return []
+    return [(fraction, repeat, curve_folds(folds, labels, fraction, curve.curve_unit, repeat))
+            for fraction in curve.learning_curve for repeat in range(1 if fraction == 1 else curve.curve_repeats)]
+
+
+def with_learning_curves(records: list[Record], draws: list[tuple[float, int, Folds]],
+                         sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],
+                         labels: np.ndarray, folds: Folds, fit: FitOptions, *,
+                         selections: Sequence[tuple[str, Sequence[str]]] = (), detection: Detection = Detection(),
+                         progress: bool = False) -> list[Record]:
+    """The records of study(sources, specs, labels, folds, ...) each with its learning curve over `draws`
+    (curve_draws) and its forecast; unchanged without draws. Each draw is one study without
+    permutations (a curve's points carry intervals, not p-values)."""
+    if not draws:
         return records
     classes, codes = np.unique(np.asarray(labels), return_inverse=True)
-    draws = [(fraction, repeat) for fraction in curve.learning_curve
-             for repeat in range(1 if fraction == 1 else curve.curve_repeats)]
-    made = [(fraction, repeat, curve_folds(folds, codes, fraction, curve.curve_unit, repeat))
-            for fraction, repeat in draws]
     points: dict[tuple, list[CurvePoint]] = {}
-    bar = tqdm(made, disable=not progress, desc="learning curve", unit="draw", file=sys.stderr)
+    bar = tqdm(draws, disable=not progress, desc="learning curve", unit="draw", file=sys.stderr)
     for fraction, repeat, subsampled in bar:
         bar.set_postfix(fraction=f"{fraction:g}")
         found = study(sources, specs, labels, subsampled, replace(fit, permutations=0), selections=selections,

@@ -18,7 +18,7 @@ from layerprobe.probes.classifiers import classifier_specs
 from layerprobe.probes.detection import Detection
 from layerprobe.probes.final_fits import FinalFit, final_fits
 from layerprobe.probes.layer_stack import LayerStack
-from layerprobe.probes.learning_curve import with_learning_curves
+from layerprobe.probes.learning_curve import curve_draws, with_learning_curves
 from layerprobe.probes.protocols import Folds, outer_folds
 from layerprobe.probes.spec import ProbeSpec
 from layerprobe.probes.study import selections_for, study
@@ -113,11 +113,12 @@ def sweep(cache: str | os.PathLike[str], probe: ProbeOptions = ProbeOptions(),
         rows = target.rows
         reader.layer(chosen[0], pooling)  # an absent pooling is said before the folds are fitted
         sources = layer_sources(reader, chosen, pooling, rows, specs)
+        draws = curve_draws(shared, target.labels, curve)
         selections = selections_for([s.name for s in specs])
         chosen_detection = Detection(detection.positive_class, detection.at_precision)
         result = study(sources, specs, target.labels, shared, fit, selections=selections, detection=chosen_detection,
                        progress=progress)
-        curved = with_learning_curves(result.records, sources, specs, target.labels, shared, fit, curve,
+        curved = with_learning_curves(result.records, draws, sources, specs, target.labels, shared, fit,
                                       selections=selections, detection=chosen_detection, progress=progress)
         classes = result.records[0].classes
         codes = np.unique(target.labels, return_inverse=True)[1]  # the codes study fitted, sorted class names

@@ -149,22 +149,24 @@ def grouped(keywords: dict, *groups) -> list:
 
 def run_sweep(cache, **keywords):
     """probes.sweep.sweep with its options as keywords (progress=... passes through)."""
-    from layerprobe.options import DetectionOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions
+    from layerprobe.options import (CurveOptions, DetectionOptions, FitOptions, LabelOptions, ProbeOptions,
+                                    ProtocolOptions)
     from layerprobe.probes.sweep import sweep
 
     progress = keywords.pop("progress", False)
-    return sweep(cache, *grouped(keywords, ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions),
-                 progress=progress)
+    return sweep(cache, *grouped(keywords, ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions,
+                                 CurveOptions), progress=progress)
 
 
 def run_baseline_sweep(cache, **keywords):
     """baselines.run.evaluate_baselines with its options as keywords (progress and overwrite pass through)."""
     from layerprobe.baselines.run import evaluate_baselines
-    from layerprobe.options import BaselineOptions, DetectionOptions, FitOptions, LabelOptions, ProtocolOptions
+    from layerprobe.options import (BaselineOptions, CurveOptions, DetectionOptions, FitOptions, LabelOptions,
+                                    ProtocolOptions)
 
     passed = {name: keywords.pop(name) for name in ("progress", "overwrite") if name in keywords}
     return evaluate_baselines(cache, *grouped(keywords, BaselineOptions, ProtocolOptions, FitOptions, LabelOptions,
-                                              DetectionOptions), **passed)
+                                              DetectionOptions, CurveOptions), **passed)
 
 
 def run_extract(data, out, *, progress: bool = True, command: str = "", **keywords):
