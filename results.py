@@ -342,6 +342,14 @@ class LearningCurve:
         return cls([CurvePoint.from_dict(p) for p in d["learning_curve"]],
                    Forecast.from_dict(d["forecast"]) if d.get("forecast") else None, d.get("forecast_note"))
 
+    def sizes(self, classes: Sequence[str], positive_class: str | None = None) -> list[float]:
+        """Each point's training size as the forecast reads it: clips per class (the mean over `classes`),
+        or for two classes the positive class's clips (default: the second class)."""
+        if len(classes) == 2:
+            positive = positive_class or classes[1]
+            return [point.n_train_per_class[positive] for point in self.points]
+        return [point.n_train / len(classes) for point in self.points]
+
     def to_record(self) -> dict:
         """The record's `learning_curve`, `forecast` and `forecast_note` keys."""
         return _without_none({"learning_curve": [point.to_dict() for point in self.points],

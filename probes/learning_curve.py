@@ -146,12 +146,8 @@ def _sizes(folds: Folds, codes: np.ndarray, classes: np.ndarray) -> tuple[float,
 def _curve(points: list[CurvePoint], classes: np.ndarray, detection: Detection, folds: Folds) -> LearningCurve:
     """The curve and its forecast against clips per class (two classes: of the positive class)."""
     names = [str(name) for name in classes]
-    if len(names) == 2:
-        positive = names[detection.positive(names)]
-        x = [point.n_train_per_class[positive] for point in points]
-        x_name = f"training clips of the positive class {positive!r}"
-    else:
-        x = [point.n_train / len(names) for point in points]
-        x_name = "training clips per class (mean over the classes)"
-    found, note = forecast(points, x, x_name, len(folds.outer), folds.seed)
+    positive = names[detection.positive(names)] if len(names) == 2 else None
+    x_name = (f"training clips of the positive class {positive!r}" if positive is not None
+              else "training clips per class (mean over the classes)")
+    found, note = forecast(points, LearningCurve(points).sizes(names, positive), x_name, len(folds.outer), folds.seed)
     return LearningCurve(points, found, note)

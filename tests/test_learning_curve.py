@@ -201,3 +201,26 @@ def test_baselines_get_the_same_curve(tmp_path):
     assert curved[("mfcc", "ridge")] is not None and curved[("selected", "selected")] is not None
     assert curved[("chance", "majority")] is None  # chance learns nothing
     assert [p.fraction for p in curved[("mfcc", "ridge")].points] == [0.5, 0.5, 0.75, 0.75, 1.0]
+
+
+def test_the_report_draws_the_curve_and_says_the_forecast(tmp_path, planted_cache):
+    from layerprobe.report.build import write_report
+
+    out = tmp_path / "run"
+    doc = layerprobe.probe(planted_cache, classifiers="ridge,weighted-sum", n_jobs=1, learning_curve="0.25,0.5,1",
+                           curve_repeats=1, out=out, progress=False)
+    files = write_report(out)
+    assert files["learning_curve.png"].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    markdown = files["report.md"].read_text()
+    selected = next(r for r in doc.results if (str(r.layer), r.classifier) == ("selected", "selected"))
+    head = next(r for r in doc.results if str(r.layer) == "all")
+    for record in (selected, head):
+        found = record.learning_curve.forecast
+        said = "the curve is flat: doubling the training data is expected to add only" if found.flat else \
+            "doubling the training data is expected to add"
+        assert (f"{said} +{found.doubling_gain:.3f} UAR (95% interval [{found.ci[0]:.3f}, {found.ci[1]:.3f}])"
+                in markdown)
+    assert "## Learning curve" in markdown and "](learning_curve.png)" in markdown
+    plain = tmp_path / "plain"
+    layerprobe.probe(planted_cache, layers=1, classifiers="ridge", n_jobs=1, out=plain, progress=False)
+    assert "learning_curve.png" not in write_report(plain) and "Learning curve" not in (plain / "report.md").read_text()
