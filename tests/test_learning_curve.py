@@ -224,3 +224,22 @@ def test_the_report_draws_the_curve_and_says_the_forecast(tmp_path, planted_cach
     plain = tmp_path / "plain"
     layerprobe.probe(planted_cache, layers=1, classifiers="ridge", n_jobs=1, out=plain, progress=False)
     assert "learning_curve.png" not in write_report(plain) and "Learning curve" not in (plain / "report.md").read_text()
+
+
+def test_layerprobe_run_takes_the_curve_for_probes_and_baselines(tmp_path, group_norm_model):
+    from layerprobe import cli
+    from layerprobe.data.demo_dataset import write_demo_dataset
+    from layerprobe.probes.output import headline_record
+
+    manifest = write_demo_dataset(tmp_path / "data", speakers=4, clips_per_vowel=4)
+    out = tmp_path / "out"
+    assert cli.main(["run", str(manifest), "--out", str(out), "--model", group_norm_model, "--device", "cpu",
+                     "--layers", "0,4", "--classifier", "ridge", "--baseline-classifier", "ridge", "--n-jobs", "1",
+                     "--learning-curve", "0.5,0.75,1", "--curve-repeats", "1", "--quiet"]) == 0
+    for name in ("probe_results.json", "baseline_results.json"):
+        doc = Document.from_dict(json.loads((out / name).read_text()))
+        assert doc.options["learning_curve"] == [0.5, 0.75, 1.0]
+        selected = headline_record(doc.results)
+        assert [p.fraction for p in selected.learning_curve.points] == [0.5, 0.75, 1.0]
+    assert (out / "learning_curve.png").exists()
+    assert "doubling the training data is expected to add" in (out / "report.md").read_text()
