@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from layerprobe.probes.intervals import LEVEL
-from layerprobe.results import CurvePoint, Forecast
+from layerprobe.results import CurvePoint, Forecast, LearningCurve
 
 # The exponents tried: from a curve that has nearly levelled off to one that still climbs steeply.
 EXPONENTS = np.geomspace(0.02, 4.0, 120)
@@ -132,3 +132,19 @@ def _resampled_gains(points: Sequence[CurvePoint], x: np.ndarray, n: float, n_fo
                   "to each resample, centred on the fit to the pooled values")
     gains = doubling_gain(fit_power_law(x, curves), n) - doubling_gain(fit_power_law(x, centre[None]), n)
     return gains, method, None
+
+
+def forecast_sentence(curve: LearningCurve) -> str:
+    """"doubling the training data is expected to add +0.021 UAR (95% interval [0.010, 0.034]) from 38
+    training clips per class ...", the same said as flat below FLAT_GAIN, or why there is no forecast."""
+    found: Forecast | None = curve.forecast
+    if found is None:
+        return f"no forecast: {curve.note}"
+    interval = (f"95% interval [{found.ci[0]:.3f}, {found.ci[1]:.3f}]" if found.ci is not None
+                else f"no interval: {found.ci_note}")
+    gain = f"+{found.doubling_gain:.3f} UAR ({interval})"
+    where = f"from {found.n:.0f} {found.x}"
+    law = f"fitted law UAR = {found.a:.3f} - {found.b:.3g} n^-{found.c:.2f}"
+    if found.flat:
+        return f"the curve is flat: doubling the training data is expected to add only {gain} {where}; {law}"
+    return f"doubling the training data is expected to add {gain} {where}; {law}"

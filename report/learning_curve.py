@@ -1,10 +1,11 @@
 """The report's learning-curve section: which records it shows, the forecast sentence, the table."""
 from __future__ import annotations
 
+from layerprobe.probes.forecast import forecast_sentence
 from layerprobe.report.document import Block, Heading, Paragraph, Table
 from layerprobe.report.run_dir import RunInputs
 from layerprobe.report.selection import best_baseline, best_layer
-from layerprobe.results import ALL_LAYERS, SELECTED, Forecast, LearningCurve, Record
+from layerprobe.results import ALL_LAYERS, SELECTED, Record
 
 
 def learning_curve_records(inputs: RunInputs) -> list[Record]:
@@ -29,22 +30,6 @@ def sizes(record: Record) -> list[float]:
     """The x of each point of the record's curve, as its forecast reads them (LearningCurve.sizes)."""
     positive = record.detection.positive_class if record.detection else None
     return record.learning_curve.sizes(record.classes, positive)
-
-
-def forecast_sentence(curve: LearningCurve) -> str:
-    """"doubling the training data is expected to add +0.021 UAR (95% interval [0.010, 0.034]) beyond
-    its 38 training clips per class ...", the same said as flat below a hundredth, or why there is none."""
-    found: Forecast | None = curve.forecast
-    if found is None:
-        return f"no forecast: {curve.note}"
-    interval = (f"95% interval [{found.ci[0]:.3f}, {found.ci[1]:.3f}]" if found.ci is not None
-                else f"no interval: {found.ci_note}")
-    gain = f"+{found.doubling_gain:.3f} UAR ({interval})"
-    where = f"from {found.n:.0f} {found.x}"
-    law = f"fitted law UAR = {found.a:.3f} - {found.b:.3g} n^-{found.c:.2f}"
-    if found.flat:
-        return f"the curve is flat: doubling the training data is expected to add only {gain} {where}; {law}"
-    return f"doubling the training data is expected to add {gain} {where}; {law}"
 
 
 def curve_section(inputs: RunInputs) -> list[Block]:
