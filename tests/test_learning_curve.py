@@ -142,6 +142,8 @@ def test_every_record_gets_its_curve_and_the_records_themselves_are_unchanged(pl
         assert points[0].n_train < points[2].n_train < full.n_train
         assert after.learning_curve.forecast.x == "training clips per class (mean over the classes)"
         assert Record.from_dict(json.loads(json.dumps(written))) == after
+    again = run_sweep(planted_cache, classifiers="ridge", n_jobs=1, learning_curve="0.25,0.5,1", curve_repeats=2)
+    assert [r.learning_curve for r in again.records] == [r.learning_curve for r in curved.records]  # seeded
 
 
 def test_two_classes_forecast_against_the_positive_class(tmp_path):
@@ -179,6 +181,17 @@ def test_bad_curves_are_one_line_and_exit_2(planted_cache, capsys, flags, messag
     assert main([str(planted_cache), "--layers", "1", "--classifier", "ridge", "--quiet", *flags]) == 2
     captured = capsys.readouterr()
     assert captured.err == message + "\n" and captured.out == ""
+
+
+def test_a_subsample_too_small_is_refused_before_the_first_fit(planted_cache, monkeypatch):
+    from layerprobe.probes import sweep
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a fit ran before the curve was checked")
+
+    monkeypatch.setattr(sweep, "study", no_fit)
+    with pytest.raises(UserError, match=r"^--learning-curve 0.01, fold 1: 1 of the fitting part's 108 clips"):
+        layerprobe.probe(planted_cache, layers=1, classifiers="ridge", learning_curve="0.01,1", progress=False)
 
 
 def test_the_api_refuses_a_bad_fraction_as_the_command_does(planted_cache):
@@ -242,4 +255,6 @@ def test_layerprobe_run_takes_the_curve_for_probes_and_baselines(tmp_path, group
         selected = headline_record(doc.results)
         assert [p.fraction for p in selected.learning_curve.points] == [0.5, 0.75, 1.0]
     assert (out / "learning_curve.png").exists()
-    assert "doubling the training data is expected to add" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Selected layer (ridge): " in report and "Baseline selected feature and classifier: " in report
+    assert "doubling the training data is expected to add" in report
