@@ -38,7 +38,8 @@ def curve_folds(folds: Folds, labels: np.ndarray, fraction: float, unit: str, re
     if unit == "groups" and folds.groups is None:
         raise UserError("--curve-unit groups subsamples whole groups, and these folds have none "
                         "(no clips/group, or --cv stratified); use --curve-unit clips")
-    classes, codes = np.unique(np.asarray(labels), return_inverse=True)
+    labels = np.asarray(labels)
+    classes, codes = np.unique(labels, return_inverse=True)
     n_classes = len(classes)
     outer = []
     for k, fold in enumerate(folds.outer):
@@ -55,15 +56,28 @@ def curve_folds(folds: Folds, labels: np.ndarray, fraction: float, unit: str, re
             fit = _clip_subsample(fold.fit, codes, fraction, rng)
         lost = np.setdiff1d(np.arange(n_classes), codes[fit])
         if lost.size:
-            raise UserError(f"{where}: the subsample of whole groups holds no clip of {len(lost)} class(es); "
-                            "use larger fractions or --curve-unit clips")
-        kept = np.bincount(codes[fit], minlength=n_classes)
-        if folds.groups is None and folds.selection == "inner-cv" and kept.min() < INNER_FOLDS:
-            raise UserError(f"{where}: the subsample keeps {kept.min()} clip(s) of class {classes[kept.argmin()]!r}; "
-                            f"choosing hyperparameters by {INNER_FOLDS}-fold inner CV needs at least {INNER_FOLDS}; "
-                            "use larger fractions")
+            raise UserError(f"{where}: the subsample of whole groups holds no clip of class(es) "
+                            f"{', '.join(map(str, classes[lost]))}; use larger fractions or --curve-unit clips")
+        _check_inner(fit, codes, classes, folds, where)
         outer.append(OuterFold(fit, fold.test, _selection(fold, fit, labels, folds, where)))
     return capped(replace(folds, outer=outer, warnings=[]))
+
+
+def _check_inner(fit: np.ndarray, codes: np.ndarray, classes: np.ndarray, folds: Folds, where: str) -> None:
+    """Refuse a subsample too small for the inner splits that choose its hyperparameters, in the curve's words."""
+    if folds.selection != "inner-cv":
+        return
+    if folds.groups is not None:
+        n_groups = len(np.unique(folds.groups[fit]))
+        if n_groups < 2:
+            raise UserError(f"{where}: the subsample keeps {n_groups} group; choosing hyperparameters by grouped "
+                            "inner CV needs at least 2; use larger fractions")
+        return
+    kept = np.bincount(codes[fit], minlength=len(classes))
+    if kept.min() < INNER_FOLDS:
+        raise UserError(f"{where}: the subsample keeps {kept.min()} clip(s) of class {str(classes[kept.argmin()])!r}; "
+                        f"choosing hyperparameters by {INNER_FOLDS}-fold inner CV needs at least {INNER_FOLDS}; "
+                        "use larger fractions")
 
 
 def _clip_subsample(rows: np.ndarray, codes: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:

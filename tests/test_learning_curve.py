@@ -173,8 +173,11 @@ def test_the_document_round_trips_and_names_its_curve_options(planted_cache):
     (["--learning-curve", "0.01,1"], "error: --learning-curve 0.01, fold 1: 1 of the fitting part's 108 clips are "
                                      "fewer than its 3 classes; use larger fractions"),
     (["--learning-curve", "0.1,1", "--curve-unit", "groups"],
-     "error: --learning-curve 0.1, fold 1: a training part holds a single group, so C cannot be chosen by grouped "
-     "inner CV; the cache needs at least 3 groups; use larger fractions"),
+     "error: --learning-curve 0.1, fold 1: the subsample keeps 1 group; choosing hyperparameters by grouped inner CV "
+     "needs at least 2; use larger fractions"),
+    (["--learning-curve", "0.05,1", "--cv", "stratified"], "error: --learning-curve 0.05, fold 1: the subsample "
+     "keeps 2 clip(s) of class 'class0'; choosing hyperparameters by 3-fold inner CV needs at least 3; use larger "
+     "fractions"),
     (["--learning-curve", "1", "--curve-repeats", "0"], "error: probe: argument --curve-repeats: 0 is less than 1"),
 ])
 def test_bad_curves_are_one_line_and_exit_2(planted_cache, capsys, flags, message):
