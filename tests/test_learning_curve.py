@@ -223,8 +223,8 @@ def test_the_report_draws_the_curve_and_says_the_forecast(tmp_path, planted_cach
     from layerprobe.report.build import write_report
 
     out = tmp_path / "run"
-    doc = layerprobe.probe(planted_cache, classifiers="ridge,weighted-sum", n_jobs=1, learning_curve="0.25,0.5,1",
-                           curve_repeats=1, out=out, progress=False)
+    doc = layerprobe.probe(planted_cache, classifiers="ridge,weighted-sum", folds=3, n_jobs=1,
+                           learning_curve="0.5,0.75,1", curve_repeats=1, out=out, progress=False)
     files = write_report(out)
     assert files["learning_curve.png"].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     markdown = files["report.md"].read_text()
