@@ -73,9 +73,10 @@ def _drawn(records: list[Record]) -> Figure:
     chance, kind = chance_level(records[0], RANKING)
     ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label=f"chance ({kind})")
     ax.set_xscale("log")
-    plain = FuncFormatter(lambda value, _: f"{value:g}")  # 40, not 4 x 10^1
-    ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
+    # 20, 50, 100 written out (not 2 x 10^1); the other minor ticks unlabelled, so that none overlap.
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(
+        lambda value, _: f"{value:g}" if round(value / 10 ** np.floor(np.log10(value))) in (2, 5) else ""))
     ax.set_xlabel(records[0].learning_curve.forecast.x if records[0].learning_curve.forecast
                   else "training clips per class")
     ax.set_ylabel("UAR, pooled over the outer folds")
