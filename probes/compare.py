@@ -93,18 +93,21 @@ def join_clips(ids: Sequence[np.ndarray], labels: Sequence[np.ndarray], names: S
     for name, these, where in zip(names[1:], labels[1:], positions[1:]):
         differ = np.flatnonzero(np.asarray(these)[where] != joined)
         if len(differ):
-            clip = common[differ[0]]
-            raise UserError(f"clip {clip!r} is labelled {joined[differ[0]]!r} in {names[0]} but "
-                            f"{np.asarray(these)[where][differ[0]]!r} in {name} ({len(differ)} clip(s) differ): "
+            first = differ[0]
+            raise UserError(f"clip {str(common[first])!r} is labelled {str(joined[first])!r} in {names[0]} but "
+                            f"{str(np.asarray(these)[where][first])!r} in {name} ({len(differ)} clip(s) differ): "
                             "compare needs the same labels in every cache")
     return Joined(common, joined.astype(str), positions, [len(x) - len(common) for x in ids])
 
 
 def encoder_names(attrs: Sequence[dict], paths: Sequence[Path]) -> list[str]:
-    """Each encoder's name: its model (a local folder's name), else the cache's file name; the cache's
-    path is added where two would share a name."""
+    """Each encoder's name: its model (a local folder's name), else the cache's file name. Where two would
+    share a name each gets its cache's file name (a run folder's name) beside it, or its path where those
+    agree too."""
     names = [Path(str(a.get("model", ""))).name or path.stem for a, path in zip(attrs, paths)]
-    return [f"{name} ({path})" if names.count(name) > 1 else name for name, path in zip(names, paths)]
+    shown = [f"{name} ({path.parent.name if path.name == RUN_CACHE else path.name})" if names.count(name) > 1
+             else name for name, path in zip(names, paths)]
+    return [f"{name} ({path})" if shown.count(label) > 1 else label for label, name, path in zip(shown, names, paths)]
 
 
 def _refuse_same_encoder(attrs: Sequence[dict], ids: Sequence[np.ndarray], paths: Sequence[Path]) -> None:
