@@ -32,9 +32,10 @@ def run(args: argparse.Namespace) -> int:
     """Compare the encoders, write the report, print each encoder's selected record and the paired tests."""
     from layerprobe.probes.compare import cache_paths, compare_encoders
 
+    groups = [group.from_args(args, known) for group in GROUPS]
     cache_paths(args.inputs)  # a missing input is said before the folder is made
     writable_folder(args.out)
-    doc = compare_encoders(args.inputs, *[group.from_args(args, known) for group in GROUPS], progress=not args.quiet)
+    doc = compare_encoders(args.inputs, *groups, progress=not args.quiet)
     for line in doc.warnings:
         print(f"warning: {line}", file=sys.stderr)
     for path in write_compare(doc, args.out).values():
