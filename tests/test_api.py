@@ -90,7 +90,8 @@ def test_subpackages_stay_importable_and_never_replace_the_functions():
 
 STAGES = ["layerprobe.extract.runner:extract", "layerprobe.probes.sweep:sweep", "layerprobe.probes.study:study",
           "layerprobe.probes.stage:probe_stage", "layerprobe.baselines.run:evaluate_baselines",
-          "layerprobe.probes.sweep:cache_folds", "layerprobe.pipeline:run", "layerprobe.probes.compare:compare_encoders"]
+          "layerprobe.probes.sweep:cache_folds", "layerprobe.pipeline:run",
+          "layerprobe.probes.compare:compare_encoders"]
 # Keywords of the stages that are no option of a group: how a stage reports, data with a default, and
 # baselines' own --overwrite (a stored feature recomputed).
 NOT_OPTIONS = {"progress", "progress_label", "command", "out", "overwrite", "random_init", "selections", "detection",
@@ -104,7 +105,8 @@ def test_stages_take_the_validated_groups_and_declare_no_option_default_again(st
     module, name = stage.split(":")
     parameters = inspect.signature(getattr(importlib.import_module(module), name)).parameters
     for parameter in parameters.values():
-        if parameter.default is inspect.Parameter.empty or isinstance(parameter.default, tuple({g for groups in GROUPS.values() for g in groups})):
+        every_group = tuple({group for groups in GROUPS.values() for group in groups})
+        if parameter.default is inspect.Parameter.empty or isinstance(parameter.default, every_group):
             continue  # the data, or a group
         assert parameter.name in NOT_OPTIONS, f"{stage} declares the option {parameter.name} again"
 
