@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from layerprobe.errors import UserError
-from layerprobe.results import FORMAT, LAYER, Comparison, Record, Side
+from layerprobe.results import ALL_LAYERS, FORMAT, LAYER, Comparison, Record, Side
 
 # McNemar's counts of a single split, as a comparison of two encoders names them.
 _DISCORDANT = {"layer_only_correct": "a_only_correct", "baseline_only_correct": "b_only_correct"}
@@ -38,6 +38,10 @@ class Encoder:
     def layer_records(self) -> list[Record]:
         """The per-layer records (the curve), without the weighted sum or the selected ones."""
         return [record for record in self.results if record.layer.kind == LAYER]
+
+    def weighted_sum(self) -> Record | None:
+        """The record of the head over every layer (--classifier weighted-sum), None where none was run."""
+        return next((record for record in self.results if record.layer.kind == ALL_LAYERS), None)
 
     @classmethod
     def from_dict(cls, d: dict) -> Encoder:

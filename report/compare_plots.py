@@ -18,7 +18,8 @@ from layerprobe.report.selection import chance_level
 def depth_curves(encoders: list[Encoder], path: str | os.PathLike[str]) -> Path:
     """Accuracy and UAR against relative depth (0: the transformer's input, 1: the encoder's deepest stored
     layer), one line per encoder and classifier (pooled value, error bars: its 95% interval), so that
-    encoders of 12 and 24 layers sit side by side; dashed: chance."""
+    encoders of 12 and 24 layers sit side by side; dotted, in the encoder's colour: its learned weighted sum
+    of the layers; dashed: chance."""
     figure = Figure(figsize=(11, 4.6), layout="constrained")
     axes = figure.subplots(1, len(CURVE_METRICS), sharey=True)
     first = encoders[0].results[0]
@@ -32,9 +33,13 @@ def depth_curves(encoders: list[Encoder], path: str | os.PathLike[str]) -> Path:
                 values = np.array([r.metric(metric).value for r in line])
                 intervals = np.array([r.metric(metric).ci or [np.nan, np.nan] for r in line], dtype=float)
                 label = encoder.name if len({r.classifier for r in records}) == 1 else f"{encoder.name} {classifier}"
-                ax.errorbar([encoder.relative_depth(r.layer.index) for r in line], values,
-                            yerr=[values - intervals[:, 0], intervals[:, 1] - values], marker="o", markersize=4,
-                            capsize=3, linewidth=1.5, label=label, zorder=3)
+                drawn = ax.errorbar([encoder.relative_depth(r.layer.index) for r in line], values,
+                                    yerr=[values - intervals[:, 0], intervals[:, 1] - values], marker="o",
+                                    markersize=4, capsize=3, linewidth=1.5, label=label, zorder=3)
+            mixed = encoder.weighted_sum()
+            if mixed is not None:  # it reads every layer at once: a level, not a point of the curve
+                ax.axhline(mixed.metric(metric).value, color=drawn.lines[0].get_color(), linestyle=":",
+                           linewidth=1.8, label=f"{encoder.name} weighted sum of its layers")
         ax.set_title(TITLES[metric])
         ax.set_xlabel("relative depth (0: input, 1: last layer)")
         ax.set_xlim(-0.03, 1.03)

@@ -7,12 +7,11 @@ import os
 from pathlib import Path
 
 from layerprobe.atomic_write import writable_folder, write_text_atomic
-from layerprobe.compare_results import CompareDocument, Encoder, PairedTest
+from layerprobe.compare_results import CompareDocument, PairedTest
 from layerprobe.probes.output import headline_record, interval_method, with_interval
 from layerprobe.report import compare_plots
 from layerprobe.report.document import Block, Bullets, Heading, Image, Paragraph, Table, to_html, to_markdown
 from layerprobe.report.selection import RANKING, chance_level, picks_summary
-from layerprobe.results import ALL_LAYERS, Record
 
 COMPARE_FILE = "compare.json"
 TITLE = "layerprobe comparison of encoders"
@@ -27,7 +26,8 @@ def write_compare(doc: CompareDocument, out: str | os.PathLike[str]) -> dict[str
         Image(compare_plots.depth_curves(doc.encoders, folder / "depth_curves.png"),
               "Accuracy and UAR against relative depth (0: the transformer's input, 1: each encoder's deepest "
               "stored layer), every encoder on the same folds: pooled out-of-fold value, error bars its 95% "
-              f"interval [{interval_method(doc.encoders[0].results[0].accuracy)}]; dashed: chance."),
+              f"interval [{interval_method(doc.encoders[0].results[0].accuracy)}]; dotted: each encoder's learned "
+              "weighted sum of its layers; dashed: chance."),
         Image(compare_plots.cka_heatmaps(doc.cka, [e.name for e in doc.encoders], folder / "cka.png"),
               f"Linear CKA between every pair of layers, within each encoder (diagonal panels) and across "
               f"encoders, on {doc.cka.n_clips} of the common clips: 1 is the same representation up to a rotation "
@@ -65,15 +65,11 @@ def headline(doc: CompareDocument) -> Paragraph:
     return Paragraph(" ".join(sentences))
 
 
-def _weighted_sum(encoder: Encoder) -> Record | None:
-    return next((r for r in encoder.results if r.layer.kind == ALL_LAYERS), None)
-
-
 def encoder_table(doc: CompareDocument) -> list[Block]:
     """Per encoder: its model, layers, the selected record and the weighted sum, each with its 95% interval."""
     rows = []
     for encoder in doc.encoders:
-        top, mixed = headline_record(encoder.results), _weighted_sum(encoder)
+        top, mixed = headline_record(encoder.results), encoder.weighted_sum()
         rows.append([encoder.name, encoder.model, f"{len(encoder.layers)} (0-{encoder.depth})",
                      with_interval(top.balanced_accuracy), with_interval(top.accuracy), picks_summary(top),
                      with_interval(mixed.balanced_accuracy) if mixed else "not run"])
