@@ -188,3 +188,27 @@ def test_bad_inputs_are_one_line_and_exit_2(caches, tmp_path, capsys):
         f"{one} and {copy} hold the same encoder (model fingerprint ffffffffffff) on the same clips: one cache given "
         "twice")
     assert not (out / "compare.json").exists()  # refused before anything was written
+
+
+def test_a_single_split_pairs_the_test_clips_by_mcnemar_and_names_its_counts_by_side(tmp_path):
+    split = np.where(np.isin(GROUPS, ["spk0", "spk1"]), "test", "train")
+    paths = []
+    for name, layers in [("a", LAYERS), ("b", {0: LAYERS[0], 1: LAYERS[1]})]:  # b: the weaker layers only
+        path = write_probe_cache(tmp_path / f"{name}.h5", layers, LABELS, GROUPS, split)
+        paths.append(path)
+    doc = run(paths, tmp_path)
+    assert doc.protocol == "split" and doc.n_folds == 1
+    [test] = doc.paired
+    truth = np.asarray(doc.clip_labels)
+    right = []
+    for encoder in doc.encoders:
+        fold = headline_record(encoder.results).predictions[0]
+        right.append(np.asarray(fold.predicted) == truth[fold.index])
+    only_a, only_b = int((right[0] & ~right[1]).sum()), int((~right[0] & right[1]).sum())
+    assert only_a + only_b > 0  # the sides disagree on some clips: the counts are tested, not zeros
+    written = test.to_dict()
+    assert written["discordant"] == {"a_only_correct": only_a, "b_only_correct": only_b}
+    assert written["statistic"] == only_a and written["p_value_fwer"] == written["p_value"]
+    assert written["p_value"] == pytest.approx(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue
+                                               if only_a + only_b else 1.0)
+    assert type(test).from_dict(written).to_dict() == written
