@@ -118,6 +118,14 @@ def _refuse_same_encoder(attrs: Sequence[dict], ids: Sequence[np.ndarray], paths
                             "on the same clips: one cache given twice")
 
 
+def _layers(options: CompareOptions, reader: CacheReader) -> list[int]:
+    """The layers probed in one cache; a layer it lacks is named with the cache."""
+    try:
+        return select_layers(options.layer_indices, reader.layers)
+    except UserError as error:
+        raise UserError(f"{reader.path}: {error}") from None
+
+
 def compare_encoders(inputs: Sequence[str | os.PathLike[str]], options: CompareOptions = CompareOptions(),
                      protocol: ProtocolOptions = ProtocolOptions(), fit: FitOptions = FitOptions(),
                      labels: LabelOptions = LabelOptions(), detection: DetectionOptions = DetectionOptions(), *,
@@ -136,7 +144,7 @@ def compare_encoders(inputs: Sequence[str | os.PathLike[str]], options: CompareO
         _refuse_same_encoder(attrs, ids, paths)
         joined = join_clips(ids, [target.labels for target in targets], names)
         rows = [target.rows[where] for target, where in zip(targets, joined.positions)]
-        layers = [select_layers(options.layer_indices, reader.layers) for reader in readers]
+        layers = [_layers(options, reader) for reader in readers]
         first = replace(targets[0], rows=rows[0], labels=joined.labels)
         folds = cache_folds(readers[0], first, protocol)
         encoders, notes = [], []

@@ -187,6 +187,8 @@ def test_bad_inputs_are_one_line_and_exit_2(caches, tmp_path, capsys):
     assert one_line_error(capsys, one, copy, "--out", out) == (
         f"{one} and {copy} hold the same encoder (model fingerprint ffffffffffff) on the same clips: one cache given "
         "twice")
+    assert one_line_error(capsys, a, b, "--layers", "5", "--out", out) == (
+        f"{a}: layer(s) 5 not in the cache; stored layers: 0, 1, 2, 3")
     assert not (out / "compare.json").exists()  # refused before anything was written
 
 
