@@ -147,17 +147,19 @@ def compare_encoders(inputs: Sequence[str | os.PathLike[str]], options: CompareO
         layers = [_layers(options, reader) for reader in readers]
         first = replace(targets[0], rows=rows[0], labels=joined.labels)
         folds = cache_folds(readers[0], first, protocol)
-        encoders, notes = [], []
-        for name, reader, path, chosen, these, target in zip(names, readers, paths, layers, rows, targets):
+        for reader, chosen in zip(readers, layers):
             reader.layer(chosen[0], options.pooling)  # an absent pooling is said before the folds are fitted
+        notes = [f"{name}: {note}" for name, target in zip(names, targets) for note in [target.note()] if note]
+        encoders = []
+        for name, reader, chosen, these, target in zip(names, readers, layers, rows, targets):
             result = study(layer_sources(reader, chosen, options.pooling, these, specs), specs, joined.labels, folds,
                            fit, selections=selections_for([spec.name for spec in specs]),
                            detection=Detection(detection.positive_class, detection.at_precision), progress=progress,
                            progress_label=f"{name} fits")
-            notes += [f"{name}: {note}" for note in [target.note()] if note] + result.notes
+            notes += [f"{name}: {note}" for note in result.notes]
             encoders.append(Encoder(
-                name, os.fspath(path), str(reader.attrs.get("model", "")),
-                str(reader.attrs.get("model_fingerprint", "")), chosen, max(reader.layers), len(target.rows),
+                name, reader.path, str(reader.attrs.get("model", "")), str(reader.attrs.get("model_fingerprint", "")),
+                chosen, max(reader.layers), len(target.rows),
                 [replace(record, pooling=options.pooling) for record in result.records]))
         cka = layer_cka(readers, names, layers, rows, options.pooling, protocol.seed)
     warnings = [*folds.warnings, *[line for line in [joined.note(names)] if line], *notes,
