@@ -47,7 +47,8 @@ def report_blocks(doc: CompareDocument, figures: list[Image]) -> list[Block]:
 
 
 def headline(doc: CompareDocument) -> Paragraph:
-    """The protocol, the clips compared, and each encoder's selected record."""
+    """The protocol, the clips compared, each encoder's selected record and weighted sum, chance, and each
+    pair's paired test."""
     chance, kind = chance_level(doc.encoders[0].results[0], RANKING)
     sentences = [f"{len(doc.encoders)} encoders on the same {doc.n_clips} clips and the same {doc.n_folds} fold(s). "
                  f"Protocol: {doc.protocol}, {doc.protocol_reason}."]
@@ -58,10 +59,12 @@ def headline(doc: CompareDocument) -> Paragraph:
         sentences.append("Left out as missing from another cache: "
                          + ", ".join(f"{count} clip(s) of {name}" for name, count in left.items()) + ".")
     for encoder in doc.encoders:
-        top = headline_record(encoder.results)
+        top, mixed = headline_record(encoder.results), encoder.weighted_sum()
+        also = f"; the weighted sum of its layers {with_interval(mixed.balanced_accuracy)}" if mixed else ""
         sentences.append(f"{encoder.name}: the layer chosen inside each training part ({picks_summary(top)}) "
-                         f"reaches UAR {with_interval(top.balanced_accuracy)}.")
+                         f"reaches UAR {with_interval(top.balanced_accuracy)}{also}.")
     sentences.append(f"Chance ({kind}) is UAR {chance:.3f}.")
+    sentences += [f"{line}." for line in describe_pairs(doc.paired)]
     return Paragraph(" ".join(sentences))
 
 
@@ -113,6 +116,7 @@ def _p(value: float | None) -> str:
 
 
 def describe_pairs(paired: list[PairedTest]) -> list[str]:
-    """One terminal line per paired test."""
-    return [f"{test.a} vs {test.b}: UAR difference {test.comparison.value_difference:+.3f}, p = "
-            f"{_p(test.comparison.p_value)}, Holm p = {_p(test.p_value_fwer)}" for test in paired]
+    """One line per paired test (the terminal's and the headline's)."""
+    return [f"{test.a} vs {test.b}: UAR difference {test.comparison.value_difference:+.3f}, "
+            + (f"p = {_p(test.comparison.p_value)}, Holm p = {_p(test.p_value_fwer)}" if test.comparison.p_value
+               is not None else f"no test ({test.comparison.note or 'no p-value'})") for test in paired]
