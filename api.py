@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 
 from layerprobe.errors import LeakWarning, ProbeWarning
 from layerprobe.extract.ray_engine import RayOptions
-from layerprobe.options import (BaselineOptions, ColumnOptions, CurveOptions, DetectionOptions, EngineOptions,
+from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, DetectionOptions, EngineOptions,
                                 ExtractOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 if TYPE_CHECKING:
+    from layerprobe.compare_results import CompareDocument
     from layerprobe.data.loaded import LoadedCache
     from layerprobe.extract.runner import Summary
     from layerprobe.results import Document
@@ -227,13 +228,18 @@ def probe(
 def _warn_document(doc: Document) -> None:
     """Raise every warning of a results document as a Python warning, as the CLI prints them: in a
     notebook the DataFrame alone would hide them. The leak has a category of its own (LeakWarning)."""
+    _warn_lines(doc.leak, doc.warnings, stacklevel=4)
+
+
+def _warn_lines(leak: str | None, lines: Sequence[str], *, stacklevel: int) -> None:
+    """The leak as a LeakWarning, every other line as a ProbeWarning, attributed `stacklevel` frames up."""
     import warnings
 
-    if doc.leak:
-        warnings.warn(doc.leak, LeakWarning, stacklevel=3)
-    for line in doc.warnings:
-        if line != doc.leak:
-            warnings.warn(line, ProbeWarning, stacklevel=3)
+    if leak:
+        warnings.warn(leak, LeakWarning, stacklevel=stacklevel)
+    for line in lines:
+        if line != leak:
+            warnings.warn(line, ProbeWarning, stacklevel=stacklevel)
 
 
 def run_baselines(
@@ -414,6 +420,74 @@ def run(
                                         cpus_per_worker=cpus_per_worker), known)
     return run_pipeline(data, out, **{name: group.validated(known) for name, group in groups.items()}, engine=where,
                         progress=progress)
+
+
+def compare(
+    inputs: Sequence[PathLike],
+    out: PathLike,
+    *,
+    layers: Layers = CompareOptions.layers,
+    pooling: str = CompareOptions.pooling,
+    classifiers: str | Sequence[str] = CompareOptions.classifiers,
+    solver: str = CompareOptions.solver,
+    cv: str = ProtocolOptions.cv,
+    folds: int = ProtocolOptions.folds,
+    fold_column: str | None = ProtocolOptions.fold_column,
+    seed: int = ProtocolOptions.seed,
+    refit: str = ProtocolOptions.refit,
+    class_weight: str = FitOptions.class_weight,
+    permutations: int = FitOptions.permutations,
+    n_jobs: int = FitOptions.n_jobs,
+    labels: PathLike | None = LabelOptions.labels,
+    label_column: str | None = LabelOptions.label_column,
+    id_column: str | None = LabelOptions.id_column,
+    positive_class: str | None = DetectionOptions.positive_class,
+    at_precision: float | None = DetectionOptions.at_precision,
+    progress: bool = True,
+) -> CompareDocument:
+    """Several encoders of the same clips on one set of folds, with paired tests and a linear CKA map.
+
+    The caches are joined by clip id (clips missing from any cache are left out and counted, in one
+    warning); the outer folds are built once on the common clips and every encoder's layers, its
+    weighted sum and its selected record are evaluated on them.
+
+    Parameters
+    ----------
+    inputs : two or more run folders of `run` (their cache.h5) or caches of the same clips from
+        different encoders.
+    out : the folder for compare.json, report.md, report.html, depth_curves.png and cka.png.
+    layers : as for `probe`, for every encoder (default "all": each cache's layers).
+    pooling : as for `probe` (default "mean").
+    classifiers : as for `probe` (default ("logreg", "weighted-sum"): logreg per layer and the learned
+        weighted sum of the layers).
+    solver : as for `probe` (default "fast").
+    cv, folds, fold_column, seed, refit : the protocol, as for `probe`; groups, splits and the fold column
+        are read from the first input.
+    class_weight, permutations, n_jobs : as for `probe`.
+    labels, label_column, id_column : as for `probe`, applied to every input (a shared clip labelled
+        differently in two inputs is refused).
+    positive_class, at_precision : as for `probe`.
+    progress : show progress bars (default True).
+
+    Returns
+    -------
+    layerprobe.compare_results.CompareDocument
+        What compare.json holds: `.encoders` (each with its typed records), `.paired` (the
+        Holm-corrected paired tests between every pair's selected records), `.cka` (the CKA map) and
+        `.warnings` (each also raised as a Python warning).
+    """
+    from layerprobe.probes.compare import compare_encoders
+    from layerprobe.report.compare_report import write_compare
+
+    groups = [CompareOptions(layers=layers, pooling=pooling, classifiers=classifiers, solver=solver),
+              ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
+              FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
+              LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
+              DetectionOptions(positive_class=positive_class, at_precision=at_precision)]
+    doc = compare_encoders(inputs, *[group.validated(known) for group in groups], progress=progress)
+    write_compare(doc, out)
+    _warn_lines(doc.leak, doc.warnings, stacklevel=3)
+    return doc
 
 
 def load_cache(path: PathLike) -> LoadedCache:

@@ -502,3 +502,27 @@ class CurveOptions(OptionGroup):
         """The fields the results depend on; empty without a curve, so that a run without one keeps the
         documents and stage keys it had before curves existed."""
         return {} if self.learning_curve is None else self.to_dict()
+
+
+def same_option(group: type[OptionGroup], name: str, **changes: Any) -> Any:
+    """Another group's field of that name, declared once there: its flag, help and checks, with `changes`
+    (a `default`) applied; for a command that takes it with a default of its own."""
+    spec = next(spec for spec in fields(group) if spec.name == name)
+    return field(default=changes.pop("default", spec.default), metadata={**spec.metadata, **changes})
+
+
+@dataclass(frozen=True)
+class CompareOptions(OptionGroup):
+    """The probes of every compared encoder: probe's --layers, --pooling, --classifier and --solver, with logreg
+    and the learned weighted sum of the layers by default."""
+
+    title = "probes of each encoder"
+    layers: str | int | Sequence[int] = same_option(ProbeOptions, "layers")
+    pooling: str = same_option(ProbeOptions, "pooling")
+    classifiers: str | Sequence[str] = same_option(ProbeOptions, "classifiers", default=("logreg", "weighted-sum"))
+    solver: str = same_option(ProbeOptions, "solver")
+
+    @property
+    def layer_indices(self) -> list[int] | None:
+        """The layers asked for as indices (every encoder's); None for every layer of each cache."""
+        return layer_indices(self.layers)

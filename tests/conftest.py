@@ -27,8 +27,10 @@ TINY = dict(
 )
 
 
-def save_tiny_model(folder, stable_layer_norm: bool, model_type: str = "wav2vec2", feature_extractor: bool = True):
-    """A 4-block encoder of the given family: group-norm (wav2vec2-base style) or layer-norm (large-lv60 style)."""
+def save_tiny_model(folder, stable_layer_norm: bool, model_type: str = "wav2vec2", feature_extractor: bool = True,
+                    num_hidden_layers: int = 4):
+    """A 4-block (or num_hidden_layers) encoder of the given family: group-norm (wav2vec2-base style) or
+    layer-norm (large-lv60 style)."""
     import torch
     from transformers import AutoModel, Wav2Vec2FeatureExtractor
     from transformers import (
@@ -41,7 +43,8 @@ def save_tiny_model(folder, stable_layer_norm: bool, model_type: str = "wav2vec2
         config = Data2VecAudioConfig(**{**TINY, "num_conv_pos_embeddings": 3}, conv_pos_kernel_size=5)
     else:
         norm = "layer" if stable_layer_norm else "group"
-        config = configs[model_type](**TINY, do_stable_layer_norm=stable_layer_norm, feat_extract_norm=norm)
+        config = configs[model_type](**{**TINY, "num_hidden_layers": num_hidden_layers},
+                                     do_stable_layer_norm=stable_layer_norm, feat_extract_norm=norm)
     torch.manual_seed(0)
     AutoModel.from_config(config).save_pretrained(folder)
     if feature_extractor:

@@ -9,12 +9,13 @@ import pytest
 from layerprobe import cli, pipeline
 from layerprobe.extract.engines import engine_options_from_args
 from layerprobe.extract.ray_engine import RayOptions
-from layerprobe.options import (BaselineOptions, ColumnOptions, CurveOptions, ExtractOptions, FitOptions,
+from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, ExtractOptions, FitOptions,
                                 ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 MINIMAL = {"run": ["data", "--out", "o"], "extract": ["data", "--out", "c.h5"], "probe": ["c.h5"],
-           "baselines": ["c.h5"], "report": ["o"], "demo": []}
+           "baselines": ["c.h5"], "report": ["o"], "demo": [],
+           "compare": ["a.h5", "b.h5", "--out", "o"]}
 GROUPS = {
     "run": [ColumnOptions, ExtractOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions],
     "extract": [ColumnOptions, ExtractOptions],
@@ -22,8 +23,9 @@ GROUPS = {
     "baselines": [ColumnOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions],
     "report": [],
     "demo": [ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions],
+    "compare": [CompareOptions, ProtocolOptions, FitOptions],
 }
-LAYERED = ["run", "extract", "probe", "demo"]  # the commands that choose layers (baselines and report have none)
+LAYERED = ["run", "extract", "probe", "demo", "compare"]  # the commands that choose layers (baselines and report have none)
 
 
 def parse(command: str, *flags: str) -> argparse.Namespace:
@@ -63,7 +65,7 @@ def test_help_shows_every_default_and_quiet_is_everywhere(command):
 
 @pytest.mark.parametrize("command", LAYERED)
 def test_layers_with_layer_as_its_alias(command):
-    group = ProbeOptions if command == "probe" else ExtractOptions
+    group = {"probe": ProbeOptions, "compare": CompareOptions}.get(command, ExtractOptions)
     for flag in ("--layers", "--layer"):
         assert group.from_args(parse(command, flag, "0,3-4"), known).layers == "0,3-4"
 
@@ -83,6 +85,7 @@ def test_an_open_range_is_one_error_line(command, tmp_path, capsys):
     ("probe", "--classifier", ProbeOptions), ("baselines", "--classifier", BaselineOptions),
     ("run", "--classifier", ProbeOptions), ("run", "--baseline-classifier", BaselineOptions),
     ("demo", "--classifier", ProbeOptions), ("demo", "--baseline-classifier", BaselineOptions),
+    ("compare", "--classifier", CompareOptions),
 ])
 def test_classifier_is_a_list_everywhere(command, flag, group):
     assert group.from_args(parse(command, flag, "logreg,ridge"), known).classifiers == ("logreg", "ridge")
