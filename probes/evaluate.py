@@ -20,7 +20,7 @@ from layerprobe.probes.detection import ScoreKind, class_scores
 from layerprobe.probes.layer_stack import LayerStack
 from layerprobe.probes.protocols import Folds, OuterFold
 from layerprobe.probes.spec import FoldOutcome, FoldTask, Model, ProbeSpec
-from layerprobe.results import ALL_LAYERS, Source
+from layerprobe.results import ALL_LAYERS, LayerWeights, Source
 
 SELECTED = "selected"
 # The distinct non-convergence notes a record's warning quotes; the rest are counted.
@@ -32,7 +32,7 @@ class JobResult:
     """One job's yield for its P label vectors (row 0 the observed labels when `predicted` is set);
     decision: the observed labels' (n_test, n_classes) one-vs-rest scores (detection.class_scores);
     unconverged: their fits that stopped short of the solver's tolerance (FoldOutcome.unconverged);
-    layer_weights: a head over every layer's refit weights, by layer index (None for one layer)."""
+    layer_weights: a head over every layer's refit weights, its one fold (None for one layer)."""
 
     best: np.ndarray
     hits: np.ndarray
@@ -43,7 +43,7 @@ class JobResult:
     model: Model | None = None
     decision: np.ndarray | None = None
     unconverged: tuple[str, ...] = ()
-    layer_weights: dict[int, float] | None = None
+    layer_weights: LayerWeights | None = None
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Candidate:
     grid and scores: the probe's grid and the observed selection score of each point per fold
     (plain candidates only). unconverged: per fold, the observed labels' fits that stopped short
     of their solver's tolerance (for a selected candidate, those of the candidate it picked).
-    layer_weights: per fold, a head over every layer's weights by layer index (None otherwise).
+    layer_weights: a head over every layer's weights, one list per fold (None otherwise).
     """
 
     layer: int | str
@@ -74,7 +74,7 @@ class Candidate:
     decisions: list[np.ndarray] = field(default_factory=list)
     score_kinds: list[ScoreKind] = field(default_factory=list)
     unconverged: list[tuple[str, ...]] = field(default_factory=list)
-    layer_weights: list[dict[int, float]] | None = None
+    layer_weights: LayerWeights | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -127,7 +127,7 @@ def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, f
     weights = None
     if first.layer_weights is not None:
         indices = X.indices if isinstance(X, LayerStack) else range(len(first.layer_weights))
-        weights = {int(index): float(w) for index, w in zip(indices, first.layer_weights)}
+        weights = LayerWeights([int(index) for index in indices], [first.layer_weights.tolist()])
     return JobResult(best, hits, support, first.chosen, first.scores, first.predicted, first.model, decision,
                      first.unconverged, weights)
 
@@ -212,8 +212,14 @@ def candidate(layer: int | str, spec: ProbeSpec, plan: Plan, results: dict[tuple
                      grid=spec.grid, scores=[fold[0].scores for fold in per_fold],
                      decisions=[fold[0].decision for fold in per_fold], score_kinds=[spec.score_kind] * len(per_fold),
                      unconverged=[fold[0].unconverged for fold in per_fold],
-                     layer_weights=None if per_fold[0][0].layer_weights is None
-                     else [fold[0].layer_weights for fold in per_fold])
+                     layer_weights=_joined([fold[0].layer_weights for fold in per_fold]))
+
+
+def _joined(parts: list[LayerWeights | None]) -> LayerWeights | None:
+    """Each fold's layer weights as one LayerWeights (None for a probe that reads one layer)."""
+    if parts[0] is None:
+        return None
+    return LayerWeights(parts[0].layers, [weights for part in parts for weights in part.folds])
 
 
 def extend(observed: Candidate, null: Candidate) -> Candidate:

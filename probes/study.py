@@ -99,10 +99,12 @@ def permutation_cost(observed_seconds: float, specs: Sequence[ProbeSpec], permut
             "expected (ridge shares one decomposition across them: --classifier ridge tests in a fraction of it)")
 
 
-def selections_for(spec_names: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """A selected record per classifier, and one choosing the classifier as well when there are several."""
-    pairs = [(name, [name]) for name in spec_names]
-    return pairs + ([(SELECTED, list(spec_names))] if len(spec_names) > 1 else [])
+def selections_for(specs: Sequence[ProbeSpec]) -> list[tuple[str, list[str]]]:
+    """A selected record per classifier that reads one layer, and one choosing the classifier as well
+    when there are several. A head over every layer reads one source, the all-layers stack: choosing
+    among it alone would repeat its record, so it is chosen only beside other classifiers."""
+    pairs = [(spec.name, [spec.name]) for spec in specs if spec.reads == "layer"]
+    return pairs + ([(SELECTED, [spec.name for spec in specs])] if len(specs) > 1 else [])
 
 
 def _tested(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],

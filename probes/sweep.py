@@ -110,7 +110,7 @@ def sweep(cache: str | os.PathLike[str], probe: ProbeOptions = ProbeOptions(),
         rows = target.rows
         reader.layer(chosen[0], pooling)  # an absent pooling is said before the folds are fitted
         sources = layer_sources(reader, chosen, pooling, rows, specs)
-        result = study(sources, specs, target.labels, shared, fit, selections=selections_for([s.name for s in specs]),
+        result = study(sources, specs, target.labels, shared, fit, selections=selections_for(specs),
                        detection=Detection(detection.positive_class, detection.at_precision), progress=progress)
         classes = result.records[0].classes
         codes = np.unique(target.labels, return_inverse=True)[1]  # the codes study fitted, sorted class names

@@ -9,6 +9,7 @@ import pytest
 from conftest import planted_data, run_sweep, write_probe_cache
 
 from layerprobe.probes.cli import main
+from layerprobe.probes.output import headline_record
 from layerprobe.probes.saved_probe import load_probe
 from layerprobe.results import ALL_LAYERS, Document, Record
 
@@ -25,9 +26,10 @@ def test_the_cli_gives_one_all_layers_record_with_weights_per_fold(cache, tmp_pa
     assert main([str(cache), "--layers", "all", "--classifier", "weighted-sum", "--folds", "3", "--format", "json",
                  "--out", str(out), "--n-jobs", "1", "--quiet"]) == 0
     doc = Document.from_dict(json.loads(capsys.readouterr().out))
-    assert [(str(r.layer), r.classifier) for r in doc.results] == [("all", "weighted-sum"),
-                                                                   ("selected", "weighted-sum")]
+    # No "selected" record: choosing among the one all-layers source would repeat its record.
+    assert [(str(r.layer), r.classifier) for r in doc.results] == [("all", "weighted-sum")]
     record = doc.results[0]
+    assert headline_record(doc.results) is record
     assert record.layer.kind == ALL_LAYERS and record.to_dict()["layer"] == "all"
     weights = record.layer_weights
     assert weights.layers == [0, 1, 2, 3] and len(weights.folds) == 3
@@ -37,8 +39,6 @@ def test_the_cli_gives_one_all_layers_record_with_weights_per_fold(cache, tmp_pa
     assert record.balanced_accuracy.value > 0.8
     # The record round-trips, and a record without weights writes no key.
     assert Record.from_dict(json.loads(json.dumps(record.to_dict()))) == record
-    assert "layer_weights" not in doc.results[1].to_dict()
-    assert [pick.layer.kind for pick in doc.results[1].picked] == [ALL_LAYERS] * 3
 
 
 def test_it_takes_part_in_the_selection_and_the_permutation_test_beside_logreg(cache):
@@ -46,10 +46,15 @@ def test_it_takes_part_in_the_selection_and_the_permutation_test_beside_logreg(c
                        permutations=3)
     names = [(str(r.layer), r.classifier) for r in result.records]
     assert names == [("0", "logreg"), ("1", "logreg"), ("2", "logreg"), ("3", "logreg"), ("all", "weighted-sum"),
-                     ("selected", "logreg"), ("selected", "weighted-sum"), ("selected", "selected")]
+                     ("selected", "logreg"), ("selected", "selected")]
     assert all(r.significance is not None for r in result.records)
+    assert "layer_weights" not in result.records[-1].to_dict()
+    # The overall selection chooses between logreg's layers and the weighted sum, fold by fold.
     overall = result.records[-1]
     assert {pick.classifier for pick in overall.picked} <= {"logreg", "weighted-sum"}
+    candidates = {(r.layer, r.classifier): r for r in result.records[:5]}
+    for k, pick in enumerate(overall.picked):
+        assert overall.predictions[k] == candidates[(pick.layer, pick.classifier)].predictions[k]
     whole = result.records[4]
     # max-T over every record: the family-wise p is never below the record's own.
     assert whole.significance.p_value_fwer >= whole.significance.p_value
