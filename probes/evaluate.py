@@ -9,6 +9,7 @@ permutation null follow without a single extra fit.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -32,7 +33,8 @@ class JobResult:
     """One job's yield for its P label vectors (row 0 the observed labels when `predicted` is set);
     decision: the observed labels' (n_test, n_classes) one-vs-rest scores (detection.class_scores);
     unconverged: their fits that stopped short of the solver's tolerance (FoldOutcome.unconverged);
-    layer_weights: a head over every layer's refit weights, its one fold (None for one layer)."""
+    layer_weights: a head over every layer's refit weights, its one fold (None for one layer).
+    seconds: the wall time its fits took."""
 
     best: np.ndarray
     hits: np.ndarray
@@ -44,6 +46,7 @@ class JobResult:
     decision: np.ndarray | None = None
     unconverged: tuple[str, ...] = ()
     layer_weights: LayerWeights | None = None
+    seconds: float = 0.0
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Candidate:
     (plain candidates only). unconverged: per fold, the observed labels' fits that stopped short
     of their solver's tolerance (for a selected candidate, those of the candidate it picked).
     layer_weights: a head over every layer's weights, one list per fold (None otherwise).
+    seconds: the wall time of its jobs' fits, summed (what a permutation of it is expected to cost).
     """
 
     layer: int | str
@@ -75,6 +79,7 @@ class Candidate:
     score_kinds: list[ScoreKind] = field(default_factory=list)
     unconverged: list[tuple[str, ...]] = field(default_factory=list)
     layer_weights: LayerWeights | None = None
+    seconds: float = 0.0
 
     @property
     def warnings(self) -> list[str]:
@@ -113,15 +118,17 @@ class Plan:
 def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, fold: OuterFold, spec: ProbeSpec,
              class_weight: str, seed: int, keep_model: bool = False) -> JobResult:
     """Run `spec` on one outer fold for label vectors `codes` (P, n) and keep what the records need."""
+    started = time.perf_counter()
     outcomes = _run_spec(spec, FoldTask(X, codes, n_classes, fold.fit, fold.test, fold.selection, class_weight,
                                         seed, keep_model and observed))
+    seconds = time.perf_counter() - started
     best = np.array([outcome.scores[outcome.chosen] for outcome in outcomes])
     truth = codes[:, fold.test]
     predicted = np.stack([outcome.predicted for outcome in outcomes])
     support = np.stack([np.bincount(t, minlength=n_classes) for t in truth])
     hits = np.stack([np.bincount(t[t == p], minlength=n_classes) for t, p in zip(truth, predicted)])
     if not observed:
-        return JobResult(best, hits, support)
+        return JobResult(best, hits, support, seconds=seconds)
     first = outcomes[0]
     decision = None if first.decision is None else class_scores(first.decision, n_classes, spec.score_kind)
     weights = None
@@ -129,7 +136,7 @@ def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, f
         indices = X.indices if isinstance(X, LayerStack) else range(len(first.layer_weights))
         weights = LayerWeights([int(index) for index in indices], [first.layer_weights.tolist()])
     return JobResult(best, hits, support, first.chosen, first.scores, first.predicted, first.model, decision,
-                     first.unconverged, weights)
+                     first.unconverged, weights, seconds)
 
 
 def _run_spec(spec: ProbeSpec, task: FoldTask) -> list[FoldOutcome]:
@@ -205,14 +212,15 @@ def candidate(layer: int | str, spec: ProbeSpec, plan: Plan, results: dict[tuple
     starts = range(0, len(plan.codes), spec.batch)
     per_fold = [[results.pop((key, k, start)) for start in starts] for k in range(len(plan.folds.outer))]
     stack = lambda name: np.stack([np.concatenate([getattr(r, name) for r in fold]) for fold in per_fold])
+    seconds = sum(r.seconds for fold in per_fold for r in fold)
     if not plan.first_observed:
-        return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"), [], [])
+        return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"), [], [], seconds=seconds)
     return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"),
                      [fold[0].predicted for fold in per_fold], [spec.grid[fold[0].chosen] for fold in per_fold],
                      grid=spec.grid, scores=[fold[0].scores for fold in per_fold],
                      decisions=[fold[0].decision for fold in per_fold], score_kinds=[spec.score_kind] * len(per_fold),
                      unconverged=[fold[0].unconverged for fold in per_fold],
-                     layer_weights=_joined([fold[0].layer_weights for fold in per_fold]))
+                     layer_weights=_joined([fold[0].layer_weights for fold in per_fold]), seconds=seconds)
 
 
 def _joined(parts: list[LayerWeights | None]) -> LayerWeights | None:
