@@ -89,3 +89,28 @@ def test_a_report_of_the_weighted_sum_alone_has_no_layer_curve_and_does_not_fail
     assert report_main([str(out)]) == 0
     assert (out / "confusion_best_layer.png").is_file() and (out / "report.html").is_file()
     assert not (out / "layer_curve.png").exists() and not (out / "per_class_recall.png").exists()
+
+
+@pytest.fixture
+def saved(cache, tmp_path):
+    """A weighted sum over layers 1 and 2 of the cache, saved (models/all_weighted-sum.npz)."""
+    out = tmp_path / "run"
+    assert main([str(cache), "--layers", "1,2", "--classifier", "weighted-sum", "--folds", "3", "--out", str(out),
+                 "--save-model", "--n-jobs", "1", "--quiet"]) == 0
+    return out / "models" / "all_weighted-sum.npz"
+
+
+@pytest.mark.parametrize("stored, why", [
+    ({0: 12, 1: 12, 3: 12}, "{probe} mixes layers 1-2; the cache lacks layer(s) 2 (stored layers: 0-1,3)"),
+    ({1: 12, 2: 8}, "{probe} expects 12 dims in each of its layers; in the cache layer 2 has 8"),
+])
+def test_predict_refuses_a_cache_without_the_layers_it_mixes(saved, tmp_path, capsys, stored, why):
+    labels, groups, _ = planted_data(per_cell=4, dim=12)
+    rng = np.random.default_rng(0)
+    other = write_probe_cache(tmp_path / "other.h5", {index: rng.normal(size=(len(labels), dims))
+                                                      for index, dims in stored.items()}, labels, groups)
+    capsys.readouterr()
+    assert main([str(other), "--predict", str(saved), "--out", str(tmp_path / "predicted")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {why.format(probe=saved)}"
+    assert not (tmp_path / "predicted" / "predictions.csv").exists()
