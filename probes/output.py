@@ -116,7 +116,8 @@ def table(doc: Document, first_column: str = "layer") -> str:
     if top is not None:
         picks = ", ".join(f"{p.layer}" + (f" ({p.classifier})" if top.classifier == SELECTED else "")
                           for p in top.picked or [])
-        lines.append(f"{name}: chosen inside each training part, per fold: {picks}")
+        if top.picked:  # a head over every layer chose none
+            lines.append(f"{name}: chosen inside each training part, per fold: {picks}")
         if top.roc_auc:
             lines.append(f"{name}: {detection_line(top)}")
     return "\n".join(lines)

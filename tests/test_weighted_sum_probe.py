@@ -3,6 +3,7 @@ weights per fold, its part in the selection and the permutation test, and its sa
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,7 +12,9 @@ from conftest import planted_data, run_sweep, write_probe_cache
 from layerprobe.probes.cli import main
 from layerprobe.probes.output import headline_record
 from layerprobe.probes.saved_probe import load_probe
-from layerprobe.results import ALL_LAYERS, Document, Record
+from layerprobe.probes.output import with_interval
+from layerprobe.report.layer_weights import heaviest_run, weight_place
+from layerprobe.results import ALL_LAYERS, Document, LayerWeights, Record
 
 
 @pytest.fixture
@@ -89,6 +92,25 @@ def test_a_report_of_the_weighted_sum_alone_has_no_layer_curve_and_does_not_fail
     assert report_main([str(out)]) == 0
     assert (out / "confusion_best_layer.png").is_file() and (out / "report.html").is_file()
     assert not (out / "layer_curve.png").exists() and not (out / "per_class_recall.png").exists()
+    # Its weights are drawn, and the headline puts the weighted sum forward: no layer was chosen.
+    assert (out / "layer_weights.png").is_file()
+    record = Document.from_dict(json.loads((out / "probe_results.json").read_text())).results[0]
+    markdown = (out / "report.md").read_text()
+    assert f"| weighted sum of layers 0-3 | {with_interval(record.balanced_accuracy)} |" in markdown
+    place = weight_place(record)
+    assert f"- The weighted sum of layers 0-3 (it reads every layer: no layer is chosen) reaches UAR " \
+           f"{with_interval(record.balanced_accuracy)}" in markdown
+    assert f"- Its weight sits mostly on {place}.\n" in markdown and place.startswith(("layer 1 ", "layer 2 "))
+
+
+def test_the_weight_sits_on_the_fewest_adjacent_layers_holding_half_of_it():
+    weights = LayerWeights([0, 3, 6, 9, 12], [[0.05, 0.15, 0.4, 0.3, 0.1], [0.05, 0.25, 0.2, 0.4, 0.1]])
+    # Mean 0.05, 0.2, 0.3, 0.35, 0.1: no single layer holds half; of the pairs, 6-9 holds 65%.
+    assert heaviest_run(weights) == ([6, 9], pytest.approx(0.65))
+    assert heaviest_run(LayerWeights([4, 5, 6], [[0.1, 0.2, 0.7]])) == ([6], pytest.approx(0.7))
+    # Ties in length go to the heavier run: 1-2 (0.55) over 0-1 (0.5).
+    assert heaviest_run(LayerWeights([0, 1, 2, 3], [[0.25, 0.25, 0.3, 0.2]])) == ([1, 2], pytest.approx(0.55))
+    assert weight_place(SimpleNamespace(layer_weights=weights)) == "layers 6,9 (65% on average over the 2 folds)"
 
 
 @pytest.fixture
