@@ -114,9 +114,9 @@ def table(doc: Document, first_column: str = "layer") -> str:
         lines.append(f"{str(record.layer):>8}  {record.classifier:<17}  {cells}{p}".rstrip())
     lines.append(f"pooled out-of-fold value [{interval_method(first.accuracy)}]")
     if top is not None:
-        picks = ", ".join(f"{p.layer}" + (f" ({p.classifier})" if top.classifier == SELECTED else "")
-                          for p in top.picked or [])
         if top.picked:  # a head over every layer chose none
+            picks = ", ".join(f"{p.layer}" + (f" ({p.classifier})" if top.classifier == SELECTED else "")
+                              for p in top.picked)
             lines.append(f"{name}: chosen inside each training part, per fold: {picks}")
         if top.roc_auc:
             lines.append(f"{name}: {detection_line(top)}")

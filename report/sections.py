@@ -25,12 +25,11 @@ def title(inputs: RunInputs) -> str:
 
 
 def report_blocks(inputs: RunInputs, figures: list[Image]) -> list[Block]:
-    """The whole report: headline, dataset, encoder, layers, per-class scores, baselines, comparison,
-    warnings, timings, figures."""
+    """The whole report: the one-glance table, headline, dataset, encoder, layers, per-class scores,
+    baselines, comparison, warnings, timings, figures."""
     return [Heading(title(inputs), level=1), *summary_table(inputs), *headline(inputs), *dataset(inputs),
-            *encoder(inputs),
-            *layer_table(inputs), *per_class_table(inputs), *baseline_table(inputs), *comparison(inputs),
-            *warnings(inputs), *timings(inputs), Heading("Figures"), *figures]
+            *encoder(inputs), *layer_table(inputs), *per_class_table(inputs), *baseline_table(inputs),
+            *comparison(inputs), *warnings(inputs), *timings(inputs), Heading("Figures"), *figures]
 
 
 def headline(inputs: RunInputs) -> list[Block]:
