@@ -44,9 +44,19 @@ def test_the_cli_gives_one_all_layers_record_with_weights_per_fold(cache, tmp_pa
     assert Record.from_dict(json.loads(json.dumps(record.to_dict()))) == record
 
 
-def test_it_takes_part_in_the_selection_and_the_permutation_test_beside_logreg(cache):
+def test_it_takes_part_in_the_selection_and_the_permutation_test_beside_logreg(cache, monkeypatch):
+    from layerprobe.probes import study
+
+    estimated = []
+    real = study.permutation_cost
+    monkeypatch.setattr(study, "permutation_cost", lambda *args: estimated.append(args) or real(*args))
     result = run_sweep(cache, layers="all", classifiers=["logreg", "weighted-sum"], folds=3, n_jobs=1,
                        permutations=3)
+    # The cost estimate weighs each probe by the time its own fits took in the observed run (one
+    # worker: its fits lie within that run's wall time).
+    (observed, seconds, specs, permutations), = estimated
+    assert set(seconds) == {"logreg", "weighted-sum"} and min(seconds.values()) > 0
+    assert sum(seconds.values()) <= observed and permutations == 3
     names = [(str(r.layer), r.classifier) for r in result.records]
     assert names == [("0", "logreg"), ("1", "logreg"), ("2", "logreg"), ("3", "logreg"), ("all", "weighted-sum"),
                      ("selected", "logreg"), ("selected", "selected")]
