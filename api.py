@@ -159,10 +159,13 @@ def probe(
     layers : "all" (default), an index, a list, or "3,6,9" / "3-9".
     pooling : the stored pooling probed: "mean" (default), "std", "max", or several joined by "+"
         ("mean+std": their vectors concatenated, statistics pooling).
-    classifiers : "logreg", "linear-svm", "ridge", "mlp", a list of them, or "all" (default: the three
-        linear ones; mlp, minutes a layer, is asked for by name).
-    save_model : also refit each probe on all clips and save it as OUT/models/layerNN_CLASSIFIER.npz,
-        and the selected one as OUT/models/selected.npz (needs `out`; default False).
+    classifiers : "logreg", "linear-svm", "ridge", "mlp", "weighted-sum", a list of them, or "all"
+        (default: the three linear ones; mlp, minutes a layer, and weighted-sum are asked for by name).
+        weighted-sum learns softmax weights over the chosen layers with a logistic head (SUPERB's
+        protocol): one record whose layer is "all", with its layer weights per outer fold.
+    save_model : also refit each probe on all clips and save it as OUT/models/layerNN_CLASSIFIER.npz
+        (all_weighted-sum.npz for the weighted sum), and the selected one as OUT/models/selected.npz
+        (needs `out`; default False).
     solver : "fast" (default, the probes' own solvers) or "reference" (the scikit-learn fits they are
         tested against).
     cv : "auto" (default: the dataset's split when train and test share no group, else grouped CV,

@@ -383,8 +383,10 @@ class ProbeOptions(OptionGroup):
     pooling: str = option("mean", "the stored pooling probed: mean, std, max, or several joined by + (mean+std: "
                                   "their vectors concatenated, statistics pooling)", metavar="NAME[+NAME]")
     classifiers: str | Sequence[str] = option(
-        ("logreg", "linear-svm", "ridge"), "linear classifiers, comma-separated (or all), each in a Pipeline with "
-        "StandardScaler", flags=("--classifier", "--classifiers"),
+        ("logreg", "linear-svm", "ridge"), "probes, comma-separated (or all: logreg, linear-svm, ridge), each after "
+        "a StandardScaler fitted on the fitting rows; by name also mlp, and weighted-sum: softmax weights over the "
+        "chosen layers (each standardized) and a logistic head trained jointly (SUPERB's protocol), one record "
+        "'all' with its layer weights per fold", flags=("--classifier", "--classifiers"),
         choices=Registered("classifier", every="classifier in all"), many=True, metavar="NAMES")
     save_model: bool = option(False, "also refit each probe on all clips and save it as "
                                      "OUT/models/layerNN_CLASSIFIER.npz, and the selected one as "

@@ -56,7 +56,7 @@ def one(design: str, index: int, signal: float, permutations: int) -> tuple[floa
     X, labels, groups, cv = dataset(design, index, signal)
     folds = outer_folds(labels, groups, cv=cv, seed=index)
     result = study([(0, lambda: X)], classifier_specs("ridge"), labels, folds,
-                   FitOptions(permutations=permutations, n_jobs=1), selections=selections_for(["ridge"]))
+                   FitOptions(permutations=permutations, n_jobs=1), selections=selections_for(classifier_specs("ridge")))
     test = result.records[0].significance
     return test.p_value, test.p_value_fwer, test.permutation_observed, test.null_mean
 

@@ -24,6 +24,18 @@ Measured 2026-12-02 on the 2-core machine shared by seven sessions (load average
 (before: the path upward from uniform weights at every C, standardizing on the fly, 2.26x wall,
 2.08x CPU on the same fold.) The weights chosen on that fold: 0.09, 0.26, 0.34, 0.26, 0.05 on
 layers 4-8, at C = 0.1.
+
+Re-measured 2026-12-02 16:25-16:30 UTC, all 5 folds, OMP_NUM_THREADS=1, on the same 2-core machine
+(load average 0.4 at the start, about 8 by the end from other sessions' jobs), probes/weighted_sum.py
+as at commit c1c10ab:
+
+    logreg, 13 layers: 73.9 s wall, 58.6 s CPU on 5 fold(s); best layer 7 UAR 0.941
+    weighted sum     : 78.1 s wall, 53.5 s CPU on 5 fold(s); UAR 1.000
+    ratio weighted sum / 13-layer logreg: 1.06x wall, 0.91x CPU
+    peak memory 623 MiB
+
+(--folds 2 in the same session, before the load rose: 23.9 s against 23.9 s, 1.00x wall and CPU.)
+The Speech-Commands size was not re-measured.
 """
 from __future__ import annotations
 

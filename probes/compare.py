@@ -153,7 +153,7 @@ def compare_encoders(inputs: Sequence[str | os.PathLike[str]], options: CompareO
         encoders = []
         for name, reader, chosen, these, target in zip(names, readers, layers, rows, targets):
             result = study(layer_sources(reader, chosen, options.pooling, these, specs), specs, joined.labels, folds,
-                           fit, selections=selections_for([spec.name for spec in specs]),
+                           fit, selections=selections_for(specs),
                            detection=Detection(detection.positive_class, detection.at_precision), progress=progress,
                            progress_label=f"{name} fits")
             notes += [f"{name}: {note}" for note in result.notes]

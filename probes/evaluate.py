@@ -9,6 +9,7 @@ permutation null follow without a single extra fit.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -20,7 +21,7 @@ from layerprobe.probes.detection import ScoreKind, class_scores
 from layerprobe.probes.layer_stack import LayerStack
 from layerprobe.probes.protocols import Folds, OuterFold
 from layerprobe.probes.spec import FoldOutcome, FoldTask, Model, ProbeSpec
-from layerprobe.results import ALL_LAYERS, Source
+from layerprobe.results import ALL_LAYERS, LayerWeights, Source
 
 SELECTED = "selected"
 # The distinct non-convergence notes a record's warning quotes; the rest are counted.
@@ -32,7 +33,8 @@ class JobResult:
     """One job's yield for its P label vectors (row 0 the observed labels when `predicted` is set);
     decision: the observed labels' (n_test, n_classes) one-vs-rest scores (detection.class_scores);
     unconverged: their fits that stopped short of the solver's tolerance (FoldOutcome.unconverged);
-    layer_weights: a head over every layer's refit weights, by layer index (None for one layer)."""
+    layer_weights: a head over every layer's refit weights, its one fold (None for one layer).
+    seconds: the wall time its fits took."""
 
     best: np.ndarray
     hits: np.ndarray
@@ -43,7 +45,8 @@ class JobResult:
     model: Model | None = None
     decision: np.ndarray | None = None
     unconverged: tuple[str, ...] = ()
-    layer_weights: dict[int, float] | None = None
+    layer_weights: LayerWeights | None = None
+    seconds: float = 0.0
 
 
 @dataclass
@@ -58,7 +61,8 @@ class Candidate:
     grid and scores: the probe's grid and the observed selection score of each point per fold
     (plain candidates only). unconverged: per fold, the observed labels' fits that stopped short
     of their solver's tolerance (for a selected candidate, those of the candidate it picked).
-    layer_weights: per fold, a head over every layer's weights by layer index (None otherwise).
+    layer_weights: a head over every layer's weights, one list per fold (None otherwise).
+    seconds: the wall time of its jobs' fits, summed (what a permutation of it is expected to cost).
     """
 
     layer: int | str
@@ -74,7 +78,8 @@ class Candidate:
     decisions: list[np.ndarray] = field(default_factory=list)
     score_kinds: list[ScoreKind] = field(default_factory=list)
     unconverged: list[tuple[str, ...]] = field(default_factory=list)
-    layer_weights: list[dict[int, float]] | None = None
+    layer_weights: LayerWeights | None = None
+    seconds: float = 0.0
 
     @property
     def warnings(self) -> list[str]:
@@ -113,23 +118,25 @@ class Plan:
 def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, fold: OuterFold, spec: ProbeSpec,
              class_weight: str, seed: int, keep_model: bool = False) -> JobResult:
     """Run `spec` on one outer fold for label vectors `codes` (P, n) and keep what the records need."""
+    started = time.perf_counter()
     outcomes = _run_spec(spec, FoldTask(X, codes, n_classes, fold.fit, fold.test, fold.selection, class_weight,
                                         seed, keep_model and observed))
+    seconds = time.perf_counter() - started
     best = np.array([outcome.scores[outcome.chosen] for outcome in outcomes])
     truth = codes[:, fold.test]
     predicted = np.stack([outcome.predicted for outcome in outcomes])
     support = np.stack([np.bincount(t, minlength=n_classes) for t in truth])
     hits = np.stack([np.bincount(t[t == p], minlength=n_classes) for t, p in zip(truth, predicted)])
     if not observed:
-        return JobResult(best, hits, support)
+        return JobResult(best, hits, support, seconds=seconds)
     first = outcomes[0]
     decision = None if first.decision is None else class_scores(first.decision, n_classes, spec.score_kind)
     weights = None
     if first.layer_weights is not None:
         indices = X.indices if isinstance(X, LayerStack) else range(len(first.layer_weights))
-        weights = {int(index): float(w) for index, w in zip(indices, first.layer_weights)}
+        weights = LayerWeights([int(index) for index in indices], [first.layer_weights.tolist()])
     return JobResult(best, hits, support, first.chosen, first.scores, first.predicted, first.model, decision,
-                     first.unconverged, weights)
+                     first.unconverged, weights, seconds)
 
 
 def _run_spec(spec: ProbeSpec, task: FoldTask) -> list[FoldOutcome]:
@@ -205,15 +212,22 @@ def candidate(layer: int | str, spec: ProbeSpec, plan: Plan, results: dict[tuple
     starts = range(0, len(plan.codes), spec.batch)
     per_fold = [[results.pop((key, k, start)) for start in starts] for k in range(len(plan.folds.outer))]
     stack = lambda name: np.stack([np.concatenate([getattr(r, name) for r in fold]) for fold in per_fold])
+    seconds = sum(r.seconds for fold in per_fold for r in fold)
     if not plan.first_observed:
-        return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"), [], [])
+        return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"), [], [], seconds=seconds)
     return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"),
                      [fold[0].predicted for fold in per_fold], [spec.grid[fold[0].chosen] for fold in per_fold],
                      grid=spec.grid, scores=[fold[0].scores for fold in per_fold],
                      decisions=[fold[0].decision for fold in per_fold], score_kinds=[spec.score_kind] * len(per_fold),
                      unconverged=[fold[0].unconverged for fold in per_fold],
-                     layer_weights=None if per_fold[0][0].layer_weights is None
-                     else [fold[0].layer_weights for fold in per_fold])
+                     layer_weights=_joined([fold[0].layer_weights for fold in per_fold]), seconds=seconds)
+
+
+def _joined(parts: list[LayerWeights | None]) -> LayerWeights | None:
+    """Each fold's layer weights as one LayerWeights (None for a probe that reads one layer)."""
+    if parts[0] is None:
+        return None
+    return LayerWeights(parts[0].layers, [weights for part in parts for weights in part.folds])
 
 
 def extend(observed: Candidate, null: Candidate) -> Candidate:

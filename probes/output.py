@@ -8,7 +8,7 @@ from pathlib import Path
 from layerprobe.atomic_write import writable_folder, write_text_atomic
 from layerprobe.probes.forecast import forecast_sentence
 from layerprobe.probes.sweep import Sweep
-from layerprobe.results import SELECTED, Comparison, DetectionMetric, Document, Metric, Record, Side
+from layerprobe.results import ALL_LAYERS, SELECTED, Comparison, DetectionMetric, Document, Metric, Record, Side
 
 RESULTS_FILE = "probe_results.json"
 # The metrics every table shows, with the titles people read.
@@ -65,10 +65,12 @@ def write_results(doc: Document | Comparison, out_dir: str | os.PathLike[str], n
 
 
 def headline_record(records: list[Record]) -> Record | None:
-    """The record a headline puts forward: the layer (and classifier) chosen inside each training part."""
+    """The record a headline puts forward: the layer (and classifier) chosen inside each training part;
+    for a run of a head over every layer alone (which chooses no layer), its record."""
     selected = [record for record in records if record.layer.kind == SELECTED]
     overall = [record for record in selected if record.classifier == SELECTED]
-    return (overall or selected or [None])[0]
+    heads = [record for record in records if record.layer.kind == ALL_LAYERS]
+    return (overall or selected or heads or [None])[0]
 
 
 def protocol_line(doc: Document) -> str:
@@ -113,9 +115,10 @@ def table(doc: Document, first_column: str = "layer") -> str:
         lines.append(f"{str(record.layer):>8}  {record.classifier:<17}  {cells}{p}".rstrip())
     lines.append(f"pooled out-of-fold value [{interval_method(first.accuracy)}]")
     if top is not None:
-        picks = ", ".join(f"{p.layer}" + (f" ({p.classifier})" if top.classifier == SELECTED else "")
-                          for p in top.picked or [])
-        lines.append(f"{name}: chosen inside each training part, per fold: {picks}")
+        if top.picked:  # a head over every layer chose none
+            picks = ", ".join(f"{p.layer}" + (f" ({p.classifier})" if top.classifier == SELECTED else "")
+                              for p in top.picked)
+            lines.append(f"{name}: chosen inside each training part, per fold: {picks}")
         if top.roc_auc:
             lines.append(f"{name}: {detection_line(top)}")
         if top.learning_curve:

@@ -16,7 +16,7 @@ from layerprobe.probes.intervals import (
 from layerprobe.probes.metrics import METRICS, chance_levels, class_counts, confusion, per_class, scores
 from layerprobe.probes.protocols import Folds
 from layerprobe.results import (
-    DetectionMetric, DetectionNote, FoldPredictions, LayerWeights, Metric, PerClass, Pick, RecallAtPrecision, Record,
+    DetectionMetric, DetectionNote, FoldPredictions, Metric, PerClass, Pick, RecallAtPrecision, Record,
     Source,
 )
 
@@ -63,17 +63,9 @@ def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, c
         per_class=PerClass.from_dict(counts["per_class"]), confusion_matrix=counts["confusion_matrix"],
         chance=chance_levels(codes, folds.splits, K), params=c.params, predictions=predictions, **found,
         C=[params.get("C") for params in c.params] if any("C" in params for params in c.params) else None,
-        picked=_picks(c), never_predicted=never, layer_weights=_layer_weights(c),
+        picked=_picks(c), never_predicted=never, layer_weights=c.layer_weights,
         warnings=([never_predicted_warning(c, never, class_weight)] if never else []) + grid_edge_warnings(c)
         + [f"{_describe(c)}: {line}" for line in c.warnings])
-
-
-def _layer_weights(c: Candidate) -> LayerWeights | None:
-    """A head over every layer's weights per fold, layers in the order of the first fold's."""
-    if not c.layer_weights:
-        return None
-    layers = list(c.layer_weights[0])
-    return LayerWeights(layers, [[fold[layer] for layer in layers] for fold in c.layer_weights])
 
 
 def _picks(c: Candidate) -> list[Pick] | None:

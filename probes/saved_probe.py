@@ -20,6 +20,7 @@ import pandas as pd
 from layerprobe.atomic_write import atomic_path
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
+from layerprobe.layer_spec import format_layers
 from layerprobe.probes.predictions import score_columns, threshold_column
 from layerprobe.probes.registry import probe_names, probe_spec
 from layerprobe.probes.spec import Declared, LinearModel, Model, finite_scaling
@@ -162,7 +163,17 @@ def _features(probe: SavedProbe, reader: CacheReader, pooling: str, name: str) -
     if not isinstance(layers, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in layers) \
             or len(layers) != getattr(probe.model, "n_layers", -1):
         raise UserError(f"{name} reads every layer but its meta does not list the layers its weights are for")
-    return [reader.layer(index, pooling) for index in layers]
+    missing = [index for index in layers if index not in reader.layers]
+    if missing:
+        raise UserError(f"{name} mixes layers {format_layers(layers)}; the cache lacks layer(s) "
+                        f"{format_layers(missing)} (stored layers: {format_layers(reader.layers)})")
+    matrices = [reader.layer(index, pooling) for index in layers]
+    wrong = [f"layer {index} has {matrix.shape[1]}" for index, matrix in zip(layers, matrices)
+             if matrix.shape[1] != probe.model.dims]
+    if wrong:
+        raise UserError(f"{name} expects {probe.model.dims} dims in each of its layers; in the cache "
+                        f"{', '.join(wrong)}")
+    return matrices
 
 
 def predict_cache(probe: SavedProbe, cache: str | os.PathLike[str], force: bool = False, *,

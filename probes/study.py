@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -74,7 +74,7 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
     records = [record(c, codes, classes, folds, class_weight, detection) for c in everything]
     if permutations:
         test_folds, folds_note = permutation_folds(folds, kind)
-        cost = permutation_cost(observed_seconds, specs, permutations)
+        cost = permutation_cost(observed_seconds, fit_seconds(candidates), specs, permutations)
         if progress and cost:
             print(cost, file=sys.stderr)
         tested = _tested(sources, specs, candidates, codes, test_folds, kind, permutations, plan, n_jobs, progress,
@@ -84,14 +84,27 @@ def study(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: 
     return Study(records, notes)
 
 
-def permutation_cost(observed_seconds: float, specs: Sequence[ProbeSpec], permutations: int) -> str | None:
+def fit_seconds(candidates: Sequence[Candidate]) -> dict[str, float]:
+    """The seconds each probe's fits took in the observed run, summed over its sources and folds."""
+    seconds: dict[str, float] = {}
+    for c in candidates:
+        seconds[c.classifier] = seconds.get(c.classifier, 0.0) + c.seconds
+    return seconds
+
+
+def permutation_cost(observed_seconds: float, seconds: Mapping[str, float], specs: Sequence[ProbeSpec],
+                     permutations: int) -> str | None:
     """One line announcing the permutations' expected time when it exceeds a few minutes, else None.
 
-    Probes that refit per label vector (batch 1: logreg, linear-svm) cost one observed run each;
-    a batched probe (ridge) shares its decompositions across them and is left out of the estimate.
+    observed_seconds: the observed run's wall time; seconds: each probe's fit time in it (fit_seconds).
+    A probe that refits per label vector (batch 1: logreg, linear-svm, mlp, weighted-sum) costs its
+    share of the observed run's fit time once per permutation: the weighted sum, one fit over every
+    layer, weighs what its fits took, not what one layer's would. A batched probe (ridge) shares its
+    decompositions across them and is left out of the estimate.
     """
     refitting = [spec.name for spec in specs if spec.batch == 1]
-    share = len(refitting) / len(specs)
+    total = sum(seconds.get(spec.name, 0.0) for spec in specs)
+    share = sum(seconds.get(name, 0.0) for name in refitting) / total if total > 0 else len(refitting) / len(specs)
     expected = observed_seconds * share * permutations
     if expected < ANNOUNCE_SECONDS:
         return None
@@ -99,10 +112,12 @@ def permutation_cost(observed_seconds: float, specs: Sequence[ProbeSpec], permut
             "expected (ridge shares one decomposition across them: --classifier ridge tests in a fraction of it)")
 
 
-def selections_for(spec_names: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """A selected record per classifier, and one choosing the classifier as well when there are several."""
-    pairs = [(name, [name]) for name in spec_names]
-    return pairs + ([(SELECTED, list(spec_names))] if len(spec_names) > 1 else [])
+def selections_for(specs: Sequence[ProbeSpec]) -> list[tuple[str, list[str]]]:
+    """A selected record per classifier that reads one layer, and one choosing the classifier as well
+    when there are several. A head over every layer reads one source, the all-layers stack: choosing
+    among it alone would repeat its record, so it is chosen only beside other classifiers."""
+    pairs = [(spec.name, [spec.name]) for spec in specs if spec.reads == "layer"]
+    return pairs + ([(SELECTED, [spec.name for spec in specs])] if len(specs) > 1 else [])
 
 
 def _tested(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], specs: Sequence[ProbeSpec],

@@ -114,7 +114,7 @@ def sweep(cache: str | os.PathLike[str], probe: ProbeOptions = ProbeOptions(),
         reader.layer(chosen[0], pooling)  # an absent pooling is said before the folds are fitted
         sources = layer_sources(reader, chosen, pooling, rows, specs)
         draws = curve_draws(shared, target.labels, curve)
-        selections = selections_for([s.name for s in specs])
+        selections = selections_for(specs)
         chosen_detection = Detection(detection.positive_class, detection.at_precision)
         result = study(sources, specs, target.labels, shared, fit, selections=selections, detection=chosen_detection,
                        progress=progress)

@@ -10,6 +10,7 @@ from layerprobe.probes.output import interval_method
 from layerprobe.report import plots
 from layerprobe.report.curve_figure import curve_figures
 from layerprobe.report.document import Image, to_html, to_markdown
+from layerprobe.report.layer_weights import weights_images
 from layerprobe.report.run_dir import RunInputs, read_run_dir
 from layerprobe.report.sections import report_blocks, title
 from layerprobe.report.selection import best_baseline, best_layer, curve_records
@@ -21,7 +22,8 @@ PR_CURVE_FILE = "precision_recall_best_layer.png"
 def write_report(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """Write the comparison report into RUN_DIR and return the written paths by file name:
     report.md, report.html, results.json, layer_curve.png, confusion_best_layer.png,
-    per_class_recall.png, and precision_recall_best_layer.png for two classes. Raises UserError
+    per_class_recall.png, layer_weights.png with a weighted sum of layers, and
+    precision_recall_best_layer.png for two classes. Raises UserError
     when RUN_DIR or its probe_results.json is missing."""
     inputs = read_run_dir(run_dir)
     figures = draw_figures(inputs)
@@ -39,16 +41,18 @@ def write_report(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
 
 
 def draw_figures(inputs: RunInputs) -> list[Image]:
-    """The figures, written into the run folder, with their captions: the layer curve, the confusion
-    matrix, per-class recall, and for two classes the precision-recall curve."""
+    """The figures, written into the run folder, with their captions: the layer curve, the weighted sum's
+    layer weights, the confusion matrix, per-class recall, and for two classes the precision-recall curve."""
     directory = inputs.directory
     records = curve_records(inputs.layer_records)
     top = best_layer(inputs.layer_records, inputs.comparison)
     # The baseline the headline and the paired test use, not the best row seen afterwards.
     baseline = best_baseline(inputs.baseline_records, inputs.comparison)
     confusion = plots.confusion_matrix(top, directory / "confusion_best_layer.png")
-    figures = [Image(confusion, "Confusion matrix of the layer chosen inside each training part, over all test "
-                                "folds, rows normalized (counts in brackets).")]
+    # The weighted sum's layer weights come beside the layer curve (first, without one).
+    figures = [*weights_images(inputs.layer_records, directory),
+               Image(confusion, "Confusion matrix of the layer chosen inside each training part, over all test "
+                                 "folds, rows normalized (counts in brackets).")]
     # A run of heads that read every layer at once (the weighted sum alone) has no per-layer curve.
     if records:
         curve = plots.layer_curve(records, [baseline] if baseline else [], top, directory / "layer_curve.png")

@@ -6,11 +6,13 @@ from pathlib import Path
 from layerprobe.layer_spec import format_layers
 from layerprobe.probes.output import COLUMNS, detection_headline, interval_method, pooled_and_fold_mean, with_interval
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
+from layerprobe.report.layer_weights import weight_place, weighted_sum_name, weighted_sum_record, weights_sentence
 from layerprobe.report.learning_curve import curve_section
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
 from layerprobe.report.selection import (RANKING, best_baseline, best_layer, chance_level, curve_records, find,
                                          picks_summary)
-from layerprobe.results import CHANCE, LAYER, Comparison, Document, Metric, Record, RunFacts
+from layerprobe.report.summary import summary_table
+from layerprobe.results import ALL_LAYERS, CHANCE, LAYER, Comparison, Document, Metric, Record, RunFacts
 
 TITLES = dict(COLUMNS)
 CLASS_TITLES = {"precision": "precision", "recall": "recall", "f1": "F1", "roc_auc": "ROC-AUC",
@@ -24,37 +26,49 @@ def title(inputs: RunInputs) -> str:
 
 
 def report_blocks(inputs: RunInputs, figures: list[Image]) -> list[Block]:
-    """The whole report: headline, dataset, encoder, layers, per-class scores, baselines, comparison,
-    warnings, timings, figures."""
-    return [Heading(title(inputs), level=1), *headline(inputs), *dataset(inputs), *encoder(inputs),
-            *layer_table(inputs), *per_class_table(inputs), *baseline_table(inputs), *comparison(inputs),
-            *curve_section(inputs), *warnings(inputs), *timings(inputs), Heading("Figures"), *figures]
+    """The whole report: the one-glance table, headline, dataset, encoder, layers, per-class scores,
+    baselines, comparison, learning curves, warnings, timings, figures."""
+    return [Heading(title(inputs), level=1), *summary_table(inputs), *headline(inputs), *dataset(inputs),
+            *encoder(inputs), *layer_table(inputs), *per_class_table(inputs), *baseline_table(inputs),
+            *comparison(inputs), *curve_section(inputs), *warnings(inputs), *timings(inputs), Heading("Figures"),
+            *figures]
 
 
 def headline(inputs: RunInputs) -> list[Block]:
-    """The honest result in plain sentences: the protocol, the selected layer's score with its interval
-    (for two classes its average precision and recall at the asked precision first), the selected
-    baseline's, chance, the paired test and whether the family-wise test holds."""
+    """The honest result as short bullets, one point each: the protocol, the selected layer's score
+    with its interval (for two classes its average precision and recall at the asked precision first),
+    the weighted sum of layers when run, the selected baseline's, chance, the paired test and whether
+    the family-wise test holds."""
     probe = inputs.probe
     top = best_layer(inputs.layer_records, inputs.comparison)
     chance, kind = chance_level(top, RANKING)
-    sentences = []
+    items = []
     if probe.leak:
-        sentences.append(f"Warning: {probe.leak}.")
-    sentences.append(f"Protocol: {probe.protocol}, {probe.protocol_reason}; hyperparameters chosen by {top.selection}.")
-    sentences.append(f"The layer chosen inside each training part ({picks_summary(top)}) reaches {_lead(top)}UAR "
-                     f"{with_interval(top.metric(RANKING))} and accuracy {with_interval(top.accuracy)}"
-                     f"{_interval_clause(top.accuracy)}.")
+        items.append(f"Warning: {probe.leak}.")
+    items.append(f"Protocol: {probe.protocol}, {probe.protocol_reason}; hyperparameters chosen by {top.selection}.")
+    items.append(f"{_put_forward(top)} reaches {_lead(top)}UAR {with_interval(top.metric(RANKING))} and accuracy "
+                 f"{with_interval(top.accuracy)}{_interval_clause(top.accuracy)}.")
     if top.never_predicted:
         remedy = " (--class-weight balanced weighs every class equally)" if top.class_weight == "none" else ""
-        sentences.append(f"It never predicts class(es) {', '.join(top.never_predicted)}{remedy}.")
+        items.append(f"It never predicts class(es) {', '.join(top.never_predicted)}{remedy}.")
+    heads = weighted_sum_record(inputs.layer_records)
+    if heads is not None:
+        items.append(f"Its weight sits mostly on {weight_place(heads)}." if heads is top else weights_sentence(heads))
     baseline = best_baseline(inputs.baseline_records, inputs.comparison)
     against = (f"the baseline chosen the same way ({picks_summary(baseline)}) reaches {_lead(baseline)}UAR "
                f"{with_interval(baseline.metric(RANKING))}; " if baseline else "no baseline was run; ")
-    sentences.append(f"For comparison, {against}chance ({kind}) is UAR {chance:.3f}.")
-    sentences.append(_test_sentence(inputs.comparison))
-    sentences.append(_family_sentence(top, probe))
-    return [Paragraph(" ".join(sentences))]
+    items.append(f"For comparison, {against}chance ({kind}) is UAR {chance:.3f}.")
+    items.append(_test_sentence(inputs.comparison))
+    items.append(_family_sentence(top, probe))
+    return [Bullets(items)]
+
+
+def _put_forward(top: Record) -> str:
+    """What the headline's record is: the layer chosen inside each training part, or a head over every
+    layer, which chooses none (a run of the weighted sum alone)."""
+    if top.layer.kind == ALL_LAYERS:
+        return f"The {weighted_sum_name(top)} (it reads every layer: no layer is chosen)"
+    return f"The layer chosen inside each training part ({picks_summary(top)})"
 
 
 def _lead(record: Record) -> str:

@@ -227,3 +227,11 @@ def bare_record(layer: int | str = 0, classifier: str = "logreg", **fields):
                     classes=[], accuracy=empty, balanced_accuracy=empty, macro_f1=empty,
                     per_class=PerClass([], [], [], []), confusion_matrix=[], chance={}, params=[], predictions=[])
     return Record(layer=Source.of(layer), classifier=classifier, **{**defaults, **fields})
+
+
+def report_headline(markdown: str) -> str:
+    """The headline of a report.md: the bullets right below the one-glance table, which follows the title."""
+    blocks = markdown.split("\n\n")
+    assert blocks[1].startswith("|  | UAR (95% interval) |"), blocks[1]
+    assert all(line.startswith("- ") for line in blocks[2].splitlines()), blocks[2]
+    return blocks[2]

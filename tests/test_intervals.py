@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import planted_data, run_sweep, write_probe_cache
+from conftest import planted_data, report_headline, run_sweep, write_probe_cache
 
 from layerprobe.baselines.cli import describe_comparison
 from layerprobe.baselines.paired import compare
@@ -62,7 +62,7 @@ def test_a_split_with_two_test_speakers_has_no_interval_and_every_consumer_says_
     assert f"UAR {value:.3f} (no interval) vs selected baseline UAR {value:.3f} (no interval)" in \
         describe_comparison(comparison)
     (run_dir / "comparison.json").write_text(json.dumps(comparison.to_dict()))
-    headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
+    headline = report_headline(write_report(run_dir)["report.md"].read_text())
     assert f"reaches UAR {value:.3f} (no interval) and accuracy {record['accuracy']['value']:.3f} (no interval); " \
            f"no 95% interval: {TWO_GROUPS}." in headline
     assert "95% intervals" not in headline

@@ -140,9 +140,23 @@ def test_a_costly_permutation_run_is_announced_before_it_starts():
     from layerprobe.probes.study import permutation_cost
 
     specs = list(CLASSIFIERS.values())  # logreg, linear-svm refit per permutation; ridge does not
-    line = permutation_cost(6.0, specs, 999)
-    assert "999 re-runs of every logreg, linear-svm fit, about 67 min expected" in line
-    assert permutation_cost(6.0, specs, 9) is None
+    seconds = {"logreg": 2.0, "linear-svm": 2.0, "ridge": 2.0}  # each probe's share of the observed fit time
+    line = permutation_cost(6.0, seconds, specs, 999)
+    assert "999 re-runs of every logreg, linear-svm fit, about 67 min expected" in line  # 6 s x 2/3 x 999
+    assert permutation_cost(6.0, seconds, specs, 9) is None
+
+
+def test_the_permutation_estimate_weighs_each_probe_by_its_share_of_the_fit_time():
+    from layerprobe.probes.registry import probe_spec
+    from layerprobe.probes.study import permutation_cost
+
+    specs = [probe_spec(name) for name in ("logreg", "ridge", "weighted-sum")]
+    # The weighted sum fits every layer at once: 89% of the observed fit time, not a third of it.
+    seconds = {"logreg": 1.0, "ridge": 0.1, "weighted-sum": 8.9}
+    line = permutation_cost(6.0, seconds, specs, 999)
+    assert "999 re-runs of every logreg, weighted-sum fit, about 99 min expected" in line  # 6 s x 0.99 x 999
+    # Where ridge takes most of the time, the refitting probes' share is small.
+    assert permutation_cost(6.0, {"logreg": 1.0, "ridge": 8.9, "weighted-sum": 0.1}, specs, 999).count("about 11 min")
 
 
 def test_a_test_part_missing_a_class_gives_one_line_and_no_library_warnings(tmp_path):

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import owl_cache, planted_data, run_sweep, write_probe_cache
+from conftest import owl_cache, planted_data, report_headline, run_sweep, write_probe_cache
 
 from layerprobe.baselines.classifiers import CHANCE_SPECS
 from layerprobe.baselines.paired import compare
@@ -20,6 +20,8 @@ from layerprobe.probes.study import study
 from layerprobe.report import plots
 from layerprobe.report.build import write_report
 from layerprobe.report.cli import main
+from layerprobe.report.selection import chance_level
+from layerprobe.report.summary import verdict
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The name the pipeline's paired test gives itself: long, with parentheses of its own.
@@ -98,7 +100,7 @@ def test_markdown_states_the_selected_layer_the_baselines_and_the_test(run_dir, 
     top = headline_record(docs["probe"].results)
     assert {pick.layer.index for pick in top.picked} <= {1, 2}  # where the signal is planted
     uar, accuracy = with_interval(top.balanced_accuracy), with_interval(top.accuracy)
-    headline = markdown.split("\n\n")[1]
+    headline = report_headline(markdown)
     assert "Protocol: stratified-group-kfold, speaker-independent 3-fold CV over 4 groups" in headline
     assert f"reaches UAR {uar} and accuracy {accuracy} (95% intervals)" in headline
     baseline = headline_record(docs["baselines"].results)
@@ -124,6 +126,43 @@ def test_markdown_states_the_selected_layer_the_baselines_and_the_test(run_dir, 
         assert f"]({name})" in markdown
 
 
+def test_the_report_opens_with_a_one_glance_table_then_the_headline_in_short_bullets(run_dir, run_inputs):
+    docs = run_inputs[1]
+    markdown = write_report(run_dir)["report.md"].read_text()
+    top, baseline = headline_record(docs["probe"].results), headline_record(docs["baselines"].results)
+    found = docs["comparison"]
+    lines = markdown.split("\n\n")[1].splitlines()  # right below the title
+    assert lines[0] == "|  | UAR (95% interval) | accuracy (95% interval) | paired test against the baseline |"
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    assert [row[0].split(":")[0].split(" (")[0] for row in rows] == ["selected", "baseline selected", "chance"]
+    words = "better" if found.p_value <= 0.05 and found.value_difference > 0 else \
+        "worse" if found.p_value <= 0.05 else "no clear difference"
+    assert rows[0][1:] == [with_interval(top.balanced_accuracy), with_interval(top.accuracy),
+                           f"{words} at 0.05 (UAR {found.value_difference:+.3f}, p = {found.p_value:.3g})"]
+    assert rows[1][1:] == [with_interval(baseline.balanced_accuracy), with_interval(baseline.accuracy), ""]
+    # Chance as the headline states it, with the interval of the chance baseline that draws it on the same folds.
+    level, kind = chance_level(top, "balanced_accuracy")
+    drawn = next(r for r in docs["baselines"].results
+                 if r.layer.kind == "chance" and r.classifier == {"majority": "majority"}.get(kind, "stratified-random"))
+    assert rows[2][0] == f"chance ({kind}, {drawn.classifier} baseline)"
+    assert rows[2][1:3] == [with_interval(drawn.balanced_accuracy), with_interval(drawn.accuracy)]
+    # The headline below it: one short point a bullet, no longer a 190-word paragraph.
+    bullets = report_headline(markdown).splitlines()
+    assert len(bullets) >= 5 and max(len(bullet.split()) for bullet in bullets) <= 50
+    assert bullets[0].startswith("- Protocol: ") and bullets[1].startswith("- The layer chosen inside each training part")
+    assert sum(f"chance ({kind}) is UAR {level:.3f}." in bullet for bullet in bullets) == 1
+
+
+def test_the_verdict_says_better_worse_or_no_clear_difference_at_the_level(run_inputs):
+    found = run_inputs[1]["comparison"]
+    assert verdict(replace(found, p_value=0.01, value_difference=0.125)) == "better at 0.05 (UAR +0.125, p = 0.01)"
+    assert verdict(replace(found, p_value=0.01, value_difference=-0.125)) == "worse at 0.05 (UAR -0.125, p = 0.01)"
+    assert verdict(replace(found, p_value=0.2, value_difference=0.125)) == \
+        "no clear difference at 0.05 (UAR +0.125, p = 0.2)"
+    assert verdict(replace(found, p_value=None, note="one fold")) == "no test (one fold)"
+    assert verdict(None) == "not run"
+
+
 def test_never_predicted_rare_class_is_listed_under_warnings(run_dir, run_inputs):
     records = run_inputs[1]["probe"].results
     blind = [r for r in records if "rare" in r.never_predicted]
@@ -147,7 +186,7 @@ def test_html_is_self_contained_with_every_figure_embedded(run_dir):
     assert len(sources) == len(FIGURES)
     assert all(src.startswith("data:image/png;base64,") for src in sources)
     assert not re.search(r'(href|src)="(?!data:)', page) and "<link" not in page and "<script" not in page
-    assert page.count("<table>") == 5  # layers, per class, baselines, comparison, timings
+    assert page.count("<table>") == 6  # at a glance, layers, per class, baselines, comparison, timings
 
 
 def test_figures_are_png_images_of_plausible_size(run_dir):
@@ -170,7 +209,7 @@ def test_missing_optional_files_are_reported_not_fatal(run_dir):
     assert "> baseline_results.json is missing: no baselines were run." in markdown
     assert "> comparison.json is missing: no paired test was run." in markdown
     assert "> run.json is missing" in markdown
-    assert "no baseline was run" in markdown.split("\n\n")[1]
+    assert "no baseline was run" in report_headline(markdown)
     results = json.loads(paths["results.json"].read_text())
     assert results["comparison"] is None and results["run"] is None
     assert {r["layer"] for r in results["results"]} == {0, 1, 2, "selected"}
@@ -225,14 +264,14 @@ def test_single_split_reads_as_such_with_no_interval_from_one_test_speaker_and_m
     comparison = compare(result.records, [baseline])
     assert comparison.p_value is None and "needs the clip labels" in comparison.note
     write_results(comparison, run_dir, "comparison.json")
-    headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
+    headline = report_headline(write_report(run_dir)["report.md"].read_text())
     assert "the dataset's own train/test split (its train and test share no group)" in headline
     assert f"reaches UAR {record.balanced_accuracy.value:.3f} (no interval) and accuracy " in headline
     assert f"; no 95% interval: {record.accuracy.ci_note}." in headline and "95% intervals" not in headline
     assert f"No paired test ({comparison.note})." in headline and "p =" not in headline
     comparison = compare(result.records, [baseline], labels=list(labels))
     write_results(comparison, run_dir, "comparison.json")
-    headline = write_report(run_dir)["report.md"].read_text().split("\n\n")[1]
+    headline = report_headline(write_report(run_dir)["report.md"].read_text())
     assert "Paired test on the test clips each side gets right, McNemar's exact test of accuracy" in headline
 
 
@@ -255,7 +294,7 @@ def test_a_permutation_test_asked_for_and_impossible_says_so_in_the_headline(tmp
     why = resolution_note(codes, groups, "between-groups", 99)
     assert why in result.notes
     write_results(document(result, cache, {"permutations": 99}), tmp_path / "run")
-    headline = write_report(tmp_path / "run")["report.md"].read_text().split("\n\n")[1]
+    headline = report_headline(write_report(tmp_path / "run")["report.md"].read_text())
     assert headline.endswith(f"No permutation test although --permutations 99 asked for one: {why}.")
     assert "--permutations N runs one" not in headline
 
@@ -269,7 +308,7 @@ def test_a_between_speakers_test_says_it_ran_on_label_free_folds_and_its_observe
     top = headline_record(result.records).significance
     assert top.permutation == "between-groups" and top.permutation_folds.startswith("folds that read no labels")
     write_results(document(result, cache, {"permutations": 19}), tmp_path / "run")
-    headline = write_report(tmp_path / "run")["report.md"].read_text().split("\n\n")[1]
+    headline = report_headline(write_report(tmp_path / "run")["report.md"].read_text())
     assert (f"Permutation test (19 between-groups permutations, run on folds that read no labels, where the observed "
             f"UAR is {top.permutation_observed:.3f}): p = {top.p_value:.3g}") in headline
 
@@ -297,7 +336,7 @@ def test_two_classes_lead_with_average_precision_and_recall_at_precision_and_a_r
     assert doc.warnings.count(hint) == 1
     write_results(doc, tmp_path / "run")
     markdown = write_report(tmp_path / "run")["report.md"].read_text()
-    assert f"reaches {lead} and accuracy {with_interval(top.accuracy)} (95% intervals)." in markdown.split("\n\n")[1]
+    assert f"reaches {lead} and accuracy {with_interval(top.accuracy)} (95% intervals)." in report_headline(markdown)
     assert f"- {hint}" in markdown.split("## Warnings")[1]
 
     weighted = run_sweep(cache, layers=0, classifiers="ridge", positive_class="owl", class_weight="balanced", n_jobs=1)

@@ -12,6 +12,7 @@ import layerprobe
 from layerprobe.probes.output import with_interval
 from layerprobe.data.demo_dataset import write_demo_dataset
 from layerprobe.errors import UserError
+from layerprobe.layer_spec import format_layers
 from layerprobe.results import Metric
 
 
@@ -112,3 +113,26 @@ def test_a_new_manifest_into_a_run_folder_adds_its_clips_without_overwrite(finis
     for name in ("probe_results.json", "baseline_results.json"):
         assert json.loads((out / name).read_text())["n_clips"] == 60, name
     assert json.loads((out / "run.json").read_text())["groups"] == 5
+
+
+def test_layerprobe_run_with_the_weighted_sum_reports_its_layer_weights(finished_run, tmp_path):
+    from layerprobe.cli import main as layerprobe_main
+
+    root, manifest, model, _ = finished_run
+    out = tmp_path / "out"
+    shutil.copytree(root / "out", out)
+    assert layerprobe_main(["run", str(manifest), "--out", str(out), "--model", str(model), "--device", "cpu",
+                            "--classifier", "logreg,weighted-sum", "--n-jobs", "1", "--quiet"]) == 0
+    probes = json.loads((out / "probe_results.json").read_text())["results"]
+    heads = [r for r in probes if r["layer"] == "all"]
+    assert [r["classifier"] for r in heads] == ["weighted-sum"]
+    assert heads[0]["layer_weights"]["layers"] == json.loads((out / "run.json").read_text())["layers"]
+    assert [(r["layer"], r["classifier"]) for r in probes if r["layer"] == "selected"] == [
+        ("selected", "logreg"), ("selected", "selected")]
+    markdown = (out / "report.md").read_text()
+    assert (out / "layer_weights.png").is_file() and "](layer_weights.png)" in markdown
+    head = Metric.from_dict(heads[0]["balanced_accuracy"])
+    assert f"The weighted sum of layers {format_layers(heads[0]['layer_weights']['layers'])} reaches UAR " \
+           f"{with_interval(head)}; its weight sits mostly on " in markdown
+    assert f"| weighted sum of layers {format_layers(heads[0]['layer_weights']['layers'])} | {with_interval(head)} |" \
+        in markdown
