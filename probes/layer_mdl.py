@@ -1,0 +1,54 @@
+"""--mdl: each probed layer's online codelength (probes/mdl.py) onto its logreg record of a finished sweep.
+
+It runs after the sweep and reads only the cache and the sweep's labels, so the sweep's records
+are the same with or without it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import numpy as np
+
+from layerprobe.data.reader import CacheReader
+from layerprobe.errors import UserError
+from layerprobe.options import FitOptions, MdlOptions, ProbeOptions, ProtocolOptions
+from layerprobe.probes.mdl import PROBE, mdl_per_source
+from layerprobe.probes.sweep import Sweep, names_its_group
+from layerprobe.results import LAYER
+
+
+def check_mdl(mdl: MdlOptions, probe: ProbeOptions) -> None:
+    """Refuse --mdl where no record would hold it, before any fit."""
+    if mdl.mdl and PROBE not in probe.classifiers:
+        raise UserError(f"--mdl codes the labels with the {PROBE} probe and writes onto its records: add {PROBE} "
+                        f"to --classifier (given: {','.join(probe.classifiers)})")
+
+
+def with_mdl(result: Sweep, cache: str | os.PathLike[str], probe: ProbeOptions, protocol: ProtocolOptions,
+             fit: FitOptions, mdl: MdlOptions, *, progress: bool = False) -> Sweep:
+    """The sweep with every probed layer's Mdl on its logreg record (unchanged without mdl.mdl).
+
+    Blocks are of whole groups where the clips have groups, unless every class lies within one group
+    (the label names the group: whole-group blocks would hold only classes never seen, so the blocks
+    are of clips, as the sweep's protocol is then).
+    """
+    if not mdl.mdl:
+        return result
+    rows, labels = result.labels.rows, result.labels.labels
+    with CacheReader(cache) as reader:
+        groups = reader.clips["group"].to_numpy()[rows].astype(str)
+        if names_its_group(labels, groups):
+            groups = np.full(len(labels), "")
+        sources = [(layer, lambda layer=layer: reader.layer(layer, probe.pooling)[rows])
+                   for layer in result.layers]
+        found = mdl_per_source(sources, labels, groups, orders=mdl.mdl_orders, seed=protocol.seed,
+                               n_jobs=fit.n_jobs, progress=progress)
+    records = []
+    for record in result.records:
+        if record.layer.kind == LAYER and record.classifier == PROBE:
+            summary, note = found[record.layer.index]
+            named = [f"{record.describe()}: {note}"] if note else []
+            record = replace(record, mdl=summary, warnings=record.warnings + named)
+        records.append(record)
+    return replace(result, records=records)
