@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from layerprobe.errors import LeakWarning, ProbeWarning
 from layerprobe.extract.ray_engine import RayOptions
 from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
-                                FitOptions, LabelOptions, ProbeOptions, ProtocolOptions)
+                                FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 if TYPE_CHECKING:
@@ -141,6 +141,8 @@ def probe(
     id_column: str | None = LabelOptions.id_column,
     positive_class: str | None = DetectionOptions.positive_class,
     at_precision: float | None = DetectionOptions.at_precision,
+    mdl: bool = MdlOptions.mdl,
+    mdl_orders: int = MdlOptions.mdl_orders,
     out: PathLike | None = None,
     progress: bool = True,
 ) -> Document:
@@ -179,6 +181,10 @@ def probe(
         (default None: the second in sorted order).
     at_precision : two classes: also report the positive class's recall at this precision, in (0, 1]
         (default None).
+    mdl : also give each layer's logreg record (logreg must be among `classifiers`) its labels' online
+        codelength in bits (Voita & Titov 2020), the uniform codelength and their ratio, the compression
+        (`record.mdl`; default False).
+    mdl_orders : seeded orderings of the clips the codelength is averaged over (default 3; needs mdl).
     out : a folder to write probe_results.json (the `probe --format json` document) into (default None).
     progress : show a progress bar (default True).
 
@@ -203,7 +209,8 @@ def probe(
               ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
               FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
               LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
-              DetectionOptions(positive_class=positive_class, at_precision=at_precision)]
+              DetectionOptions(positive_class=positive_class, at_precision=at_precision),
+              MdlOptions(mdl=mdl, mdl_orders=mdl_orders)]
     doc = probe_stage(cache, *[group.validated(known) for group in groups], out=out, progress=progress)
     if out is not None:
         write_results(doc, out)
@@ -334,6 +341,8 @@ def run(
     id_column: str | None = LabelOptions.id_column,
     positive_class: str | None = DetectionOptions.positive_class,
     at_precision: float | None = DetectionOptions.at_precision,
+    mdl: bool = MdlOptions.mdl,
+    mdl_orders: int = MdlOptions.mdl_orders,
     progress: bool = True,
 ) -> dict[str, Path]:
     """Every stage from audio to report into the run folder `out`, resumably.
@@ -363,6 +372,7 @@ def run(
     cv, folds, fold_column, seed, refit : the protocol of probes and baselines alike, as for `probe`.
     class_weight, permutations, n_jobs : as for `probe`, for probes and baselines alike.
     labels, id_column, positive_class, at_precision : as for `probe`, for probes and baselines alike.
+    mdl, mdl_orders : each layer's online codelength, as for `probe`; the report adds its compression curve.
     progress : show progress bars (default True).
 
     Returns
@@ -387,6 +397,7 @@ def run(
         fit=FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
         labels=LabelOptions(labels=labels, id_column=id_column),
         detection=DetectionOptions(positive_class=positive_class, at_precision=at_precision),
+        mdl=MdlOptions(mdl=mdl, mdl_orders=mdl_orders),
     )
     where = engine_options(engine, dict(ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
                                         cpus_per_worker=cpus_per_worker), known)

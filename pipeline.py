@@ -28,7 +28,8 @@ from layerprobe.data.cache import open_cache
 from layerprobe.data.parts import TEXT_COLUMNS, stored_text_names
 from layerprobe.errors import UserError
 from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
-                                FitOptions, LabelOptions, ProbeOptions, ProtocolOptions, add_quiet, one_label_column)
+                                FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions, add_quiet,
+                                one_label_column)
 from layerprobe.options import add_arguments as add_options
 from layerprobe.registries import known
 from layerprobe.results import Comparison, Document, RunFacts
@@ -124,6 +125,7 @@ def run(
     fit: FitOptions,
     labels: LabelOptions = LabelOptions(),
     detection: DetectionOptions = DetectionOptions(),
+    mdl: MdlOptions = MdlOptions(),
     engine: EngineOptions = EngineOptions(),
     progress: bool = True,
     command: str = "",
@@ -140,6 +142,7 @@ def run(
     from layerprobe.baselines.compute import compute_features, feature_by_name
     from layerprobe.baselines.run import evaluate_baselines
     from layerprobe.extract.runner import extract as extract_embeddings
+    from layerprobe.probes.layer_mdl import check_mdl
     from layerprobe.probes.output import document
     from layerprobe.probes.stage import probe_stage
     from layerprobe.report.build import write_report
@@ -147,6 +150,7 @@ def run(
     run_dir = writable_folder(Path(out))
     for name in baseline.features:
         feature_by_name(name)  # an unknown or unavailable feature is refused before the encoder runs
+    check_mdl(mdl, probe)
     probe = replace(probe, layers="all")
     cache = run_dir / "cache.h5"
     columns, labels = one_label_column(columns, labels)
@@ -162,8 +166,9 @@ def run(
         return document(result, cache, {**baseline.to_dict(), **shared}).to_dict()
 
     probes = Document.from_dict(_stage(
-        run_dir / "probe_results.json", {**probe.to_dict(), **keyed}, cache_signature(cache, ()),
-        lambda: probe_stage(cache, probe, protocol, fit, labels, detection, out=run_dir, progress=progress).to_dict(),
+        run_dir / "probe_results.json", {**probe.to_dict(), **keyed, **mdl.result_dict()}, cache_signature(cache, ()),
+        lambda: probe_stage(cache, probe, protocol, fit, labels, detection, mdl, out=run_dir,
+                            progress=progress).to_dict(),
         "probe"))
     started = time.perf_counter()
     print(compute_features(cache, baseline.features, progress=progress, data=str(data), columns=columns.to_dict(),
@@ -245,6 +250,7 @@ def add_stage_options(parser: argparse.ArgumentParser, *, encoder_skip: Sequence
     add_options(parser, FitOptions, known)
     add_options(parser, LabelOptions, known, skip=("label_column",))  # --label-column: see options.one_label_column
     add_options(parser, DetectionOptions, known)
+    add_options(parser, MdlOptions, known)
     add_quiet(parser)
 
 
@@ -256,7 +262,7 @@ def stage_options(args: argparse.Namespace) -> dict:
                 probe=ProbeOptions.from_args(args, known), baseline=BaselineOptions.from_args(args, known),
                 protocol=ProtocolOptions.from_args(args, known), fit=FitOptions.from_args(args, known),
                 labels=LabelOptions.from_args(args, known), detection=DetectionOptions.from_args(args, known),
-                engine=engine_options_from_args(args, known), progress=not args.quiet)
+                mdl=MdlOptions.from_args(args, known), engine=engine_options_from_args(args, known), progress=not args.quiet)
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -9,19 +9,19 @@ import pytest
 from layerprobe import cli, pipeline
 from layerprobe.extract.engines import engine_options_from_args
 from layerprobe.extract.ray_engine import RayOptions
-from layerprobe.options import (BaselineOptions, ColumnOptions, ExtractOptions, FitOptions, ProbeOptions,
+from layerprobe.options import (BaselineOptions, ColumnOptions, ExtractOptions, FitOptions, MdlOptions, ProbeOptions,
                                 ProtocolOptions)
 from layerprobe.registries import known
 
 MINIMAL = {"run": ["data", "--out", "o"], "extract": ["data", "--out", "c.h5"], "probe": ["c.h5"],
            "baselines": ["c.h5"], "report": ["o"], "demo": []}
 GROUPS = {
-    "run": [ColumnOptions, ExtractOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions],
+    "run": [ColumnOptions, ExtractOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, MdlOptions],
     "extract": [ColumnOptions, ExtractOptions],
-    "probe": [ProbeOptions, ProtocolOptions, FitOptions],
+    "probe": [ProbeOptions, ProtocolOptions, FitOptions, MdlOptions],
     "baselines": [ColumnOptions, BaselineOptions, ProtocolOptions, FitOptions],
     "report": [],
-    "demo": [ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions],
+    "demo": [ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, MdlOptions],
 }
 LAYERED = ["run", "extract", "probe", "demo"]  # the commands that choose layers (baselines and report have none)
 
@@ -103,7 +103,7 @@ def test_run_passes_every_probe_baseline_protocol_and_encoder_option(monkeypatch
                      "--group-column", "spk", "--classifier", "ridge", "--save-model", "--features", "mfcc,logmel",
                      "--baseline-classifier", "logreg", "--cv", "loso", "--folds", "3", "--seed", "4",
                      "--refit", "train+validation", "--class-weight", "balanced", "--permutations", "9",
-                     "--n-jobs", "1", "--quiet"]) == 0
+                     "--n-jobs", "1", "--mdl", "--mdl-orders", "2", "--quiet"]) == 0
     [(data, out, options)] = calls
     assert options["extract"] == ExtractOptions(model="m", layers="0-2", dtype="float16")
     assert options["columns"] == ColumnOptions(group_column="spk")
@@ -111,6 +111,7 @@ def test_run_passes_every_probe_baseline_protocol_and_encoder_option(monkeypatch
     assert options["baseline"] == BaselineOptions(features=("mfcc", "logmel"), classifiers=("logreg",))
     assert options["protocol"] == ProtocolOptions(cv="loso", folds=3, seed=4, refit="train+validation")
     assert options["fit"] == FitOptions(class_weight="balanced", permutations=9, n_jobs=1)
+    assert options["mdl"] == MdlOptions(mdl=True, mdl_orders=2)
     assert options["progress"] is False
 
 
