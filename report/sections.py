@@ -6,6 +6,7 @@ from pathlib import Path
 from layerprobe.layer_spec import format_layers
 from layerprobe.probes.output import COLUMNS, detection_headline, interval_method, pooled_and_fold_mean, with_interval
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
+from layerprobe.report.mdl_figure import mdl_paragraph
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
 from layerprobe.report.selection import (RANKING, best_baseline, best_layer, chance_level, curve_records, find,
                                          picks_summary)
@@ -26,7 +27,8 @@ def report_blocks(inputs: RunInputs, figures: list[Image]) -> list[Block]:
     """The whole report: headline, dataset, encoder, layers, per-class scores, baselines, comparison,
     warnings, timings, figures."""
     return [Heading(title(inputs), level=1), *headline(inputs), *dataset(inputs), *encoder(inputs),
-            *layer_table(inputs), *per_class_table(inputs), *baseline_table(inputs), *comparison(inputs),
+            *layer_table(inputs), *mdl_paragraph(inputs), *per_class_table(inputs), *baseline_table(inputs),
+            *comparison(inputs),
             *warnings(inputs), *timings(inputs), Heading("Figures"), *figures]
 
 

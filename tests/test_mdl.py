@@ -179,3 +179,42 @@ def test_the_api_refuses_what_the_command_refuses(tmp_path):
         layerprobe.probe(tmp_path / "c.h5", mdl_orders=2)
     with pytest.raises(layerprobe.errors.UserError, match="^--mdl-orders: 0 is less than 1$"):
         layerprobe.probe(tmp_path / "c.h5", mdl=True, mdl_orders=0)
+
+
+def test_the_report_draws_compression_beside_uar_and_names_the_layer_that_compresses_most(tmp_path):
+    from layerprobe.probes.output import write_results
+    from layerprobe.report.build import write_report
+
+    cache = planted_cache(tmp_path / "c.h5", [0.0, 1.2, 0.4])
+    doc = layerprobe.probe(cache, classifiers="logreg", mdl=True, mdl_orders=2, n_jobs=1, progress=False)
+    write_results(doc, tmp_path / "run")
+    paths = write_report(tmp_path / "run")
+    figure = paths["compression_curve.png"]
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
+    found = mdl_of(doc)
+    assert max(found, key=lambda k: found[k].compression) == 1
+    markdown = paths["report.md"].read_text()
+    assert (f"layer 1 compresses the labels most, to {found[1].compression:.2f} times fewer bits than the uniform code "
+            f"({found[1].codelength_bits:.0f} against {found[1].uniform_bits:.0f})") in markdown
+    assert "compression_curve.png" in markdown
+
+
+def test_layerprobe_run_takes_mdl_and_refuses_it_without_logreg_before_extracting(tmp_path, group_norm_model,
+                                                                                 capsys):
+    from layerprobe.cli import main as layerprobe_main
+    from layerprobe.data.demo_dataset import write_demo_dataset
+
+    manifest = write_demo_dataset(tmp_path / "data", speakers=4, clips_per_vowel=3)
+    common = ["run", str(manifest), "--model", str(group_norm_model), "--device", "cpu", "--n-jobs", "1",
+              "--baseline-classifier", "ridge", "--quiet"]
+    assert layerprobe_main([*common, "--out", str(tmp_path / "ridge"), "--mdl", "--classifier", "ridge"]) == 2
+    assert "error: --mdl codes the labels with the logreg probe" in capsys.readouterr().err
+    assert not (tmp_path / "ridge" / "cache.h5").exists()
+    out = tmp_path / "out"
+    assert layerprobe_main([*common, "--out", str(out), "--mdl", "--mdl-orders", "1", "--classifier", "logreg"]) == 0
+    doc = Document.from_dict(json.loads((out / "probe_results.json").read_text()))
+    found = mdl_of(doc)
+    assert sorted(found) == sorted(json.loads((out / "run.json").read_text())["layers"])
+    assert all(m.orders == 1 and m.uniform_bits == pytest.approx(36 * math.log2(3)) for m in found.values())
+    assert (out / "compression_curve.png").is_file()
+    assert "compresses the labels most" in (out / "report.md").read_text()
