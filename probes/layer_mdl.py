@@ -15,7 +15,7 @@ from layerprobe.errors import UserError
 from layerprobe.options import FitOptions, MdlOptions, ProbeOptions, ProtocolOptions
 from layerprobe.probes.mdl import PROBE, mdl_per_source
 from layerprobe.probes.sweep import Sweep, names_its_group
-from layerprobe.results import LAYER
+from layerprobe.results import LAYER, Record
 
 
 def check_mdl(mdl: MdlOptions, probe: ProbeOptions) -> None:
@@ -52,3 +52,17 @@ def with_mdl(result: Sweep, cache: str | os.PathLike[str], probe: ProbeOptions, 
             record = replace(record, mdl=summary, warnings=record.warnings + named)
         records.append(record)
     return replace(result, records=records)
+
+
+def mdl_lines(records: list[Record]) -> list[str]:
+    """The terminal's MDL table: per layer holding an Mdl its online codelength and compression (none without)."""
+    coded = sorted((r for r in records if r.layer.kind == LAYER and r.mdl is not None), key=lambda r: r.layer.index)
+    if not coded:
+        return []
+    first = coded[0].mdl
+    lines = ["", f"minimum description length (online code, {first.probe} probe, {first.orders} ordering"
+                 f"{'s' if first.orders > 1 else ''}; the uniform code: {first.uniform_bits:.1f} bits)",
+             f"{'layer':>8}  {'codelength bits':>15}  {'compression':>11}"]
+    lines += [f"{r.layer.index:>8}  {r.mdl.codelength_bits:>15.1f}  {r.mdl.compression:>11.3f}" for r in coded]
+    top = max(coded, key=lambda r: r.mdl.compression)
+    return lines + [f"layer {top.layer.index} compresses the labels most"]

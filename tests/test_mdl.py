@@ -218,3 +218,16 @@ def test_layerprobe_run_takes_mdl_and_refuses_it_without_logreg_before_extractin
     assert all(m.orders == 1 and m.uniform_bits == pytest.approx(36 * math.log2(3)) for m in found.values())
     assert (out / "compression_curve.png").is_file()
     assert "compresses the labels most" in (out / "report.md").read_text()
+
+
+def test_the_terminal_table_lists_each_layers_codelength_and_compression(tmp_path, capsys):
+    cache = planted_cache(tmp_path / "c.h5", [0.0, 1.2])
+    assert main([str(cache), "--mdl", "--mdl-orders", "1", "--classifier", "logreg", "--n-jobs", "1", "--quiet",
+                 "--out", str(tmp_path / "out")]) == 0
+    table = capsys.readouterr().out
+    found = mdl_of(Document.from_dict(json.loads((tmp_path / "out" / "probe_results.json").read_text())))
+    assert (f"minimum description length (online code, logreg probe, 1 ordering; the uniform code: "
+            f"{found[0].uniform_bits:.1f} bits)") in table
+    for layer, m in found.items():
+        assert f"{layer:>8}  {m.codelength_bits:>15.1f}  {m.compression:>11.3f}\n" in table
+    assert table.endswith("layer 1 compresses the labels most\n")
