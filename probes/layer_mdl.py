@@ -13,7 +13,7 @@ import numpy as np
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.options import FitOptions, MdlOptions, ProbeOptions, ProtocolOptions
-from layerprobe.probes.mdl import PROBE, mdl_per_source
+from layerprobe.probes.mdl import PROBE, first_block_note, mdl_per_source
 from layerprobe.probes.sweep import Sweep, names_its_group
 from layerprobe.results import LAYER, Record
 
@@ -51,7 +51,8 @@ def with_mdl(result: Sweep, cache: str | os.PathLike[str], probe: ProbeOptions, 
             named = [f"{record.describe()}: {note}"] if note else []
             record = replace(record, mdl=summary, warnings=record.warnings + named)
         records.append(record)
-    return replace(result, records=records)
+    coarse = first_block_note(groups, protocol.seed, mdl.mdl_orders)
+    return replace(result, records=records, notes=result.notes + ([coarse] if coarse else []))
 
 
 def mdl_lines(records: list[Record]) -> list[str]:

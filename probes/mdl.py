@@ -40,6 +40,9 @@ from layerprobe.results import Mdl
 BLOCK_PERCENTS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.25, 12.5, 25, 50, 100)
 _BLOCK_TEN_THOUSANDTHS = tuple(round(percent * 100) for percent in BLOCK_PERCENTS)
 PROBE = "logreg"
+# A first block (the first whole groups) above this share of the clips is said in a warning: no
+# compression can exceed 1 / share (FSDD's 6 speakers: 6).
+FIRST_BLOCK_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -129,13 +132,25 @@ def summarize(codes: Sequence[OrderCode], n_clips: int, n_classes: int) -> Mdl:
 
 
 def unconverged_note(codes: Sequence[OrderCode]) -> str | None:
-    """One warning line where some of a source's MDL fits stopped short of the solver's tolerance."""
+    """One warning line where some of a source's fits stopped short of the solver's tolerance."""
     stopped = sum(code.unconverged for code in codes)
     return f"MDL: {stopped} of its fits stopped short of the solver's tolerance" if stopped else None
 
 
-def mdl_per_source(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], labels: np.ndarray, groups: np.ndarray, *,
-                   orders: int, seed: int, n_jobs: int, progress: bool) -> dict[int | str, tuple[Mdl, str | None]]:
+def first_block_note(groups: np.ndarray, seed: int, orders: int) -> str | None:
+    """One warning line where the first block (whole groups, sent with the uniform code) holds more
+    than FIRST_BLOCK_SHARE of the clips in some ordering, which bounds every layer's compression."""
+    first = max(block_cuts(transmission_order(groups, seed, order)[1])[0] for order in range(orders))
+    n = len(groups)
+    if first <= FIRST_BLOCK_SHARE * n:
+        return None
+    return (f"MDL: the first block, whole groups sent with the uniform code, holds up to {first} of the {n} clips, so "
+            f"no layer's compression can exceed {n / first:.1f} (more groups make finer blocks)")
+
+
+def mdl_per_source(sources: Sequence[tuple[int | str, Callable[[], np.ndarray]]], labels: np.ndarray,
+                   groups: np.ndarray, *, orders: int, seed: int, n_jobs: int, progress: bool
+                   ) -> dict[int | str, tuple[Mdl, str | None]]:
     """The Mdl of every (name, loader) source, with its warning line (None without one): each
     source x ordering one job in one joblib pool, the sources loaded when due."""
     classes, codes = np.unique(np.asarray(labels), return_inverse=True)

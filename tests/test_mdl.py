@@ -127,6 +127,10 @@ def test_compression_rises_with_the_signal_and_noise_stays_near_one(tmp_path):
                found.values())
     assert all(m.codelength_bits == pytest.approx(np.mean(m.order_bits)) for m in found.values())
     assert all(m.compression == pytest.approx(m.uniform_bits / m.codelength_bits) for m in found.values())
+    # Eight speakers: the first block is a speaker's 24 clips, sent with the uniform code.
+    assert ("MDL: the first block, whole groups sent with the uniform code, holds up to 24 of the 192 clips, so no "
+            "layer's compression can exceed 8.0 (more groups make finer blocks)") in doc.warnings
+    assert max(compression) < 8
 
 
 def test_orders_are_seeded(tmp_path):
@@ -137,6 +141,11 @@ def test_orders_are_seeded(tmp_path):
     assert run(0) == first
     assert len(set(first.order_bits)) == 3  # three orderings, three codes
     assert run(1).order_bits != first.order_bits
+
+
+def test_a_first_block_of_few_clips_says_nothing():
+    assert mdl.first_block_note(np.full(400, ""), 0, 3) is None  # clips as units: the first block is 1 clip
+    assert mdl.first_block_note(np.repeat(np.arange(40).astype(str), 10), 0, 3) is None  # 10 of 400 clips
 
 
 def test_without_mdl_the_sweep_is_unchanged(tmp_path):
