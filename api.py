@@ -249,6 +249,8 @@ def run_baselines(
     id_column: str | None = LabelOptions.id_column,
     positive_class: str | None = DetectionOptions.positive_class,
     at_precision: float | None = DetectionOptions.at_precision,
+    mdl: bool = MdlOptions.mdl,
+    mdl_orders: int = MdlOptions.mdl_orders,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Document:
@@ -267,6 +269,8 @@ def run_baselines(
     cv, folds, fold_column, seed, refit : the protocol, as for `probe`.
     class_weight, permutations, n_jobs : as for `probe`.
     labels, label_column, id_column, positive_class, at_precision : as for `probe`.
+    mdl, mdl_orders : each feature's online codelength on its logreg record, as for `probe`'s layers
+        (logreg must be among `classifiers`).
     overwrite : recompute a stored feature made with other parameters instead of refusing (default False).
     progress : show progress bars (default True).
 
@@ -285,12 +289,13 @@ def run_baselines(
               ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
               FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
               LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
-              DetectionOptions(positive_class=positive_class, at_precision=at_precision)]
-    baseline, protocol, fit, label, detection = [group.validated(known) for group in groups]
-    result = evaluate_baselines(cache, baseline, protocol, fit, label, detection, progress=progress,
+              DetectionOptions(positive_class=positive_class, at_precision=at_precision),
+              MdlOptions(mdl=mdl, mdl_orders=mdl_orders)]
+    baseline, protocol, fit, label, detection, coded = [group.validated(known) for group in groups]
+    result = evaluate_baselines(cache, baseline, protocol, fit, label, detection, coded, progress=progress,
                                 overwrite=overwrite)
     doc = document(result, cache, {**baseline.to_dict(), **protocol.to_dict(), **fit.result_dict(), **label.to_dict(),
-                                   **detection.to_dict()})
+                                   **detection.to_dict(), **coded.result_dict()})
     _warn_document(doc)
     return doc
 
@@ -372,7 +377,8 @@ def run(
     cv, folds, fold_column, seed, refit : the protocol of probes and baselines alike, as for `probe`.
     class_weight, permutations, n_jobs : as for `probe`, for probes and baselines alike.
     labels, id_column, positive_class, at_precision : as for `probe`, for probes and baselines alike.
-    mdl, mdl_orders : each layer's online codelength, as for `probe`; the report adds its compression curve.
+    mdl, mdl_orders : each layer's online codelength, as for `probe` (and each feature's, where
+        `baseline_classifiers` hold logreg); the report adds its compression curve.
     progress : show progress bars (default True).
 
     Returns

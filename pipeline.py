@@ -143,6 +143,7 @@ def run(
     from layerprobe.baselines.run import evaluate_baselines
     from layerprobe.extract.runner import extract as extract_embeddings
     from layerprobe.probes.layer_mdl import check_mdl
+    from layerprobe.probes.mdl import PROBE
     from layerprobe.probes.output import document
     from layerprobe.probes.stage import probe_stage
     from layerprobe.report.build import write_report
@@ -150,7 +151,7 @@ def run(
     run_dir = writable_folder(Path(out))
     for name in baseline.features:
         feature_by_name(name)  # an unknown or unavailable feature is refused before the encoder runs
-    check_mdl(mdl, probe)
+    check_mdl(mdl, probe.classifiers)
     probe = replace(probe, layers="all")
     cache = run_dir / "cache.h5"
     columns, labels = one_label_column(columns, labels)
@@ -161,9 +162,12 @@ def run(
     shared = {**protocol.to_dict(), **fit.result_dict(), **labels.to_dict(), **detection.to_dict()}
     keyed = {**shared, "labels_digest": _file_digest(labels.labels)}
 
+    # The baselines' features are coded too where their classifiers hold logreg.
+    baseline_mdl = mdl if PROBE in baseline.classifiers else MdlOptions()
+
     def baseline_document() -> dict:
-        result = evaluate_baselines(cache, baseline, protocol, fit, labels, detection, progress=progress)
-        return document(result, cache, {**baseline.to_dict(), **shared}).to_dict()
+        result = evaluate_baselines(cache, baseline, protocol, fit, labels, detection, baseline_mdl, progress=progress)
+        return document(result, cache, {**baseline.to_dict(), **shared, **baseline_mdl.result_dict()}).to_dict()
 
     probes = Document.from_dict(_stage(
         run_dir / "probe_results.json", {**probe.to_dict(), **keyed, **mdl.result_dict()}, cache_signature(cache, ()),
@@ -174,7 +178,8 @@ def run(
     print(compute_features(cache, baseline.features, progress=progress, data=str(data), columns=columns.to_dict(),
                            n_jobs=fit.n_jobs), file=sys.stderr)
     feature_seconds = time.perf_counter() - started
-    baseline_doc = Document.from_dict(_stage(run_dir / "baseline_results.json", {**baseline.to_dict(), **keyed},
+    baseline_doc = Document.from_dict(_stage(run_dir / "baseline_results.json",
+                                             {**baseline.to_dict(), **keyed, **baseline_mdl.result_dict()},
                                              cache_signature(cache, baseline.features), baseline_document,
                                              "baselines"))
     clips, attrs, n_failed = _ok_clips(cache)

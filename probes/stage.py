@@ -8,7 +8,7 @@ from pathlib import Path
 from layerprobe.errors import UserError
 from layerprobe.options import DetectionOptions, FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions
 from layerprobe.probes.final_fits import FinalFit, selected_fit
-from layerprobe.probes.layer_mdl import check_mdl, with_mdl
+from layerprobe.probes.layer_mdl import check_mdl, probe_mdl
 from layerprobe.probes.output import document, headline_record
 from layerprobe.probes.saved_probe import save_probe
 from layerprobe.probes.sweep import sweep
@@ -32,9 +32,9 @@ def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: Pr
     """
     if probe.save_model and out is None:
         raise UserError("--save-model needs --out DIR")
-    check_mdl(mdl, probe)
-    result = with_mdl(sweep(cache, probe, protocol, fit, labels, detection, progress=progress), cache, probe, protocol,
-                      fit, mdl, progress=progress)
+    check_mdl(mdl, probe.classifiers)
+    result = probe_mdl(sweep(cache, probe, protocol, fit, labels, detection, progress=progress), cache, probe,
+                       protocol, fit, mdl, progress=progress)
     doc = document(result, cache, {**probe.to_dict(), **protocol.to_dict(), **fit.result_dict(), **labels.to_dict(),
                                    **detection.to_dict(), **mdl.result_dict()})
     if out is None or not result.fits:  # result.fits is empty without save_model

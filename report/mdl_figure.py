@@ -13,7 +13,7 @@ from layerprobe.report.document import Block, Image, Paragraph
 from layerprobe.report.plots import DPI
 from layerprobe.report.run_dir import RunInputs
 from layerprobe.report.selection import RANKING, best
-from layerprobe.results import LAYER, Record
+from layerprobe.results import FEATURE, LAYER, Record
 
 MDL_FIGURE_FILE = "compression_curve.png"
 
@@ -23,9 +23,15 @@ def mdl_records(records: list[Record]) -> list[Record]:
     return sorted((r for r in records if r.layer.kind == LAYER and r.mdl is not None), key=lambda r: r.layer.index)
 
 
-def compression_curve(records: list[Record], path: str | os.PathLike[str]) -> Path:
+def baseline_mdl_records(inputs: RunInputs) -> list[Record]:
+    """The hand-made features' records holding an Mdl (none without baselines or --mdl)."""
+    return [r for r in inputs.baseline_records if r.layer.kind == FEATURE and r.mdl is not None]
+
+
+def compression_curve(records: list[Record], baselines: list[Record], path: str | os.PathLike[str]) -> Path:
     """Two panels against layer: the records' pooled UAR with its 95% interval, and their compression
-    (uniform over online codelength; bars from the best to the worst ordering), 1 dashed: no compression."""
+    (uniform over online codelength; bars from the best to the worst ordering), 1 dashed: no compression;
+    each baseline record's value as a horizontal line in both (baselines: feature records with an Mdl)."""
     layers = [r.layer.index for r in records]
     figure = Figure(figsize=(11, 4.2), layout="constrained")
     score_ax, compression_ax = figure.subplots(1, 2, sharex=True)
@@ -42,6 +48,11 @@ def compression_curve(records: list[Record], path: str | os.PathLike[str]) -> Pa
     compression_ax.errorbar(layers, compression, yerr=[compression - spread[:, 0], spread[:, 1] - compression],
                             marker="o", markersize=4, capsize=3, color="tab:green")
     compression_ax.axhline(1.0, color="black", linestyle="--", linewidth=1.2)
+    for record, colour in zip(baselines, ["tab:gray", "tab:brown", "tab:olive", "tab:pink", "tab:cyan"]):
+        score_ax.axhline(record.metric(RANKING).value, color=colour, linewidth=1.5, label=record.describe())
+        compression_ax.axhline(record.mdl.compression, color=colour, linewidth=1.5, label=record.describe())
+    if baselines:
+        compression_ax.legend(frameon=False)
     compression_ax.set(title="compression (uniform / online codelength)", xlabel="layer",
                        ylabel="compression, 1 = none")
     for ax in (score_ax, compression_ax):
@@ -59,11 +70,13 @@ def mdl_figures(inputs: RunInputs) -> list[Image]:
     if not records:
         return []
     orders = records[0].mdl.orders
-    path = compression_curve(records, inputs.directory / MDL_FIGURE_FILE)
+    baselines = baseline_mdl_records(inputs)
+    path = compression_curve(records, baselines, inputs.directory / MDL_FIGURE_FILE)
     return [Image(path, f"Left: UAR of the {records[0].mdl.probe} probe against layer. Right: how many times fewer "
                         "bits than the uniform code the online code (Voita & Titov 2020) needs to send the labels, "
                         f"averaged over {orders} seeded ordering{'s' if orders > 1 else ''} (bars: the best and worst "
-                        "ordering); dashed: 1, no compression.")]
+                        "ordering); dashed: 1, no compression"
+                        + ("; lines: the hand-made features' (logreg)." if baselines else "."))]
 
 
 def mdl_paragraph(inputs: RunInputs) -> list[Block]:
@@ -76,7 +89,11 @@ def mdl_paragraph(inputs: RunInputs) -> list[Block]:
     also = ("; it is also the layer of the best UAR" if scored is top else
             f"; layer {scored.layer.index}, the layer of the best UAR, compresses them {scored.mdl.compression:.2f} "
             "times")
+    features = baseline_mdl_records(inputs)
+    feature = max(features, key=lambda r: r.mdl.compression, default=None)
+    against = f"; {feature.layer.describe()}, the hand-made feature that compresses them most, " \
+              f"{feature.mdl.compression:.2f} times" if feature else ""
     return [Paragraph(f"Minimum description length (online code, {top.mdl.probe} probe, {top.mdl.orders} "
                       f"ordering{'s' if top.mdl.orders > 1 else ''}): layer {top.layer.index} compresses the labels "
                       f"most, to {top.mdl.compression:.2f} times fewer bits than the uniform code "
-                      f"({top.mdl.codelength_bits:.0f} against {top.mdl.uniform_bits:.0f}){also}.")]
+                      f"({top.mdl.codelength_bits:.0f} against {top.mdl.uniform_bits:.0f}){also}{against}.")]

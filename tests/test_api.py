@@ -23,7 +23,7 @@ DATA_ARGUMENTS = {"extract_embeddings": ["data", "out"], "probe": ["cache"], "ru
 GROUPS = {
     "extract_embeddings": [ExtractOptions, ColumnOptions, EngineOptions, RayOptions],
     "probe": [ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions, MdlOptions],
-    "run_baselines": [BaselineOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
+    "run_baselines": [BaselineOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions, MdlOptions],
     "run": [ExtractOptions, ColumnOptions, EngineOptions, RayOptions, ProbeOptions, BaselineOptions, ProtocolOptions,
             FitOptions, LabelOptions, DetectionOptions, MdlOptions],
 }

@@ -19,7 +19,7 @@ GROUPS = {
     "run": [ColumnOptions, ExtractOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, MdlOptions],
     "extract": [ColumnOptions, ExtractOptions],
     "probe": [ProbeOptions, ProtocolOptions, FitOptions, MdlOptions],
-    "baselines": [ColumnOptions, BaselineOptions, ProtocolOptions, FitOptions],
+    "baselines": [ColumnOptions, BaselineOptions, ProtocolOptions, FitOptions, MdlOptions],
     "report": [],
     "demo": [ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, MdlOptions],
 }

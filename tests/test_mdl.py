@@ -221,7 +221,7 @@ def test_layerprobe_run_takes_mdl_and_refuses_it_without_logreg_before_extractin
 
     manifest = write_demo_dataset(tmp_path / "data", speakers=4, clips_per_vowel=3)
     common = ["run", str(manifest), "--model", str(group_norm_model), "--device", "cpu", "--n-jobs", "1",
-              "--baseline-classifier", "ridge", "--quiet"]
+              "--baseline-classifier", "logreg", "--quiet"]
     assert layerprobe_main([*common, "--out", str(tmp_path / "ridge"), "--mdl", "--classifier", "ridge"]) == 2
     assert "error: --mdl codes the labels with the logreg probe" in capsys.readouterr().err
     assert not (tmp_path / "ridge" / "cache.h5").exists()
@@ -231,8 +231,24 @@ def test_layerprobe_run_takes_mdl_and_refuses_it_without_logreg_before_extractin
     found = mdl_of(doc)
     assert sorted(found) == sorted(json.loads((out / "run.json").read_text())["layers"])
     assert all(m.orders == 1 and m.uniform_bits == pytest.approx(36 * math.log2(3)) for m in found.values())
+    baselines = Document.from_dict(json.loads((out / "baseline_results.json").read_text()))
+    [mfcc] = [r for r in baselines.results if r.mdl is not None]
+    assert (str(mfcc.layer), mfcc.classifier, mfcc.mdl.orders) == ("mfcc", "logreg", 1)
     assert (out / "compression_curve.png").is_file()
-    assert "compresses the labels most" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "compresses the labels most" in report
+    assert f"; mfcc, the hand-made feature that compresses them most, {mfcc.mdl.compression:.2f} times." in report
+
+
+def test_baselines_take_mdl_and_refuse_it_without_logreg(tmp_path, capsys):
+    from layerprobe.baselines.cli import main as baselines_main
+
+    cache = planted_cache(tmp_path / "c.h5", [0.8])
+    assert baselines_main([str(cache), "--mdl", "--classifier", "ridge,linear-svm"]) == 2
+    assert capsys.readouterr().err == ("error: --mdl codes the labels with the logreg probe and writes onto its "
+                                       "records: add logreg to --classifier (given: ridge,linear-svm)\n")
+    with pytest.raises(layerprobe.errors.UserError, match="^--mdl-orders 4 needs --mdl$"):
+        layerprobe.run_baselines(cache, mdl_orders=4)
 
 
 def test_the_terminal_table_lists_each_layers_codelength_and_compression(tmp_path, capsys):
