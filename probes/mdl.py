@@ -12,7 +12,8 @@ The probe is logreg's multinomial fit (probes/logreg.py, no class weights: a cod
 clip alike), whose C is chosen as a receiver could choose it too, from labels already sent: each
 block is coded at the C of LOGREG_C_GRID that coded the block before it best (that block coded by
 the fit on the clips before it, which the path computes anyway); the first probe-coded block at the
-grid's smallest C. No block's own labels pick the C that codes it.
+grid's smallest C; Cs within TIED_BITS of the best tie, the smallest of them chosen. No block's own
+labels pick the C that codes it.
 
 A fit knows only the classes of its fitting part, and a confident fit can be wrong: every
 probability is smoothed as if the fit's prediction were t clips' counts plus one clip of every
@@ -40,6 +41,11 @@ from layerprobe.results import Mdl
 BLOCK_PERCENTS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.25, 12.5, 25, 50, 100)
 _BLOCK_TEN_THOUSANDTHS = tuple(round(percent * 100) for percent in BLOCK_PERCENTS)
 PROBE = "logreg"
+# Cs whose fits code a block within this many bits of the best tie, and the most regularized of them
+# codes the next block: the solver's tolerance moves a block's bits by up to 0.03 (against
+# scikit-learn's fits to 1e-12), and the smallest Cs, whose fits all predict about the class shares,
+# code alike to within that.
+TIED_BITS = 0.05
 # A first block (the first whole groups) above this share of the clips is said in a warning: no
 # compression can exceed 1 / share (FSDD's 6 speakers: 6).
 FIRST_BLOCK_SHARE = 0.05
@@ -63,8 +69,9 @@ def transmission_order(groups: np.ndarray, seed: int, order: int) -> tuple[np.nd
     rng = np.random.default_rng([seed, order])
     keys = np.where(groups == "", np.char.add("\0", np.arange(len(groups)).astype(str)), groups.astype(str))
     _, unit_of = np.unique(keys, return_inverse=True)
-    members = [rng.permutation(np.flatnonzero(unit_of == unit)) for unit in rng.permutation(unit_of.max() + 1)]
-    return np.concatenate(members), np.cumsum([len(m) for m in members])
+    rank = rng.permutation(unit_of.max() + 1)[unit_of]  # each clip's unit's place in the order
+    sent = np.lexsort((rng.random(len(groups)), rank))  # by unit, at random within it
+    return sent, np.cumsum(np.bincount(rank))
 
 
 def block_cuts(ends: np.ndarray) -> np.ndarray:
@@ -118,7 +125,7 @@ def online_code(X: np.ndarray, codes: np.ndarray, n_classes: int, groups: np.nda
     for start, end in zip(cuts[:-1], cuts[1:]):
         per_value, stopped = block_bits(X, codes, n_classes, sent[:start], sent[start:end])
         bits += per_value[chosen]
-        chosen, unconverged = int(per_value.argmin()), unconverged + stopped
+        chosen, unconverged = int(np.flatnonzero(per_value <= per_value.min() + TIED_BITS)[0]), unconverged + stopped
     return OrderCode(float(bits), unconverged)
 
 

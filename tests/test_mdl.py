@@ -26,7 +26,8 @@ def direct_code(X, labels, sent, ends) -> float:
     """The online code written out from its definition, with scikit-learn's LogisticRegression fitted
     to a tight tolerance: blocks at PERCENTS of the clips (rounded up, moved to the next unit end), the
     first in log2 K bits a clip, each later one by the fit on the clips before it at the C that coded
-    the block before best (the smallest C first), each probability smoothed as (t p + 1) / (t + K)."""
+    the block before best (the smallest C first; the smallest of those within 0.05 bits of the best),
+    each probability smoothed as (t p + 1) / (t + K)."""
     classes = sorted(set(labels))
     K, n = len(classes), len(labels)
     y = np.array([classes.index(label) for label in labels])
@@ -51,7 +52,7 @@ def direct_code(X, labels, sent, ends) -> float:
                      for row, i in enumerate(coded)]
             per_c.append(sum(-math.log2((t * q + 1) / (t + K)) for q in p))
         bits += per_c[chosen]
-        chosen = int(np.argmin(per_c))
+        chosen = min(k for k, value in enumerate(per_c) if value <= min(per_c) + 0.05)
     return bits
 
 
