@@ -20,11 +20,11 @@ from layerprobe.probes.sweep import Sweep, names_its_group
 from layerprobe.results import FEATURE, LAYER, Record
 
 
-def check_mdl(mdl: MdlOptions, classifiers: Sequence[str], flag: str = "--classifier") -> None:
+def check_mdl(mdl: MdlOptions, classifiers: Sequence[str]) -> None:
     """Refuse --mdl where no record would hold it (`classifiers` lack logreg), before any fit."""
     if mdl.mdl and PROBE not in classifiers:
         raise UserError(f"--mdl codes the labels with the {PROBE} probe and writes onto its records: add {PROBE} "
-                        f"to {flag} (given: {','.join(classifiers)})")
+                        f"to --classifier (given: {','.join(classifiers)})")
 
 
 def clip_groups(reader: CacheReader, rows: np.ndarray, labels: np.ndarray) -> np.ndarray:
