@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 
 from layerprobe.errors import LeakWarning, ProbeWarning
 from layerprobe.extract.ray_engine import RayOptions
-from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
-                                FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions)
+from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, DetectionOptions, EngineOptions,
+                                ExtractOptions, FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 if TYPE_CHECKING:
+    from layerprobe.compare_results import CompareDocument
     from layerprobe.data.loaded import LoadedCache
     from layerprobe.extract.runner import Summary
     from layerprobe.results import Document
@@ -141,6 +142,9 @@ def probe(
     id_column: str | None = LabelOptions.id_column,
     positive_class: str | None = DetectionOptions.positive_class,
     at_precision: float | None = DetectionOptions.at_precision,
+    learning_curve: Sequence[float] | str | None = CurveOptions.learning_curve,
+    curve_unit: str = CurveOptions.curve_unit,
+    curve_repeats: int = CurveOptions.curve_repeats,
     mdl: bool = MdlOptions.mdl,
     mdl_orders: int = MdlOptions.mdl_orders,
     out: PathLike | None = None,
@@ -181,6 +185,14 @@ def probe(
         (default None: the second in sorted order).
     at_precision : two classes: also report the positive class's recall at this precision, in (0, 1]
         (default None).
+    learning_curve : training fractions in (0, 1], e.g. (0.05, 0.1, 0.25, 0.5, 1) or "0.05,0.1,0.25,0.5,1"
+        (default None: no curve). Each outer training part is subsampled to each fraction and every
+        probe tuned (inner splits inside the subsample), fitted on it and scored on the full test part;
+        each record gets `learning_curve` (its points) and `forecast` (the inverse power law fitted to
+        UAR against training clips per class, and the gain expected from doubling the data).
+    curve_unit : "clips" (default: stratified by class) or "groups" (whole groups, stratified by their
+        majority class).
+    curve_repeats : subsamples drawn per fraction, seeded from `seed` (default 3; the whole part once).
     mdl : also give each layer's logreg record (logreg must be among `classifiers`) its labels' online
         codelength in bits (Voita & Titov 2020), the uniform codelength and their ratio, the compression
         (`record.mdl`; default False).
@@ -210,6 +222,7 @@ def probe(
               FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
               LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
               DetectionOptions(positive_class=positive_class, at_precision=at_precision),
+              CurveOptions(learning_curve=learning_curve, curve_unit=curve_unit, curve_repeats=curve_repeats),
               MdlOptions(mdl=mdl, mdl_orders=mdl_orders)]
     doc = probe_stage(cache, *[group.validated(known) for group in groups], out=out, progress=progress)
     if out is not None:
@@ -222,13 +235,18 @@ def probe(
 def _warn_document(doc: Document) -> None:
     """Raise every warning of a results document as a Python warning, as the CLI prints them: in a
     notebook the DataFrame alone would hide them. The leak has a category of its own (LeakWarning)."""
+    _warn_lines(doc.leak, doc.warnings, stacklevel=4)
+
+
+def _warn_lines(leak: str | None, lines: Sequence[str], *, stacklevel: int) -> None:
+    """The leak as a LeakWarning, every other line as a ProbeWarning, attributed `stacklevel` frames up."""
     import warnings
 
-    if doc.leak:
-        warnings.warn(doc.leak, LeakWarning, stacklevel=3)
-    for line in doc.warnings:
-        if line != doc.leak:
-            warnings.warn(line, ProbeWarning, stacklevel=3)
+    if leak:
+        warnings.warn(leak, LeakWarning, stacklevel=stacklevel)
+    for line in lines:
+        if line != leak:
+            warnings.warn(line, ProbeWarning, stacklevel=stacklevel)
 
 
 def run_baselines(
@@ -249,6 +267,9 @@ def run_baselines(
     id_column: str | None = LabelOptions.id_column,
     positive_class: str | None = DetectionOptions.positive_class,
     at_precision: float | None = DetectionOptions.at_precision,
+    learning_curve: Sequence[float] | str | None = CurveOptions.learning_curve,
+    curve_unit: str = CurveOptions.curve_unit,
+    curve_repeats: int = CurveOptions.curve_repeats,
     mdl: bool = MdlOptions.mdl,
     mdl_orders: int = MdlOptions.mdl_orders,
     overwrite: bool = False,
@@ -269,6 +290,7 @@ def run_baselines(
     cv, folds, fold_column, seed, refit : the protocol, as for `probe`.
     class_weight, permutations, n_jobs : as for `probe`.
     labels, label_column, id_column, positive_class, at_precision : as for `probe`.
+    learning_curve, curve_unit, curve_repeats : a learning curve per feature record, as for `probe`.
     mdl, mdl_orders : each feature's online codelength on its logreg record, as for `probe`'s layers
         (logreg must be among `classifiers`).
     overwrite : recompute a stored feature made with other parameters instead of refusing (default False).
@@ -290,12 +312,13 @@ def run_baselines(
               FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
               LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
               DetectionOptions(positive_class=positive_class, at_precision=at_precision),
+              CurveOptions(learning_curve=learning_curve, curve_unit=curve_unit, curve_repeats=curve_repeats),
               MdlOptions(mdl=mdl, mdl_orders=mdl_orders)]
-    baseline, protocol, fit, label, detection, coded = [group.validated(known) for group in groups]
-    result = evaluate_baselines(cache, baseline, protocol, fit, label, detection, coded, progress=progress,
+    baseline, protocol, fit, label, detection, curve, coded = [group.validated(known) for group in groups]
+    result = evaluate_baselines(cache, baseline, protocol, fit, label, detection, curve, coded, progress=progress,
                                 overwrite=overwrite)
     doc = document(result, cache, {**baseline.to_dict(), **protocol.to_dict(), **fit.result_dict(), **label.to_dict(),
-                                   **detection.to_dict(), **coded.result_dict()})
+                                   **detection.to_dict(), **curve.result_dict(), **coded.result_dict()})
     _warn_document(doc)
     return doc
 
@@ -346,6 +369,9 @@ def run(
     id_column: str | None = LabelOptions.id_column,
     positive_class: str | None = DetectionOptions.positive_class,
     at_precision: float | None = DetectionOptions.at_precision,
+    learning_curve: Sequence[float] | str | None = CurveOptions.learning_curve,
+    curve_unit: str = CurveOptions.curve_unit,
+    curve_repeats: int = CurveOptions.curve_repeats,
     mdl: bool = MdlOptions.mdl,
     mdl_orders: int = MdlOptions.mdl_orders,
     progress: bool = True,
@@ -377,6 +403,7 @@ def run(
     cv, folds, fold_column, seed, refit : the protocol of probes and baselines alike, as for `probe`.
     class_weight, permutations, n_jobs : as for `probe`, for probes and baselines alike.
     labels, id_column, positive_class, at_precision : as for `probe`, for probes and baselines alike.
+    learning_curve, curve_unit, curve_repeats : learning curves, as for `probe`, for probes and baselines alike.
     mdl, mdl_orders : each layer's online codelength, as for `probe` (and each feature's, where
         `baseline_classifiers` hold logreg); the report adds its compression curve.
     progress : show progress bars (default True).
@@ -403,12 +430,81 @@ def run(
         fit=FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
         labels=LabelOptions(labels=labels, id_column=id_column),
         detection=DetectionOptions(positive_class=positive_class, at_precision=at_precision),
+        curve=CurveOptions(learning_curve=learning_curve, curve_unit=curve_unit, curve_repeats=curve_repeats),
         mdl=MdlOptions(mdl=mdl, mdl_orders=mdl_orders),
     )
     where = engine_options(engine, dict(ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
                                         cpus_per_worker=cpus_per_worker), known)
     return run_pipeline(data, out, **{name: group.validated(known) for name, group in groups.items()}, engine=where,
                         progress=progress)
+
+
+def compare(
+    inputs: Sequence[PathLike],
+    out: PathLike,
+    *,
+    layers: Layers = CompareOptions.layers,
+    pooling: str = CompareOptions.pooling,
+    classifiers: str | Sequence[str] = CompareOptions.classifiers,
+    solver: str = CompareOptions.solver,
+    cv: str = ProtocolOptions.cv,
+    folds: int = ProtocolOptions.folds,
+    fold_column: str | None = ProtocolOptions.fold_column,
+    seed: int = ProtocolOptions.seed,
+    refit: str = ProtocolOptions.refit,
+    class_weight: str = FitOptions.class_weight,
+    permutations: int = FitOptions.permutations,
+    n_jobs: int = FitOptions.n_jobs,
+    labels: PathLike | None = LabelOptions.labels,
+    label_column: str | None = LabelOptions.label_column,
+    id_column: str | None = LabelOptions.id_column,
+    positive_class: str | None = DetectionOptions.positive_class,
+    at_precision: float | None = DetectionOptions.at_precision,
+    progress: bool = True,
+) -> CompareDocument:
+    """Several encoders of the same clips on one set of folds, with paired tests and a linear CKA map.
+
+    The caches are joined by clip id (clips missing from any cache are left out and counted, in one
+    warning); the outer folds are built once on the common clips and every encoder's layers, its
+    weighted sum and its selected record are evaluated on them.
+
+    Parameters
+    ----------
+    inputs : two or more run folders of `run` (their cache.h5) or caches of the same clips from
+        different encoders.
+    out : the folder for compare.json, report.md, report.html, depth_curves.png and cka.png.
+    layers : as for `probe`, for every encoder (default "all": each cache's layers).
+    pooling : as for `probe` (default "mean").
+    classifiers : as for `probe` (default ("logreg", "weighted-sum"): logreg per layer and the learned
+        weighted sum of the layers).
+    solver : as for `probe` (default "fast").
+    cv, folds, fold_column, seed, refit : the protocol, as for `probe`; groups, splits and the fold column
+        are read from the first input.
+    class_weight, permutations, n_jobs : as for `probe`.
+    labels, label_column, id_column : as for `probe`, applied to every input (a shared clip labelled
+        differently in two inputs is refused).
+    positive_class, at_precision : as for `probe`.
+    progress : show progress bars (default True).
+
+    Returns
+    -------
+    layerprobe.compare_results.CompareDocument
+        What compare.json holds: `.encoders` (each with its typed records), `.paired` (the
+        Holm-corrected paired tests between every pair's selected records), `.cka` (the CKA map) and
+        `.warnings` (each also raised as a Python warning).
+    """
+    from layerprobe.probes.compare import compare_encoders
+    from layerprobe.report.compare_report import write_compare
+
+    groups = [CompareOptions(layers=layers, pooling=pooling, classifiers=classifiers, solver=solver),
+              ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
+              FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
+              LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
+              DetectionOptions(positive_class=positive_class, at_precision=at_precision)]
+    doc = compare_encoders(inputs, *[group.validated(known) for group in groups], progress=progress)
+    write_compare(doc, out)
+    _warn_lines(doc.leak, doc.warnings, stacklevel=3)
+    return doc
 
 
 def load_cache(path: PathLike) -> LoadedCache:

@@ -15,6 +15,7 @@ def build_parser() -> ArgumentParser:
     from layerprobe.extract import cli as extract_cli
     from layerprobe.probes import cli as probe_cli
     from layerprobe.report import cli as report_cli
+    from layerprobe.report import compare_cli
 
     parser = ArgumentParser(prog="layerprobe", description="Is my label linearly separable in a frozen speech "
                             "encoder, and at which layer?")
@@ -26,6 +27,8 @@ def build_parser() -> ArgumentParser:
         "probe": (probe_cli.add_arguments, probe_cli.run, "linear probes on cached layers"),
         "baselines": (baselines_cli.add_arguments, baselines_cli.run, "MFCC and chance baselines on the same folds"),
         "report": (report_cli.add_arguments, report_cli.run, "the comparison report of a run folder"),
+        "compare": (compare_cli.add_arguments, compare_cli.run, "several encoders of the same clips on one set of "
+                    "folds"),
         "demo": (demo.add_arguments, demo.run, "the whole pipeline on generated audio with a tiny encoder"),
     }
     for name, (add_arguments, run, summary) in stages.items():

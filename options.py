@@ -481,3 +481,68 @@ class MdlOptions(OptionGroup):
     def result_dict(self) -> dict:
         """The fields a result depends on: none without --mdl, so a run without it keeps its results and keys."""
         return self.to_dict() if self.mdl else {}
+
+
+def fraction_list(value: str | float | Sequence[float]) -> tuple[float, ...]:
+    """Training fractions, each in (0, 1]: "0.1,0.5,1", 0.5 or [0.1, 0.5, 1] -> (0.1, 0.5, 1.0), sorted, once each."""
+    texts = value.replace(" ", "").split(",") if isinstance(value, str) else \
+        [value] if isinstance(value, (int, float)) else list(value)
+    fractions = []
+    for text in texts:
+        try:
+            fraction = float(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number; give fractions in (0, 1] such as "
+                                             "0.1,0.25,0.5,1") from None
+        if not 0 < fraction <= 1:
+            raise argparse.ArgumentTypeError(f"{text} is not a fraction in (0, 1]")
+        fractions.append(fraction)
+    if not fractions:
+        raise argparse.ArgumentTypeError("no fraction given; give fractions in (0, 1] such as 0.1,0.25,0.5,1")
+    return tuple(sorted(set(fractions)))
+
+
+@dataclass(frozen=True)
+class CurveOptions(OptionGroup):
+    """Learning curves: each outer training part subsampled, the probe tuned and fitted on the subsample,
+    scored on the full outer test part."""
+
+    title = "learning curve"
+    learning_curve: Sequence[float] | None = option(
+        None, "training fractions in (0, 1], e.g. 0.05,0.1,0.25,0.5,1: each outer training part is subsampled to "
+        "each fraction and every probe is tuned, fitted and tested again (the cost of the sweep per fraction and "
+        "repeat)", type=fraction_list, metavar="FRACTIONS")
+    curve_unit: str = option("clips", "what a learning curve subsamples: clips (stratified by class) or groups "
+                                      "(whole speakers, stratified by their majority class)",
+                             choices=("clips", "groups"))
+    curve_repeats: int = option(3, "subsamples drawn per fraction (seeded from --seed); the whole training part "
+                                   "is drawn once", type=integer_at_least(1))
+
+    def result_dict(self) -> dict:
+        """The fields the results depend on; empty without a curve, so that a run without one keeps the
+        documents and stage keys it had before curves existed."""
+        return {} if self.learning_curve is None else self.to_dict()
+
+
+def same_option(group: type[OptionGroup], name: str, **changes: Any) -> Any:
+    """Another group's field of that name, declared once there: its flag, help and checks, with `changes`
+    (a `default`) applied; for a command that takes it with a default of its own."""
+    spec = next(spec for spec in fields(group) if spec.name == name)
+    return field(default=changes.pop("default", spec.default), metadata={**spec.metadata, **changes})
+
+
+@dataclass(frozen=True)
+class CompareOptions(OptionGroup):
+    """The probes of every compared encoder: probe's --layers, --pooling, --classifier and --solver, with logreg
+    and the learned weighted sum of the layers by default."""
+
+    title = "probes of each encoder"
+    layers: str | int | Sequence[int] = same_option(ProbeOptions, "layers")
+    pooling: str = same_option(ProbeOptions, "pooling")
+    classifiers: str | Sequence[str] = same_option(ProbeOptions, "classifiers", default=("logreg", "weighted-sum"))
+    solver: str = same_option(ProbeOptions, "solver")
+
+    @property
+    def layer_indices(self) -> list[int] | None:
+        """The layers asked for as indices (every encoder's); None for every layer of each cache."""
+        return layer_indices(self.layers)

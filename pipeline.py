@@ -27,9 +27,9 @@ from layerprobe.atomic_write import writable_folder, write_text_atomic
 from layerprobe.data.cache import open_cache
 from layerprobe.data.parts import TEXT_COLUMNS, stored_text_names
 from layerprobe.errors import UserError
-from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
-                                FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions, add_quiet,
-                                one_label_column)
+from layerprobe.options import (BaselineOptions, ColumnOptions, CurveOptions, DetectionOptions, EngineOptions,
+                                ExtractOptions, FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions,
+                                add_quiet, one_label_column)
 from layerprobe.options import add_arguments as add_options
 from layerprobe.registries import known
 from layerprobe.results import Comparison, Document, RunFacts
@@ -127,6 +127,7 @@ def run(
     detection: DetectionOptions = DetectionOptions(),
     mdl: MdlOptions = MdlOptions(),
     engine: EngineOptions = EngineOptions(),
+    curve: CurveOptions = CurveOptions(),
     progress: bool = True,
     command: str = "",
     random_init: bool = False,
@@ -159,19 +160,21 @@ def run(
     summary = extract_embeddings(str(data), str(cache), extract, columns, engine, command=command, progress=progress)
     extract_seconds = time.perf_counter() - started
     print(summary, file=sys.stderr)
-    shared = {**protocol.to_dict(), **fit.result_dict(), **labels.to_dict(), **detection.to_dict()}
+    shared = {**protocol.to_dict(), **fit.result_dict(), **labels.to_dict(), **detection.to_dict(),
+              **curve.result_dict()}
     keyed = {**shared, "labels_digest": _file_digest(labels.labels)}
 
     # The baselines' features are coded too where their classifiers hold logreg.
     baseline_mdl = mdl if PROBE in baseline.classifiers else MdlOptions()
 
     def baseline_document() -> dict:
-        result = evaluate_baselines(cache, baseline, protocol, fit, labels, detection, baseline_mdl, progress=progress)
+        result = evaluate_baselines(cache, baseline, protocol, fit, labels, detection, curve, baseline_mdl,
+                                    progress=progress)
         return document(result, cache, {**baseline.to_dict(), **shared, **baseline_mdl.result_dict()}).to_dict()
 
     probes = Document.from_dict(_stage(
         run_dir / "probe_results.json", {**probe.to_dict(), **keyed, **mdl.result_dict()}, cache_signature(cache, ()),
-        lambda: probe_stage(cache, probe, protocol, fit, labels, detection, mdl, out=run_dir,
+        lambda: probe_stage(cache, probe, protocol, fit, labels, detection, curve, mdl, out=run_dir,
                             progress=progress).to_dict(),
         "probe"))
     started = time.perf_counter()
@@ -255,6 +258,7 @@ def add_stage_options(parser: argparse.ArgumentParser, *, encoder_skip: Sequence
     add_options(parser, FitOptions, known)
     add_options(parser, LabelOptions, known, skip=("label_column",))  # --label-column: see options.one_label_column
     add_options(parser, DetectionOptions, known)
+    add_options(parser, CurveOptions, known)
     add_options(parser, MdlOptions, known)
     add_quiet(parser)
 
@@ -267,7 +271,8 @@ def stage_options(args: argparse.Namespace) -> dict:
                 probe=ProbeOptions.from_args(args, known), baseline=BaselineOptions.from_args(args, known),
                 protocol=ProtocolOptions.from_args(args, known), fit=FitOptions.from_args(args, known),
                 labels=LabelOptions.from_args(args, known), detection=DetectionOptions.from_args(args, known),
-                mdl=MdlOptions.from_args(args, known), engine=engine_options_from_args(args, known), progress=not args.quiet)
+                engine=engine_options_from_args(args, known), curve=CurveOptions.from_args(args, known),
+                mdl=MdlOptions.from_args(args, known), progress=not args.quiet)
 
 
 def run_command(args: argparse.Namespace) -> int:

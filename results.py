@@ -296,13 +296,101 @@ class Mdl:
 
 
 @dataclass(frozen=True)
+class CurvePoint:
+    """One point of a learning curve: the record's evaluation with every outer training part subsampled
+    to `fraction` (draw `repeat`, from 0), tuned and fitted on the subsample, scored on the full outer
+    test parts. `n_train`: clips per fitting part (the mean over outer folds), `n_train_per_class` the same
+    per class; the metrics as the record's own (Metric)."""
+
+    fraction: float
+    repeat: int
+    n_train: float
+    n_train_per_class: dict[str, float]
+    accuracy: Metric
+    balanced_accuracy: Metric
+    macro_f1: Metric
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CurvePoint:
+        return cls(d["fraction"], d.get("repeat", 0), d["n_train"], d["n_train_per_class"],
+                   **{name: Metric.from_dict(d[name]) for name in METRICS})
+
+    def to_dict(self) -> dict:
+        return {"fraction": self.fraction, "repeat": self.repeat, "n_train": self.n_train,
+                "n_train_per_class": self.n_train_per_class, **{name: getattr(self, name).to_dict() for name in METRICS}}
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The inverse power law score = a - b * n^-c fitted to a learning curve's UAR (`metric`) against
+    training clips per class (two classes: the positive class's clips; `x` says which), and the gain
+    expected from doubling the training data at the whole training part's `n`: `doubling_gain`, with its
+    95% interval `ci` (None with `ci_note` where none exists) made as `ci_method` says. `flat`: the
+    expected gain is below a hundredth of UAR."""
+
+    metric: str
+    x: str
+    a: float
+    b: float
+    c: float
+    n: float
+    doubling_gain: float
+    ci: list[float] | None
+    ci_method: str | None
+    flat: bool
+    ci_note: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Forecast:
+        return cls(d["metric"], d["x"], d["a"], d["b"], d["c"], d["n"], d["doubling_gain"], d["ci"],
+                   d.get("ci_method"), d["flat"], d.get("ci_note"))
+
+    def to_dict(self) -> dict:
+        return _without_none({f.name: getattr(self, f.name) for f in fields(self)}, ("ci_note",))
+
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """A record's learning curve (--learning-curve): its points, one per fraction and draw, and the
+    forecast fitted to them (None, with `note`, where too few sizes were measured to fit one). In a
+    record's JSON: `learning_curve` (the points) and `forecast` (or `forecast_note`)."""
+
+    points: list[CurvePoint]
+    forecast: Forecast | None = None
+    note: str | None = None
+
+    @classmethod
+    def from_record(cls, d: dict) -> LearningCurve | None:
+        """The curve of a record's JSON, None where it has none."""
+        if d.get("learning_curve") is None:
+            return None
+        return cls([CurvePoint.from_dict(p) for p in d["learning_curve"]],
+                   Forecast.from_dict(d["forecast"]) if d.get("forecast") else None, d.get("forecast_note"))
+
+    def sizes(self, classes: Sequence[str], positive_class: str | None = None) -> list[float]:
+        """Each point's training size as the forecast reads it: clips per class (the mean over `classes`),
+        or for two classes the positive class's clips (default: the second class)."""
+        if len(classes) == 2:
+            positive = positive_class or classes[1]
+            return [point.n_train_per_class[positive] for point in self.points]
+        return [point.n_train / len(classes) for point in self.points]
+
+    def to_record(self) -> dict:
+        """The record's `learning_curve`, `forecast` and `forecast_note` keys."""
+        return _without_none({"learning_curve": [point.to_dict() for point in self.points],
+                              "forecast": self.forecast.to_dict() if self.forecast else None,
+                              "forecast_note": self.note}, ("forecast", "forecast_note"))
+
+
+@dataclass(frozen=True)
 class Record:
     """One source x classifier over every outer fold (docs/design.md's record). Optional parts are
     None where they do not apply: the detection metrics and `detection` without decision scores,
     `recall_at_precision` without --at-precision, `C` for probes without one, `picked` for a record
     that chose nothing, `pooling` for baselines, `significance` without permutations, `layer_weights`
-    but for a head over every layer, `mdl` but with --mdl (both added in format 2; absent before).
-    `extra` keeps the keys this version does not know."""
+    but for a head over every layer (added in format 2; absent before), `learning_curve` without
+    --learning-curve, `mdl` without --mdl (added in format 2; absent before). `extra` keeps the keys
+    this version does not know."""
 
     layer: Source
     classifier: str
@@ -332,6 +420,7 @@ class Record:
     pooling: str | None = None
     significance: Significance | None = None
     layer_weights: LayerWeights | None = None
+    learning_curve: LearningCurve | None = None
     mdl: Mdl | None = None
     extra: dict = field(default_factory=dict)
 
@@ -360,7 +449,7 @@ class Record:
 
     @classmethod
     def from_dict(cls, d: dict) -> Record:
-        known = {f.name for f in fields(cls)} | _SIGNIFICANCE_KEYS
+        known = {f.name for f in fields(cls)} | _SIGNIFICANCE_KEYS | {"forecast", "forecast_note"}
         optional = {name: kind.from_dict(d[name]) for name, kind in (
             ("roc_auc", DetectionMetric), ("average_precision", DetectionMetric),
             ("recall_at_precision", RecallAtPrecision), ("detection", DetectionNote)) if d.get(name) is not None}
@@ -375,6 +464,7 @@ class Record:
             never_predicted=d.get("never_predicted", []), warnings=d.get("warnings", []), pooling=d.get("pooling"),
             significance=Significance.from_dict(d),
             layer_weights=LayerWeights.from_dict(d["layer_weights"]) if d.get("layer_weights") else None,
+            learning_curve=LearningCurve.from_record(d),
             mdl=Mdl.from_dict(d["mdl"]) if d.get("mdl") else None,
             extra={key: d[key] for key in d if key not in known})
 
@@ -401,6 +491,8 @@ class Record:
             out["pooling"] = self.pooling
         if self.layer_weights is not None:
             out["layer_weights"] = self.layer_weights.to_dict()
+        if self.learning_curve is not None:
+            out.update(self.learning_curve.to_record())
         if self.mdl is not None:
             out["mdl"] = self.mdl.to_dict()
         return {**out, **self.extra}

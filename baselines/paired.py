@@ -115,3 +115,15 @@ def _mcnemar(layer: Record, baseline: Record, labels: Sequence[str] | None) -> d
     p = float(stats.binomtest(only_layer, discordant, 0.5).pvalue) if discordant else 1.0
     return {**base, "statistic": only_layer, "p_value": p,
             "discordant": {"layer_only_correct": only_layer, "baseline_only_correct": only_baseline}}
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down family-wise correction (Holm 1979) of the p-values given, in their order; a None
+    (a pair that could not be tested) stays None and is not counted in the family."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    corrected: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))  # adjusted p-values never decrease
+        corrected[i] = running
+    return corrected

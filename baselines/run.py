@@ -18,10 +18,12 @@ from layerprobe.data.cache import open_cache
 from layerprobe.data.label_table import clip_labels
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
-from layerprobe.options import BaselineOptions, DetectionOptions, FitOptions, LabelOptions, MdlOptions, ProtocolOptions
+from layerprobe.options import (BaselineOptions, CurveOptions, DetectionOptions, FitOptions, LabelOptions,
+                                MdlOptions, ProtocolOptions)
 from layerprobe.probes.detection import Detection
 from layerprobe.probes.evaluate import SELECTED
 from layerprobe.probes.layer_mdl import check_mdl, clip_groups, with_mdl
+from layerprobe.probes.learning_curve import curve_draws, with_learning_curves
 from layerprobe.probes.study import study
 from layerprobe.probes.sweep import Sweep, cache_folds
 
@@ -29,11 +31,13 @@ from layerprobe.probes.sweep import Sweep, cache_folds
 def evaluate_baselines(cache: str | os.PathLike, baseline: BaselineOptions = BaselineOptions(),
                        protocol: ProtocolOptions = ProtocolOptions(), fit: FitOptions = FitOptions(),
                        labels: LabelOptions = LabelOptions(), detection: DetectionOptions = DetectionOptions(),
-                       mdl: MdlOptions = MdlOptions(), *, progress: bool = False, overwrite: bool = False) -> Sweep:
+                       curve: CurveOptions = CurveOptions(), mdl: MdlOptions = MdlOptions(), *,
+                       progress: bool = False, overwrite: bool = False) -> Sweep:
     """Hand-made features and chance on the folds `probe` uses with the same validated options (see
     layerprobe.run_baselines for what each field does); returns the Sweep (folds, records, clip ids,
     cache attrs) the probe's output functions take. Features missing from the cache are computed
     first. overwrite: recompute a stored feature whose parameters differ instead of refusing.
+    curve.learning_curve: every feature record (not chance, which learns nothing) gets its learning curve.
     mdl: with mdl.mdl, each feature's logreg record gains its online codelength (probes/layer_mdl.py)."""
     check_mdl(mdl, baseline.classifiers)
     features = baseline.features
@@ -48,6 +52,7 @@ def evaluate_baselines(cache: str | os.PathLike, baseline: BaselineOptions = Bas
         y = target.labels
         # The same calls on the same ok rows as probes.sweep.sweep: the clips and folds are identical.
         shared = cache_folds(reader, target, protocol)
+        draws = curve_draws(shared, y, curve)
         matrices = {name: _feature_rows(reader, name)[target.rows] for name in features}
         clip_ids = reader.clips["id"].iloc[target.rows].tolist()
         attrs = reader.attrs
@@ -58,11 +63,13 @@ def evaluate_baselines(cache: str | os.PathLike, baseline: BaselineOptions = Bas
     selection = [(SELECTED, [spec.name for spec in specs])]
     found = study(sources, specs, y, shared, fit, selections=selection, detection=detection, progress=progress,
                   progress_label="baseline fits")
+    curved = with_learning_curves(found.records, draws, sources, specs, y, shared, fit, selections=selection,
+                                  detection=detection, progress=progress)
     # Chance is neither weighted nor permuted: a majority guess has no weights to learn, and no p-value to give.
     chance = study([(CHANCE_LAYER, lambda: chance_input(len(y)))], CHANCE_SPECS, y, shared,
                    FitOptions(n_jobs=fit.n_jobs), detection=detection)
     # A majority guess never predicting most classes is its definition, not news.
-    records = found.records + [replace(record, warnings=[]) for record in chance.records]
+    records = curved + [replace(record, warnings=[]) for record in chance.records]
     notes = [note for note in [target.note()] if note] + found.notes
     return with_mdl(Sweep(shared, records, clip_ids, attrs, notes, classes=records[0].classes, labels=target),
                     sources, groups, protocol, fit, mdl, progress=progress)

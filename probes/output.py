@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from layerprobe.atomic_write import writable_folder, write_text_atomic
+from layerprobe.probes.forecast import forecast_sentence
 from layerprobe.probes.layer_mdl import mdl_lines
 from layerprobe.probes.sweep import Sweep
 from layerprobe.results import SELECTED, Comparison, DetectionMetric, Document, Metric, Record, Side
@@ -118,6 +119,8 @@ def table(doc: Document, first_column: str = "layer") -> str:
         lines.append(f"{name}: chosen inside each training part, per fold: {picks}")
         if top.roc_auc:
             lines.append(f"{name}: {detection_line(top)}")
+        if top.learning_curve:
+            lines.append(f"{name}: learning curve: {forecast_sentence(top.learning_curve)}")
     return "\n".join(lines + mdl_lines(records))
 
 

@@ -13,11 +13,12 @@ from layerprobe.data.clip_columns import clip_column
 from layerprobe.data.label_table import ClipLabels, clip_labels
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
-from layerprobe.options import DetectionOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions
+from layerprobe.options import CurveOptions, DetectionOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions
 from layerprobe.probes.classifiers import classifier_specs
 from layerprobe.probes.detection import Detection
 from layerprobe.probes.final_fits import FinalFit, final_fits
 from layerprobe.probes.layer_stack import LayerStack
+from layerprobe.probes.learning_curve import curve_draws, with_learning_curves
 from layerprobe.probes.protocols import Folds, outer_folds
 from layerprobe.probes.spec import ProbeSpec
 from layerprobe.probes.study import selections_for, study
@@ -97,10 +98,12 @@ def names_its_group(labels: np.ndarray, groups: np.ndarray) -> bool:
 
 def sweep(cache: str | os.PathLike[str], probe: ProbeOptions = ProbeOptions(),
           protocol: ProtocolOptions = ProtocolOptions(), fit: FitOptions = FitOptions(), labels: LabelOptions = LabelOptions(),
-          detection: DetectionOptions = DetectionOptions(), *, progress: bool = False) -> Sweep:
+          detection: DetectionOptions = DetectionOptions(), curve: CurveOptions = CurveOptions(), *,
+          progress: bool = False) -> Sweep:
     """Probe cached layers with validated options (see layerprobe.probe for what each field does).
     probe.save_model: also refit each probe on all clips (C chosen by the same kind of selection) for
-    saving, the selected probe among them."""
+    saving, the selected probe among them. curve.learning_curve: every record also gets its learning
+    curve (probes/learning_curve.py)."""
     pooling = probe.pooling
     specs = classifier_specs(probe.classifiers, solver=probe.solver)
     with CacheReader(cache) as reader:
@@ -110,15 +113,20 @@ def sweep(cache: str | os.PathLike[str], probe: ProbeOptions = ProbeOptions(),
         rows = target.rows
         reader.layer(chosen[0], pooling)  # an absent pooling is said before the folds are fitted
         sources = layer_sources(reader, chosen, pooling, rows, specs)
-        result = study(sources, specs, target.labels, shared, fit, selections=selections_for([s.name for s in specs]),
-                       detection=Detection(detection.positive_class, detection.at_precision), progress=progress)
+        draws = curve_draws(shared, target.labels, curve)
+        selections = selections_for([s.name for s in specs])
+        chosen_detection = Detection(detection.positive_class, detection.at_precision)
+        result = study(sources, specs, target.labels, shared, fit, selections=selections, detection=chosen_detection,
+                       progress=progress)
+        curved = with_learning_curves(result.records, draws, sources, specs, target.labels, shared, fit,
+                                      selections=selections, detection=chosen_detection, progress=progress)
         classes = result.records[0].classes
         codes = np.unique(target.labels, return_inverse=True)[1]  # the codes study fitted, sorted class names
         fits = final_fits(sources, specs, codes, len(classes), shared, fit, progress=progress) if probe.save_model \
             else []
         clip_ids = reader.clips["id"].iloc[rows].tolist()
         attrs = reader.attrs
-    records = [replace(record, pooling=pooling) for record in result.records]
+    records = [replace(record, pooling=pooling) for record in curved]
     notes = [note for note in [target.note()] if note] + result.notes
     return Sweep(shared, records, clip_ids, attrs, notes, fits, classes, target, chosen)
 

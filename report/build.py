@@ -8,6 +8,7 @@ from pathlib import Path
 from layerprobe.atomic_write import write_text_atomic
 from layerprobe.probes.output import interval_method
 from layerprobe.report import plots
+from layerprobe.report.curve_figure import curve_figures
 from layerprobe.report.document import Image, to_html, to_markdown
 from layerprobe.report.mdl_figure import mdl_figures
 from layerprobe.report.run_dir import RunInputs, read_run_dir
@@ -68,7 +69,7 @@ def draw_figures(inputs: RunInputs) -> list[Image]:
                                          "layer chosen inside each training part, from the decision scores of every "
                                          "test clip pooled over folds (each fold's from its own model); dashed: "
                                          "the class's prevalence, what random scores reach."))
-    return figures + mdl_figures(inputs)
+    return figures + curve_figures(inputs) + mdl_figures(inputs)
 
 
 def results_document(inputs: RunInputs) -> dict:

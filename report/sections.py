@@ -6,6 +6,7 @@ from pathlib import Path
 from layerprobe.layer_spec import format_layers
 from layerprobe.probes.output import COLUMNS, detection_headline, interval_method, pooled_and_fold_mean, with_interval
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
+from layerprobe.report.learning_curve import curve_section
 from layerprobe.report.mdl_figure import mdl_paragraph
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
 from layerprobe.report.selection import (RANKING, best_baseline, best_layer, chance_level, curve_records, find,
@@ -28,8 +29,8 @@ def report_blocks(inputs: RunInputs, figures: list[Image]) -> list[Block]:
     warnings, timings, figures."""
     return [Heading(title(inputs), level=1), *headline(inputs), *dataset(inputs), *encoder(inputs),
             *layer_table(inputs), *mdl_paragraph(inputs), *per_class_table(inputs), *baseline_table(inputs),
-            *comparison(inputs),
-            *warnings(inputs), *timings(inputs), Heading("Figures"), *figures]
+            *comparison(inputs), *curve_section(inputs), *warnings(inputs), *timings(inputs), Heading("Figures"),
+            *figures]
 
 
 def headline(inputs: RunInputs) -> list[Block]:

@@ -27,8 +27,10 @@ TINY = dict(
 )
 
 
-def save_tiny_model(folder, stable_layer_norm: bool, model_type: str = "wav2vec2", feature_extractor: bool = True):
-    """A 4-block encoder of the given family: group-norm (wav2vec2-base style) or layer-norm (large-lv60 style)."""
+def save_tiny_model(folder, stable_layer_norm: bool, model_type: str = "wav2vec2", feature_extractor: bool = True,
+                    num_hidden_layers: int = 4):
+    """A 4-block (or num_hidden_layers) encoder of the given family: group-norm (wav2vec2-base style) or
+    layer-norm (large-lv60 style)."""
     import torch
     from transformers import AutoModel, Wav2Vec2FeatureExtractor
     from transformers import (
@@ -41,7 +43,8 @@ def save_tiny_model(folder, stable_layer_norm: bool, model_type: str = "wav2vec2
         config = Data2VecAudioConfig(**{**TINY, "num_conv_pos_embeddings": 3}, conv_pos_kernel_size=5)
     else:
         norm = "layer" if stable_layer_norm else "group"
-        config = configs[model_type](**TINY, do_stable_layer_norm=stable_layer_norm, feat_extract_norm=norm)
+        config = configs[model_type](**{**TINY, "num_hidden_layers": num_hidden_layers},
+                                     do_stable_layer_norm=stable_layer_norm, feat_extract_norm=norm)
     torch.manual_seed(0)
     AutoModel.from_config(config).save_pretrained(folder)
     if feature_extractor:
@@ -149,22 +152,24 @@ def grouped(keywords: dict, *groups) -> list:
 
 def run_sweep(cache, **keywords):
     """probes.sweep.sweep with its options as keywords (progress=... passes through)."""
-    from layerprobe.options import DetectionOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions
+    from layerprobe.options import (CurveOptions, DetectionOptions, FitOptions, LabelOptions, ProbeOptions,
+                                    ProtocolOptions)
     from layerprobe.probes.sweep import sweep
 
     progress = keywords.pop("progress", False)
-    return sweep(cache, *grouped(keywords, ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions),
-                 progress=progress)
+    return sweep(cache, *grouped(keywords, ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions,
+                                 CurveOptions), progress=progress)
 
 
 def run_baseline_sweep(cache, **keywords):
     """baselines.run.evaluate_baselines with its options as keywords (progress and overwrite pass through)."""
     from layerprobe.baselines.run import evaluate_baselines
-    from layerprobe.options import BaselineOptions, DetectionOptions, FitOptions, LabelOptions, ProtocolOptions
+    from layerprobe.options import (BaselineOptions, CurveOptions, DetectionOptions, FitOptions, LabelOptions,
+                                    ProtocolOptions)
 
     passed = {name: keywords.pop(name) for name in ("progress", "overwrite") if name in keywords}
     return evaluate_baselines(cache, *grouped(keywords, BaselineOptions, ProtocolOptions, FitOptions, LabelOptions,
-                                              DetectionOptions), **passed)
+                                              DetectionOptions, CurveOptions), **passed)
 
 
 def run_extract(data, out, *, progress: bool = True, command: str = "", **keywords):

@@ -13,19 +13,21 @@ import pytest
 import layerprobe
 from layerprobe.errors import UserError
 from layerprobe.extract.ray_engine import RayOptions
-from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions, EngineOptions, ExtractOptions,
-                                FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions)
+from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, DetectionOptions, EngineOptions,
+                                ExtractOptions, FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 DATA_ARGUMENTS = {"extract_embeddings": ["data", "out"], "probe": ["cache"], "run_baselines": ["cache"],
-                  "run": ["data", "out"], "load_cache": ["path"]}
+                  "run": ["data", "out"], "compare": ["inputs", "out"], "load_cache": ["path"]}
 # Where each API keyword's default is defined; run names the baselines' classifiers baseline_classifiers.
 GROUPS = {
     "extract_embeddings": [ExtractOptions, ColumnOptions, EngineOptions, RayOptions],
-    "probe": [ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions, MdlOptions],
-    "run_baselines": [BaselineOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions, MdlOptions],
+    "probe": [ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions, CurveOptions, MdlOptions],
+    "run_baselines": [BaselineOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions, CurveOptions,
+                      MdlOptions],
     "run": [ExtractOptions, ColumnOptions, EngineOptions, RayOptions, ProbeOptions, BaselineOptions, ProtocolOptions,
-            FitOptions, LabelOptions, DetectionOptions, MdlOptions],
+            FitOptions, LabelOptions, DetectionOptions, CurveOptions, MdlOptions],
+    "compare": [CompareOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
 }
 RENAMED = {("run", "baseline_classifiers"): (BaselineOptions, "classifiers"),
            ("run", "probe_pooling"): (ProbeOptions, "pooling")}
@@ -89,7 +91,8 @@ def test_subpackages_stay_importable_and_never_replace_the_functions():
 
 STAGES = ["layerprobe.extract.runner:extract", "layerprobe.probes.sweep:sweep", "layerprobe.probes.study:study",
           "layerprobe.probes.stage:probe_stage", "layerprobe.baselines.run:evaluate_baselines",
-          "layerprobe.probes.sweep:cache_folds", "layerprobe.pipeline:run"]
+          "layerprobe.probes.sweep:cache_folds", "layerprobe.pipeline:run",
+          "layerprobe.probes.compare:compare_encoders"]
 # Keywords of the stages that are no option of a group: how a stage reports, data with a default, and
 # baselines' own --overwrite (a stored feature recomputed).
 NOT_OPTIONS = {"progress", "progress_label", "command", "out", "overwrite", "random_init", "selections", "detection",
@@ -103,7 +106,8 @@ def test_stages_take_the_validated_groups_and_declare_no_option_default_again(st
     module, name = stage.split(":")
     parameters = inspect.signature(getattr(importlib.import_module(module), name)).parameters
     for parameter in parameters.values():
-        if parameter.default is inspect.Parameter.empty or isinstance(parameter.default, tuple(GROUPS["run"])):
+        every_group = tuple({group for groups in GROUPS.values() for group in groups})
+        if parameter.default is inspect.Parameter.empty or isinstance(parameter.default, every_group):
             continue  # the data, or a group
         assert parameter.name in NOT_OPTIONS, f"{stage} declares the option {parameter.name} again"
 

@@ -9,21 +9,24 @@ import pytest
 from layerprobe import cli, pipeline
 from layerprobe.extract.engines import engine_options_from_args
 from layerprobe.extract.ray_engine import RayOptions
-from layerprobe.options import (BaselineOptions, ColumnOptions, ExtractOptions, FitOptions, MdlOptions, ProbeOptions,
-                                ProtocolOptions)
+from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, ExtractOptions, FitOptions,
+                                MdlOptions, ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 MINIMAL = {"run": ["data", "--out", "o"], "extract": ["data", "--out", "c.h5"], "probe": ["c.h5"],
-           "baselines": ["c.h5"], "report": ["o"], "demo": []}
+           "baselines": ["c.h5"], "report": ["o"], "demo": [],
+           "compare": ["a.h5", "b.h5", "--out", "o"]}
 GROUPS = {
-    "run": [ColumnOptions, ExtractOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, MdlOptions],
+    "run": [ColumnOptions, ExtractOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions,
+            MdlOptions],
     "extract": [ColumnOptions, ExtractOptions],
-    "probe": [ProbeOptions, ProtocolOptions, FitOptions, MdlOptions],
-    "baselines": [ColumnOptions, BaselineOptions, ProtocolOptions, FitOptions, MdlOptions],
+    "probe": [ProbeOptions, ProtocolOptions, FitOptions, CurveOptions, MdlOptions],
+    "baselines": [ColumnOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions, MdlOptions],
     "report": [],
-    "demo": [ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, MdlOptions],
+    "demo": [ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions, MdlOptions],
+    "compare": [CompareOptions, ProtocolOptions, FitOptions],
 }
-LAYERED = ["run", "extract", "probe", "demo"]  # the commands that choose layers (baselines and report have none)
+LAYERED = ["run", "extract", "probe", "demo", "compare"]  # the commands that choose layers (baselines and report have none)
 
 
 def parse(command: str, *flags: str) -> argparse.Namespace:
@@ -63,7 +66,7 @@ def test_help_shows_every_default_and_quiet_is_everywhere(command):
 
 @pytest.mark.parametrize("command", LAYERED)
 def test_layers_with_layer_as_its_alias(command):
-    group = ProbeOptions if command == "probe" else ExtractOptions
+    group = {"probe": ProbeOptions, "compare": CompareOptions}.get(command, ExtractOptions)
     for flag in ("--layers", "--layer"):
         assert group.from_args(parse(command, flag, "0,3-4"), known).layers == "0,3-4"
 
@@ -83,6 +86,7 @@ def test_an_open_range_is_one_error_line(command, tmp_path, capsys):
     ("probe", "--classifier", ProbeOptions), ("baselines", "--classifier", BaselineOptions),
     ("run", "--classifier", ProbeOptions), ("run", "--baseline-classifier", BaselineOptions),
     ("demo", "--classifier", ProbeOptions), ("demo", "--baseline-classifier", BaselineOptions),
+    ("compare", "--classifier", CompareOptions),
 ])
 def test_classifier_is_a_list_everywhere(command, flag, group):
     assert group.from_args(parse(command, flag, "logreg,ridge"), known).classifiers == ("logreg", "ridge")
@@ -103,7 +107,8 @@ def test_run_passes_every_probe_baseline_protocol_and_encoder_option(monkeypatch
                      "--group-column", "spk", "--classifier", "ridge", "--save-model", "--features", "mfcc,logmel",
                      "--baseline-classifier", "logreg", "--cv", "loso", "--folds", "3", "--seed", "4",
                      "--refit", "train+validation", "--class-weight", "balanced", "--permutations", "9",
-                     "--n-jobs", "1", "--mdl", "--mdl-orders", "2", "--quiet"]) == 0
+                     "--n-jobs", "1", "--learning-curve", "1,0.25,0.5", "--curve-unit", "groups",
+                     "--curve-repeats", "2", "--mdl", "--mdl-orders", "2", "--quiet"]) == 0
     [(data, out, options)] = calls
     assert options["extract"] == ExtractOptions(model="m", layers="0-2", dtype="float16")
     assert options["columns"] == ColumnOptions(group_column="spk")
@@ -111,6 +116,7 @@ def test_run_passes_every_probe_baseline_protocol_and_encoder_option(monkeypatch
     assert options["baseline"] == BaselineOptions(features=("mfcc", "logmel"), classifiers=("logreg",))
     assert options["protocol"] == ProtocolOptions(cv="loso", folds=3, seed=4, refit="train+validation")
     assert options["fit"] == FitOptions(class_weight="balanced", permutations=9, n_jobs=1)
+    assert options["curve"] == CurveOptions(learning_curve=(0.25, 0.5, 1.0), curve_unit="groups", curve_repeats=2)
     assert options["mdl"] == MdlOptions(mdl=True, mdl_orders=2)
     assert options["progress"] is False
 
