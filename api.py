@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from layerprobe.errors import LeakWarning, ProbeWarning
 from layerprobe.extract.ray_engine import RayOptions
 from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, DetectionOptions, EngineOptions,
-                                ExtractOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions)
+                                ExtractOptions, FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 if TYPE_CHECKING:
@@ -145,6 +145,8 @@ def probe(
     learning_curve: Sequence[float] | str | None = CurveOptions.learning_curve,
     curve_unit: str = CurveOptions.curve_unit,
     curve_repeats: int = CurveOptions.curve_repeats,
+    mdl: bool = MdlOptions.mdl,
+    mdl_orders: int = MdlOptions.mdl_orders,
     out: PathLike | None = None,
     progress: bool = True,
 ) -> Document:
@@ -194,6 +196,10 @@ def probe(
     curve_unit : "clips" (default: stratified by class) or "groups" (whole groups, stratified by their
         majority class).
     curve_repeats : subsamples drawn per fraction, seeded from `seed` (default 3; the whole part once).
+    mdl : also give each layer's logreg record (logreg must be among `classifiers`) its labels' online
+        codelength in bits (Voita & Titov 2020), the uniform codelength and their ratio, the compression
+        (`record.mdl`; default False).
+    mdl_orders : seeded orderings of the clips the codelength is averaged over (default 3; needs mdl).
     out : a folder to write probe_results.json (the `probe --format json` document) into (default None).
     progress : show a progress bar (default True).
 
@@ -219,7 +225,8 @@ def probe(
               FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
               LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
               DetectionOptions(positive_class=positive_class, at_precision=at_precision),
-              CurveOptions(learning_curve=learning_curve, curve_unit=curve_unit, curve_repeats=curve_repeats)]
+              CurveOptions(learning_curve=learning_curve, curve_unit=curve_unit, curve_repeats=curve_repeats),
+              MdlOptions(mdl=mdl, mdl_orders=mdl_orders)]
     doc = probe_stage(cache, *[group.validated(known) for group in groups], out=out, progress=progress)
     if out is not None:
         write_results(doc, out)
@@ -266,6 +273,8 @@ def run_baselines(
     learning_curve: Sequence[float] | str | None = CurveOptions.learning_curve,
     curve_unit: str = CurveOptions.curve_unit,
     curve_repeats: int = CurveOptions.curve_repeats,
+    mdl: bool = MdlOptions.mdl,
+    mdl_orders: int = MdlOptions.mdl_orders,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Document:
@@ -285,6 +294,8 @@ def run_baselines(
     class_weight, permutations, n_jobs : as for `probe`.
     labels, label_column, id_column, positive_class, at_precision : as for `probe`.
     learning_curve, curve_unit, curve_repeats : a learning curve per feature record, as for `probe`.
+    mdl, mdl_orders : each feature's online codelength on its logreg record, as for `probe`'s layers
+        (logreg must be among `classifiers`).
     overwrite : recompute a stored feature made with other parameters instead of refusing (default False).
     progress : show progress bars (default True).
 
@@ -304,12 +315,13 @@ def run_baselines(
               FitOptions(class_weight=class_weight, permutations=permutations, n_jobs=n_jobs),
               LabelOptions(labels=labels, label_column=label_column, id_column=id_column),
               DetectionOptions(positive_class=positive_class, at_precision=at_precision),
-              CurveOptions(learning_curve=learning_curve, curve_unit=curve_unit, curve_repeats=curve_repeats)]
-    baseline, protocol, fit, label, detection, curve = [group.validated(known) for group in groups]
-    result = evaluate_baselines(cache, baseline, protocol, fit, label, detection, curve, progress=progress,
+              CurveOptions(learning_curve=learning_curve, curve_unit=curve_unit, curve_repeats=curve_repeats),
+              MdlOptions(mdl=mdl, mdl_orders=mdl_orders)]
+    baseline, protocol, fit, label, detection, curve, coded = [group.validated(known) for group in groups]
+    result = evaluate_baselines(cache, baseline, protocol, fit, label, detection, curve, coded, progress=progress,
                                 overwrite=overwrite)
     doc = document(result, cache, {**baseline.to_dict(), **protocol.to_dict(), **fit.result_dict(), **label.to_dict(),
-                                   **detection.to_dict(), **curve.result_dict()})
+                                   **detection.to_dict(), **curve.result_dict(), **coded.result_dict()})
     _warn_document(doc)
     return doc
 
@@ -363,6 +375,8 @@ def run(
     learning_curve: Sequence[float] | str | None = CurveOptions.learning_curve,
     curve_unit: str = CurveOptions.curve_unit,
     curve_repeats: int = CurveOptions.curve_repeats,
+    mdl: bool = MdlOptions.mdl,
+    mdl_orders: int = MdlOptions.mdl_orders,
     progress: bool = True,
 ) -> dict[str, Path]:
     """Every stage from audio to report into the run folder `out`, resumably.
@@ -393,6 +407,8 @@ def run(
     class_weight, permutations, n_jobs : as for `probe`, for probes and baselines alike.
     labels, id_column, positive_class, at_precision : as for `probe`, for probes and baselines alike.
     learning_curve, curve_unit, curve_repeats : learning curves, as for `probe`, for probes and baselines alike.
+    mdl, mdl_orders : each layer's online codelength, as for `probe` (and each feature's, where
+        `baseline_classifiers` hold logreg); the report adds its compression curve.
     progress : show progress bars (default True).
 
     Returns
@@ -418,6 +434,7 @@ def run(
         labels=LabelOptions(labels=labels, id_column=id_column),
         detection=DetectionOptions(positive_class=positive_class, at_precision=at_precision),
         curve=CurveOptions(learning_curve=learning_curve, curve_unit=curve_unit, curve_repeats=curve_repeats),
+        mdl=MdlOptions(mdl=mdl, mdl_orders=mdl_orders),
     )
     where = engine_options(engine, dict(ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
                                         cpus_per_worker=cpus_per_worker), known)

@@ -465,6 +465,26 @@ class DetectionOptions(OptionGroup):
 
 
 
+@dataclass(frozen=True)
+class MdlOptions(OptionGroup):
+    """The labels' minimum description length per layer: the online code of Voita & Titov 2020, coded by logreg."""
+
+    title = "minimum description length"
+    mdl: bool = option(False, "also give each layer's logreg record the online codelength of its labels (bits), the "
+                              "uniform codelength and their ratio, the compression")
+    mdl_orders: int = option(3, "--mdl: seeded orderings of the clips the codelength is averaged over",
+                             type=integer_at_least(1))
+
+    def _consistent(self, known: Known) -> MdlOptions:
+        if self.mdl_orders != MdlOptions.mdl_orders and not self.mdl:
+            raise UserError(f"--mdl-orders {self.mdl_orders} needs --mdl")
+        return self
+
+    def result_dict(self) -> dict:
+        """The fields a result depends on: none without --mdl, so a run without it keeps its results and keys."""
+        return self.to_dict() if self.mdl else {}
+
+
 def fraction_list(value: str | float | Sequence[float]) -> tuple[float, ...]:
     """Training fractions, each in (0, 1]: "0.1,0.5,1", 0.5 or [0.1, 0.5, 1] -> (0.1, 0.5, 1.0), sorted, once each."""
     texts = value.replace(" ", "").split(",") if isinstance(value, str) else \

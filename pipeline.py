@@ -28,8 +28,8 @@ from layerprobe.data.cache import open_cache
 from layerprobe.data.parts import TEXT_COLUMNS, stored_text_names
 from layerprobe.errors import UserError
 from layerprobe.options import (BaselineOptions, ColumnOptions, CurveOptions, DetectionOptions, EngineOptions,
-                                ExtractOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions, add_quiet,
-                                one_label_column)
+                                ExtractOptions, FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions,
+                                add_quiet, one_label_column)
 from layerprobe.options import add_arguments as add_options
 from layerprobe.registries import known
 from layerprobe.results import Comparison, Document, RunFacts
@@ -125,6 +125,7 @@ def run(
     fit: FitOptions,
     labels: LabelOptions = LabelOptions(),
     detection: DetectionOptions = DetectionOptions(),
+    mdl: MdlOptions = MdlOptions(),
     engine: EngineOptions = EngineOptions(),
     curve: CurveOptions = CurveOptions(),
     progress: bool = True,
@@ -142,6 +143,8 @@ def run(
     from layerprobe.baselines.compute import compute_features, feature_by_name
     from layerprobe.baselines.run import evaluate_baselines
     from layerprobe.extract.runner import extract as extract_embeddings
+    from layerprobe.probes.layer_mdl import check_mdl
+    from layerprobe.probes.mdl import PROBE
     from layerprobe.probes.output import document
     from layerprobe.probes.stage import probe_stage
     from layerprobe.report.build import write_report
@@ -149,6 +152,7 @@ def run(
     run_dir = writable_folder(Path(out))
     for name in baseline.features:
         feature_by_name(name)  # an unknown or unavailable feature is refused before the encoder runs
+    check_mdl(mdl, probe.classifiers)
     probe = replace(probe, layers="all")
     cache = run_dir / "cache.h5"
     columns, labels = one_label_column(columns, labels)
@@ -160,20 +164,25 @@ def run(
               **curve.result_dict()}
     keyed = {**shared, "labels_digest": _file_digest(labels.labels)}
 
+    # The baselines' features are coded too where their classifiers hold logreg.
+    baseline_mdl = mdl if PROBE in baseline.classifiers else MdlOptions()
+
     def baseline_document() -> dict:
-        result = evaluate_baselines(cache, baseline, protocol, fit, labels, detection, curve, progress=progress)
-        return document(result, cache, {**baseline.to_dict(), **shared}).to_dict()
+        result = evaluate_baselines(cache, baseline, protocol, fit, labels, detection, curve, baseline_mdl,
+                                    progress=progress)
+        return document(result, cache, {**baseline.to_dict(), **shared, **baseline_mdl.result_dict()}).to_dict()
 
     probes = Document.from_dict(_stage(
-        run_dir / "probe_results.json", {**probe.to_dict(), **keyed}, cache_signature(cache, ()),
-        lambda: probe_stage(cache, probe, protocol, fit, labels, detection, curve, out=run_dir,
+        run_dir / "probe_results.json", {**probe.to_dict(), **keyed, **mdl.result_dict()}, cache_signature(cache, ()),
+        lambda: probe_stage(cache, probe, protocol, fit, labels, detection, curve, mdl, out=run_dir,
                             progress=progress).to_dict(),
         "probe"))
     started = time.perf_counter()
     print(compute_features(cache, baseline.features, progress=progress, data=str(data), columns=columns.to_dict(),
                            n_jobs=fit.n_jobs), file=sys.stderr)
     feature_seconds = time.perf_counter() - started
-    baseline_doc = Document.from_dict(_stage(run_dir / "baseline_results.json", {**baseline.to_dict(), **keyed},
+    baseline_doc = Document.from_dict(_stage(run_dir / "baseline_results.json",
+                                             {**baseline.to_dict(), **keyed, **baseline_mdl.result_dict()},
                                              cache_signature(cache, baseline.features), baseline_document,
                                              "baselines"))
     clips, attrs, n_failed = _ok_clips(cache)
@@ -250,6 +259,7 @@ def add_stage_options(parser: argparse.ArgumentParser, *, encoder_skip: Sequence
     add_options(parser, LabelOptions, known, skip=("label_column",))  # --label-column: see options.one_label_column
     add_options(parser, DetectionOptions, known)
     add_options(parser, CurveOptions, known)
+    add_options(parser, MdlOptions, known)
     add_quiet(parser)
 
 
@@ -262,7 +272,7 @@ def stage_options(args: argparse.Namespace) -> dict:
                 protocol=ProtocolOptions.from_args(args, known), fit=FitOptions.from_args(args, known),
                 labels=LabelOptions.from_args(args, known), detection=DetectionOptions.from_args(args, known),
                 engine=engine_options_from_args(args, known), curve=CurveOptions.from_args(args, known),
-                progress=not args.quiet)
+                mdl=MdlOptions.from_args(args, known), progress=not args.quiet)
 
 
 def run_command(args: argparse.Namespace) -> int:

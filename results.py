@@ -270,6 +270,31 @@ class LayerWeights:
         return [sum(column) / len(column) for column in zip(*self.folds)]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Mdl:
+    """The online codelength of a record's labels given its layer (--mdl; Voita & Titov 2020): in bits,
+    averaged over `orders` seeded orderings (each one's in `order_bits`), the uniform code's
+    (n log2 K), their ratio `compression` (uniform over online: 1 for a layer that tells nothing),
+    and the probe that coded the blocks. Added in format 2; absent before and without --mdl."""
+
+    codelength_bits: float
+    uniform_bits: float
+    compression: float
+    orders: int
+    order_bits: list[float] = field(default_factory=list)
+    probe: str = "logreg"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Mdl:
+        return cls(codelength_bits=d["codelength_bits"], uniform_bits=d["uniform_bits"], compression=d["compression"],
+                   orders=d["orders"], order_bits=list(d.get("order_bits", [])), probe=d.get("probe", "logreg"))
+
+    def to_dict(self) -> dict:
+        return {"codelength_bits": self.codelength_bits, "uniform_bits": self.uniform_bits,
+                "compression": self.compression, "orders": self.orders, "order_bits": self.order_bits,
+                "probe": self.probe}
+
+
 @dataclass(frozen=True)
 class CurvePoint:
     """One point of a learning curve: the record's evaluation with every outer training part subsampled
@@ -364,8 +389,8 @@ class Record:
     `recall_at_precision` without --at-precision, `C` for probes without one, `picked` for a record
     that chose nothing, `pooling` for baselines, `significance` without permutations, `layer_weights`
     but for a head over every layer (added in format 2; absent before), `learning_curve` without
-    --learning-curve. `extra` keeps the keys this
-    version does not know."""
+    --learning-curve, `mdl` without --mdl (added in format 2; absent before). `extra` keeps the keys
+    this version does not know."""
 
     layer: Source
     classifier: str
@@ -396,6 +421,7 @@ class Record:
     significance: Significance | None = None
     layer_weights: LayerWeights | None = None
     learning_curve: LearningCurve | None = None
+    mdl: Mdl | None = None
     extra: dict = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -439,6 +465,7 @@ class Record:
             significance=Significance.from_dict(d),
             layer_weights=LayerWeights.from_dict(d["layer_weights"]) if d.get("layer_weights") else None,
             learning_curve=LearningCurve.from_record(d),
+            mdl=Mdl.from_dict(d["mdl"]) if d.get("mdl") else None,
             extra={key: d[key] for key in d if key not in known})
 
     def to_dict(self) -> dict:
@@ -466,6 +493,8 @@ class Record:
             out["layer_weights"] = self.layer_weights.to_dict()
         if self.learning_curve is not None:
             out.update(self.learning_curve.to_record())
+        if self.mdl is not None:
+            out["mdl"] = self.mdl.to_dict()
         return {**out, **self.extra}
 
 

@@ -21,7 +21,7 @@ from layerprobe.baselines.run import evaluate_baselines
 from layerprobe.data.cache import is_hdf5_file
 from layerprobe.errors import ArgumentParser, UserError, run_cli
 from layerprobe.options import (BaselineOptions, ColumnOptions, CurveOptions, DetectionOptions, FitOptions, LabelOptions,
-                                ProtocolOptions, one_label_column)
+                                MdlOptions, ProtocolOptions, one_label_column)
 from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
 from layerprobe.probes.output import document, table, warnings, with_interval, write_results
@@ -52,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_options(parser, LabelOptions, known, skip=("label_column",))
     add_options(parser, DetectionOptions, known)
     add_options(parser, CurveOptions, known)
+    add_options(parser, MdlOptions, known)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,14 +66,15 @@ def run(args: argparse.Namespace) -> int:
     columns, labels = one_label_column(ColumnOptions.from_args(args, known), LabelOptions.from_args(args, known),
                                        manifest=not is_hdf5_file(args.source))
     detection, curve = DetectionOptions.from_args(args, known), CurveOptions.from_args(args, known)
+    mdl = MdlOptions.from_args(args, known)
     started = time.perf_counter()
     cache = _cache(args, columns)
-    result = evaluate_baselines(cache, chosen, protocol, fit, labels, detection, curve, progress=not args.quiet,
+    result = evaluate_baselines(cache, chosen, protocol, fit, labels, detection, curve, mdl, progress=not args.quiet,
                                 overwrite=args.overwrite)
     for line in warnings(result):
         print(f"warning: {line}", file=sys.stderr)
     doc = document(result, cache, {**chosen.to_dict(), **protocol.to_dict(), **fit.result_dict(), **labels.to_dict(),
-                                   **detection.to_dict(), **curve.result_dict()})
+                                   **detection.to_dict(), **curve.result_dict(), **mdl.result_dict()})
     if args.compare:
         doc = replace(doc, comparison=_comparison(args.compare, doc, cache))
     if args.out:

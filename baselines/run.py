@@ -19,9 +19,10 @@ from layerprobe.data.label_table import clip_labels
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.options import (BaselineOptions, CurveOptions, DetectionOptions, FitOptions, LabelOptions,
-                                ProtocolOptions)
+                                MdlOptions, ProtocolOptions)
 from layerprobe.probes.detection import Detection
 from layerprobe.probes.evaluate import SELECTED
+from layerprobe.probes.layer_mdl import check_mdl, clip_groups, with_mdl
 from layerprobe.probes.learning_curve import curve_draws, with_learning_curves
 from layerprobe.probes.study import study
 from layerprobe.probes.sweep import Sweep, cache_folds
@@ -30,13 +31,15 @@ from layerprobe.probes.sweep import Sweep, cache_folds
 def evaluate_baselines(cache: str | os.PathLike, baseline: BaselineOptions = BaselineOptions(),
                        protocol: ProtocolOptions = ProtocolOptions(), fit: FitOptions = FitOptions(),
                        labels: LabelOptions = LabelOptions(), detection: DetectionOptions = DetectionOptions(),
-                       curve: CurveOptions = CurveOptions(), *, progress: bool = False,
-                       overwrite: bool = False) -> Sweep:
+                       curve: CurveOptions = CurveOptions(), mdl: MdlOptions = MdlOptions(), *,
+                       progress: bool = False, overwrite: bool = False) -> Sweep:
     """Hand-made features and chance on the folds `probe` uses with the same validated options (see
     layerprobe.run_baselines for what each field does); returns the Sweep (folds, records, clip ids,
     cache attrs) the probe's output functions take. Features missing from the cache are computed
     first. overwrite: recompute a stored feature whose parameters differ instead of refusing.
-    curve.learning_curve: every feature record (not chance, which learns nothing) gets its learning curve."""
+    curve.learning_curve: every feature record (not chance, which learns nothing) gets its learning curve.
+    mdl: with mdl.mdl, each feature's logreg record gains its online codelength (probes/layer_mdl.py)."""
+    check_mdl(mdl, baseline.classifiers)
     features = baseline.features
     specs = baseline_specs(baseline.classifiers)
     wanted = [feature_by_name(name) for name in features]  # an unknown name fails before any work
@@ -53,6 +56,7 @@ def evaluate_baselines(cache: str | os.PathLike, baseline: BaselineOptions = Bas
         matrices = {name: _feature_rows(reader, name)[target.rows] for name in features}
         clip_ids = reader.clips["id"].iloc[target.rows].tolist()
         attrs = reader.attrs
+        groups = clip_groups(reader, target.rows, y)
     sources = [(name, lambda name=name: matrices[name]) for name in features]
     detection = Detection(detection.positive_class, detection.at_precision)
     # The best baseline is chosen like the layer: inside each training part, among every feature x classifier.
@@ -67,7 +71,8 @@ def evaluate_baselines(cache: str | os.PathLike, baseline: BaselineOptions = Bas
     # A majority guess never predicting most classes is its definition, not news.
     records = curved + [replace(record, warnings=[]) for record in chance.records]
     notes = [note for note in [target.note()] if note] + found.notes
-    return Sweep(shared, records, clip_ids, attrs, notes, classes=records[0].classes, labels=target)
+    return with_mdl(Sweep(shared, records, clip_ids, attrs, notes, classes=records[0].classes, labels=target),
+                    sources, groups, protocol, fit, mdl, progress=progress)
 
 
 def _needs_computing(cache: str | os.PathLike, features: Sequence[Feature]) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from layerprobe.atomic_write import atomic_path, writable_folder
 from layerprobe.errors import ArgumentParser, UserError, run_cli
-from layerprobe.options import (CurveOptions, DetectionOptions, FitOptions, LabelOptions, ProbeOptions,
+from layerprobe.options import (CurveOptions, DetectionOptions, FitOptions, LabelOptions, MdlOptions, ProbeOptions,
                                 ProtocolOptions)
 from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_options(parser, LabelOptions, known)
     add_options(parser, DetectionOptions, known)
     add_options(parser, CurveOptions, known)
+    add_options(parser, MdlOptions, known)
     parser.add_argument("--format", default="table", choices=["table", "json"],
                         help="table (default) or one JSON object on stdout")
     parser.add_argument("--out", metavar="DIR", help=f"write DIR/probe_results.json (or DIR/{PREDICTIONS_FILE})")
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         writable_folder(args.out)  # an unwritable --out is found before the first fit, not after the last
     started = time.perf_counter()
     groups = [group.from_args(args, known)
-              for group in (ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions, CurveOptions)]
+              for group in (ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions, CurveOptions,
+                            MdlOptions)]
     doc = probe_stage(args.cache, *groups, out=args.out, progress=not args.quiet)
     for line in doc.warnings:
         print(f"warning: {line}", file=sys.stderr)

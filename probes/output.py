@@ -7,6 +7,7 @@ from pathlib import Path
 
 from layerprobe.atomic_write import writable_folder, write_text_atomic
 from layerprobe.probes.forecast import forecast_sentence
+from layerprobe.probes.layer_mdl import mdl_lines
 from layerprobe.probes.sweep import Sweep
 from layerprobe.results import ALL_LAYERS, SELECTED, Comparison, DetectionMetric, Document, Metric, Record, Side
 
@@ -123,7 +124,7 @@ def table(doc: Document, first_column: str = "layer") -> str:
             lines.append(f"{name}: {detection_line(top)}")
         if top.learning_curve:
             lines.append(f"{name}: learning curve: {forecast_sentence(top.learning_curve)}")
-    return "\n".join(lines)
+    return "\n".join(lines + mdl_lines(records))
 
 
 def detection_headline(record: Record) -> str | None:

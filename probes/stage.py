@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 
 from layerprobe.errors import UserError
-from layerprobe.options import CurveOptions, DetectionOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions
+from layerprobe.options import (CurveOptions, DetectionOptions, FitOptions, LabelOptions, MdlOptions, ProbeOptions,
+                                ProtocolOptions)
 from layerprobe.probes.final_fits import FinalFit, selected_fit
+from layerprobe.probes.layer_mdl import check_mdl, probe_mdl
 from layerprobe.probes.output import document, headline_record
 from layerprobe.probes.saved_probe import save_probe
 from layerprobe.probes.sweep import sweep
@@ -19,20 +21,24 @@ SELECTED_FILE = "selected.npz"
 
 def probe_stage(cache: str | os.PathLike[str], probe: ProbeOptions, protocol: ProtocolOptions, fit: FitOptions,
                 labels: LabelOptions = LabelOptions(), detection: DetectionOptions = DetectionOptions(),
-                curve: CurveOptions = CurveOptions(), *, out: str | os.PathLike[str] | None = None,
+                curve: CurveOptions = CurveOptions(), mdl: MdlOptions = MdlOptions(), *,
+                out: str | os.PathLike[str] | None = None,
                 progress: bool = False) -> Document:
     """Probe the cache's layers; returns the results document (`probe --format json`'s object).
 
     out: the folder whose models/ receives, when probe.save_model (required then), each probe
     refitted on all clips (layerNN_CLASSIFIER.npz) and the selected one (selected.npz: the layer and
     classifier chosen on all clips by the rule of the headline's selected record). The callers write
-    the document themselves (`layerprobe run` adds its stage key).
+    the document themselves (`layerprobe run` adds its stage key). mdl: with mdl.mdl, each layer's
+    logreg record gains its online codelength (probes/layer_mdl.py).
     """
     if probe.save_model and out is None:
         raise UserError("--save-model needs --out DIR")
-    result = sweep(cache, probe, protocol, fit, labels, detection, curve, progress=progress)
+    check_mdl(mdl, probe.classifiers)
+    result = probe_mdl(sweep(cache, probe, protocol, fit, labels, detection, curve, progress=progress), cache, probe,
+                       protocol, fit, mdl, progress=progress)
     doc = document(result, cache, {**probe.to_dict(), **protocol.to_dict(), **fit.result_dict(), **labels.to_dict(),
-                                   **detection.to_dict(), **curve.result_dict()})
+                                   **detection.to_dict(), **curve.result_dict(), **mdl.result_dict()})
     if out is None or not result.fits:  # result.fits is empty without save_model
         return doc
     shared = {"pooling": probe.pooling, "model": doc.model, "model_fingerprint": doc.model_fingerprint,

@@ -11,6 +11,7 @@ from layerprobe.report import plots
 from layerprobe.report.curve_figure import curve_figures
 from layerprobe.report.document import Image, to_html, to_markdown
 from layerprobe.report.layer_weights import weights_images
+from layerprobe.report.mdl_figure import mdl_figures
 from layerprobe.report.run_dir import RunInputs, read_run_dir
 from layerprobe.report.sections import report_blocks, title
 from layerprobe.report.selection import best_baseline, best_layer, curve_records
@@ -22,8 +23,8 @@ PR_CURVE_FILE = "precision_recall_best_layer.png"
 def write_report(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """Write the comparison report into RUN_DIR and return the written paths by file name:
     report.md, report.html, results.json, layer_curve.png, confusion_best_layer.png,
-    per_class_recall.png, layer_weights.png with a weighted sum of layers, and
-    precision_recall_best_layer.png for two classes. Raises UserError
+    per_class_recall.png, layer_weights.png with a weighted sum of layers,
+    precision_recall_best_layer.png for two classes and compression_curve.png with --mdl. Raises UserError
     when RUN_DIR or its probe_results.json is missing."""
     inputs = read_run_dir(run_dir)
     figures = draw_figures(inputs)
@@ -71,7 +72,7 @@ def draw_figures(inputs: RunInputs) -> list[Image]:
                                          "layer chosen inside each training part, from the decision scores of every "
                                          "test clip pooled over folds (each fold's from its own model); dashed: "
                                          "the class's prevalence, what random scores reach."))
-    return figures + curve_figures(inputs)
+    return figures + curve_figures(inputs) + mdl_figures(inputs)
 
 
 def results_document(inputs: RunInputs) -> dict:

@@ -8,6 +8,7 @@ from layerprobe.probes.output import COLUMNS, detection_headline, interval_metho
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
 from layerprobe.report.layer_weights import weight_place, weighted_sum_name, weighted_sum_record, weights_sentence
 from layerprobe.report.learning_curve import curve_section
+from layerprobe.report.mdl_figure import mdl_paragraph
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
 from layerprobe.report.selection import (RANKING, best_baseline, best_layer, chance_level, curve_records, find,
                                          picks_summary)
@@ -26,11 +27,11 @@ def title(inputs: RunInputs) -> str:
 
 
 def report_blocks(inputs: RunInputs, figures: list[Image]) -> list[Block]:
-    """The whole report: the one-glance table, headline, dataset, encoder, layers, per-class scores,
+    """The whole report: the one-glance table, headline, dataset, encoder, layers, MDL, per-class scores,
     baselines, comparison, learning curves, warnings, timings, figures."""
     return [Heading(title(inputs), level=1), *summary_table(inputs), *headline(inputs), *dataset(inputs),
-            *encoder(inputs), *layer_table(inputs), *per_class_table(inputs), *baseline_table(inputs),
-            *comparison(inputs), *curve_section(inputs), *warnings(inputs), *timings(inputs), Heading("Figures"),
+            *encoder(inputs), *layer_table(inputs), *mdl_paragraph(inputs), *per_class_table(inputs),
+            *baseline_table(inputs), *comparison(inputs), *curve_section(inputs), *warnings(inputs), *timings(inputs), Heading("Figures"),
             *figures]
 
 

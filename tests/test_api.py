@@ -14,7 +14,7 @@ import layerprobe
 from layerprobe.errors import UserError
 from layerprobe.extract.ray_engine import RayOptions
 from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, DetectionOptions, EngineOptions,
-                                ExtractOptions, FitOptions, LabelOptions, ProbeOptions, ProtocolOptions)
+                                ExtractOptions, FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 DATA_ARGUMENTS = {"extract_embeddings": ["data", "out"], "probe": ["cache"], "run_baselines": ["cache"],
@@ -22,10 +22,11 @@ DATA_ARGUMENTS = {"extract_embeddings": ["data", "out"], "probe": ["cache"], "ru
 # Where each API keyword's default is defined; run names the baselines' classifiers baseline_classifiers.
 GROUPS = {
     "extract_embeddings": [ExtractOptions, ColumnOptions, EngineOptions, RayOptions],
-    "probe": [ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions, CurveOptions],
-    "run_baselines": [BaselineOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions, CurveOptions],
+    "probe": [ProbeOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions, CurveOptions, MdlOptions],
+    "run_baselines": [BaselineOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions, CurveOptions,
+                      MdlOptions],
     "run": [ExtractOptions, ColumnOptions, EngineOptions, RayOptions, ProbeOptions, BaselineOptions, ProtocolOptions,
-            FitOptions, LabelOptions, DetectionOptions, CurveOptions],
+            FitOptions, LabelOptions, DetectionOptions, CurveOptions, MdlOptions],
     "compare": [CompareOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
 }
 RENAMED = {("run", "baseline_classifiers"): (BaselineOptions, "classifiers"),

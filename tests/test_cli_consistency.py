@@ -10,19 +10,20 @@ from layerprobe import cli, pipeline
 from layerprobe.extract.engines import engine_options_from_args
 from layerprobe.extract.ray_engine import RayOptions
 from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, ExtractOptions, FitOptions,
-                                ProbeOptions, ProtocolOptions)
+                                MdlOptions, ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 MINIMAL = {"run": ["data", "--out", "o"], "extract": ["data", "--out", "c.h5"], "probe": ["c.h5"],
            "baselines": ["c.h5"], "report": ["o"], "demo": [],
            "compare": ["a.h5", "b.h5", "--out", "o"]}
 GROUPS = {
-    "run": [ColumnOptions, ExtractOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions],
+    "run": [ColumnOptions, ExtractOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions,
+            MdlOptions],
     "extract": [ColumnOptions, ExtractOptions],
-    "probe": [ProbeOptions, ProtocolOptions, FitOptions, CurveOptions],
-    "baselines": [ColumnOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions],
+    "probe": [ProbeOptions, ProtocolOptions, FitOptions, CurveOptions, MdlOptions],
+    "baselines": [ColumnOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions, MdlOptions],
     "report": [],
-    "demo": [ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions],
+    "demo": [ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions, MdlOptions],
     "compare": [CompareOptions, ProtocolOptions, FitOptions],
 }
 LAYERED = ["run", "extract", "probe", "demo", "compare"]  # the commands that choose layers (baselines and report have none)
@@ -107,7 +108,7 @@ def test_run_passes_every_probe_baseline_protocol_and_encoder_option(monkeypatch
                      "--baseline-classifier", "logreg", "--cv", "loso", "--folds", "3", "--seed", "4",
                      "--refit", "train+validation", "--class-weight", "balanced", "--permutations", "9",
                      "--n-jobs", "1", "--learning-curve", "1,0.25,0.5", "--curve-unit", "groups",
-                     "--curve-repeats", "2", "--quiet"]) == 0
+                     "--curve-repeats", "2", "--mdl", "--mdl-orders", "2", "--quiet"]) == 0
     [(data, out, options)] = calls
     assert options["extract"] == ExtractOptions(model="m", layers="0-2", dtype="float16")
     assert options["columns"] == ColumnOptions(group_column="spk")
@@ -116,6 +117,7 @@ def test_run_passes_every_probe_baseline_protocol_and_encoder_option(monkeypatch
     assert options["protocol"] == ProtocolOptions(cv="loso", folds=3, seed=4, refit="train+validation")
     assert options["fit"] == FitOptions(class_weight="balanced", permutations=9, n_jobs=1)
     assert options["curve"] == CurveOptions(learning_curve=(0.25, 0.5, 1.0), curve_unit="groups", curve_repeats=2)
+    assert options["mdl"] == MdlOptions(mdl=True, mdl_orders=2)
     assert options["progress"] is False
 
 
