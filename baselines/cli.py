@@ -24,6 +24,7 @@ from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions
                                 ProtocolOptions, one_label_column)
 from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
+from layerprobe.results_file import read_document
 from layerprobe.probes.output import document, table, warnings, with_interval, write_results
 from layerprobe.registries import known
 from layerprobe.results import Comparison, Document
@@ -105,10 +106,7 @@ def _cache(args: argparse.Namespace, columns: ColumnOptions) -> str:
 
 
 def _comparison(probe_results: str, doc: Document, cache: str) -> Comparison:
-    try:
-        probe_doc = Document.from_dict(json.loads(Path(probe_results).read_text()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise UserError(f"cannot read probe results {probe_results}: {error}") from None
+    probe_doc = read_document(probe_results, scores=False)
     if probe_doc.clip_ids != doc.clip_ids or probe_doc.protocol != doc.protocol:
         raise UserError(f"{probe_results} was not made on the clips and protocol of {cache}: run probe on the same "
                         "cache with the same --cv, --folds, --seed and labels")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from layerprobe.atomic_write import writable_folder, write_text_atomic
 from layerprobe.probes.sweep import Sweep
+from layerprobe.results_file import write_document
 from layerprobe.results import SELECTED, Comparison, DetectionMetric, Document, Metric, Record, Side
 
 RESULTS_FILE = "probe_results.json"
@@ -59,8 +60,13 @@ def rare_positive_hint(record: Record) -> str | None:
 
 
 def write_results(doc: Document | Comparison, out_dir: str | os.PathLike[str], name: str = RESULTS_FILE) -> Path:
-    """Write the JSON document to OUT_DIR/NAME (creating OUT_DIR) atomically and return its path."""
-    return write_text_atomic(writable_folder(out_dir) / name, json.dumps(doc.to_dict(), indent=1))
+    """Write the JSON document to OUT_DIR/NAME (creating OUT_DIR) atomically, a results document's
+    scores in its side file (layerprobe/results_file.py), and return the JSON's path."""
+    path = writable_folder(out_dir) / name
+    if isinstance(doc, Document):
+        write_document(doc, path)
+        return path
+    return write_text_atomic(path, json.dumps(doc.to_dict(), indent=1))
 
 
 def headline_record(records: list[Record]) -> Record | None:

@@ -20,6 +20,7 @@ from layerprobe.probes.study import study
 from layerprobe.report import plots
 from layerprobe.report.build import write_report
 from layerprobe.report.cli import main
+from layerprobe.results import FORMAT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The name the pipeline's paired test gives itself: long, with parentheses of its own.
@@ -89,7 +90,7 @@ def test_every_file_is_written_and_results_keep_every_record(run_dir, run_inputs
     assert {r["layer"] for r in results["results"]} == {0, 1, 2, "mfcc", "chance", "selected"}
     assert results["comparison"] == json.loads(json.dumps(docs["comparison"].to_dict()))
     assert results["run"] == docs["run"]
-    assert results["probe"]["clip_ids"] == docs["probe"].clip_ids and results["probe"]["format"] == 2
+    assert results["probe"]["clip_ids"] == docs["probe"].clip_ids and results["probe"]["format"] == FORMAT
 
 
 def test_markdown_states_the_selected_layer_the_baselines_and_the_test(run_dir, run_inputs):
