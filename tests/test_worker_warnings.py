@@ -25,7 +25,7 @@ def _warning_probe():
     ridge = CLASSIFIERS["ridge"]
 
     def run(task):
-        warnings.warn(MESSAGE, ConvergenceWarning)
+        warnings.warn(MESSAGE, ConvergenceWarning, stacklevel=2)
         return ridge.run(task)
     return replace(ridge, run=run)
 
