@@ -662,6 +662,13 @@ class Document:
         return {**out, **{key: value for key, value in extra.items() if value is not None}}
 
 
+def listed(names: Sequence[str], shown: int = 10) -> str:
+    """Names as a message or the report lists them: "a, b, c", cut to the first `shown` and a count
+    of the rest (1,000 speakers never predicted are not a line a person reads)."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def _without_none(d: dict, optional: Sequence[str]) -> dict:
     """d less its `optional` keys whose value is None (absent from the JSON rather than null)."""
     return {key: value for key, value in d.items() if not (key in optional and value is None)}

@@ -25,7 +25,7 @@ from layerprobe.options import (BaselineOptions, ColumnOptions, DetectionOptions
 from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
 from layerprobe.results_file import read_document
-from layerprobe.probes.output import document, table, warnings, with_interval, write_results
+from layerprobe.probes.output import document, save_document, table, warnings, with_interval, write_results
 from layerprobe.registries import known
 from layerprobe.results import Comparison, Document
 from layerprobe.report.run_dir import COMPARISON_FILE, record_stage_seconds
@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     if args.compare:
         doc = replace(doc, comparison=_comparison(args.compare, doc, cache))
     if args.out:
-        written = [write_results(doc, args.out, RESULTS_FILE)]
+        doc = save_document(doc, args.out, RESULTS_FILE)
+        written = [Path(args.out) / RESULTS_FILE]
         record_stage_seconds(args.out, "baselines", time.perf_counter() - started)  # its features included
         if args.compare:
             # Where `layerprobe report` and `layerprobe run` keep it: stage by stage equals run.

@@ -17,7 +17,7 @@ from layerprobe.probes.metrics import METRICS, chance_levels, class_counts, coun
 from layerprobe.probes.protocols import Folds
 from layerprobe.results import (
     DetectionMetric, DetectionNote, FoldPredictions, LayerWeights, Metric, PerClass, Pick, RecallAtPrecision, Record,
-    Source,
+    Source, listed,
 )
 
 # Fewer than the other metrics' 2000: each resample re-ranks every test clip once per class, and at
@@ -88,7 +88,7 @@ def _describe(c: Candidate) -> str:
 
 def never_predicted_warning(c: Candidate, never: list[str], class_weight: str) -> str:
     """"layer 3 logreg never predicts class(es) owl", with the remedy when the classes were not weighted."""
-    line = f"{_describe(c)} never predicts class(es) {', '.join(never)}"
+    line = f"{_describe(c)} never predicts class(es) {listed(never)}"
     return line + ("; --class-weight balanced weighs every class equally" if class_weight == "none" else "")
 
 

@@ -9,7 +9,7 @@ from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Par
 from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE, RunInputs
 from layerprobe.report.selection import (RANKING, best_baseline, best_layer, chance_level, curve_records, find,
                                          picks_summary)
-from layerprobe.results import CHANCE, LAYER, Comparison, Document, Metric, Record, RunFacts
+from layerprobe.results import CHANCE, LAYER, Comparison, Document, Metric, Record, RunFacts, listed
 
 TITLES = dict(COLUMNS)
 CLASS_TITLES = {"precision": "precision", "recall": "recall", "f1": "F1", "roc_auc": "ROC-AUC",
@@ -46,7 +46,7 @@ def headline(inputs: RunInputs) -> list[Block]:
                      f"{_interval_clause(top.accuracy)}.")
     if top.never_predicted:
         remedy = " (--class-weight balanced weighs every class equally)" if top.class_weight == "none" else ""
-        sentences.append(f"It never predicts class(es) {', '.join(top.never_predicted)}{remedy}.")
+        sentences.append(f"It never predicts class(es) {listed(top.never_predicted)}{remedy}.")
     baseline = best_baseline(inputs.baseline_records, inputs.comparison)
     against = (f"the baseline chosen the same way ({picks_summary(baseline)}) reaches {_lead(baseline)}UAR "
                f"{with_interval(baseline.metric(RANKING))}; " if baseline else "no baseline was run; ")
