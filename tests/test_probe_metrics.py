@@ -9,7 +9,7 @@ from layerprobe.probes.metrics import (
     DENSE_CONFUSION_MAX, chance_levels, class_counts, confusion, count_scores, per_class, pooled_confusion, scores,
 )
 from layerprobe.probes.significance import (
-    distinct_assignments, max_t_p_values, p_value, permuted_labels, resolution_note, scheme,
+    distinct_assignments, max_t_p_values, near_group_level_note, p_value, permuted_labels, resolution_note, scheme,
 )
 
 
@@ -146,3 +146,16 @@ def test_p_values_count_null_scores_at_least_as_good():
     observed = np.array([0.9, 0.6])
     null = np.array([[0.5, 0.7], [0.95, 0.4], [0.3, 0.3]])
     np.testing.assert_allclose(max_t_p_values(observed, null), [2 / 4, 3 / 4])
+
+
+def test_near_group_level_note_counts_as_a_dense_groups_x_labels_table_does():
+    rng = np.random.default_rng(3)
+    groups = np.repeat([f"g{g}" for g in range(40)], 10)
+    labels = np.repeat(rng.integers(0, 30, 40), 10)
+    labels[rng.choice(len(labels), 12, replace=False)] = 99  # stray clips
+    table = np.zeros((40, 31), dtype=int)
+    np.add.at(table, (np.unique(groups, return_inverse=True)[1], np.unique(labels, return_inverse=True)[1]), 1)
+    agreeing, mixed = table.max(axis=1).sum(), ((table > 0).sum(axis=1) > 1).sum()
+    note = near_group_level_note(labels, groups, "within-groups")
+    assert note.startswith(f"labels are nearly constant within groups ({agreeing / len(labels):.1%} of clips agree "
+                           f"with their group's majority; {len(labels) - agreeing} clip(s) in {mixed} group(s) differ)")
