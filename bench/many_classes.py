@@ -113,10 +113,11 @@ def main() -> None:
         n = args.classes * args.clips_per_class
         print(f"{args.classes} classes x {args.clips_per_class} clips = {n} clips, {args.dims} dims, "
               f"stratified {args.folds}-fold, logreg, OMP threads as set", flush=True)
-        found = {side: child(side, cache, Path(tmp) / side, args.folds) for side in ("ours", "peer")}
-    for side, stats in found.items():
-        print(f"{side:5s} wall {stats['wall']:7.1f} s  cpu {stats['cpu']:7.1f} s  peak {stats['peak_mib']:7.0f} MiB  "
-              f"results {stats['bytes'] / 2**20:7.1f} MiB ({', '.join(stats['files'])})")
+        found = {}
+        for side in ("peer", "ours"):  # each line as soon as its side ends
+            found[side] = stats = child(side, cache, Path(tmp) / side, args.folds)
+            print(f"{side:5s} wall {stats['wall']:7.1f} s  cpu {stats['cpu']:7.1f} s  peak {stats['peak_mib']:7.0f} MiB  "
+                  f"results {stats['bytes'] / 2**20:7.1f} MiB ({', '.join(stats['files'])})", flush=True)
     a, b = found["ours"], found["peer"]
     print(f"ratio ours/peer: wall {a['wall'] / b['wall']:.2f}, cpu {a['cpu'] / b['cpu']:.2f}, "
           f"peak {a['peak_mib'] / b['peak_mib']:.2f}, results {a['bytes'] / b['bytes']:.2f}")
