@@ -191,22 +191,25 @@ class FoldPredictions:
     classes (None without decision scores, or when the document was read without its side file;
     not compared by ==). In the JSON of format 3 a reference {"dtype", "shape", "member"} to the
     member of the document's side file (`scores_file`); in format 2 the values inline,
-    {"dtype", "shape", "base64"}; absent in format 1."""
+    {"dtype", "shape", "base64"}; absent in format 1. stored: that reference, kept where the
+    document was read without its side file, so that it is written back as it was read."""
 
     index: list[int]
     predicted: list[str]
     scores: np.ndarray | None = field(default=None, compare=False)
     score: list[float] | None = None
+    stored: dict | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, d: dict, arrays: Mapping[str, np.ndarray] | None = None) -> FoldPredictions:
         """arrays: the side file's members by name (None: leave format 3 scores unread)."""
-        return cls(d["index"], d["predicted"], _stored_scores(d.get("scores"), len(d["index"]), arrays),
-                   d.get("score"))
+        scores = _stored_scores(d.get("scores"), len(d["index"]), arrays)
+        unread = d["scores"] if scores is None and d.get("scores") is not None else None
+        return cls(d["index"], d["predicted"], scores, d.get("score"), unread)
 
     def to_dict(self, member: str | None = None) -> dict:
-        """member: the side file's member holding `scores` (None: the scores are not written)."""
-        reference = None if member is None or self.scores is None else \
+        """member: the side file's member holding `scores` (None: the reference as read, if any)."""
+        reference = self.stored if member is None or self.scores is None else \
             {"dtype": SCORES_DTYPE, "shape": list(self.scores.shape), "member": member}
         return _without_none({"index": self.index, "predicted": self.predicted, "scores": reference,
                               "score": self.score}, ("scores", "score"))
@@ -569,8 +572,8 @@ class Document:
     baselines --compare's paired test; `run_key`, `layerprobe_version`, `seconds`: what `layerprobe
     run` adds to reuse a stage's result (None: absent). `format` is 1 for a file written before it
     was written down (FORMAT since). `scores_file`: the side file holding the records' scores, set
-    when the document was written with them (results_file.write_document); None: the JSON carries
-    no scores (a document printed to stdout)."""
+    when the document was written with them (results_file.write_document) and kept as read; None:
+    the JSON carries no scores (a document printed to stdout without --out)."""
 
     cache: str
     model: str
@@ -641,9 +644,7 @@ class Document:
             options={key: value for key, value in d.items() if key not in _DOCUMENT_FIELDS},
             comparison=Comparison.from_dict(d["comparison"]) if d.get("comparison") else None,
             run_key=d.get("run_key"), layerprobe_version=d.get("layerprobe_version"), seconds=d.get("seconds"),
-            # Read without its side file, a document holds no scores, and names none when written.
-            scores_file=ScoresFile.from_dict(d["scores_file"]) if d.get("scores_file") and arrays is not None
-            else None, format=version)
+            scores_file=ScoresFile.from_dict(d["scores_file"]) if d.get("scores_file") else None, format=version)
 
     def to_dict(self) -> dict:
         out = {"format": self.format, "cache": self.cache, "model": self.model,

@@ -48,6 +48,9 @@ def write_document(doc: Document, path: str | os.PathLike[str]) -> Document:
     """Write `doc` to `path` (JSON) with its scores in the side file beside it; returns the document
     as written (format FORMAT, `scores_file` set where it has scores)."""
     path = Path(path)
+    if any(fold.stored is not None for record in doc.results for fold in record.predictions):
+        raise UserError(f"cannot write {path}: the document was read without its scores (read_document(..., "
+                        "scores=True) reads them)")
     arrays = doc.score_members()[1]
     doc = replace(doc, format=FORMAT, scores_file=None)
     if arrays:

@@ -14,6 +14,8 @@ from layerprobe.results import CHANCE, LAYER, Comparison, Document, Metric, Reco
 TITLES = dict(COLUMNS)
 CLASS_TITLES = {"precision": "precision", "recall": "recall", "f1": "F1", "roc_auc": "ROC-AUC",
                 "average_precision": "AP"}
+# Above this many classes the per-class table lists those of lowest recall only.
+TABLED_CLASSES = 50
 
 
 def title(inputs: RunInputs) -> str:
@@ -142,9 +144,15 @@ def per_class_table(inputs: RunInputs) -> list[Block]:
     scores = top.per_class
     columns = [name for name in ("precision", "recall", "f1", "roc_auc", "average_precision")
                if getattr(scores, name) is not None]
-    rows = [[name, str(scores.support[i]), *(_cell(getattr(scores, column)[i]) for column in columns)]
-            for i, name in enumerate(top.classes)]
+    shown = range(len(top.classes))
+    if len(top.classes) > TABLED_CLASSES:  # speaker ID: the classes recognized worst, not 1,251 rows
+        shown = sorted(shown, key=lambda i: (scores.recall[i], i))[:TABLED_CLASSES]
+    rows = [[top.classes[i], str(scores.support[i]), *(_cell(getattr(scores, column)[i]) for column in columns)]
+            for i in shown]
     blocks: list[Block] = [Heading("Per class"), Table(["class", "support", *(CLASS_TITLES[c] for c in columns)], rows)]
+    if len(top.classes) > TABLED_CLASSES:
+        blocks.append(Paragraph(f"The {TABLED_CLASSES} classes of lowest recall of {len(top.classes)}; every class's "
+                                "values are in the record's per_class."))
     if top.detection:
         detection = top.detection
         text = (f"Of the {top.describe()}, over all test folds. ROC-AUC and AP (average precision) rank each class "

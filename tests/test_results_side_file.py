@@ -48,7 +48,10 @@ def test_a_document_and_its_side_file_read_back_to_the_same_arrays_and_json(tmp_
     assert again.to_dict() == on_disk
     for record in again.results:
         np.testing.assert_array_equal(record.predictions[0].scores, shared.scores)
-    assert read_document(path, scores=False).results[0].predictions[0].scores is None
+    unread = read_document(path, scores=False)  # the report's way: the references kept, the arrays not read
+    assert unread.results[0].predictions[0].scores is None and unread.to_dict() == on_disk
+    with pytest.raises(UserError, match="the document was read without its scores"):
+        write_document(unread, tmp_path / "elsewhere.json")
 
 
 def test_a_missing_changed_or_other_runs_side_file_is_refused_in_one_line(tmp_path):
@@ -168,4 +171,8 @@ def test_more_than_a_thousand_classes_are_probed_with_their_confusions_as_cells(
     assert record.predictions[0].scores.shape == (len(record.predictions[0].index), classes)
     assert report_main([str(run), "--quiet"]) == 0
     assert (run / "confused_pairs_best_layer.png").is_file() and not (run / "confusion_best_layer.png").exists()
-    assert "too many for a matrix" in (run / "report.md").read_text()
+    markdown = (run / "report.md").read_text()
+    assert "too many for a matrix" in markdown and f"The 50 classes of lowest recall of {classes}" in markdown
+    table = markdown.split("## Per class")[1].split("\n\n")[1].splitlines()[2:]
+    worst = sorted(range(classes), key=lambda i: (record.per_class.recall[i], i))[:50]
+    assert [row.split("|")[1].strip() for row in table] == [record.classes[i] for i in worst]
