@@ -84,9 +84,12 @@ def test_every_file_is_written_and_results_keep_every_record(run_dir, run_inputs
     assert set(paths) == {"report.md", "report.html", "results.json", *FIGURES}
     assert all(path.is_file() and path.parent == run_dir for path in paths.values())
     results = json.loads(paths["results.json"].read_text())
-    # Through JSON once, as the records were written to the run folder.
-    expected = json.loads(json.dumps([r.to_dict() for r in docs["probe"].results + docs["baselines"].results]))
+    # The records as written to the run folder, their scores' references into its side files included.
+    expected = [record for name in ("probe_results.json", "baseline_results.json")
+                for record in json.loads((run_dir / name).read_text())["results"]]
     assert results["results"] == expected
+    assert [r.classifier for r in docs["probe"].results + docs["baselines"].results] == [
+        r["classifier"] for r in expected]
     assert {r["layer"] for r in results["results"]} == {0, 1, 2, "mfcc", "chance", "selected"}
     assert results["comparison"] == json.loads(json.dumps(docs["comparison"].to_dict()))
     assert results["run"] == docs["run"]
