@@ -208,13 +208,15 @@ def probe(
     layerprobe.results.Document
         What `probe --format json` prints: `.results` (the typed records), `.protocol`,
         `.protocol_reason`, `.leak` and `.warnings` (each also raised as a Python warning: LeakWarning for
-        the leak, ProbeWarning for the others), `.to_dict()` the JSON; `.frame()` a pandas DataFrame:
+        the leak, ProbeWarning for the others), `.to_dict()` the JSON (without the scores, which `out`
+        writes beside it), each fold's per-class decision scores as a float32 array
+        (`.results[i].predictions[k].scores`); `.frame()` a pandas DataFrame:
         layer, classifier, protocol, selection, n_clips, and each metric with its 95% interval
         (accuracy, balanced_accuracy, macro_f1 and their _ci_low, _ci_high: NaN where a record has no
         interval, as for a split with fewer than 10 test groups); p_value and p_value_fwer with
         permutations.
     """
-    from layerprobe.probes.output import write_results
+    from layerprobe.probes.output import save_document
     from layerprobe.probes.stage import probe_stage
     from layerprobe.report.run_dir import record_stage_seconds
 
@@ -229,7 +231,7 @@ def probe(
               MdlOptions(mdl=mdl, mdl_orders=mdl_orders)]
     doc = probe_stage(cache, *[group.validated(known) for group in groups], out=out, progress=progress)
     if out is not None:
-        write_results(doc, out)
+        doc = save_document(doc, out)
         record_stage_seconds(out, "probe", time.perf_counter() - started)
     _warn_document(doc)
     return doc

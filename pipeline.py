@@ -33,6 +33,7 @@ from layerprobe.options import (BaselineOptions, ColumnOptions, CurveOptions, De
 from layerprobe.options import add_arguments as add_options
 from layerprobe.registries import known
 from layerprobe.results import Comparison, Document, RunFacts
+from layerprobe.results_file import read_document, write_document
 
 RANDOM_INIT_NOTE = "The encoder has random weights: these numbers are a smoke run of the pipeline, not a result."
 
@@ -75,9 +76,9 @@ def stage_key(options: dict, signature: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def previous_result(path: Path, key: str, name: str) -> dict | None:
-    """The document at `path` if it is whole and was computed under `key`; None (with a one-line
-    notice where the file is there but not reusable) otherwise."""
+def previous_result(path: Path, key: str, name: str) -> Document | None:
+    """The document at `path` if it is whole, its scores file too, and was computed under `key`; None
+    (with a one-line notice where the file is there but not reusable) otherwise."""
     if not path.exists():
         return None
     try:
@@ -94,10 +95,14 @@ def previous_result(path: Path, key: str, name: str) -> dict | None:
         return None
     if previous.get("run_key") != key:
         return None
-    return previous
+    try:
+        return read_document(path)
+    except UserError as error:
+        print(f"{name}: {path.name} cannot be reused ({error}); recomputing it", file=sys.stderr)
+        return None
 
 
-def _stage(path: Path, options: dict, signature: str, compute: Callable[[], dict], name: str) -> dict:
+def _stage(path: Path, options: dict, signature: str, compute: Callable[[], Document], name: str) -> Document:
     """Reuse path's document when it was computed with these options on these cache rows; else compute it."""
     key = stage_key(options, signature)
     previous = previous_result(path, key, name)
@@ -105,12 +110,8 @@ def _stage(path: Path, options: dict, signature: str, compute: Callable[[], dict
         print(f"{name}: unchanged since the last run, reusing {path.name}", file=sys.stderr)
         return previous
     started = time.perf_counter()
-    document = compute()
-    document["run_key"] = key
-    document["layerprobe_version"] = __version__
-    document["seconds"] = time.perf_counter() - started
-    write_text_atomic(path, json.dumps(document, indent=1))
-    return document
+    document = replace(compute(), run_key=key, layerprobe_version=__version__)
+    return write_document(replace(document, seconds=time.perf_counter() - started), path)
 
 
 def run(
@@ -167,24 +168,23 @@ def run(
     # The baselines' features are coded too where their classifiers hold logreg.
     baseline_mdl = mdl if PROBE in baseline.classifiers else MdlOptions()
 
-    def baseline_document() -> dict:
+    def baseline_document() -> Document:
         result = evaluate_baselines(cache, baseline, protocol, fit, labels, detection, curve, baseline_mdl,
                                     progress=progress)
-        return document(result, cache, {**baseline.to_dict(), **shared, **baseline_mdl.result_dict()}).to_dict()
+        return document(result, cache, {**baseline.to_dict(), **shared, **baseline_mdl.result_dict()})
 
-    probes = Document.from_dict(_stage(
+    probes = _stage(
         run_dir / "probe_results.json", {**probe.to_dict(), **keyed, **mdl.result_dict()}, cache_signature(cache, ()),
         lambda: probe_stage(cache, probe, protocol, fit, labels, detection, curve, mdl, out=run_dir,
-                            progress=progress).to_dict(),
-        "probe"))
+                            progress=progress),
+        "probe")
     started = time.perf_counter()
     print(compute_features(cache, baseline.features, progress=progress, data=str(data), columns=columns.to_dict(),
                            n_jobs=fit.n_jobs), file=sys.stderr)
     feature_seconds = time.perf_counter() - started
-    baseline_doc = Document.from_dict(_stage(run_dir / "baseline_results.json",
-                                             {**baseline.to_dict(), **keyed, **baseline_mdl.result_dict()},
-                                             cache_signature(cache, baseline.features), baseline_document,
-                                             "baselines"))
+    baseline_doc = _stage(run_dir / "baseline_results.json",
+                          {**baseline.to_dict(), **keyed, **baseline_mdl.result_dict()},
+                          cache_signature(cache, baseline.features), baseline_document, "baselines")
     clips, attrs, n_failed = _ok_clips(cache)
     label_of = _probed_labels(cache, labels)
     comparison = compare(probes.results, baseline_doc.results,
@@ -287,7 +287,7 @@ def print_headline(run_dir: Path) -> None:
     from layerprobe.baselines.cli import describe_comparison
     from layerprobe.probes.output import table
 
-    probe_doc = Document.from_dict(json.loads((run_dir / "probe_results.json").read_text()))
+    probe_doc = read_document(run_dir / "probe_results.json", scores=False)
     print(table(probe_doc))
     for line in probe_doc.warnings:
         print(f"warning: {line}")

@@ -2,20 +2,27 @@
 records, a paired comparison and a run's facts hold, each read with `from_dict` and written with
 `to_dict` to the JSON a user reads.
 
-The document carries `"format": 2`. Files of format 1 (no `format` key: main before the types,
-commit 2cede23) load too: the fields added since are filled with their defaults, named in each
-class's docstring. A key this version does not know is kept as read (`extra`) and written back.
+The document carries `"format": 3`. Files of format 2 (the per-class decision scores inline, in
+base64) and of format 1 (no `format` key: main before the types, commit 2cede23) load too: the fields
+added since are filled with their defaults, named in each class's docstring. A key this version does
+not know is kept as read (`extra`) and written back. In memory a record's scores are numpy arrays; on
+disk they live in a side file beside the JSON (layerprobe/results_file.py reads and writes the pair).
 Nothing here imports numpy's users (scikit-learn), torch or h5py: the report stage reads these alone.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from numbers import Integral
 
+import numpy as np
+
 from layerprobe.errors import UserError
 
-FORMAT = 2
+FORMAT = 3
+# How the per-class decision scores are kept on disk: little-endian float32.
+SCORES_DTYPE = "<f4"
 # The metrics every record holds, in the order tables show them.
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 DETECTION_METRICS = ("roc_auc", "average_precision")
@@ -178,21 +185,59 @@ class PerClass:
 @dataclass(frozen=True)
 class FoldPredictions:
     """One outer fold's test clips (`index` into the document's clip_ids) and their predicted labels;
-    with decision scores, every class's (`scores`: {"dtype", "shape", "base64"}, added in format 2,
-    None before) and for two classes the positive class's (`score`)."""
+    with decision scores, every class's and for two classes the positive class's (`score`).
+
+    scores: in memory a float32 (clips, classes) array, rows as `index`, columns as the record's
+    classes (None without decision scores, or when the document was read without its side file;
+    not compared by ==). In the JSON of format 3 a reference {"dtype", "shape", "member"} to the
+    member of the document's side file (`scores_file`); in format 2 the values inline,
+    {"dtype", "shape", "base64"}; absent in format 1. stored: that reference, kept where the
+    document was read without its side file, so that it is written back as it was read."""
 
     index: list[int]
     predicted: list[str]
-    scores: dict | None = None
+    scores: np.ndarray | None = field(default=None, compare=False)
     score: list[float] | None = None
+    stored: dict | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_dict(cls, d: dict) -> FoldPredictions:
-        return cls(d["index"], d["predicted"], d.get("scores"), d.get("score"))
+    def from_dict(cls, d: dict, arrays: Mapping[str, np.ndarray] | None = None) -> FoldPredictions:
+        """arrays: the side file's members by name (None: leave format 3 scores unread)."""
+        scores = _stored_scores(d.get("scores"), len(d["index"]), arrays)
+        unread = d["scores"] if scores is None and d.get("scores") is not None else None
+        return cls(d["index"], d["predicted"], scores, d.get("score"), unread)
 
-    def to_dict(self) -> dict:
-        return _without_none({"index": self.index, "predicted": self.predicted, "scores": self.scores,
+    def to_dict(self, member: str | None = None) -> dict:
+        """member: the side file's member holding `scores` (None: the reference as read, if any)."""
+        reference = self.stored if member is None or self.scores is None else \
+            {"dtype": SCORES_DTYPE, "shape": list(self.scores.shape), "member": member}
+        return _without_none({"index": self.index, "predicted": self.predicted, "scores": reference,
                               "score": self.score}, ("scores", "score"))
+
+
+def _stored_scores(stored: dict | None, n_clips: int, arrays: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
+    """A fold's scores from the JSON: decoded from format 2's base64, taken from the side file's
+    `arrays` for format 3 (None when they are not given), None where the fold kept none."""
+    if stored is None:
+        return None
+    shape = tuple(stored["shape"])
+    if len(shape) != 2 or shape[0] != n_clips or stored["dtype"] != SCORES_DTYPE:
+        raise UserError(f"stored scores of shape {list(shape)} and dtype {stored['dtype']!r} do not fit a fold of "
+                        f"{n_clips} clips")
+    if "base64" in stored:
+        raw = base64.b64decode(stored["base64"])
+        if len(raw) != 4 * shape[0] * shape[1]:
+            raise UserError(f"stored scores hold {len(raw)} bytes, not the {4 * shape[0] * shape[1]} of {list(shape)}")
+        return np.frombuffer(raw, SCORES_DTYPE).reshape(shape)
+    if arrays is None:
+        return None
+    member = stored["member"]
+    if member not in arrays:
+        raise UserError(f"the scores file has no member {member!r}")
+    found = arrays[member]
+    if found.shape != shape or found.dtype != np.dtype(SCORES_DTYPE):
+        raise UserError(f"the scores file's {member!r} is {found.dtype} {list(found.shape)}, not {list(shape)}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -275,7 +320,7 @@ class Mdl:
     """The online codelength of a record's labels given its layer (--mdl; Voita & Titov 2020): in bits,
     averaged over `orders` seeded orderings (each one's in `order_bits`), the uniform code's
     (n log2 K), their ratio `compression` (uniform over online: 1 for a layer that tells nothing),
-    and the probe that coded the blocks. Added in format 2; absent before and without --mdl."""
+    and the probe that coded the blocks. Added in format 3; absent before and without --mdl."""
 
     codelength_bits: float
     uniform_bits: float
@@ -382,15 +427,19 @@ class LearningCurve:
                               "forecast_note": self.note}, ("forecast", "forecast_note"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Record:
     """One source x classifier over every outer fold (docs/design.md's record). Optional parts are
     None where they do not apply: the detection metrics and `detection` without decision scores,
     `recall_at_precision` without --at-precision, `C` for probes without one, `picked` for a record
     that chose nothing, `pooling` for baselines, `significance` without permutations, `layer_weights`
     but for a head over every layer (added in format 2; absent before), `learning_curve` without
-    --learning-curve, `mdl` without --mdl (added in format 2; absent before). `extra` keeps the keys
-    this version does not know."""
+    --learning-curve, `mdl` without --mdl (added in format 3; absent before). `extra` keeps the keys
+    this version does not know.
+
+    The pooled confusion matrix is `confusion_matrix` (K x K counts) up to 100 classes
+    (probes/metrics.py DENSE_CONFUSION_MAX), else `confusion_cells` (format 3): its nonzero cells as
+    [true, predicted, count], the other None (absent from the JSON); see `confusions`."""
 
     layer: Source
     classifier: str
@@ -405,10 +454,11 @@ class Record:
     balanced_accuracy: Metric
     macro_f1: Metric
     per_class: PerClass
-    confusion_matrix: list[list[int]]
     chance: dict[str, dict[str, float]]
     params: list[dict]
     predictions: list[FoldPredictions]
+    confusion_matrix: list[list[int]] | None = None
+    confusion_cells: list[list[int]] | None = None
     roc_auc: DetectionMetric | None = None
     average_precision: DetectionMetric | None = None
     recall_at_precision: RecallAtPrecision | None = None
@@ -427,6 +477,13 @@ class Record:
     def describe(self) -> str:
         """"layer 7 logreg", "selected layer (ridge)", ...: see Source.describe."""
         return self.layer.describe(self.classifier, self.picked or ())
+
+    def confusions(self) -> list[tuple[int, int, int]]:
+        """The pooled confusion matrix's nonzero cells, (true code, predicted code, count), row-major,
+        whichever form the record keeps."""
+        if self.confusion_cells is not None:
+            return [(int(i), int(j), int(n)) for i, j, n in self.confusion_cells]
+        return [(i, j, n) for i, row in enumerate(self.confusion_matrix or []) for j, n in enumerate(row) if n]
 
     def metric(self, name: str) -> Metric | None:
         """The summary of one of METRICS or DETECTION_METRICS (None where the record has none)."""
@@ -448,7 +505,8 @@ class Record:
         return row
 
     @classmethod
-    def from_dict(cls, d: dict) -> Record:
+    def from_dict(cls, d: dict, arrays: Mapping[str, np.ndarray] | None = None) -> Record:
+        """arrays: the side file's members, for the predictions' scores (see FoldPredictions.from_dict)."""
         known = {f.name for f in fields(cls)} | _SIGNIFICANCE_KEYS | {"forecast", "forecast_note"}
         optional = {name: kind.from_dict(d[name]) for name, kind in (
             ("roc_auc", DetectionMetric), ("average_precision", DetectionMetric),
@@ -458,8 +516,9 @@ class Record:
             class_weight=d.get("class_weight", "none"), n_clips=d["n_clips"], n_tested=d.get("n_tested", d["n_clips"]),
             split_counts=d.get("split_counts", {}), classes=d["classes"],
             **{name: Metric.from_dict(d[name]) for name in METRICS},
-            per_class=PerClass.from_dict(d["per_class"]), confusion_matrix=d["confusion_matrix"], chance=d["chance"],
-            params=d["params"], predictions=[FoldPredictions.from_dict(p) for p in d["predictions"]], **optional,
+            per_class=PerClass.from_dict(d["per_class"]), confusion_matrix=d.get("confusion_matrix"),
+            confusion_cells=d.get("confusion_cells"), chance=d["chance"], params=d["params"],
+            predictions=[FoldPredictions.from_dict(p, arrays) for p in d["predictions"]], **optional,
             C=d.get("C"), picked=[Pick.from_dict(p) for p in d["picked"]] if "picked" in d else None,
             never_predicted=d.get("never_predicted", []), warnings=d.get("warnings", []), pooling=d.get("pooling"),
             significance=Significance.from_dict(d),
@@ -468,14 +527,19 @@ class Record:
             mdl=Mdl.from_dict(d["mdl"]) if d.get("mdl") else None,
             extra={key: d[key] for key in d if key not in known})
 
-    def to_dict(self) -> dict:
+    def to_dict(self, members: Sequence[str | None] | None = None) -> dict:
+        """members: per fold, the side file's member holding its scores (Document.score_members);
+        None: the scores are not written."""
+        confusion = {name: getattr(self, name) for name in ("confusion_matrix", "confusion_cells")
+                     if getattr(self, name) is not None}
         out = {"layer": self.layer.to_json(), "classifier": self.classifier, "protocol": self.protocol,
                "selection": self.selection, "class_weight": self.class_weight, "n_clips": self.n_clips,
                "n_tested": self.n_tested, "split_counts": self.split_counts, "classes": self.classes,
                **{name: self.metric(name).to_dict() for name in METRICS},
-               "per_class": self.per_class.to_dict(), "confusion_matrix": self.confusion_matrix,
+               "per_class": self.per_class.to_dict(), **confusion,
                "chance": self.chance, "params": self.params,
-               "predictions": [fold.to_dict() for fold in self.predictions]}
+               "predictions": [fold.to_dict(None if members is None else members[k])
+                               for k, fold in enumerate(self.predictions)]}
         for name in (*DETECTION_METRICS, "recall_at_precision", "detection"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name).to_dict()
@@ -595,11 +659,28 @@ class RunFacts:
         return _without_none({f.name: getattr(self, f.name) for f in fields(self)}, ("command", "random_init_note"))
 
 
+@dataclass(frozen=True)
+class ScoresFile:
+    """Where a document's per-class decision scores are (format 3): the side file's `name`, a plain
+    name in the JSON's folder, and the `digest` of its arrays, which the side file holds too; a side
+    file whose digest differs is another run's (see layerprobe/results_file.py)."""
+
+    name: str
+    digest: str
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ScoresFile:
+        return cls(d["name"], d["digest"])
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "digest": self.digest}
+
+
 # The document's own fields; every other top-level key is an option the stage ran with.
 _DOCUMENT_FIELDS = ("format", "cache", "model", "model_fingerprint", "protocol", "protocol_reason", "selection", "leak",
                     "n_folds", "seed", "split_counts", "fold_sizes", "n_clips", "classes", "label_source",
                     "clip_ids", "clip_labels", "warnings", "results", "comparison", "run_key",
-                    "layerprobe_version", "seconds")
+                    "layerprobe_version", "seconds", "scores_file")
 
 
 @dataclass(frozen=True)
@@ -611,7 +692,9 @@ class Document:
     Record `predictions[k].index` values index into `clip_ids` and `clip_labels`. `comparison`:
     baselines --compare's paired test; `run_key`, `layerprobe_version`, `seconds`: what `layerprobe
     run` adds to reuse a stage's result (None: absent). `format` is 1 for a file written before it
-    was written down (FORMAT since)."""
+    was written down (FORMAT since). `scores_file`: the side file holding the records' scores, set
+    when the document was written with them (results_file.write_document) and kept as read; None:
+    the JSON carries no scores (a document printed to stdout without --out)."""
 
     cache: str
     model: str
@@ -636,6 +719,7 @@ class Document:
     run_key: str | None = None
     layerprobe_version: str | None = None
     seconds: float | None = None
+    scores_file: ScoresFile | None = None
     format: int = FORMAT
 
     def frame(self):
@@ -644,9 +728,29 @@ class Document:
 
         return pd.DataFrame([record.row() for record in self.results])
 
+    def score_members(self) -> tuple[list[list[str | None]], dict[str, np.ndarray]]:
+        """Per record and fold, the side file member its scores are written to (rRECORD_fFOLD, None
+        without scores), and the members' arrays. An array that records share (a selected record's
+        and its picked layer's are one) is written once, each record naming the same member."""
+        named: dict[int, str] = {}
+        arrays: dict[str, np.ndarray] = {}
+        members = []
+        for i, record in enumerate(self.results):
+            row: list[str | None] = []
+            for k, fold in enumerate(record.predictions):
+                if fold.scores is None:
+                    row.append(None)
+                    continue
+                member = named.setdefault(id(fold.scores), f"r{i}_f{k}")
+                arrays.setdefault(member, np.ascontiguousarray(fold.scores, dtype=SCORES_DTYPE))
+                row.append(member)
+            members.append(row)
+        return members, arrays
+
     @classmethod
-    def from_dict(cls, d: dict) -> Document:
-        """Read a document of this format or an older one; a newer one is refused in one line."""
+    def from_dict(cls, d: dict, arrays: Mapping[str, np.ndarray] | None = None) -> Document:
+        """Read a document of this format or an older one; a newer one is refused in one line.
+        arrays: the side file's members (results_file.read_document), None: format 3 scores stay None."""
         version = d.get("format", 1)
         if not isinstance(version, int) or version > FORMAT:
             raise UserError(f"a results document of format {version!r}; this version reads formats 1 to {FORMAT}: "
@@ -657,11 +761,11 @@ class Document:
             leak=d.get("leak"), n_folds=d["n_folds"], seed=d["seed"], split_counts=d.get("split_counts", {}),
             fold_sizes=d.get("fold_sizes", []), n_clips=d["n_clips"], classes=d["classes"],
             label_source=d.get("label_source"), clip_ids=d["clip_ids"], clip_labels=d.get("clip_labels"),
-            warnings=d.get("warnings", []), results=[Record.from_dict(r) for r in d["results"]],
+            warnings=d.get("warnings", []), results=[Record.from_dict(r, arrays) for r in d["results"]],
             options={key: value for key, value in d.items() if key not in _DOCUMENT_FIELDS},
             comparison=Comparison.from_dict(d["comparison"]) if d.get("comparison") else None,
             run_key=d.get("run_key"), layerprobe_version=d.get("layerprobe_version"), seconds=d.get("seconds"),
-            format=version)
+            scores_file=ScoresFile.from_dict(d["scores_file"]) if d.get("scores_file") else None, format=version)
 
     def to_dict(self) -> dict:
         out = {"format": self.format, "cache": self.cache, "model": self.model,
@@ -670,11 +774,21 @@ class Document:
                "n_folds": self.n_folds, "seed": self.seed, "split_counts": self.split_counts,
                "fold_sizes": self.fold_sizes, **self.options, "n_clips": self.n_clips, "classes": self.classes,
                "label_source": self.label_source, "clip_ids": self.clip_ids, "clip_labels": self.clip_labels,
-               "warnings": self.warnings, "results": [record.to_dict() for record in self.results]}
+               "warnings": self.warnings,
+               "results": [record.to_dict(None if self.scores_file is None else members)
+                           for record, members in zip(self.results, self.score_members()[0])]}
         if self.comparison is not None:
             out["comparison"] = self.comparison.to_dict()
-        extra = {"run_key": self.run_key, "layerprobe_version": self.layerprobe_version, "seconds": self.seconds}
+        extra = {"run_key": self.run_key, "layerprobe_version": self.layerprobe_version, "seconds": self.seconds,
+                 "scores_file": self.scores_file.to_dict() if self.scores_file else None}
         return {**out, **{key: value for key, value in extra.items() if value is not None}}
+
+
+def listed(names: Sequence[str], shown: int = 10) -> str:
+    """Names as a message or the report lists them: "a, b, c", cut to the first `shown` and a count
+    of the rest (1,000 speakers never predicted are not a line a person reads)."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _without_none(d: dict, optional: Sequence[str]) -> dict:

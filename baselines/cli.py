@@ -24,7 +24,8 @@ from layerprobe.options import (BaselineOptions, ColumnOptions, CurveOptions, De
                                 MdlOptions, ProtocolOptions, one_label_column)
 from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
-from layerprobe.probes.output import document, table, warnings, with_interval, write_results
+from layerprobe.results_file import read_document
+from layerprobe.probes.output import document, save_document, table, warnings, with_interval, write_results
 from layerprobe.registries import known
 from layerprobe.results import Comparison, Document
 from layerprobe.report.run_dir import COMPARISON_FILE, record_stage_seconds
@@ -78,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if args.compare:
         doc = replace(doc, comparison=_comparison(args.compare, doc, cache))
     if args.out:
-        written = [write_results(doc, args.out, RESULTS_FILE)]
+        doc = save_document(doc, args.out, RESULTS_FILE)
+        written = [Path(args.out) / RESULTS_FILE]
         record_stage_seconds(args.out, "baselines", time.perf_counter() - started)  # its features included
         if args.compare:
             # Where `layerprobe report` and `layerprobe run` keep it: stage by stage equals run.
@@ -108,10 +110,7 @@ def _cache(args: argparse.Namespace, columns: ColumnOptions) -> str:
 
 
 def _comparison(probe_results: str, doc: Document, cache: str) -> Comparison:
-    try:
-        probe_doc = Document.from_dict(json.loads(Path(probe_results).read_text()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise UserError(f"cannot read probe results {probe_results}: {error}") from None
+    probe_doc = read_document(probe_results, scores=False)
     if probe_doc.clip_ids != doc.clip_ids or probe_doc.protocol != doc.protocol:
         raise UserError(f"{probe_results} was not made on the clips and protocol of {cache}: run probe on the same "
                         "cache with the same --cv, --folds, --seed and labels")

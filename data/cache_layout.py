@@ -20,7 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from layerprobe.data.parts import (ID_ATTR, PART_NAME, TEXT_COLUMNS, Column, Part, parts_folder, read_parts, row_columns,
+from layerprobe.data.parts import (ID_ATTR, PART_NAME, part_ids, TEXT_COLUMNS, Column, Part, parts_folder, read_parts, row_columns,
                                    segments, stored_text_names)
 from layerprobe.errors import UserError
 
@@ -363,6 +363,13 @@ def _check_parts(parts: list[Part], datasets: Mapping[str, h5py.Dataset], path, 
     elsewhere; together they cover every row of every dataset they list, and each holds the
     datasets the index reads from it in the index's shape and dtype."""
     folder = parts_folder(Path(path))
+    # An index without an id over parts carrying one: a cache made since ids, whose index an older
+    # version (2726365, 2cede23) rewrote when it grew the cache, keeping the parts' ids (its own new
+    # parts carry none) but writing none of its own. Its parts are read as those of any cache made
+    # before ids, at the one id they share (check_layout still refuses such an index renamed or
+    # copied); parts of two ids are two caches.
+    carried = part_ids(Path(path), parts) - {None} if cache_id is None else set()
+    expected = cache_id if cache_id is not None else (next(iter(carried)) if len(carried) == 1 else None)
     missing = [part.file for part in parts if not (folder / part.file).is_file()]
     if missing:
         raise UserError(f"{path} lacks {len(missing)} of its part files in {folder} (first: {missing[0]}); "
@@ -381,7 +388,7 @@ def _check_parts(parts: list[Part], datasets: Mapping[str, h5py.Dataset], path, 
             with h5py.File(where, "r", locking=False) as file:
                 held = _datasets(file, where)
                 found = _cache_id(file, where)
-                if found != cache_id:
+                if found != expected and not (cache_id is None and found is None):
                     raise UserError(f"{where} is a part of another cache (id {found or 'none'}; {path} has id "
                                     f"{cache_id or 'none'}): a cache is the file and the folder beside it, copied or "
                                     "moved together")

@@ -148,9 +148,29 @@ def initial_value(name: str):
 
 
 def stored_id(path: Path) -> str | None:
-    """The id of the cache whose index is at `path` (None for one made before ids)."""
+    """The id of the cache whose index is at `path`: its own, or where an older version rewrote the
+    index without it, the one every part carries (part_ids), which its next index carries again;
+    None for a cache made before ids (or grown by such a version: some parts carry none)."""
     with h5py.File(path, "r", locking=False) as index:
-        return index["clips"].attrs.get(ID_ATTR)
+        found = index["clips"].attrs.get(ID_ATTR)
+        parts = read_parts(index) or []
+    if found is not None or not parts:
+        return found
+    ids = part_ids(path, parts)
+    return next(iter(ids)) if len(ids) == 1 and isinstance(next(iter(ids)), str) else None
+
+
+def part_ids(path: Path, parts: Iterable[Part]) -> set:
+    """The ids the listed parts of the cache at `path` carry (None for a part without one; a missing
+    or unreadable part is the layout check's to name)."""
+    found = set()
+    for part in parts:
+        try:
+            with h5py.File(parts_folder(path) / part.file, "r", locking=False) as file:
+                found.add(file.attrs.get(ID_ATTR))
+        except OSError:
+            continue
+    return found
 
 
 def write_index(file: h5py.File, parts: list[Part], rows: int, folder_name: str, part_files: Mapping[str, Path],

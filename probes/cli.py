@@ -9,6 +9,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from layerprobe.atomic_write import atomic_path, writable_folder
 from layerprobe.errors import ArgumentParser, UserError, run_cli
@@ -16,7 +17,7 @@ from layerprobe.options import (CurveOptions, DetectionOptions, FitOptions, Labe
                                 ProtocolOptions)
 from layerprobe.options import add_arguments as add_options
 from layerprobe.options import add_quiet
-from layerprobe.probes.output import table, write_results
+from layerprobe.probes.output import RESULTS_FILE, save_document, table
 from layerprobe.probes.predictions import describe, summary
 from layerprobe.probes.saved_probe import load_probe, predict_cache
 from layerprobe.probes.stage import probe_stage
@@ -61,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     for line in doc.warnings:
         print(f"warning: {line}", file=sys.stderr)
     if args.out:
-        path = write_results(doc, args.out)
+        doc = save_document(doc, args.out)
+        path = Path(args.out) / RESULTS_FILE
         record_stage_seconds(args.out, "probe", time.perf_counter() - started)
         if not args.quiet:
             print(f"wrote {path}", file=sys.stderr)

@@ -10,6 +10,7 @@ permutation null follow without a single extra fit.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -26,6 +27,8 @@ from layerprobe.results import ALL_LAYERS, LayerWeights, Source
 SELECTED = "selected"
 # The distinct non-convergence notes a record's warning quotes; the rest are counted.
 QUOTED_NOTES = 3
+# The characters of a caught warning's message a record quotes (its first line).
+CAUGHT_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,10 @@ class JobResult:
     """One job's yield for its P label vectors (row 0 the observed labels when `predicted` is set);
     decision: the observed labels' (n_test, n_classes) one-vs-rest scores (detection.class_scores);
     unconverged: their fits that stopped short of the solver's tolerance (FoldOutcome.unconverged);
-    layer_weights: a head over every layer's refit weights, its one fold (None for one layer).
-    seconds: the wall time its fits took."""
+    layer_weights: a head over every layer's refit weights, its one fold (None for one layer);
+    seconds: the wall time its fits took;
+    caught: the distinct warnings the job raised ("ConvergenceWarning: ..."), which a worker process
+    would otherwise print straight to stderr, and which the record holds instead."""
 
     best: np.ndarray
     hits: np.ndarray
@@ -47,6 +52,7 @@ class JobResult:
     unconverged: tuple[str, ...] = ()
     layer_weights: LayerWeights | None = None
     seconds: float = 0.0
+    caught: tuple[str, ...] = ()
 
 
 @dataclass
@@ -63,6 +69,7 @@ class Candidate:
     of their solver's tolerance (for a selected candidate, those of the candidate it picked).
     layer_weights: a head over every layer's weights, one list per fold (None otherwise).
     seconds: the wall time of its jobs' fits, summed (what a permutation of it is expected to cost).
+    caught: the distinct warnings its jobs raised, observed and permuted labels alike (JobResult.caught).
     """
 
     layer: int | str
@@ -80,18 +87,24 @@ class Candidate:
     unconverged: list[tuple[str, ...]] = field(default_factory=list)
     layer_weights: LayerWeights | None = None
     seconds: float = 0.0
+    caught: list[str] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[str]:
         """One line when a solver stopped short in some fold ("the solver did not converge in 2 of 5
-        folds: C=100 (refit): ..."), else none."""
+        folds: C=100 (refit): ..."), one when its fits raised warnings ("its fits warned: ..."), else none."""
+        lines = [f"its fits warned: {_quoted(self.caught)}"] if self.caught else []
         folds = [notes for notes in self.unconverged if notes]
         if not folds:
-            return []
+            return lines
         distinct = list(dict.fromkeys(note for notes in folds for note in notes))
-        more = f"; and {len(distinct) - QUOTED_NOTES} more" if len(distinct) > QUOTED_NOTES else ""
         return [f"the solver did not converge in {len(folds)} of {len(self.unconverged)} folds: "
-                f"{'; '.join(distinct[:QUOTED_NOTES])}{more}"]
+                f"{_quoted(distinct)}"] + lines
+
+
+def _quoted(lines: Sequence[str]) -> str:
+    more = f"; and {len(lines) - QUOTED_NOTES} more" if len(lines) > QUOTED_NOTES else ""
+    return "; ".join(lines[:QUOTED_NOTES]) + more
 
 
 @dataclass(frozen=True)
@@ -117,7 +130,22 @@ class Plan:
 
 def fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, fold: OuterFold, spec: ProbeSpec,
              class_weight: str, seed: int, keep_model: bool = False) -> JobResult:
-    """Run `spec` on one outer fold for label vectors `codes` (P, n) and keep what the records need."""
+    """Run `spec` on one outer fold for label vectors `codes` (P, n) and keep what the records need,
+    with the warnings it raised (JobResult.caught): in a joblib worker they would print to its stderr,
+    before and outside whatever the parent holds."""
+    with warnings.catch_warnings(record=True) as caught:
+        result = _fold_job(X, codes, observed, n_classes, fold, spec, class_weight, seed, keep_model)
+    return replace(result, caught=tuple(dict.fromkeys(_caught_line(warning) for warning in caught)))
+
+
+def _caught_line(warning: warnings.WarningMessage) -> str:
+    """"ConvergenceWarning: lbfgs failed to converge ...": the category and the message's first line, cut."""
+    first = (str(warning.message).strip().splitlines() or [""])[0]
+    return f"{warning.category.__name__}: {first[:CAUGHT_CHARS]}"
+
+
+def _fold_job(X: np.ndarray, codes: np.ndarray, observed: bool, n_classes: int, fold: OuterFold, spec: ProbeSpec,
+              class_weight: str, seed: int, keep_model: bool) -> JobResult:
     started = time.perf_counter()
     outcomes = _run_spec(spec, FoldTask(X, codes, n_classes, fold.fit, fold.test, fold.selection, class_weight,
                                         seed, keep_model and observed))
@@ -152,7 +180,10 @@ def _run_spec(spec: ProbeSpec, task: FoldTask) -> list[FoldOutcome]:
             outcomes[index] = outcome
     for index in np.flatnonzero(single):
         constant = np.full(len(task.test_rows), task.codes[index, task.fit_rows[0]], dtype=np.int64)
-        decision = np.eye(task.n_classes)[constant] if index == 0 else None
+        decision = None
+        if index == 0:  # a one-hot row per test clip, not an n_classes x n_classes identity to index
+            decision = np.zeros((len(constant), task.n_classes), dtype=np.float32)
+            decision[:, constant[0]] = 1
         outcomes[index] = FoldOutcome(np.zeros(len(spec.grid)), 0, constant, decision=decision)
     return outcomes
 
@@ -213,14 +244,17 @@ def candidate(layer: int | str, spec: ProbeSpec, plan: Plan, results: dict[tuple
     per_fold = [[results.pop((key, k, start)) for start in starts] for k in range(len(plan.folds.outer))]
     stack = lambda name: np.stack([np.concatenate([getattr(r, name) for r in fold]) for fold in per_fold])
     seconds = sum(r.seconds for fold in per_fold for r in fold)
+    caught = list(dict.fromkeys(line for fold in per_fold for r in fold for line in r.caught))
     if not plan.first_observed:
-        return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"), [], [], seconds=seconds)
+        return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"), [], [],
+                         seconds=seconds, caught=caught)
     return Candidate(layer, spec.name, stack("best"), stack("hits"), stack("support"),
                      [fold[0].predicted for fold in per_fold], [spec.grid[fold[0].chosen] for fold in per_fold],
                      grid=spec.grid, scores=[fold[0].scores for fold in per_fold],
                      decisions=[fold[0].decision for fold in per_fold], score_kinds=[spec.score_kind] * len(per_fold),
                      unconverged=[fold[0].unconverged for fold in per_fold],
-                     layer_weights=_joined([fold[0].layer_weights for fold in per_fold]), seconds=seconds)
+                     layer_weights=_joined([fold[0].layer_weights for fold in per_fold]), seconds=seconds,
+                     caught=caught)
 
 
 def _joined(parts: list[LayerWeights | None]) -> LayerWeights | None:
@@ -234,7 +268,8 @@ def extend(observed: Candidate, null: Candidate) -> Candidate:
     """The observed candidate with the permutations' label vectors appended after its own."""
     return replace(observed, best=np.concatenate([observed.best, null.best], axis=1),
                    hits=np.concatenate([observed.hits, null.hits], axis=1),
-                   support=np.concatenate([observed.support, null.support], axis=1))
+                   support=np.concatenate([observed.support, null.support], axis=1),
+                   caught=list(dict.fromkeys(observed.caught + null.caught)))
 
 
 def select(candidates: Sequence[Candidate], classifier: str) -> Candidate:
@@ -259,7 +294,8 @@ def select(candidates: Sequence[Candidate], classifier: str) -> Candidate:
                      [candidates[w].params[k] for k, w in enumerate(observed)], picks,
                      decisions=[candidates[w].decisions[k] for k, w in enumerate(observed)],
                      score_kinds=[candidates[w].score_kinds[k] for k, w in enumerate(observed)],
-                     unconverged=[candidates[w].unconverged[k] for k, w in enumerate(observed)])
+                     unconverged=[candidates[w].unconverged[k] for k, w in enumerate(observed)],
+                     caught=list(dict.fromkeys(line for w in sorted(set(observed)) for line in candidates[w].caught)))
 
 
 def null_statistic(c: Candidate) -> np.ndarray:

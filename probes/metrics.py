@@ -1,14 +1,20 @@
 """Scores from confusion matrices: per fold, pooled over folds, per class, and chance levels.
 
-Everything is computed from confusion matrices (rows: true class, columns: predicted) over all
-classes of the dataset, so a pooled score is exactly the score of every out-of-fold prediction
-taken together, and a bootstrap or a permutation only has to add matrices up.
+Everything is computed from what a confusion matrix (rows: true class, columns: predicted) over all
+classes of the dataset says of each class: its hits, true count and predicted count (class_counts,
+K numbers a row rather than K x K, so thousands of classes fit), so a pooled score is exactly the
+score of every out-of-fold prediction taken together, and a bootstrap or a permutation only has to
+add counts up.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from layerprobe.results import METRICS
+
+# Up to this many classes a record keeps its pooled confusion matrix whole (K x K in the JSON), above
+# it its nonzero cells: 1,251 speakers would be 1.6 million numbers per record, mostly zeros.
+DENSE_CONFUSION_MAX = 100
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
@@ -51,42 +57,56 @@ def count_scores(counts: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def per_class(matrix: np.ndarray) -> dict:
-    """Precision, recall, F1 and support per class from the pooled confusion matrix, and the matrix itself."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    hits, support, predicted = np.diag(matrix), matrix.sum(1), matrix.sum(0)
+def per_class(counts: np.ndarray) -> dict[str, list]:
+    """Precision, recall, F1 and support per class from the pooled class_counts (3, K): the pooled
+    confusion matrix's diagonal, row and column sums, without the K x K matrix."""
+    hits, support, predicted = np.asarray(counts, dtype=np.float64)
     precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
     recall = np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)
     f1 = np.divide(2 * hits, support + predicted, out=np.zeros_like(hits), where=(support + predicted) > 0)
-    return {
-        "per_class": {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
-                      "support": support.astype(int).tolist()},
-        "confusion_matrix": matrix.astype(int).tolist(),
-    }
+    return {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
+            "support": support.astype(int).tolist()}
 
 
-def chance_matrices(codes: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], n_classes: int) -> dict:
-    """Pooled confusion matrices of two classifiers that ignore X, on the same folds.
+def pooled_confusion(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict[str, list[list[int]]]:
+    """The pooled confusion matrix as a record keeps it: {"confusion_matrix": K x K counts} up to
+    DENSE_CONFUSION_MAX classes, else {"confusion_cells": [[true, predicted, count], ...]}, its
+    nonzero cells in row-major order (at most one per clip, where K x K would not fit: 5,000 classes
+    are 25 million cells)."""
+    cells, counts = np.unique(truth.astype(np.int64) * n_classes + predicted, return_counts=True)
+    if n_classes <= DENSE_CONFUSION_MAX:
+        matrix = np.zeros(n_classes * n_classes, dtype=np.int64)
+        matrix[cells] = counts
+        return {"confusion_matrix": matrix.reshape(n_classes, n_classes).tolist()}
+    return {"confusion_cells": [[int(c // n_classes), int(c % n_classes), int(n)] for c, n in zip(cells, counts)]}
+
+
+def chance_counts(codes: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], n_classes: int) -> dict:
+    """Pooled class_counts (3, K) of two classifiers that ignore X, on the same folds.
 
     majority: always the fitting part's most frequent class. class_prior: guessing with the fitting
-    part's class frequencies, as an expected confusion matrix (exact for accuracy and UAR).
+    part's class frequencies, as the counts of its expected confusion matrix (exact for accuracy
+    and UAR). K numbers a row, so many classes cost what they need (the matrices were K x K).
     folds: (fit_rows, test_rows) pairs.
     """
-    majority = np.zeros((n_classes, n_classes))
-    prior = np.zeros((n_classes, n_classes))
+    majority = np.zeros((3, n_classes))
+    prior = np.zeros((3, n_classes))
     for fit, test in folds:
         counts = np.bincount(codes[fit], minlength=n_classes)
         tested = np.bincount(codes[test], minlength=n_classes)
-        majority[:, counts.argmax()] += tested
-        prior += np.outer(tested, counts / counts.sum())
+        guessed, share = counts.argmax(), counts / counts.sum()
+        majority[0, guessed] += tested[guessed]
+        majority[1] += tested
+        majority[2, guessed] += tested.sum()
+        prior += np.stack([tested * share, tested, tested.sum() * share])
     return {"majority": majority, "class_prior": prior}
 
 
 def chance_levels(codes: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], n_classes: int) -> dict:
-    """The pooled scores of the chance classifiers (see chance_matrices): majority's three metrics,
+    """The pooled scores of the chance classifiers (see chance_counts): majority's three metrics,
     class-prior guessing's accuracy and UAR."""
-    matrices = chance_matrices(codes, folds, n_classes)
-    majority = scores(matrices["majority"])
-    prior = scores(matrices["class_prior"])
+    counts = chance_counts(codes, folds, n_classes)
+    majority = count_scores(counts["majority"])
+    prior = count_scores(counts["class_prior"])
     return {"majority": {metric: float(majority[metric]) for metric in METRICS},
             "class_prior": {metric: float(prior[metric]) for metric in ("accuracy", "balanced_accuracy")}}

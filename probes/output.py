@@ -10,6 +10,7 @@ from layerprobe.probes.forecast import forecast_sentence
 from layerprobe.probes.layer_mdl import mdl_lines
 from layerprobe.probes.sweep import Sweep
 from layerprobe.results import ALL_LAYERS, SELECTED, Comparison, DetectionMetric, Document, Metric, Record, Side
+from layerprobe.results_file import write_document
 
 RESULTS_FILE = "probe_results.json"
 # The metrics every table shows, with the titles people read.
@@ -61,8 +62,18 @@ def rare_positive_hint(record: Record) -> str | None:
 
 
 def write_results(doc: Document | Comparison, out_dir: str | os.PathLike[str], name: str = RESULTS_FILE) -> Path:
-    """Write the JSON document to OUT_DIR/NAME (creating OUT_DIR) atomically and return its path."""
+    """Write the JSON document to OUT_DIR/NAME (creating OUT_DIR) atomically, a results document's
+    scores in its side file (layerprobe/results_file.py), and return the JSON's path."""
+    if isinstance(doc, Document):
+        save_document(doc, out_dir, name)
+        return Path(out_dir) / name
     return write_text_atomic(writable_folder(out_dir) / name, json.dumps(doc.to_dict(), indent=1))
+
+
+def save_document(doc: Document, out_dir: str | os.PathLike[str], name: str = RESULTS_FILE) -> Document:
+    """Write a results document to OUT_DIR/NAME with its scores' side file; returns it as written
+    (`scores_file` set), which is what `--format json` prints beside it."""
+    return write_document(doc, writable_folder(out_dir) / name)
 
 
 def headline_record(records: list[Record]) -> Record | None:

@@ -6,18 +6,18 @@ from dataclasses import replace
 import numpy as np
 
 from layerprobe.probes.detection import (
-    DETECTION_METRICS, POOLED_SCORES, STORED_SCORES, Detection, encoded, per_class_detection, recall_at_precision,
+    DETECTION_METRICS, POOLED_SCORES, STORED_SCORES, Detection, per_class_detection, recall_at_precision,
     scores_description, summary, weighted_curves,
 )
 from layerprobe.probes.evaluate import Candidate
 from layerprobe.probes.intervals import (
     CORRECTED_T, LEVEL, bootstrap_intervals, bootstrap_method, corrected_t_interval, too_few_units,
 )
-from layerprobe.probes.metrics import METRICS, chance_levels, class_counts, confusion, per_class, scores
+from layerprobe.probes.metrics import METRICS, chance_levels, class_counts, count_scores, per_class, pooled_confusion
 from layerprobe.probes.protocols import Folds
 from layerprobe.results import (
     DetectionMetric, DetectionNote, FoldPredictions, Metric, PerClass, Pick, RecallAtPrecision, Record,
-    Source,
+    Source, listed,
 )
 
 # Fewer than the other metrics' 2000: each resample re-ranks every test clip once per class, and at
@@ -40,27 +40,28 @@ def record(c: Candidate, codes: np.ndarray, classes: np.ndarray, folds: Folds, c
     """
     K = len(classes)
     names = [str(name) for name in classes]
-    fold_matrices = np.stack([confusion(codes[fold.test], predicted, K)
-                              for fold, predicted in zip(folds.outer, c.predicted)])
-    pooled = fold_matrices.sum(axis=0)
+    fold_counts = np.stack([class_counts(codes[fold.test], predicted, K)
+                            for fold, predicted in zip(folds.outer, c.predicted)])
+    pooled = fold_counts.sum(axis=0)
     tested = np.concatenate([fold.test for fold in folds.outer])
-    counts = per_class(pooled)
+    per_class_found = per_class(pooled)
     predictions = [FoldPredictions(fold.test.tolist(), [names[p] for p in predicted])
                    for fold, predicted in zip(folds.outer, c.predicted)]
     found = {}
     if c.decisions and all(decision is not None for decision in c.decisions):
         found = _detection(c, codes, names, folds, detection)
-        counts["per_class"].update(found.pop("per_class"))
+        per_class_found.update(found.pop("per_class"))
         positive = detection.positive(names) if K == 2 else None
-        predictions = [replace(fold, scores=encoded(decision),
+        predictions = [replace(fold, scores=np.asarray(decision, dtype=np.float32),
                                score=decision[:, positive].astype(np.float64).tolist() if positive is not None else None)
                        for fold, decision in zip(predictions, c.decisions)]
-    never = [names[i] for i in np.flatnonzero(pooled.sum(axis=0) == 0)]
+    never = [names[i] for i in np.flatnonzero(pooled[2] == 0)]
     return Record(
         layer=Source.of(c.layer), classifier=c.classifier, protocol=folds.protocol, selection=folds.selection,
         class_weight=class_weight, n_clips=int(len(folds.used)), n_tested=int(len(tested)),
-        split_counts=folds.split_counts, classes=names, **_metrics(pooled, fold_matrices, folds, codes, c.predicted),
-        per_class=PerClass.from_dict(counts["per_class"]), confusion_matrix=counts["confusion_matrix"],
+        split_counts=folds.split_counts, classes=names, **_metrics(pooled, fold_counts, folds, codes, c.predicted),
+        per_class=PerClass.from_dict(per_class_found),
+        **pooled_confusion(codes[tested], np.concatenate(c.predicted), K),
         chance=chance_levels(codes, folds.splits, K), params=c.params, predictions=predictions, **found,
         C=[params.get("C") for params in c.params] if any("C" in params for params in c.params) else None,
         picked=_picks(c), never_predicted=never, layer_weights=c.layer_weights,
@@ -79,7 +80,7 @@ def _describe(c: Candidate) -> str:
 
 def never_predicted_warning(c: Candidate, never: list[str], class_weight: str) -> str:
     """"layer 3 logreg never predicts class(es) owl", with the remedy when the classes were not weighted."""
-    line = f"{_describe(c)} never predicts class(es) {', '.join(never)}"
+    line = f"{_describe(c)} never predicts class(es) {listed(never)}"
     return line + ("; --class-weight balanced weighs every class equally" if class_weight == "none" else "")
 
 
@@ -108,12 +109,12 @@ def _rising_edge(grid: tuple[dict, ...], scores: np.ndarray, chosen: dict, name:
     return bool(scores[grid.index(chosen)] - scores[neighbour] >= EDGE_RISE)
 
 
-def _metrics(pooled: np.ndarray, fold_matrices: np.ndarray, folds: Folds, codes: np.ndarray,
+def _metrics(pooled: np.ndarray, fold_counts: np.ndarray, folds: Folds, codes: np.ndarray,
              predicted: list[np.ndarray]) -> dict[str, Metric]:
     """Each metric's summary: the pooled value, its interval (None with a `ci_note` saying why, where a
     single split has too few test units for a bootstrap), the per-fold values and their spread."""
-    value, per_fold = scores(pooled), scores(fold_matrices)
-    k = len(fold_matrices)
+    value, per_fold = count_scores(pooled), count_scores(fold_counts)
+    k = len(fold_counts)
     if k > 1:
         ratio = float(np.mean([len(test) / len(fit) for fit, test in folds.splits]))
         intervals = {m: corrected_t_interval(float(value[m]), per_fold[m], ratio) for m in METRICS}
@@ -129,7 +130,7 @@ def _metrics(pooled: np.ndarray, fold_matrices: np.ndarray, folds: Folds, codes:
             found = {"ci_method": None, "ci_note": note}
         else:
             truth, guessed = codes[test], predicted[0]
-            K = pooled.shape[0]
+            K = pooled.shape[1]
             unit_counts = np.stack([class_counts(truth[units == u], guessed[units == u], K) for u in names])
             intervals = bootstrap_intervals(unit_counts, folds.seed)
             found = {"ci_method": bootstrap_method(unit, len(names)), "ci_note": None}

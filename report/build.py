@@ -49,11 +49,16 @@ def draw_figures(inputs: RunInputs) -> list[Image]:
     top = best_layer(inputs.layer_records, inputs.comparison)
     # The baseline the headline and the paired test use, not the best row seen afterwards.
     baseline = best_baseline(inputs.baseline_records, inputs.comparison)
-    confusion = plots.confusion_matrix(top, directory / "confusion_best_layer.png")
     # The weighted sum's layer weights come beside the layer curve (first, without one).
-    figures = [*weights_images(inputs.layer_records, directory),
-               Image(confusion, "Confusion matrix of the layer chosen inside each training part, over all test "
-                                 "folds, rows normalized (counts in brackets).")]
+    figures = weights_images(inputs.layer_records, directory)
+    if top.confusion_matrix is not None:
+        confusion = plots.confusion_matrix(top, directory / "confusion_best_layer.png")
+        figures.append(Image(confusion, "Confusion matrix of the layer chosen inside each training part, over all "
+                                        "test folds, rows normalized (counts in brackets)."))
+    else:  # too many classes for a K x K matrix: the record keeps its nonzero cells
+        confusion = plots.confused_pairs(top, directory / "confused_pairs_best_layer.png")
+        figures.append(Image(confusion, f"The most frequent confusions of the layer chosen inside each training part "
+                                        f"over all test folds ({len(top.classes)} classes: too many for a matrix)."))
     # A run of heads that read every layer at once (the weighted sum alone) has no per-layer curve.
     if records:
         curve = plots.layer_curve(records, [baseline] if baseline else [], top, directory / "layer_curve.png")

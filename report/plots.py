@@ -26,6 +26,11 @@ DPI = 130
 # Cell values are printed only while they stay legible.
 MAX_ANNOTATED_CLASSES = 12
 MAX_ANNOTATED_CELLS = 200
+# Above this many classes a figure names no class on its axis and keeps a readable size: 1,251
+# speakers at 0.7 inch each would be a figure 114,000 pixels wide.
+MAX_TICKED_CLASSES = 60
+# The most confused pairs a many-class record's figure shows (it has no K x K matrix to draw).
+CONFUSED_PAIRS = 25
 
 
 def _literal_text(draw: Callable[..., Path]) -> Callable[..., Path]:
@@ -86,10 +91,10 @@ def confusion_matrix(record: Record, path: str | os.PathLike[str]) -> Path:
     counts = np.asarray(record.confusion_matrix, dtype=float)
     totals = counts.sum(axis=1, keepdims=True)
     rates = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-    side = max(4.5, 0.55 * len(classes) + 2.5)
+    side = max(4.5, 0.55 * len(classes) + 2.5) if len(classes) <= MAX_TICKED_CLASSES else 16
     figure = Figure(figsize=(side + 1, side), layout="constrained")
     ax = figure.subplots()
-    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     if len(classes) <= MAX_ANNOTATED_CLASSES:
         # Empty cells stay blank so that the confusions stand out.
         for (i, j), rate in np.ndenumerate(rates):
@@ -98,7 +103,7 @@ def confusion_matrix(record: Record, path: str | os.PathLike[str]) -> Path:
             ax.text(j, i, f"{rate:.2f}\n({int(counts[i, j])})", ha="center", va="center", fontsize=8,
                     color="white" if rate > 0.5 else "black")
     _class_ticks(ax, classes)
-    ax.set_yticks(range(len(classes)), classes)
+    ax.set_yticks(*((range(len(classes)), classes) if len(classes) <= MAX_TICKED_CLASSES else ([],)))
     never = record.never_predicted
     for label in ax.get_xticklabels():
         if label.get_text() in never:
@@ -107,6 +112,29 @@ def confusion_matrix(record: Record, path: str | os.PathLike[str]) -> Path:
     ax.set_ylabel("true class")
     ax.set_title(f"{record.describe()}: confusion, rows normalized")
     figure.colorbar(image, ax=ax, label="fraction of the true class", shrink=0.8)
+    return _save(figure, path)
+
+
+@_literal_text
+def confused_pairs(record: Record, path: str | os.PathLike[str]) -> Path:
+    """A many-class record's most frequent confusions over all test folds (it keeps its confusion
+    matrix as nonzero cells): one bar per (true, predicted) pair, the count and the share of the true
+    class's clips, at most CONFUSED_PAIRS of them."""
+    support = record.per_class.support
+    pairs = sorted((cell for cell in record.confusions() if cell[0] != cell[1]), key=lambda c: (-c[2], c[0], c[1]))
+    shown = pairs[:CONFUSED_PAIRS]
+    figure = Figure(figsize=(8, max(3, 0.3 * len(shown) + 1.5)), layout="constrained")
+    ax = figure.subplots()
+    labels = [f"{record.classes[i]} -> {record.classes[j]}" for i, j, _ in shown]
+    ax.barh(range(len(shown)), [n for _, _, n in shown], color="tab:blue")
+    for row, (i, _, n) in enumerate(shown):
+        ax.text(n, row, f" {n} ({n / support[i]:.0%} of {record.classes[i]})", va="center", fontsize=8)
+    ax.set_yticks(range(len(shown)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("test clips of the true class predicted as the other")
+    hits = sum(n for i, j, n in record.confusions() if i == j)
+    ax.set_title(f"{record.describe()}: the {len(shown)} most frequent of {len(pairs)} confusions, "
+                 f"{len(record.classes)} classes ({hits} of {sum(support)} clips right)")
     return _save(figure, path)
 
 
@@ -123,8 +151,8 @@ def per_class_recall(layer_records: list[Record], selected: Record, path: str | 
     records = sorted((r for r in layer_records if r.classifier == classifier), key=lambda r: r.layer.index)
     classes = records[0].classes
     recall = np.array([r.per_class.recall for r in records])
-    figure = Figure(figsize=(max(5.5, 0.7 * len(classes) + 3), max(3.5, 0.32 * len(records) + 2)),
-                    layout="constrained")
+    width = 0.7 * len(classes) + 3 if len(classes) <= MAX_TICKED_CLASSES else 14
+    figure = Figure(figsize=(max(5.5, width), max(3.5, 0.32 * len(records) + 2)), layout="constrained")
     ax = figure.subplots()
     image = ax.imshow(recall, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     if recall.size <= MAX_ANNOTATED_CELLS:
@@ -187,6 +215,9 @@ def _baseline_bands(ax, baselines: list[Record], metric: str) -> None:
 
 
 def _class_ticks(ax, classes: list[str]) -> None:
+    if len(classes) > MAX_TICKED_CLASSES:
+        ax.set_xticks([])
+        return
     # Long class names are slanted so that neighbours do not overlap.
     slanted = len(classes) > 4 or max(len(c) for c in classes) > 6
     ax.set_xticks(range(len(classes)), classes, rotation=35 if slanted else 0, ha="right" if slanted else "center")

@@ -13,11 +13,13 @@ from layerprobe.report.run_dir import BASELINES_FILE, COMPARISON_FILE, RUN_FILE,
 from layerprobe.report.selection import (RANKING, best_baseline, best_layer, chance_level, curve_records, find,
                                          picks_summary)
 from layerprobe.report.summary import summary_table
-from layerprobe.results import ALL_LAYERS, CHANCE, LAYER, Comparison, Document, Metric, Record, RunFacts
+from layerprobe.results import ALL_LAYERS, CHANCE, LAYER, Comparison, Document, Metric, Record, RunFacts, listed
 
 TITLES = dict(COLUMNS)
 CLASS_TITLES = {"precision": "precision", "recall": "recall", "f1": "F1", "roc_auc": "ROC-AUC",
                 "average_precision": "AP"}
+# Above this many classes the per-class table lists those of lowest recall only.
+TABLED_CLASSES = 50
 
 
 def title(inputs: RunInputs) -> str:
@@ -51,7 +53,7 @@ def headline(inputs: RunInputs) -> list[Block]:
                  f"{with_interval(top.accuracy)}{_interval_clause(top.accuracy)}.")
     if top.never_predicted:
         remedy = " (--class-weight balanced weighs every class equally)" if top.class_weight == "none" else ""
-        items.append(f"It never predicts class(es) {', '.join(top.never_predicted)}{remedy}.")
+        items.append(f"It never predicts class(es) {listed(top.never_predicted)}{remedy}.")
     heads = weighted_sum_record(inputs.layer_records)
     if heads is not None:
         items.append(f"Its weight sits mostly on {weight_place(heads)}." if heads is top else weights_sentence(heads))
@@ -158,9 +160,15 @@ def per_class_table(inputs: RunInputs) -> list[Block]:
     scores = top.per_class
     columns = [name for name in ("precision", "recall", "f1", "roc_auc", "average_precision")
                if getattr(scores, name) is not None]
-    rows = [[name, str(scores.support[i]), *(_cell(getattr(scores, column)[i]) for column in columns)]
-            for i, name in enumerate(top.classes)]
+    shown = range(len(top.classes))
+    if len(top.classes) > TABLED_CLASSES:  # speaker ID: the classes recognized worst, not 1,251 rows
+        shown = sorted(shown, key=lambda i: (scores.recall[i], i))[:TABLED_CLASSES]
+    rows = [[top.classes[i], str(scores.support[i]), *(_cell(getattr(scores, column)[i]) for column in columns)]
+            for i in shown]
     blocks: list[Block] = [Heading("Per class"), Table(["class", "support", *(CLASS_TITLES[c] for c in columns)], rows)]
+    if len(top.classes) > TABLED_CLASSES:
+        blocks.append(Paragraph(f"The {TABLED_CLASSES} classes of lowest recall of {len(top.classes)}; every class's "
+                                "values are in the record's per_class."))
     if top.detection:
         detection = top.detection
         text = (f"Of the {top.describe()}, over all test folds. ROC-AUC and AP (average precision) rank each class "

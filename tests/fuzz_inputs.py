@@ -45,7 +45,7 @@ def build(work: Path, model: Path) -> dict[str, Path]:
     run(["extract", str(audio / "manifest.csv"), "--out", str(cache), "--model", str(model), "--device", "cpu",
          "--layers", "0,2", "--quiet"], expect=0, seconds=300)
     run(["probe", str(cache), *PROBE, "--save-model", "--out", str(work / "probes")], expect=0, seconds=300)
-    saved = next((work / "probes").rglob("*.npz"))
+    saved = next((work / "probes" / "models").glob("*.npz"))
     return {"model": model, "manifest": audio / "manifest.csv", "cache": cache, "probe": saved}
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import planted_data, write_probe_cache
 from layerprobe.data.cache import CacheWriter, Settings, open_cache
-from layerprobe.data.parts import read_parts, write_index
+from layerprobe.data.parts import Part, initial_value, read_parts, write_index
 from layerprobe.data.reader import CacheReader
 from layerprobe.errors import UserError
 from layerprobe.probes.cli import main as probe_main
@@ -342,6 +342,74 @@ def test_a_cache_made_before_ids_is_refused_once_renamed(written, tmp_path):
     shutil.copytree(tmp_path / "v1.h5.parts", tmp_path / "c.h5.parts")
     with pytest.raises(UserError, match="v1.h5 reads its parts from c.h5.parts, not from v1.h5.parts beside it: it was "
                                         "renamed or copied, and it was made before a cache carried an id"):
+        CacheReader(tmp_path / "v1.h5")
+
+
+def rewritten_by_2726365(path, grow_by=0):
+    """The index of the cache at `path` as commit 2726365 (or 2cede23) rewrites it when it grows a cache
+    made since ids: its write_index, which knows no ids, over the parts as they are, plus, with
+    grow_by, a part of new rows written without an id as that version writes parts."""
+    folder = path.with_name(path.name + ".parts")
+    with h5py.File(path) as index:
+        attrs, listed, rows = dict(index.attrs), read_parts(index), len(index["clips/id"])
+    if grow_by:
+        with h5py.File(folder / "part-000009.h5", "w") as part:  # no id attr, as 2726365's _make_part
+            for name in listed[0].datasets:
+                with h5py.File(folder / listed[0].file) as first:
+                    row_shape, dtype = first[name].shape[1:], first[name].dtype
+                part.create_dataset(name, shape=(grow_by, *row_shape), dtype=dtype)
+                if initial_value(name) is not None:  # pending, no error, NaN duration, as 2726365 writes
+                    part[name][...] = initial_value(name)
+            for row, clip in enumerate(clips(rows + grow_by)[rows:]):
+                for column in ("id", "path", "label", "group", "split"):
+                    part[f"clips/{column}"][row] = getattr(clip, column)
+        listed.append(Part("part-000009.h5", rows, rows + grow_by, listed[0].datasets))
+        rows += grow_by
+    with h5py.File(path, "w") as index:
+        index.attrs.update(attrs)
+        index.create_group("clips")
+        write_index(index, listed, rows, folder.name, {part.file: folder / part.file for part in listed}, None)
+
+
+def test_a_cache_whose_index_an_older_version_rewrote_without_its_id_opens_and_gets_it_back(written):
+    # Refused before: "c.h5.parts/part-000000.h5 is a part of another cache (id ...; c.h5 has id none)".
+    before = values_of(written)
+    with open_cache(written) as f:
+        ours, rows = f["clips"].attrs["cache_id"], len(f["clips/id"])
+    rewritten_by_2726365(written)
+    assert np.array_equal(values_of(written), before)
+    CacheWriter(written, clips(rows + 1), settings()).close()  # today's next writer: the id is back, on its part too
+    with open_cache(written) as f:
+        assert f["clips"].attrs["cache_id"] == ours and len(f["clips/id"]) == rows + 1
+        newest = read_parts(f)[-1].file
+    with h5py.File(written.with_name("c.h5.parts") / newest) as part:
+        assert part.attrs["cache_id"] == ours
+    assert np.array_equal(values_of(written), before)
+
+
+def test_a_cache_an_older_version_grew_opens_and_grows_as_one_made_before_ids(written):
+    before = values_of(written)
+    with open_cache(written) as f:
+        rows = len(f["clips/id"])
+    rewritten_by_2726365(written, grow_by=2)  # its new part carries no id
+    assert np.array_equal(values_of(written), before)  # the new rows are pending, not read
+    CacheWriter(written, clips(rows + 3), settings()).close()
+    with open_cache(written) as f:
+        assert "cache_id" not in f["clips"].attrs and len(f["clips/id"]) == rows + 3
+    assert np.array_equal(values_of(written), before)
+
+
+def test_an_index_without_an_id_stays_refused_renamed_or_over_parts_of_two_caches(written, tmp_path):
+    rewritten_by_2726365(written)
+    with h5py.File(written.with_name("c.h5.parts") / "part-000001.h5", "a") as f:
+        f.attrs["cache_id"] = "0" * 32  # one part of another cache
+    with pytest.raises(UserError, match=r"part-00000[01].h5 is a part of another cache \(id [0-9a-f]{32}; \S+c.h5 "
+                                        r"has id none\)"):
+        CacheReader(written)
+    with h5py.File(written.with_name("c.h5.parts") / "part-000001.h5", "a") as f:
+        del f.attrs["cache_id"]
+    move_cache(written, tmp_path / "v1.h5")
+    with pytest.raises(UserError, match="v1.h5 reads its parts from c.h5.parts, not from v1.h5.parts beside it"):
         CacheReader(tmp_path / "v1.h5")
 
 

@@ -1,5 +1,4 @@
 """ROC-AUC, average precision and recall at a precision, from out-of-fold decision scores, against scikit-learn."""
-import base64
 import json
 
 import numpy as np
@@ -13,6 +12,7 @@ from sklearn.preprocessing import StandardScaler, label_binarize
 from layerprobe.baselines.classifiers import SVM_RBF
 from layerprobe.probes.classifiers import CLASSIFIERS, LOGREG_REFERENCE
 from layerprobe.probes.cli import main
+from layerprobe.probes import detection
 from layerprobe.probes.detection import weighted_curves
 from layerprobe.probes.evaluate import Plan, evaluate_candidates
 from layerprobe.probes.protocols import outer_folds
@@ -36,8 +36,12 @@ def _rare_owl(tmp_path, split=None):
 
 
 def record(*args) -> dict:
-    """The record of a candidate as it is written (JSON)."""
-    return typed_record(*args).to_dict()
+    """The record of a candidate as it is written (JSON), each fold's `scores` the array it holds."""
+    typed = typed_record(*args)
+    written = typed.to_dict()
+    for fold, kept in zip(written["predictions"], typed.predictions):
+        fold["scores"] = kept.scores
+    return written
 
 
 def _pooled(rec):
@@ -59,9 +63,18 @@ def _vowels():
 
 
 def _scores(fold):
-    """A fold's per-class scores as the README says to read them."""
-    stored = fold["scores"]
-    return np.frombuffer(base64.b64decode(stored["base64"]), stored["dtype"]).reshape(stored["shape"])
+    """A fold's per-class scores (record() and _written() put the arrays in)."""
+    return fold["scores"]
+
+
+def _written(path):
+    """A results file with its side file's scores put into the folds, read as the README says."""
+    doc = json.loads(path.read_text())
+    side = np.load(path.with_name(doc["scores_file"]["name"]), allow_pickle=False)
+    for rec in doc["results"]:
+        for fold in rec["predictions"]:
+            fold["scores"] = side[fold["scores"]["member"]]
+    return doc
 
 
 def _recall_at(positive, score, precision):
@@ -200,7 +213,7 @@ def test_ridge_and_linear_svm_scores_are_one_vs_rest(name):
 def test_multiclass_auc_and_ap_are_recomputed_from_the_written_record(tmp_path, planted_probe_cache):
     run_dir = tmp_path / "run"
     assert main([str(planted_probe_cache), "--layers", "0,1", "--n-jobs", "1", "--quiet", "--out", str(run_dir)]) == 0
-    doc = json.loads((run_dir / "probe_results.json").read_text())
+    doc = _written(run_dir / "probe_results.json")
     described = {name: spec.score_kind.per_class for name, spec in CLASSIFIERS.items()}
     for rec in doc["results"]:
         classes = rec["classes"]
@@ -263,3 +276,17 @@ def test_recall_at_precision_with_more_than_two_classes_is_refused(planted_probe
     assert capsys.readouterr().err.strip() == (
         "error: --positive-class and --at-precision apply to two classes; the labels have 3, and every record "
         "gives ROC-AUC and AP per class and their macro mean")
+
+
+def test_per_class_values_computed_in_blocks_of_columns_are_scikit_learns_per_class(monkeypatch):
+    # Many classes go through the metrics a block of columns at a time: 3 columns here, 40 classes.
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 39, 300)  # class 39 never occurs: no value
+    scores = rng.normal(size=(300, 40)).astype(np.float32)
+    monkeypatch.setattr(detection, "DETECTION_BLOCK_CELLS", 300 * 3)
+    found = detection.per_class_detection(truth, scores)
+    assert found["roc_auc"][39] is None and found["average_precision"][39] is None
+    for c in range(39):
+        assert found["roc_auc"][c] == pytest.approx(roc_auc_score(truth == c, scores[:, c]), abs=1e-12)
+        assert found["average_precision"][c] == pytest.approx(average_precision_score(truth == c, scores[:, c]),
+                                                              abs=1e-12)

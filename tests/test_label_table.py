@@ -12,7 +12,8 @@ from test_baseline_run import _with_layer
 
 from layerprobe.baselines.features_only import features_only_cache
 
-from layerprobe.data.label_table import MAX_CLASSES, clip_labels
+from layerprobe.data import label_table
+from layerprobe.data.label_table import clip_labels
 from layerprobe.data.reader import CacheReader
 from layerprobe.probes.cli import main
 
@@ -221,13 +222,14 @@ def test_a_label_with_one_speaker_per_class_is_named_a_speaker_identification_le
     assert "LEAK: every 'emotion' class lies within a single group" in capsys.readouterr().out
 
 
-def test_more_distinct_labels_than_a_probe_takes_are_one_line_before_any_fit(tmp_path, capsys):
-    n = MAX_CLASSES + 1
-    values = np.zeros((n, 2), np.float32)
-    cache = write_probe_cache(tmp_path / "c.h5", {0: values}, [f"id{i}" for i in range(n)])
+def test_more_clips_x_classes_than_a_probe_holds_are_one_line_before_any_fit(tmp_path, capsys, monkeypatch):
+    # The bound is on memory (clips x classes scores a record), not on classes: 1,251 speakers pass.
+    monkeypatch.setattr(label_table, "MAX_SCORE_CELLS", 20 * 10)
+    values = np.zeros((21, 2), np.float32)
+    cache = write_probe_cache(tmp_path / "c.h5", {0: values}, [f"id{i % 10}" for i in range(21)])
     assert main([str(cache), "--layers", "0", "--classifier", "ridge"]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"error: clips/label column 'label' has {n} distinct labels, above the {MAX_CLASSES} a probe takes (each "
-        "result holds a classes x classes confusion matrix); probe a coarser label")
-    with CacheReader(write_probe_cache(tmp_path / "most.h5", {0: values[1:]}, [f"id{i}" for i in range(n - 1)])) as reader:
-        assert len(clip_labels(reader).labels) == MAX_CLASSES
+        "error: clips/label column 'label' has 10 distinct labels over 21 clips: 210 clip x class scores a record, "
+        "above the 200 a probe holds in memory; probe a coarser label or fewer clips")
+    with CacheReader(write_probe_cache(tmp_path / "most.h5", {0: values[1:]}, [f"id{i % 10}" for i in range(20)])) as reader:
+        assert len(clip_labels(reader).labels) == 20

@@ -2,12 +2,14 @@
 import numpy as np
 import pytest
 from scipy import stats
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
 from layerprobe.probes.intervals import bootstrap_intervals, corrected_t_interval
-from layerprobe.probes.metrics import chance_levels, class_counts, confusion, count_scores, per_class, scores
+from layerprobe.probes.metrics import (
+    DENSE_CONFUSION_MAX, chance_levels, class_counts, confusion, count_scores, per_class, pooled_confusion, scores,
+)
 from layerprobe.probes.significance import (
-    distinct_assignments, max_t_p_values, p_value, permuted_labels, resolution_note, scheme,
+    distinct_assignments, max_t_p_values, near_group_level_note, p_value, permuted_labels, resolution_note, scheme,
 )
 
 
@@ -41,11 +43,41 @@ def test_pooled_uar_of_a_majority_guess_with_speaker_level_labels_is_chance():
 
 
 def test_per_class_follows_class_order():
-    matrix = confusion(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 3)
-    result = per_class(matrix)
-    assert result["confusion_matrix"] == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
-    assert result["per_class"]["recall"] == [0.5, 1.0, 0.0]
-    assert result["per_class"]["support"] == [2, 1, 1]
+    truth, predicted = np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1])
+    result = per_class(class_counts(truth, predicted, 3))
+    assert pooled_confusion(truth, predicted, 3) == {"confusion_matrix": [[1, 1, 0], [0, 1, 0], [0, 1, 0]]}
+    assert result["recall"] == [0.5, 1.0, 0.0]
+    assert result["support"] == [2, 1, 1]
+
+
+@pytest.mark.parametrize("n_classes", [DENSE_CONFUSION_MAX, DENSE_CONFUSION_MAX + 1, 1300])
+def test_many_classes_keep_the_nonzero_cells_of_sklearns_confusion_matrix(n_classes):
+    rng = np.random.default_rng(n_classes)
+    truth, predicted = rng.integers(0, n_classes, 3000), rng.integers(0, n_classes, 3000)
+    reference = confusion_matrix(truth, predicted, labels=range(n_classes))
+    found = pooled_confusion(truth, predicted, n_classes)
+    if n_classes <= DENSE_CONFUSION_MAX:
+        assert found == {"confusion_matrix": reference.tolist()}
+        return
+    rows, columns = np.nonzero(reference)
+    assert found == {"confusion_cells": [[int(i), int(j), int(reference[i, j])] for i, j in zip(rows, columns)]}
+
+
+def test_chance_from_class_counts_equals_chance_from_the_confusion_matrices():
+    # The K x K matrices the chance levels were computed from before, built here as the reference.
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, 7, 90)
+    folds = [(np.setdiff1d(np.arange(90), test), test) for test in np.array_split(rng.permutation(90), 4)]
+    majority, prior = np.zeros((7, 7)), np.zeros((7, 7))
+    for fit, test in folds:
+        counts, tested = np.bincount(codes[fit], minlength=7), np.bincount(codes[test], minlength=7)
+        majority[:, counts.argmax()] += tested
+        prior += np.outer(tested, counts / counts.sum())
+    found = chance_levels(codes, folds, 7)
+    assert found["majority"] == pytest.approx({m: float(v) for m, v in scores(majority).items()}, abs=1e-12)
+    expected = scores(prior)
+    assert found["class_prior"] == pytest.approx({m: float(expected[m]) for m in ("accuracy", "balanced_accuracy")},
+                                                 abs=1e-12)
 
 
 def test_corrected_t_interval_is_wider_than_the_plain_one_by_the_correction():
@@ -114,3 +146,16 @@ def test_p_values_count_null_scores_at_least_as_good():
     observed = np.array([0.9, 0.6])
     null = np.array([[0.5, 0.7], [0.95, 0.4], [0.3, 0.3]])
     np.testing.assert_allclose(max_t_p_values(observed, null), [2 / 4, 3 / 4])
+
+
+def test_near_group_level_note_counts_as_a_dense_groups_x_labels_table_does():
+    rng = np.random.default_rng(3)
+    groups = np.repeat([f"g{g}" for g in range(40)], 10)
+    labels = np.repeat(rng.integers(0, 30, 40), 10)
+    labels[rng.choice(len(labels), 12, replace=False)] = 99  # stray clips
+    table = np.zeros((40, 31), dtype=int)
+    np.add.at(table, (np.unique(groups, return_inverse=True)[1], np.unique(labels, return_inverse=True)[1]), 1)
+    agreeing, mixed = table.max(axis=1).sum(), ((table > 0).sum(axis=1) > 1).sum()
+    note = near_group_level_note(labels, groups, "within-groups")
+    assert note.startswith(f"labels are nearly constant within groups ({agreeing / len(labels):.1%} of clips agree "
+                           f"with their group's majority; {len(labels) - agreeing} clip(s) in {mixed} group(s) differ)")

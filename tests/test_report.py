@@ -22,6 +22,7 @@ from layerprobe.report.build import write_report
 from layerprobe.report.cli import main
 from layerprobe.report.selection import chance_level
 from layerprobe.report.summary import verdict
+from layerprobe.results import FORMAT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The name the pipeline's paired test gives itself: long, with parentheses of its own.
@@ -85,13 +86,16 @@ def test_every_file_is_written_and_results_keep_every_record(run_dir, run_inputs
     assert set(paths) == {"report.md", "report.html", "results.json", *FIGURES}
     assert all(path.is_file() and path.parent == run_dir for path in paths.values())
     results = json.loads(paths["results.json"].read_text())
-    # Through JSON once, as the records were written to the run folder.
-    expected = json.loads(json.dumps([r.to_dict() for r in docs["probe"].results + docs["baselines"].results]))
+    # The records as written to the run folder, their scores' references into its side files included.
+    expected = [record for name in ("probe_results.json", "baseline_results.json")
+                for record in json.loads((run_dir / name).read_text())["results"]]
     assert results["results"] == expected
+    assert [r.classifier for r in docs["probe"].results + docs["baselines"].results] == [
+        r["classifier"] for r in expected]
     assert {r["layer"] for r in results["results"]} == {0, 1, 2, "mfcc", "chance", "selected"}
     assert results["comparison"] == json.loads(json.dumps(docs["comparison"].to_dict()))
     assert results["run"] == docs["run"]
-    assert results["probe"]["clip_ids"] == docs["probe"].clip_ids and results["probe"]["format"] == 2
+    assert results["probe"]["clip_ids"] == docs["probe"].clip_ids and results["probe"]["format"] == FORMAT
 
 
 def test_markdown_states_the_selected_layer_the_baselines_and_the_test(run_dir, run_inputs):

@@ -5,20 +5,35 @@ from __future__ import annotations
 import json
 
 import h5py
+import numpy as np
 import pytest
-
-from conftest import planted_data, write_probe_cache
+from conftest import bare_record, planted_data, write_probe_cache
 from layerprobe import pipeline
 from layerprobe.atomic_write import atomic_path, write_text_atomic
 from layerprobe.errors import UserError
+from layerprobe.results import Document, FoldPredictions, Metric
+
+
+def small_document(value: float) -> Document:
+    """A document of one record whose accuracy is `value`, with a fold of per-class scores."""
+    accuracy = Metric(value=value, ci=None, ci_method=None, folds=[value], std=None)
+    fold = FoldPredictions([0, 1], ["a", "b"], np.array([[value, 1 - value], [0.5, 0.5]], np.float32))
+    record = bare_record(accuracy=accuracy, classes=["a", "b"], predictions=[fold])
+    return Document(cache="c.h5", model="m", model_fingerprint="f", protocol="p", protocol_reason="", selection="s",
+                    leak=None, n_folds=1, seed=0, split_counts={}, fold_sizes=[], n_clips=2, classes=["a", "b"],
+                    label_source=None, clip_ids=["x", "y"], clip_labels=None, warnings=[], results=[record])
+
+
+def accuracies(document: Document) -> list[float]:
+    return [record.accuracy.value for record in document.results]
 
 
 def computed(value: float):
     calls = []
 
-    def compute() -> dict:
+    def compute() -> Document:
         calls.append(1)
-        return {"results": [{"accuracy": value}]}
+        return small_document(value)
     return compute, calls
 
 
@@ -28,8 +43,8 @@ def test_an_unreadable_results_file_is_recomputed_with_a_notice(tmp_path, capsys
     path.write_bytes(content)
     compute, calls = computed(0.9)
     document = pipeline._stage(path, {"folds": 5}, "sig", compute, "probe")
-    assert calls and document["results"] == [{"accuracy": 0.9}]
-    assert json.loads(path.read_text())["results"] == [{"accuracy": 0.9}]
+    assert calls and accuracies(document) == [0.9]
+    assert json.loads(path.read_text())["results"][0]["accuracy"]["value"] == 0.9
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "probe: probe_results.json" in err and "recomputing" in err
 
@@ -38,13 +53,13 @@ def test_a_whole_result_with_the_same_key_is_reused_and_another_versions_is_not(
     path = tmp_path / "probe_results.json"
     pipeline._stage(path, {"folds": 5}, "sig", computed(0.9)[0], "probe")
     compute, calls = computed(0.5)
-    assert pipeline._stage(path, {"folds": 5}, "sig", compute, "probe")["results"] == [{"accuracy": 0.9}]
+    assert accuracies(pipeline._stage(path, {"folds": 5}, "sig", compute, "probe")) == [0.9]
     assert not calls
-    assert pipeline._stage(path, {"folds": 3}, "sig", compute, "probe")["results"] == [{"accuracy": 0.5}]
+    assert accuracies(pipeline._stage(path, {"folds": 3}, "sig", compute, "probe")) == [0.5]
     capsys.readouterr()
     monkeypatch.setattr(pipeline, "__version__", "9.9.9")
     compute, calls = computed(0.7)
-    assert pipeline._stage(path, {"folds": 3}, "sig", compute, "probe")["results"] == [{"accuracy": 0.7}]
+    assert accuracies(pipeline._stage(path, {"folds": 3}, "sig", compute, "probe")) == [0.7]
     assert "written by layerprobe 0.1.0; recomputing" in capsys.readouterr().err
 
 

@@ -20,6 +20,7 @@ from layerprobe.probes.cli import main as probe_main
 from layerprobe.report.cli import main as report_main
 from layerprobe.results import (CHANCE, FEATURE, LAYER, SELECTED, Comparison, DetectionMetric, Document, Record,
                                 RunFacts, Source)
+from layerprobe.results_file import read_document
 
 OLD_MAIN = Path(__file__).parent / "fixtures" / "main_2cede23"
 
@@ -46,13 +47,15 @@ def fresh(tmp_path_factory):
 @pytest.mark.parametrize("name", ["probe_results.json", "baseline_results.json"])
 def test_a_fresh_document_reads_back_to_the_same_json_and_says_its_format(fresh, name):
     written = _read(fresh / name)
-    assert written["format"] == 2
-    doc = Document.from_dict(written)
+    assert written["format"] == 3
+    doc = read_document(fresh / name)
     assert doc.to_dict() == written
     assert all(isinstance(record, Record) for record in doc.results)
     top = next(r for r in doc.results if r.layer.kind == SELECTED and r.classifier == SELECTED)
     assert top.significance.permutations == 9 and top.recall_at_precision.precision == 0.5
-    assert top.predictions[0].scores["dtype"] == "<f4"
+    scores = top.predictions[0].scores
+    assert scores.dtype == np.float32 and scores.shape == (len(top.predictions[0].index), 2)
+    assert np.array_equal(scores[:, 1], top.predictions[0].score) and np.array_equal(scores[:, 0], -scores[:, 1])
 
 
 def test_a_fresh_comparison_reads_back_to_the_same_json(fresh):
@@ -118,11 +121,11 @@ def test_the_report_renders_a_run_folder_of_main_2cede23(tmp_path, run, capsys):
 
 
 def test_a_document_of_a_newer_format_is_refused_in_one_line(fresh, tmp_path, capsys):
-    with pytest.raises(UserError, match="format 3; this version reads formats 1 to 2"):
-        Document.from_dict({**_read(fresh / "probe_results.json"), "format": 3})
+    with pytest.raises(UserError, match="format 4; this version reads formats 1 to 3"):
+        Document.from_dict({**_read(fresh / "probe_results.json"), "format": 4})
     folder = tmp_path / "run"
     folder.mkdir()
-    (folder / "probe_results.json").write_text(json.dumps({**_read(fresh / "probe_results.json"), "format": 3}))
+    (folder / "probe_results.json").write_text(json.dumps({**_read(fresh / "probe_results.json"), "format": 4}))
     assert report_main([str(folder)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "upgrade layerprobe" in err
