@@ -247,6 +247,9 @@ class Significance:
 
 
 _SIGNIFICANCE_KEYS = {f.name for f in fields(Significance)}
+# A fine-tuning rung's own fields of a Record, in the order the JSON lists them.
+_RUNG_FIELDS = ("rung", "trainable_parameters", "parameters_per_hour", "learning_rate", "epochs", "device", "collapsed",
+                "wall_seconds")
 
 
 @dataclass(frozen=True)
@@ -276,8 +279,11 @@ class Record:
     None where they do not apply: the detection metrics and `detection` without decision scores,
     `recall_at_precision` without --at-precision, `C` for probes without one, `picked` for a record
     that chose nothing, `pooling` for baselines, `significance` without permutations, `layer_weights`
-    but for a head over every layer (added in format 2; absent before). `extra` keeps the keys this
-    version does not know."""
+    but for a head over every layer (added in format 2; absent before). A fine-tuning rung's record
+    (finetune_results.json) also holds `rung`, `trainable_parameters`, `parameters_per_hour` (of
+    training audio), the `learning_rate` and `epochs` chosen per outer fold, `device`, `collapsed`
+    (True: its scores are not a result) and `wall_seconds`; None elsewhere, and absent from the JSON.
+    `extra` keeps the keys this version does not know."""
 
     layer: Source
     classifier: str
@@ -307,6 +313,14 @@ class Record:
     pooling: str | None = None
     significance: Significance | None = None
     layer_weights: LayerWeights | None = None
+    rung: str | None = None
+    trainable_parameters: int | None = None
+    parameters_per_hour: float | None = None
+    learning_rate: list[float] | None = None
+    epochs: list[int] | None = None
+    device: str | None = None
+    collapsed: bool | None = None
+    wall_seconds: float | None = None
     extra: dict = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -349,6 +363,7 @@ class Record:
             never_predicted=d.get("never_predicted", []), warnings=d.get("warnings", []), pooling=d.get("pooling"),
             significance=Significance.from_dict(d),
             layer_weights=LayerWeights.from_dict(d["layer_weights"]) if d.get("layer_weights") else None,
+            **{name: d.get(name) for name in _RUNG_FIELDS},
             extra={key: d[key] for key in d if key not in known})
 
     def to_dict(self) -> dict:
@@ -374,6 +389,7 @@ class Record:
             out["pooling"] = self.pooling
         if self.layer_weights is not None:
             out["layer_weights"] = self.layer_weights.to_dict()
+        out.update({name: getattr(self, name) for name in _RUNG_FIELDS if getattr(self, name) is not None})
         return {**out, **self.extra}
 
 

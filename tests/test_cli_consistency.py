@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,12 +10,12 @@ import pytest
 from layerprobe import cli, pipeline
 from layerprobe.extract.engines import engine_options_from_args
 from layerprobe.extract.ray_engine import RayOptions
-from layerprobe.options import (BaselineOptions, ColumnOptions, ExtractOptions, FitOptions, ProbeOptions,
-                                ProtocolOptions)
+from layerprobe.options import (BaselineOptions, ColumnOptions, ExtractOptions, FinetuneOptions, FitOptions,
+                                LabelOptions, ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 MINIMAL = {"run": ["data", "--out", "o"], "extract": ["data", "--out", "c.h5"], "probe": ["c.h5"],
-           "baselines": ["c.h5"], "report": ["o"], "demo": []}
+           "baselines": ["c.h5"], "report": ["o"], "demo": [], "finetune": ["run", "--out", "o"]}
 GROUPS = {
     "run": [ColumnOptions, ExtractOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions],
     "extract": [ColumnOptions, ExtractOptions],
@@ -22,6 +23,7 @@ GROUPS = {
     "baselines": [ColumnOptions, BaselineOptions, ProtocolOptions, FitOptions],
     "report": [],
     "demo": [ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions],
+    "finetune": [FinetuneOptions, ProtocolOptions, FitOptions, LabelOptions],
 }
 LAYERED = ["run", "extract", "probe", "demo"]  # the commands that choose layers (baselines and report have none)
 
@@ -126,7 +128,26 @@ def test_every_registry_an_option_names_publishes_its_names():
     named = {spec.metadata["choices"].registry for group in groups for spec in dataclasses.fields(group)
              if isinstance(spec.metadata.get("choices"), options.Registered)}
     assert named == {"protocol", "refit", "class weight", "classifier", "baseline classifier", "pooling", "engine",
-                     "solver"}
+                     "solver", "rung"}
     assert all(known(name) for name in named)
     assert known("classifier") == (*CLASSIFIERS, "mlp", "weighted-sum") and known("classifier in all") == tuple(CLASSIFIERS)
     assert known("engine") == tuple(ENGINES) == ("process", "ray") and known("solver") == ("fast", "reference")
+    assert known("rung") == ("frozen-head", "top-k", "lora", "full")
+
+
+def test_the_finetune_api_takes_the_commands_options_with_their_defaults():
+    import inspect
+
+    import layerprobe
+
+    parameters = inspect.signature(layerprobe.run_finetune).parameters
+    skipped = {"permutations", "n_jobs"}  # the ladder takes the probes' fitting options but these
+    for group in GROUPS["finetune"]:
+        for spec in dataclasses.fields(group):
+            if "help" in spec.metadata and spec.name not in skipped:
+                assert parameters[spec.name].kind is inspect.Parameter.KEYWORD_ONLY, spec.name
+                assert parameters[spec.name].default == spec.default, spec.name
+    assert skipped.isdisjoint(parameters)
+    args = parse("finetune", "--rungs", "lora,top-k", "--learning-rates", "1e-3", "--lora-targets", "q_proj")
+    assert FinetuneOptions.from_args(args, known) == FinetuneOptions(rungs=("lora", "top-k"), learning_rates=(1e-3,),
+                                                                     lora_targets=("q_proj",))
