@@ -26,6 +26,10 @@ class EncoderClassifier(nn.Module):
     def forward(self, waves: list[np.ndarray], device: torch.device) -> torch.Tensor:
         lengths = torch.tensor([len(wave) for wave in waves])
         hidden = self.family.hidden_states(self.family.inputs(waves, device), lengths)[-1]
+        if getattr(self.encoder.config, "do_stable_layer_norm", False):
+            # transformers records a pre-norm encoder's last hidden state before its final layer norm; the
+            # classification head of transformers' own models reads last_hidden_state, after it.
+            hidden = self.encoder.encoder.layer_norm(hidden)
         return self.head(mean_frames(hidden.float(), self.family.frames(lengths)))
 
     def train_only(self, trains) -> EncoderClassifier:
