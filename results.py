@@ -426,7 +426,9 @@ class Comparison:
     per-fold differences (layer minus baseline), their mean, the pooled values' difference, the test,
     its statistic and p-value (None, with `note`, where no test is possible), the Wilcoxon p-value
     (with `wilcoxon_note` where the folds are too few for it), and for a single split McNemar's
-    `discordant` counts."""
+    `discordant` counts. A fine-tuning document's `paired` entries pair a rung (`best_layer`) with the
+    frozen probe's selected record (`best_baseline`), and add `difference_ci` (the corrected t interval
+    of `value_difference`) and `p_value_fwer` (Holm over the ladder's rungs); None elsewhere, absent."""
 
     metric: str
     best_layer: Side
@@ -442,13 +444,15 @@ class Comparison:
     wilcoxon_note: str | None = None
     note: str | None = None
     discordant: dict[str, int] | None = None
+    difference_ci: list[float] | None = None
+    p_value_fwer: float | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> Comparison:
         return cls(d["metric"], Side.from_dict(d["best_layer"]), Side.from_dict(d["best_baseline"]), d["differences"],
                    d["mean_difference"], d["value_difference"], d.get("n_folds", len(d["differences"])), d["test"],
                    d["statistic"], d["p_value"], d.get("wilcoxon_p_value"), d.get("wilcoxon_note"), d.get("note"),
-                   d.get("discordant"))
+                   d.get("discordant"), d.get("difference_ci"), d.get("p_value_fwer"))
 
     def to_dict(self) -> dict:
         out = {"metric": self.metric, "best_layer": self.best_layer.to_dict(),
@@ -456,8 +460,9 @@ class Comparison:
                "mean_difference": self.mean_difference, "value_difference": self.value_difference,
                "n_folds": self.n_folds, "wilcoxon_p_value": self.wilcoxon_p_value,
                "wilcoxon_note": self.wilcoxon_note, "test": self.test, "statistic": self.statistic,
-               "p_value": self.p_value, "note": self.note, "discordant": self.discordant}
-        return _without_none(out, ("wilcoxon_note", "note", "discordant"))
+               "p_value": self.p_value, "note": self.note, "discordant": self.discordant,
+               "difference_ci": self.difference_ci, "p_value_fwer": self.p_value_fwer}
+        return _without_none(out, ("wilcoxon_note", "note", "discordant", "difference_ci", "p_value_fwer"))
 
 
 @dataclass(frozen=True)
@@ -493,7 +498,7 @@ class RunFacts:
 # The document's own fields; every other top-level key is an option the stage ran with.
 _DOCUMENT_FIELDS = ("format", "cache", "model", "model_fingerprint", "protocol", "protocol_reason", "selection", "leak",
                     "n_folds", "seed", "split_counts", "fold_sizes", "n_clips", "classes", "label_source",
-                    "clip_ids", "clip_labels", "warnings", "results", "comparison", "run_key",
+                    "clip_ids", "clip_labels", "warnings", "results", "comparison", "paired", "run_key",
                     "layerprobe_version", "seconds")
 
 
@@ -504,7 +509,7 @@ class Document:
     stage ran with (`options`, written at the top level), every warning, and the records (`results`).
 
     Record `predictions[k].index` values index into `clip_ids` and `clip_labels`. `comparison`:
-    baselines --compare's paired test; `run_key`, `layerprobe_version`, `seconds`: what `layerprobe
+    baselines --compare's paired test; `paired`: finetune's, each rung against the frozen probe; `run_key`, `layerprobe_version`, `seconds`: what `layerprobe
     run` adds to reuse a stage's result (None: absent). `format` is 1 for a file written before it
     was written down (FORMAT since)."""
 
@@ -528,6 +533,7 @@ class Document:
     results: list[Record]
     options: dict = field(default_factory=dict)
     comparison: Comparison | None = None
+    paired: list[Comparison] | None = None
     run_key: str | None = None
     layerprobe_version: str | None = None
     seconds: float | None = None
@@ -555,6 +561,7 @@ class Document:
             warnings=d.get("warnings", []), results=[Record.from_dict(r) for r in d["results"]],
             options={key: value for key, value in d.items() if key not in _DOCUMENT_FIELDS},
             comparison=Comparison.from_dict(d["comparison"]) if d.get("comparison") else None,
+            paired=[Comparison.from_dict(entry) for entry in d["paired"]] if d.get("paired") is not None else None,
             run_key=d.get("run_key"), layerprobe_version=d.get("layerprobe_version"), seconds=d.get("seconds"),
             format=version)
 
@@ -568,6 +575,8 @@ class Document:
                "warnings": self.warnings, "results": [record.to_dict() for record in self.results]}
         if self.comparison is not None:
             out["comparison"] = self.comparison.to_dict()
+        if self.paired is not None:
+            out["paired"] = [entry.to_dict() for entry in self.paired]
         extra = {"run_key": self.run_key, "layerprobe_version": self.layerprobe_version, "seconds": self.seconds}
         return {**out, **{key: value for key, value in extra.items() if value is not None}}
 

@@ -1,6 +1,7 @@
 """What the ladder looks like in a terminal: one row per rung, a collapsed rung named as such and never scored."""
 from __future__ import annotations
 
+from layerprobe.finetune.paired import verdict
 from layerprobe.probes.output import interval_method, protocol_line, with_interval
 from layerprobe.results import Document
 
@@ -23,5 +24,7 @@ def ladder_table(doc: Document) -> str:
     if doc.results:
         lines.append(f"pooled out-of-fold value [{interval_method(doc.results[0].balanced_accuracy)}]; learning rate "
                      "and epochs per outer fold, chosen on its inner split")
+    if doc.paired is not None:
+        lines.append(f"against the frozen probe: {verdict(doc.results, doc.paired)}")
     lines += [f"warning: {line}" for line in doc.warnings]
     return "\n".join(lines)

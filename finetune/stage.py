@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from layerprobe.finetune.clips import decoded_clips
 from layerprobe.finetune.estimate import estimate_line
 from layerprobe.finetune.ladder_input import ladder_input
 from layerprobe.finetune.output import RESULTS_FILE
+from layerprobe.finetune.paired import ladder_comparisons
 from layerprobe.finetune.pretrained import load_encoder
 from layerprobe.finetune.records import rung_record
 from layerprobe.finetune.registry import rung_class
@@ -60,6 +62,8 @@ def finetune_stage(source: str | os.PathLike[str], out: str | os.PathLike[str], 
                   classes=[str(name) for name in classes], labels=found.target)
     doc = document(sweep, found.cache, {**options, **found.protocol.to_dict(), "class_weight": fit.class_weight,
                                         **found.labels.to_dict()})
+    if found.probe is not None:  # a run folder: each rung against its frozen probe's selected layer
+        doc = replace(doc, paired=ladder_comparisons(records, found.probe.results, found.target.labels.tolist()))
     write_results(doc, out, RESULTS_FILE)
     return doc
 

@@ -50,6 +50,13 @@ def test_every_rung_learns_a_planted_task_on_the_probes_folds(setting, tmp_path,
     assert record.parameters_per_hour > record.trainable_parameters  # well under an hour of training audio
     written = json.loads((tmp_path / "finetune_results.json").read_text())
     assert written["results"][0]["rung"] == rung and written["results"][0]["trainable_parameters"] > 0
+    # Paired with the frozen probe's selected layer, fold by fold: the rung's per-fold UAR minus the probe's.
+    [paired] = doc.paired
+    selected = next(r for r in probe["results"] if r["layer"] == "selected")
+    np.testing.assert_allclose(paired.differences, np.subtract(record.balanced_accuracy.folds,
+                                                               selected["balanced_accuracy"]["folds"]))
+    assert paired.best_layer.classifier == rung and paired.p_value_fwer == paired.p_value  # a family of one
+    assert written["paired"][0]["p_value_fwer"] == paired.p_value
 
 
 def test_each_rung_trains_what_it_says(setting, tmp_path):
@@ -173,6 +180,7 @@ def test_a_rung_trained_at_an_absurd_learning_rate_is_reported_collapsed(setting
     assert any(line.startswith("frozen-head collapsed in fold ") for line in record.warnings)
     row = next(line for line in ladder_table(doc).splitlines() if line.startswith("frozen-head"))
     assert row.split()[1] == "collapsed" and f"{record.balanced_accuracy.value:.3f}" not in row
+    assert doc.paired == [] and "against the frozen probe: frozen-head collapsed (no result)" in ladder_table(doc)
 
 
 def test_sqrt_weights_are_capped_at_three_and_balanced_ones_are_scikit_learns():
@@ -195,3 +203,10 @@ def test_the_schedules_warm_up_hold_and_decay():
     assert linear[0] == tri[0] == pytest.approx(0.1) and linear[9] == tri[9] == 1.0
     assert linear[-1] == pytest.approx(1 / 90) and all(a >= b for a, b in zip(linear[9:], linear[10:]))
     assert tri[10:50] == [1.0] * 40 and tri[-1] == pytest.approx(FINAL_SCALE ** (49 / 50))
+
+
+def test_holm_adjusts_p_values_step_down():
+    from layerprobe.finetune.paired import holm
+
+    assert holm([0.01, 0.04, None, 0.03]) == pytest.approx([0.03, 0.06, None, 0.06])  # 3 x 0.01, max(2 x 0.03, 0.04)
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
