@@ -27,8 +27,12 @@ class Progress:
 
 
 def save_progress(path: Path, progress: Progress) -> None:
+    """Replace the checkpoint at `path` whole; a failed write (a full disk) is a UserError and the last one stays."""
     with atomic_path(path) as temporary:
-        torch.save(asdict(progress), temporary)
+        try:
+            torch.save(asdict(progress), temporary)
+        except RuntimeError as error:  # torch reports a failed write as a RuntimeError, not an OSError
+            raise OSError(str(error).strip().splitlines()[0]) from None
 
 
 def load_progress(path: Path) -> Progress:

@@ -74,7 +74,7 @@ def _options_of(group: type, probe: Document):
 
 
 def _cache_of(probe: Document, run: Path) -> str:
-    """The probe's cache, as recorded, else beside the run folder's parent (a relative path)."""
+    """The probe's cache as its document names it: as given, else relative to the run folder."""
     for candidate in (Path(probe.cache), run / probe.cache):
         if candidate.is_file():
             return str(candidate)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from layerprobe.finetune.paired import verdict
 from layerprobe.probes.output import interval_method, protocol_line, with_interval
+from layerprobe.report.run_dir import FINETUNE_FILE
 from layerprobe.results import Document
 
-RESULTS_FILE = "finetune_results.json"
+RESULTS_FILE = FINETUNE_FILE  # the run folder's name for it, which the report reads
 
 
 def ladder_table(doc: Document) -> str:

@@ -63,16 +63,17 @@ def run_unit(rung: Rung, fold: OuterFold, index: int, codes: np.ndarray, *, seed
             rows, scored = fold.fit, None
         else:
             lr, epochs, rows, scored = grid[progress.phase], options.epochs, inner_train, validation
-        model = _resumed_model(rung, progress, (seed, zlib.crc32(rung.name.encode()), index, progress.phase))
+        # The phase's own seed: its head's initial weights and its epochs' clip orders depend on nothing else.
+        phase_seed = (seed, zlib.crc32(rung.name.encode()), index, progress.phase)
+        model = _resumed_model(rung, progress, phase_seed)
         weights = loss_weights(class_weight, codes[rows], rung.n_classes)
         trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
         optimizer = torch.optim.AdamW(trained, lr=lr, weight_decay=0.0)
         if progress.optimizer is not None:
             optimizer.load_state_dict(progress.optimizer)
         per_epoch = steps_per_epoch(len(rows), options.batch_size)
-        order_seed = (seed, zlib.crc32(rung.name.encode()), index, progress.phase)
         while progress.epoch < epochs:
-            train_epoch(rung, model, optimizer, epoch_order(rows, order_seed, progress.epoch), codes, weights, lr=lr,
+            train_epoch(rung, model, optimizer, epoch_order(rows, phase_seed, progress.epoch), codes, weights, lr=lr,
                         schedule=options.schedule, first_step=progress.epoch * per_epoch,
                         total_steps=options.epochs * per_epoch, max_grad_norm=options.max_grad_norm,
                         batch_size=options.batch_size)

@@ -210,3 +210,21 @@ def test_holm_adjusts_p_values_step_down():
 
     assert holm([0.01, 0.04, None, 0.03]) == pytest.approx([0.03, 0.06, None, 0.06])  # 3 x 0.01, max(2 x 0.03, 0.04)
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_the_report_of_a_run_folder_shows_the_ladder_and_its_verdict(setting, tmp_path):
+    import shutil
+
+    from layerprobe.report.build import write_report
+
+    run = tmp_path / "run"
+    shutil.copytree(setting[0], run)
+    doc = finetuned(setting, run, "frozen-head")
+    written = write_report(run)
+    report = written["report.md"].read_text()
+    assert "## Is fine-tuning worth it?" in report and "ladder.png" in written
+    from layerprobe.finetune.paired import verdict
+
+    assert verdict(doc.results, doc.paired).startswith("frozen-head ")
+    assert f"Against the frozen probe, on its folds: {verdict(doc.results, doc.paired)}." in report
+    assert f"{doc.results[0].trainable_parameters:,}" in report
