@@ -12,6 +12,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib import ticker
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve
 
@@ -101,6 +102,9 @@ def ladder(rungs: list[Record], frozen: Record, path: str | os.PathLike[str]) ->
         ax.errorbar([record.trainable_parameters], [summary.value], yerr=[[summary.value - low], [high - summary.value]],
                     marker="o", capsize=4, linestyle="none", label=record.rung, zorder=3)
     ax.set_xscale("log")
+    # Plain tick labels: the log axis's own are mathtext, which _literal_text turns off.
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel("trainable parameters (log)")
     ax.set_ylabel("UAR, pooled out-of-fold, 95% interval")
     ax.set_ylim(0, 1.02)
