@@ -15,13 +15,14 @@ from layerprobe.atomic_write import atomic_path
 class Progress:
     """Where a unit stands: `phase` (0..G-1: learning rate G's inner run; G: the refit on the outer training
     part), epochs done in it, the trained parameters and optimizer state at that point (None at a phase's
-    start), torch's RNG state, every finished epoch's validation (UAR, loss) per phase, and seconds spent."""
+    start), torch's RNG state (and cuda's, on a GPU), every finished epoch's validation (UAR, loss) per phase, and seconds spent."""
 
     phase: int = 0
     epoch: int = 0
     model: dict | None = None
     optimizer: dict | None = None
     rng: torch.Tensor | None = None
+    cuda_rng: torch.Tensor | None = None
     history: list[list[list[float]]] = field(default_factory=list)
     seconds: float = 0.0
 

@@ -86,6 +86,7 @@ def run_unit(rung: Rung, fold: OuterFold, index: int, codes: np.ndarray, *, seed
             progress.epoch += 1
             progress.model = {name: p.detach().cpu() for name, p in model.named_parameters() if p.requires_grad}
             progress.optimizer, progress.rng = optimizer.state_dict(), torch.get_rng_state()
+            progress.cuda_rng = torch.cuda.get_rng_state(rung.device) if rung.device.type == "cuda" else None
             progress.seconds = time.perf_counter() - started
             save_progress(checkpoint, progress)
         if refit:
@@ -112,6 +113,8 @@ def _resumed_model(rung: Rung, progress: Progress, seed: tuple[int, ...]) -> tor
         assert not missing, f"checkpoint parameters the model lacks: {sorted(missing)[:3]}"
         model.load_state_dict(progress.model, strict=False)
         torch.set_rng_state(progress.rng)
+        if progress.cuda_rng is not None:
+            torch.cuda.set_rng_state(progress.cuda_rng, rung.device)
     return model
 
 
