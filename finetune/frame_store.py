@@ -37,7 +37,7 @@ class FrameStore:
                 return stored
         size = offsets[-1] * hidden * 4
         if size > bound_gb * GB:
-            raise UserError(f"the frozen bottom's frames need {size / GB:.1f} GB on disk, more than {flag} "
+            raise UserError(f"the frozen bottom's frames need {size / GB:.3g} GB on disk, more than {flag} "
                             f"{bound_gb:g}: raise it, or unfreeze more blocks")
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(_offsets_path(path)) as temporary:

@@ -78,3 +78,11 @@ def test_more_folds_than_the_data_allow(setting, tmp_path, capsys):
     message = refused(capsys, setting[1], "--out", tmp_path / "out", "--cv", "stratified", "--folds", "20")
     assert message == "stratified 20-fold CV needs at least 20 clips per class; too few: 'c0' (12), 'c1' (12)"
     assert not (tmp_path / "out" / "finetune_results.json").exists()
+
+
+def test_a_frozen_bottom_larger_than_its_disk_bound(setting, tmp_path, capsys):
+    # 24 clips of 11-14 frames x 32 dims x 4 bytes: about 40 kB, over a bound of 10 kB.
+    message = refused(capsys, setting[0], "--out", tmp_path / "out", "--rungs", "top-k", "--bottom-gb", "1e-5")
+    assert message.startswith("the frozen bottom's frames need ") and message.endswith(
+        " GB on disk, more than --bottom-gb 1e-05: raise it, or unfreeze more blocks")
+    assert not list((tmp_path / "out" / "finetune_work").glob("bottom-*"))
