@@ -25,7 +25,7 @@ from layerprobe.extract.encoder import Encoder
 from layerprobe.finetune.full import Full
 from layerprobe.finetune.lora import Lora
 from layerprobe.finetune.top_k import TopK
-from layerprobe.finetune.training import train_epoch
+from layerprobe.finetune.training import adamw, train_epoch
 from layerprobe.options import FinetuneOptions
 from layerprobe.registries import known
 
@@ -64,7 +64,7 @@ def ours(rung_name: str, model: str, waves: list[np.ndarray], labels: np.ndarray
     rung.prepare()
     bottom = time.perf_counter() - started
     top = rung.build()
-    optimizer = torch.optim.AdamW([p for p in top.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0)
+    optimizer = adamw(top, 1e-4)
     rows = np.arange(len(waves))
     steps = -(-len(rows) // batch_size)
     for epoch in range(epochs):

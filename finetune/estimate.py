@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from layerprobe.finetune.rung import Rung
-from layerprobe.finetune.training import loss_weights, train_epoch
+from layerprobe.finetune.training import adamw, loss_weights, train_epoch
 from layerprobe.probes.protocols import Folds
 
 # Training batches timed per rung (the first one is warm-up, not counted).
@@ -26,7 +25,7 @@ def pace(rung: Rung, rows: np.ndarray, codes: np.ndarray, durations: np.ndarray)
     """Training seconds per audio second of `rung`, timed on its first batches of `rows` (a throwaway model)."""
     options = rung.options
     model = rung.build()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=min(options.learning_rates))
+    optimizer = adamw(model, min(options.learning_rates))
     weights = loss_weights("none", codes[rows], rung.n_classes)
     batches = [rows[start:start + options.batch_size]
                for start in range(0, min(len(rows), TIMED_BATCHES * options.batch_size), options.batch_size)]

@@ -17,7 +17,7 @@ from layerprobe.atomic_write import write_text_atomic
 from layerprobe.finetune.checkpoint import Progress, load_progress, save_progress
 from layerprobe.finetune.rung import Rung, trainable_parameters
 from layerprobe.finetune.training import (
-    epoch_order, loss_weights, predict, prior_loss, steps_per_epoch, train_epoch, weighted_loss,
+    adamw, epoch_order, loss_weights, predict, prior_loss, steps_per_epoch, train_epoch, weighted_loss,
 )
 from layerprobe.probes.protocols import OuterFold
 from layerprobe.probes.spec import selection_score
@@ -67,8 +67,7 @@ def run_unit(rung: Rung, fold: OuterFold, index: int, codes: np.ndarray, *, seed
         phase_seed = (seed, zlib.crc32(rung.name.encode()), index, progress.phase)
         model = _resumed_model(rung, progress, phase_seed)
         weights = loss_weights(class_weight, codes[rows], rung.n_classes)
-        trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
-        optimizer = torch.optim.AdamW(trained, lr=lr, weight_decay=0.0)
+        optimizer = adamw(model, lr)
         if progress.optimizer is not None:
             optimizer.load_state_dict(progress.optimizer)
         per_epoch = steps_per_epoch(len(rows), options.batch_size)
