@@ -4,6 +4,7 @@ training part and the outer test part is predicted once. Resumable at every epoc
 JSON file that a rerun reads instead of training again."""
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import zlib
@@ -44,13 +45,29 @@ class UnitResult:
         write_text_atomic(path, json.dumps(asdict(self)))
 
 
+def unit_key(rung: Rung, fold: OuterFold, codes: np.ndarray, *, seed: int, class_weight: str) -> str:
+    """A short hash of everything a unit's numbers depend on: the encoder, the options, the seed, the class
+    weights, the device's kind and the fold's clips and labels. A finished unit is reused only under its own key,
+    so a rerun with other options never reads another run's results."""
+    digest = hashlib.blake2b(digest_size=8)
+    settings = {**rung.options.to_dict(), "rungs": None, "model": None, "seed": seed, "class_weight": class_weight,
+                "device": rung.device.type, "fingerprint": rung.encoder.info.fingerprint, "rung": rung.name}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for rows in (fold.fit, fold.test, *fold.selection[0]):
+        digest.update(np.asarray(rows, dtype=np.int64).tobytes())
+        digest.update(np.asarray(codes[rows], dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
 def run_unit(rung: Rung, fold: OuterFold, index: int, codes: np.ndarray, *, seed: int, class_weight: str,
              folder: Path) -> UnitResult:
-    """The unit of `rung` on outer fold `index` (codes: every clip's class code), resumed from `folder`."""
-    done = folder / f"{rung.name}-fold{index + 1}.json"
+    """The unit of `rung` on outer fold `index` (codes: every clip's class code), resumed from `folder`: its files
+    are RUNG-foldK-KEY.json when finished and RUNG-foldK-KEY.pt while it trains (see unit_key)."""
+    name = f"{rung.name}-fold{index + 1}-{unit_key(rung, fold, codes, seed=seed, class_weight=class_weight)}"
+    done = folder / f"{name}.json"
     if (found := UnitResult.read(done)) is not None:
         return found
-    checkpoint = folder / f"{rung.name}-fold{index + 1}.pt"
+    checkpoint = folder / f"{name}.pt"
     progress = load_progress(checkpoint)
     options = rung.options
     grid = options.learning_rates

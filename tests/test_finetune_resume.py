@@ -42,15 +42,21 @@ def test_kill_minus_nine_mid_rung_then_rerun_equals_an_uninterrupted_run(tmp_pat
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     # Killed once the first unit has finished and the second has checkpointed an epoch: mid-rung, mid-unit.
-    while not (work / "top-k-fold1.json").is_file() or not (work / "top-k-fold2.pt").is_file():
+    while not list(work.glob("top-k-fold1-*.json")) or not list(work.glob("top-k-fold2-*.pt")):
         if process.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"the run ended (code {process.returncode}) before it could be killed mid-rung")
         time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert not (killed / "finetune_results.json").exists()
-    finished = (work / "top-k-fold1.json").stat().st_mtime_ns, (work / "top-k-fold1.json").read_text()
+    [first] = work.glob("top-k-fold1-*.json")
+    finished = first.stat().st_mtime_ns, first.read_text()
     finetune(run, killed)
-    assert ((work / "top-k-fold1.json").stat().st_mtime_ns, (work / "top-k-fold1.json").read_text()) == finished
+    assert (first.stat().st_mtime_ns, first.read_text()) == finished
     assert not list(work.glob("*.pt"))  # every unit finished, its checkpoint gone
     assert results_without_times(killed) == results_without_times(tmp_path / "whole")
+    # Other options are other units: nothing of this run is reused for them.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_finetune(run, killed, progress=False, **{**OPTIONS, "epochs": 2})
+    assert len(list(work.glob("top-k-fold1-*.json"))) == 2
