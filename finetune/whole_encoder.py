@@ -36,4 +36,10 @@ class EncoderClassifier(nn.Module):
         """Only the encoder parameters whose name `trains(name)` accepts require gradients (the head's always)."""
         for name, parameter in self.encoder.named_parameters():
             parameter.requires_grad_(bool(trains(name)))
+        cnn = self.encoder.feature_extractor
+        if not any(parameter.requires_grad for parameter in cnn.parameters()):
+            # Frozen weights alone are not enough: in training mode transformers' feature encoder marks its input
+            # as requiring gradients unless told it is frozen, and autograd then runs back through the whole CNN
+            # (half of a CPU step). This is what the models' own freeze_feature_encoder() does.
+            cnn._freeze_parameters()
         return self

@@ -86,6 +86,15 @@ def test_each_rung_trains_what_it_says(setting, tmp_path):
     cnn = sum(p.numel() for p in encoder.family.model.feature_extractor.parameters())
     everything = sum(p.numel() for p in encoder.family.model.parameters())
     assert trainable_parameters(built["full"]) == everything - cnn + head
+    # A frozen CNN is not run backwards either: in training mode its output needs no gradient.
+    for name in ("lora", "full"):
+        seen = []
+        handle = built[name].encoder.feature_extractor.register_forward_hook(
+            lambda module, args, output, seen=seen: seen.append(output.requires_grad))
+        built[name].train()
+        rung_class(name)(encoder, waves, options, 2, tmp_path).logits(built[name], np.arange(2)).sum().backward()
+        handle.remove()
+        assert seen == [False], name
 
 
 def test_the_folds_are_the_probes_from_a_run_and_from_the_cache(setting):
