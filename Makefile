@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q $(TORCH)
-	$(VENV)/bin/pip install -q -e '.[extract,test,egemaps,ray]'
+	$(VENV)/bin/pip install -q -e '.[extract,finetune,test,egemaps,ray]'
 	touch $@
 
 .PHONY: setup test demo

@@ -6,13 +6,15 @@ The stages, for notebooks (the CLI is a thin layer over these; see each function
     layerprobe.run_baselines(cache, *, features=("mfcc",), cv="auto", ...) -> DataFrame, one row per feature x classifier
     layerprobe.run(data, out, *, model=..., ...)                    -> the report's files
     layerprobe.compare([cache_or_run, ...], out, *, cv="auto", ...)  -> encoders on one set of folds, CKA
+    layerprobe.run_finetune(cache_or_run, out, *, rungs=..., ...)   -> one record per rung of the ladder
     layerprobe.load_cache(path)                                     -> embeddings and clip metadata
 Importing this package stays light (no torch): the probe stage runs where torch is absent. The
-baselines function is run_baselines, so that it never shadows the subpackage layerprobe.baselines.
+baselines function is run_baselines, so that it never shadows the subpackage layerprobe.baselines
+(and the ladder's is run_finetune, beside layerprobe.finetune).
 """
 from __future__ import annotations
 
-__all__ = ["extract_embeddings", "probe", "run_baselines", "run", "compare", "load_cache"]
+__all__ = ["extract_embeddings", "probe", "run_baselines", "run", "compare", "run_finetune", "load_cache"]
 
-from layerprobe.api import compare, extract_embeddings, load_cache, probe, run, run_baselines
+from layerprobe.api import compare, extract_embeddings, load_cache, probe, run, run_baselines, run_finetune
 from layerprobe.version import __version__ as __version__

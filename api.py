@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from layerprobe.errors import LeakWarning, ProbeWarning
 from layerprobe.extract.ray_engine import RayOptions
-from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, DetectionOptions, EngineOptions,
-                                ExtractOptions, FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions)
+from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, DetectionOptions,
+                                EngineOptions, ExtractOptions, FinetuneOptions, FitOptions, LabelOptions, MdlOptions,
+                                ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 if TYPE_CHECKING:
@@ -509,6 +510,86 @@ def compare(
     doc = compare_encoders(inputs, *[group.validated(known) for group in groups], progress=progress)
     write_compare(doc, out)
     _warn_lines(doc.leak, doc.warnings, stacklevel=3)
+    return doc
+
+
+def run_finetune(
+    source: PathLike,
+    out: PathLike,
+    *,
+    rungs: str | Sequence[str] = FinetuneOptions.rungs,
+    model: str | None = FinetuneOptions.model,
+    unfreeze: int = FinetuneOptions.unfreeze,
+    lora_rank: int = FinetuneOptions.lora_rank,
+    lora_alpha: float = FinetuneOptions.lora_alpha,
+    lora_targets: str | Sequence[str] = FinetuneOptions.lora_targets,
+    train_feature_encoder: bool = FinetuneOptions.train_feature_encoder,
+    learning_rates: float | Sequence[float] = FinetuneOptions.learning_rates,
+    epochs: int = FinetuneOptions.epochs,
+    batch_size: int = FinetuneOptions.batch_size,
+    max_grad_norm: float = FinetuneOptions.max_grad_norm,
+    schedule: str = FinetuneOptions.schedule,
+    device: str = FinetuneOptions.device,
+    bottom_gb: float = FinetuneOptions.bottom_gb,
+    cv: str = ProtocolOptions.cv,
+    folds: int = ProtocolOptions.folds,
+    fold_column: str | None = ProtocolOptions.fold_column,
+    seed: int = ProtocolOptions.seed,
+    refit: str = ProtocolOptions.refit,
+    class_weight: str = FitOptions.class_weight,
+    labels: PathLike | None = LabelOptions.labels,
+    label_column: str | None = LabelOptions.label_column,
+    id_column: str | None = LabelOptions.id_column,
+    progress: bool = True,
+) -> Document:
+    """The adaptation ladder on the probe's own outer folds: each rung trained on every outer training part (the
+    learning rate and the stopping epoch chosen on its inner split, by groups) and tested once on its test part.
+
+    (Named run_finetune, as run_baselines is, so that it never shadows the subpackage layerprobe.finetune.)
+
+    Parameters
+    ----------
+    source : a run folder (its probe_results.json gives the cache, the protocol and the folds, which must still
+        be the cache's; the protocol and label options below are then not read) or a cache.
+    out : the folder of finetune_results.json; its finetune_work/ keeps finished units and checkpoints, so a
+        rerun with the same options continues where a killed one stopped.
+    rungs : "frozen-head", "top-k", "lora", "full", a list of them or "all" (default: all four).
+    model : the encoder's folder or hub id (default None: the cache's model); its fingerprint must be the cache's.
+    unfreeze : top-k: the transformer blocks trained, counted from the top (default 2).
+    lora_rank, lora_alpha, lora_targets : lora: the adapters' rank (default 8), scaling (default 16) and the
+        modules adapted (default ("q_proj", "v_proj")).
+    train_feature_encoder : full: train the CNN feature encoder too (default False).
+    learning_rates : the grid the inner split chooses from (default (1e-4, 1e-3)).
+    epochs : epochs at most; the inner split chooses the stopping epoch (default 10).
+    batch_size : clips per training batch (default 8).
+    max_grad_norm : gradients clipped to this norm (default 1.0).
+    schedule : "linear-warmup" (default) or "tri-stage".
+    device : "auto" (default), "cpu" or "cuda"; bfloat16 mixed precision on cuda only.
+    bottom_gb : top-k: the most disk the frozen bottom's frame-level outputs may take (default 20 GB).
+    cv, folds, fold_column, seed, refit : the protocol, as given to `probe` (a cache only); seed also seeds training.
+    class_weight : "none" (default), "balanced" or "sqrt" (min(sqrt(max_count / count), 3)).
+    labels, label_column, id_column : the labels, as given to `probe` (a cache only).
+    progress : show the cost estimate and progress bars (default True).
+
+    Returns
+    -------
+    layerprobe.results.Document
+        What finetune_results.json holds: one record per rung (`rung`, `trainable_parameters`,
+        `parameters_per_hour`, `learning_rate` and `epochs` per fold, `device`, `collapsed`, `wall_seconds`, and
+        every probe record's metrics, intervals and out-of-fold predictions); its warnings are also raised as
+        Python warnings.
+    """
+    from layerprobe.finetune.stage import finetune_stage
+
+    groups = [FinetuneOptions(rungs=rungs, model=model, unfreeze=unfreeze, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                              lora_targets=lora_targets, train_feature_encoder=train_feature_encoder,
+                              learning_rates=learning_rates, epochs=epochs, batch_size=batch_size,
+                              max_grad_norm=max_grad_norm, schedule=schedule, device=device, bottom_gb=bottom_gb),
+              ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
+              FitOptions(class_weight=class_weight),
+              LabelOptions(labels=labels, label_column=label_column, id_column=id_column)]
+    doc = finetune_stage(source, out, *[group.validated(known) for group in groups], progress=progress)
+    _warn_document(doc)
     return doc
 
 

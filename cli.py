@@ -13,6 +13,7 @@ def build_parser() -> ArgumentParser:
     from layerprobe import demo, pipeline
     from layerprobe.baselines import cli as baselines_cli
     from layerprobe.extract import cli as extract_cli
+    from layerprobe.finetune import cli as finetune_cli
     from layerprobe.probes import cli as probe_cli
     from layerprobe.report import cli as report_cli
     from layerprobe.report import compare_cli
@@ -29,6 +30,8 @@ def build_parser() -> ArgumentParser:
         "report": (report_cli.add_arguments, report_cli.run, "the comparison report of a run folder"),
         "compare": (compare_cli.add_arguments, compare_cli.run, "several encoders of the same clips on one set of "
                     "folds"),
+        "finetune": (finetune_cli.add_arguments, finetune_cli.run,
+                     "the adaptation ladder (frozen head, top-k, LoRA, full) on the probe's folds"),
         "demo": (demo.add_arguments, demo.run, "the whole pipeline on generated audio with a tiny encoder"),
     }
     for name, (add_arguments, run, summary) in stages.items():

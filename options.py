@@ -91,6 +91,15 @@ def precision_value(text: Any) -> float:
     return value
 
 
+def positive_numbers(value: str | float | Sequence[float]) -> tuple[float, ...]:
+    """One or more positive finite numbers: "1e-4,1e-3", 0.001 or a sequence -> (0.0001, 0.001)."""
+    items = name_list(value) if isinstance(value, str) else (value,) if isinstance(value, (int, float)) else value
+    numbers = tuple(positive_number(item) for item in items)
+    if not numbers:
+        raise argparse.ArgumentTypeError("give at least one number")
+    return numbers
+
+
 def name_list(value: str | Sequence[str]) -> tuple[str, ...]:
     """A comma-separated list or a sequence: "mfcc, logmel" -> ("mfcc", "logmel")."""
     names = value.replace(" ", "").split(",") if isinstance(value, str) else [str(name) for name in value]
@@ -548,3 +557,43 @@ class CompareOptions(OptionGroup):
     def layer_indices(self) -> list[int] | None:
         """The layers asked for as indices (every encoder's); None for every layer of each cache."""
         return layer_indices(self.layers)
+
+
+@dataclass(frozen=True)
+class FinetuneOptions(OptionGroup):
+    """The adaptation ladder: which rungs train, and how, on the probes' own outer folds (the inner split of each
+    training part chooses the learning rate and the stopping epoch)."""
+
+    title = "fine-tuning"
+    rungs: str | Sequence[str] = option(
+        ("frozen-head", "top-k", "lora", "full"), "rungs of the ladder, comma-separated (or all): frozen-head (learned "
+        "weighted sum of the frozen layers + linear head), top-k (the top --unfreeze blocks train), lora, full",
+        choices=Registered("rung"), many=True, metavar="NAMES")
+    model: str | None = option(None, "the encoder's folder or hub id (default: the cache's model); its fingerprint "
+                                     "must be the cache's", metavar="ID|DIR")
+    unfreeze: int = option(2, "top-k: the transformer blocks trained, counted from the top", type=integer_at_least(1))
+    lora_rank: int = option(8, "lora: the rank of each adapter", type=integer_at_least(1))
+    lora_alpha: float = option(16.0, "lora: the adapters' scaling alpha", type=positive_number)
+    lora_targets: str | Sequence[str] = option(("q_proj", "v_proj"), "lora: the modules adapted, comma-separated "
+                                               "(the wav2vec2 family's attention projections q_proj, k_proj, v_proj, "
+                                               "out_proj)", many=True, metavar="NAMES")
+    train_feature_encoder: bool = option(False, "full: train the CNN feature encoder too (frozen by default, as the "
+                                                "Hugging Face recipe does)")
+    learning_rates: float | Sequence[float] = option((1e-4, 1e-3), "the grid the inner split chooses from, "
+                                                                   "comma-separated", type=positive_numbers,
+                                                     metavar="LRS")
+    epochs: int = option(10, "epochs at most; the inner split chooses the stopping epoch", type=integer_at_least(1))
+    batch_size: int = option(8, "clips per training batch", type=integer_at_least(1))
+    max_grad_norm: float = option(1.0, "gradients clipped to this norm", type=positive_number)
+    schedule: str = option("linear-warmup", "learning-rate schedule: linear-warmup (10%% warm-up, then linear decay) "
+                                            "or tri-stage (10%% warm-up, 40%% hold, 50%% decay)",
+                           choices=("linear-warmup", "tri-stage"))
+    device: str = option("auto", "auto (cuda when there is one), cpu or cuda; mixed precision (bfloat16) on cuda only",
+                         choices=("auto", "cpu", "cuda"))
+    bottom_gb: float = option(20.0, "top-k: the most disk the frozen bottom's frame-level outputs may take, in GB",
+                              type=positive_number)
+
+    def _consistent(self, known: Known) -> FinetuneOptions:
+        if not self.lora_targets:
+            raise UserError("--lora-targets names no module; give e.g. q_proj,v_proj")
+        return self

@@ -65,6 +65,12 @@ def _engines() -> tuple[str, ...]:
     return tuple(ENGINES)
 
 
+def _rungs() -> tuple[str, ...]:
+    from layerprobe.finetune.registry import rung_names  # no torch: only the names
+
+    return tuple(rung_names())
+
+
 REGISTRIES: dict[str, Callable[[], tuple[str, ...]]] = {
     "protocol": _protocols,
     "refit": _refits,
@@ -75,6 +81,7 @@ REGISTRIES: dict[str, Callable[[], tuple[str, ...]]] = {
     "baseline classifier": _baseline_classifiers,
     "pooling": _poolings,
     "engine": _engines,
+    "rung": _rungs,
 }
 
 

@@ -292,6 +292,9 @@ class Significance:
 
 
 _SIGNIFICANCE_KEYS = {f.name for f in fields(Significance)}
+# A fine-tuning rung's own fields of a Record, in the order the JSON lists them.
+_RUNG_FIELDS = ("rung", "trainable_parameters", "parameters_per_hour", "learning_rate", "epochs", "device", "collapsed",
+                "wall_seconds")
 
 
 @dataclass(frozen=True)
@@ -439,7 +442,10 @@ class Record:
 
     The pooled confusion matrix is `confusion_matrix` (K x K counts) up to 100 classes
     (probes/metrics.py DENSE_CONFUSION_MAX), else `confusion_cells` (format 3): its nonzero cells as
-    [true, predicted, count], the other None (absent from the JSON); see `confusions`."""
+    [true, predicted, count], the other None (absent from the JSON); see `confusions`. A fine-tuning rung's record
+    (finetune_results.json) also holds `rung`, `trainable_parameters`, `parameters_per_hour` (of
+    training audio), the `learning_rate` and `epochs` chosen per outer fold, `device`, `collapsed`
+    (True: its scores are not a result) and `wall_seconds`; None elsewhere, and absent from the JSON."""
 
     layer: Source
     classifier: str
@@ -472,6 +478,14 @@ class Record:
     layer_weights: LayerWeights | None = None
     learning_curve: LearningCurve | None = None
     mdl: Mdl | None = None
+    rung: str | None = None
+    trainable_parameters: int | None = None
+    parameters_per_hour: float | None = None
+    learning_rate: list[float] | None = None
+    epochs: list[int] | None = None
+    device: str | None = None
+    collapsed: bool | None = None
+    wall_seconds: float | None = None
     extra: dict = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -525,6 +539,7 @@ class Record:
             layer_weights=LayerWeights.from_dict(d["layer_weights"]) if d.get("layer_weights") else None,
             learning_curve=LearningCurve.from_record(d),
             mdl=Mdl.from_dict(d["mdl"]) if d.get("mdl") else None,
+            **{name: d.get(name) for name in _RUNG_FIELDS},
             extra={key: d[key] for key in d if key not in known})
 
     def to_dict(self, members: Sequence[str | None] | None = None) -> dict:
@@ -559,6 +574,7 @@ class Record:
             out.update(self.learning_curve.to_record())
         if self.mdl is not None:
             out["mdl"] = self.mdl.to_dict()
+        out.update({name: getattr(self, name) for name in _RUNG_FIELDS if getattr(self, name) is not None})
         return {**out, **self.extra}
 
 
@@ -595,7 +611,9 @@ class Comparison:
     per-fold differences (layer minus baseline), their mean, the pooled values' difference, the test,
     its statistic and p-value (None, with `note`, where no test is possible), the Wilcoxon p-value
     (with `wilcoxon_note` where the folds are too few for it), and for a single split McNemar's
-    `discordant` counts."""
+    `discordant` counts. A fine-tuning document's `paired` entries pair a rung (`best_layer`) with the
+    frozen probe's selected record (`best_baseline`), and add `difference_ci` (the corrected t interval
+    of `value_difference`) and `p_value_fwer` (Holm over the ladder's rungs); None elsewhere, absent."""
 
     metric: str
     best_layer: Side
@@ -611,13 +629,15 @@ class Comparison:
     wilcoxon_note: str | None = None
     note: str | None = None
     discordant: dict[str, int] | None = None
+    difference_ci: list[float] | None = None
+    p_value_fwer: float | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> Comparison:
         return cls(d["metric"], Side.from_dict(d["best_layer"]), Side.from_dict(d["best_baseline"]), d["differences"],
                    d["mean_difference"], d["value_difference"], d.get("n_folds", len(d["differences"])), d["test"],
                    d["statistic"], d["p_value"], d.get("wilcoxon_p_value"), d.get("wilcoxon_note"), d.get("note"),
-                   d.get("discordant"))
+                   d.get("discordant"), d.get("difference_ci"), d.get("p_value_fwer"))
 
     def to_dict(self) -> dict:
         out = {"metric": self.metric, "best_layer": self.best_layer.to_dict(),
@@ -625,8 +645,9 @@ class Comparison:
                "mean_difference": self.mean_difference, "value_difference": self.value_difference,
                "n_folds": self.n_folds, "wilcoxon_p_value": self.wilcoxon_p_value,
                "wilcoxon_note": self.wilcoxon_note, "test": self.test, "statistic": self.statistic,
-               "p_value": self.p_value, "note": self.note, "discordant": self.discordant}
-        return _without_none(out, ("wilcoxon_note", "note", "discordant"))
+               "p_value": self.p_value, "note": self.note, "discordant": self.discordant,
+               "difference_ci": self.difference_ci, "p_value_fwer": self.p_value_fwer}
+        return _without_none(out, ("wilcoxon_note", "note", "discordant", "difference_ci", "p_value_fwer"))
 
 
 @dataclass(frozen=True)
@@ -679,7 +700,7 @@ class ScoresFile:
 # The document's own fields; every other top-level key is an option the stage ran with.
 _DOCUMENT_FIELDS = ("format", "cache", "model", "model_fingerprint", "protocol", "protocol_reason", "selection", "leak",
                     "n_folds", "seed", "split_counts", "fold_sizes", "n_clips", "classes", "label_source",
-                    "clip_ids", "clip_labels", "warnings", "results", "comparison", "run_key",
+                    "clip_ids", "clip_labels", "warnings", "results", "comparison", "paired", "run_key",
                     "layerprobe_version", "seconds", "scores_file")
 
 
@@ -690,7 +711,7 @@ class Document:
     stage ran with (`options`, written at the top level), every warning, and the records (`results`).
 
     Record `predictions[k].index` values index into `clip_ids` and `clip_labels`. `comparison`:
-    baselines --compare's paired test; `run_key`, `layerprobe_version`, `seconds`: what `layerprobe
+    baselines --compare's paired test; `paired`: finetune's, each rung against the frozen probe; `run_key`, `layerprobe_version`, `seconds`: what `layerprobe
     run` adds to reuse a stage's result (None: absent). `format` is 1 for a file written before it
     was written down (FORMAT since). `scores_file`: the side file holding the records' scores, set
     when the document was written with them (results_file.write_document) and kept as read; None:
@@ -716,6 +737,7 @@ class Document:
     results: list[Record]
     options: dict = field(default_factory=dict)
     comparison: Comparison | None = None
+    paired: list[Comparison] | None = None
     run_key: str | None = None
     layerprobe_version: str | None = None
     seconds: float | None = None
@@ -764,6 +786,7 @@ class Document:
             warnings=d.get("warnings", []), results=[Record.from_dict(r, arrays) for r in d["results"]],
             options={key: value for key, value in d.items() if key not in _DOCUMENT_FIELDS},
             comparison=Comparison.from_dict(d["comparison"]) if d.get("comparison") else None,
+            paired=[Comparison.from_dict(entry) for entry in d["paired"]] if d.get("paired") is not None else None,
             run_key=d.get("run_key"), layerprobe_version=d.get("layerprobe_version"), seconds=d.get("seconds"),
             scores_file=ScoresFile.from_dict(d["scores_file"]) if d.get("scores_file") else None, format=version)
 
@@ -779,6 +802,8 @@ class Document:
                            for record, members in zip(self.results, self.score_members()[0])]}
         if self.comparison is not None:
             out["comparison"] = self.comparison.to_dict()
+        if self.paired is not None:
+            out["paired"] = [entry.to_dict() for entry in self.paired]
         extra = {"run_key": self.run_key, "layerprobe_version": self.layerprobe_version, "seconds": self.seconds,
                  "scores_file": self.scores_file.to_dict() if self.scores_file else None}
         return {**out, **{key: value for key, value in extra.items() if value is not None}}

@@ -44,6 +44,13 @@ def compare(layer_records: Sequence[Record], baseline_records: Sequence[Record],
     layer, baseline = headline_record(list(layer_records)), headline_record(list(baseline_records))
     if layer is None or baseline is None:
         raise ValueError("no selected record to compare: run probe and baselines with this version")
+    return paired_comparison(layer, baseline, metric, labels)
+
+
+def paired_comparison(layer: Record, baseline: Record, metric: str = "balanced_accuracy",
+                      labels: Sequence[str] | None = None) -> Comparison:
+    """The paired test of any two records of the same folds, `layer` minus `baseline` (see compare); the
+    fine-tuning ladder pairs each rung (as `layer`) with the frozen probe's selected record."""
     _check_paired(layer, baseline)
     differences = np.subtract(layer.metric(metric).folds, baseline.metric(metric).folds)
     shared = dict(metric=metric, best_layer=_side(layer, metric), best_baseline=_side(baseline, metric),

@@ -38,11 +38,13 @@ UNIT_WORDS = {"groups": ("group", "--cv group for grouped k-fold"),
               "clips": ("clip", "--cv stratified for k-fold")}
 
 
-def corrected_t_interval(value: float, fold_values: np.ndarray, test_train_ratio: float) -> list[float]:
-    """value ± t(k-1) * sqrt((1/k + n_test/n_train) * var(fold values)); clipped to [0, 1]."""
+def corrected_t_interval(value: float, fold_values: np.ndarray, test_train_ratio: float,
+                         bounds: tuple[float, float] = (0.0, 1.0)) -> list[float]:
+    """value ± t(k-1) * sqrt((1/k + n_test/n_train) * var(fold values)); clipped to `bounds` ([0, 1] for a
+    score, [-1, 1] for a difference of two)."""
     k = len(fold_values)
     half = stats.t.ppf(0.5 + LEVEL / 2, k - 1) * np.sqrt((1 / k + test_train_ratio) * np.var(fold_values, ddof=1))
-    return [float(max(0.0, value - half)), float(min(1.0, value + half))]
+    return [float(max(bounds[0], value - half)), float(min(bounds[1], value + half))]
 
 
 def bootstrap_method(unit: str, n_units: int, resamples: int = BOOTSTRAP_SAMPLES) -> str:

@@ -18,6 +18,7 @@ from layerprobe.report.selection import best_baseline, best_layer, curve_records
 from layerprobe.results import Document
 
 PR_CURVE_FILE = "precision_recall_best_layer.png"
+LADDER_FILE = "ladder.png"
 
 
 def write_report(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
@@ -77,6 +78,12 @@ def draw_figures(inputs: RunInputs) -> list[Image]:
                                          "layer chosen inside each training part, from the decision scores of every "
                                          "test clip pooled over folds (each fold's from its own model); dashed: "
                                          "the class's prevalence, what random scores reach."))
+    if inputs.finetune is not None and inputs.finetune.results:
+        ladder = plots.ladder(inputs.finetune.results, top, directory / LADDER_FILE)
+        figures.append(Image(ladder, "UAR of each fine-tuning rung against its trainable parameters (log axis), on "
+                                     "the probe's folds, error bars its 95% interval; dotted, with its interval as a "
+                                     "band: the frozen probe's layer chosen inside each training part; dashed: "
+                                     "chance. A collapsed rung is not drawn."))
     return figures + curve_figures(inputs) + mdl_figures(inputs)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib import ticker
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve
 
@@ -80,6 +81,40 @@ def layer_curve(layer_records: list[Record], baselines: list[Record], selected: 
     order = [*classifiers, selected_label, *(label for label in labels if label not in classifiers + [selected_label])]
     figure.legend([by_label[label] for label in order], order, loc="outside lower center",
                   ncol=min(len(order), 4), frameon=False)
+    return _save(figure, path)
+
+
+@_literal_text
+def ladder(rungs: list[Record], frozen: Record, path: str | os.PathLike[str]) -> Path:
+    """UAR (pooled value, error bars: its 95% interval) of each fine-tuning rung that did not collapse against
+    its trainable parameters on a log axis; the frozen probe's selected layer as a dotted line and its interval
+    as a band; dashed: chance."""
+    figure = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = figure.subplots()
+    metric = "balanced_accuracy"
+    frozen_summary = frozen.metric(metric)
+    if frozen_summary.ci:
+        ax.axhspan(*frozen_summary.ci, color="goldenrod", alpha=0.15)
+    ax.axhline(frozen_summary.value, color="goldenrod", linestyle=":", linewidth=2,
+               label=f"frozen probe ({frozen.describe()})")
+    chance, kind = chance_level(frozen, metric)
+    ax.axhline(chance, color="black", linestyle="--", linewidth=1.2, label=f"chance ({kind})")
+    for record in rungs:
+        if record.collapsed:
+            continue
+        summary = record.metric(metric)
+        low, high = summary.ci or (summary.value, summary.value)
+        ax.errorbar([record.trainable_parameters], [summary.value], yerr=[[summary.value - low], [high - summary.value]],
+                    marker="o", capsize=4, linestyle="none", label=record.rung, zorder=3)
+    ax.set_xscale("log")
+    # Plain tick labels: the log axis's own are mathtext, which _literal_text turns off.
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_xlabel("trainable parameters (log)")
+    ax.set_ylabel("UAR, pooled out-of-fold, 95% interval")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", frameon=False, fontsize=8)
     return _save(figure, path)
 
 

@@ -15,6 +15,8 @@ from layerprobe.report.stage_facts import stage_facts
 BASELINES_FILE = "baseline_results.json"
 COMPARISON_FILE = "comparison.json"
 RUN_FILE = "run.json"
+# `layerprobe finetune RUN_DIR --out RUN_DIR` writes the ladder's document here; optional, never "missing".
+FINETUNE_FILE = "finetune_results.json"
 # How long each stage run on its own took (probe, baselines): apart from the results, which two
 # identical runs write byte for byte alike.
 STAGE_SECONDS_FILE = "stage_seconds.json"
@@ -24,13 +26,15 @@ STAGE_SECONDS_FILE = "stage_seconds.json"
 class RunInputs:
     """What a run folder holds: the probe document, and the optional documents (None when absent).
     run: run.json's facts, or where a folder was filled stage by stage, the same facts read from
-    the cache and the results files (stage_facts.py); None when neither is at hand."""
+    the cache and the results files (stage_facts.py); None when neither is at hand. finetune: the
+    adaptation ladder's document, when `layerprobe finetune` wrote one into the folder."""
 
     directory: Path
     probe: Document
     baselines: Document | None
     comparison: Comparison | None
     run: RunFacts | None
+    finetune: Document | None = None
 
     @property
     def missing(self) -> list[str]:
@@ -70,7 +74,8 @@ def read_run_dir(run_dir: str | os.PathLike[str]) -> RunInputs:
     facts = _typed(RunFacts, run, directory / RUN_FILE) if run is not None else \
         stage_facts(directory, probe_doc, _read(directory / STAGE_SECONDS_FILE) or {})
     return RunInputs(directory, probe_doc, _typed(Document, baselines, directory / BASELINES_FILE),
-                     _typed(Comparison, _read(directory / COMPARISON_FILE), directory / COMPARISON_FILE), facts)
+                     _typed(Comparison, _read(directory / COMPARISON_FILE), directory / COMPARISON_FILE), facts,
+                     _typed(Document, _read(directory / FINETUNE_FILE), directory / FINETUNE_FILE))
 
 
 def _typed(kind: type, doc: dict | None, path: Path):

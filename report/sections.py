@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from layerprobe.finetune.paired import verdict
 from layerprobe.layer_spec import format_layers
 from layerprobe.probes.output import COLUMNS, detection_headline, interval_method, pooled_and_fold_mean, with_interval
 from layerprobe.report.document import Block, Bullets, Heading, Image, Note, Paragraph, Table
@@ -30,11 +31,11 @@ def title(inputs: RunInputs) -> str:
 
 def report_blocks(inputs: RunInputs, figures: list[Image]) -> list[Block]:
     """The whole report: the one-glance table, headline, dataset, encoder, layers, MDL, per-class scores,
-    baselines, comparison, learning curves, warnings, timings, figures."""
+    baselines, comparison, learning curves, the fine-tuning ladder, warnings, timings, figures."""
     return [Heading(title(inputs), level=1), *summary_table(inputs), *headline(inputs), *dataset(inputs),
             *encoder(inputs), *layer_table(inputs), *mdl_paragraph(inputs), *per_class_table(inputs),
-            *baseline_table(inputs), *comparison(inputs), *curve_section(inputs), *warnings(inputs), *timings(inputs), Heading("Figures"),
-            *figures]
+            *baseline_table(inputs), *comparison(inputs), *curve_section(inputs), *ladder(inputs), *warnings(inputs),
+            *timings(inputs), Heading("Figures"), *figures]
 
 
 def headline(inputs: RunInputs) -> list[Block]:
@@ -202,6 +203,22 @@ def comparison(inputs: RunInputs) -> list[Block]:
             f"({baseline.value:.3f}) on the same {found.n_folds} fold(s): "
             f"difference {found.value_difference:+.3f}. {_test_sentence(found)}")
     return [Heading("Comparison"), Paragraph(text), _fold_table(inputs, metric)]
+
+
+def ladder(inputs: RunInputs) -> list[Block]:
+    """Is fine-tuning worth it: the ladder's verdict and one row per rung (a collapsed one named, never scored);
+    nothing when the folder holds no finetune_results.json."""
+    doc = inputs.finetune
+    if doc is None:
+        return []
+    rows = [[record.rung, "collapsed" if record.collapsed else with_interval(record.balanced_accuracy),
+             f"{record.trainable_parameters:,}", f"{record.parameters_per_hour:.3g}",
+             ", ".join(f"{rate:g}" for rate in record.learning_rate or []),
+             ", ".join(map(str, record.epochs or [])), record.device or ""] for record in doc.results]
+    table = Table(["rung", "UAR", "trainable parameters", "per hour of training audio", "learning rate per fold",
+                   "epochs per fold", "device"], rows)
+    return [Heading("Is fine-tuning worth it?"),
+            Paragraph(f"Against the frozen probe, on its folds: {verdict(doc.results, doc.paired or [])}."), table]
 
 
 def warnings(inputs: RunInputs) -> list[Block]:

@@ -13,12 +13,13 @@ import pytest
 import layerprobe
 from layerprobe.errors import UserError
 from layerprobe.extract.ray_engine import RayOptions
-from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, DetectionOptions, EngineOptions,
-                                ExtractOptions, FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions)
+from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, DetectionOptions,
+                                EngineOptions, ExtractOptions, FinetuneOptions, FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 DATA_ARGUMENTS = {"extract_embeddings": ["data", "out"], "probe": ["cache"], "run_baselines": ["cache"],
-                  "run": ["data", "out"], "compare": ["inputs", "out"], "load_cache": ["path"]}
+                  "run": ["data", "out"], "compare": ["inputs", "out"],
+                  "run_finetune": ["source", "out"], "load_cache": ["path"]}
 # Where each API keyword's default is defined; run names the baselines' classifiers baseline_classifiers.
 GROUPS = {
     "extract_embeddings": [ExtractOptions, ColumnOptions, EngineOptions, RayOptions],
@@ -28,6 +29,7 @@ GROUPS = {
     "run": [ExtractOptions, ColumnOptions, EngineOptions, RayOptions, ProbeOptions, BaselineOptions, ProtocolOptions,
             FitOptions, LabelOptions, DetectionOptions, CurveOptions, MdlOptions],
     "compare": [CompareOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
+    "run_finetune": [FinetuneOptions, ProtocolOptions, FitOptions, LabelOptions],
 }
 RENAMED = {("run", "baseline_classifiers"): (BaselineOptions, "classifiers"),
            ("run", "probe_pooling"): (ProbeOptions, "pooling")}
@@ -64,6 +66,8 @@ def test_api_defaults_are_the_option_groups_defaults_and_cover_every_field(name)
     # an engine's settings are its own group's fields (RayOptions), not a keyword
     skipped = {(ProbeOptions, "layers"), (LabelOptions, "label_column")} if name == "run" else set()
     skipped |= {(EngineOptions, "settings")}
+    if name == "run_finetune":  # the ladder takes the probes' fitting options but these two
+        skipped |= {(FitOptions, "permutations"), (FitOptions, "n_jobs")}
     every = {(group, f.name) for group in GROUPS[name] for f in dataclasses.fields(group)}
     assert every - skipped == covered
 

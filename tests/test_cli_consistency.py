@@ -9,13 +9,13 @@ import pytest
 from layerprobe import cli, pipeline
 from layerprobe.extract.engines import engine_options_from_args
 from layerprobe.extract.ray_engine import RayOptions
-from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, ExtractOptions, FitOptions,
-                                MdlOptions, ProbeOptions, ProtocolOptions)
+from layerprobe.options import (BaselineOptions, ColumnOptions, CompareOptions, CurveOptions, ExtractOptions,
+                                FinetuneOptions, FitOptions, LabelOptions, MdlOptions, ProbeOptions, ProtocolOptions)
 from layerprobe.registries import known
 
 MINIMAL = {"run": ["data", "--out", "o"], "extract": ["data", "--out", "c.h5"], "probe": ["c.h5"],
            "baselines": ["c.h5"], "report": ["o"], "demo": [],
-           "compare": ["a.h5", "b.h5", "--out", "o"]}
+           "compare": ["a.h5", "b.h5", "--out", "o"], "finetune": ["run", "--out", "o"]}
 GROUPS = {
     "run": [ColumnOptions, ExtractOptions, ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions,
             MdlOptions],
@@ -25,6 +25,7 @@ GROUPS = {
     "report": [],
     "demo": [ProbeOptions, BaselineOptions, ProtocolOptions, FitOptions, CurveOptions, MdlOptions],
     "compare": [CompareOptions, ProtocolOptions, FitOptions],
+    "finetune": [FinetuneOptions, ProtocolOptions, FitOptions, LabelOptions],
 }
 LAYERED = ["run", "extract", "probe", "demo", "compare"]  # the commands that choose layers (baselines and report have none)
 
@@ -133,7 +134,16 @@ def test_every_registry_an_option_names_publishes_its_names():
     named = {spec.metadata["choices"].registry for group in groups for spec in dataclasses.fields(group)
              if isinstance(spec.metadata.get("choices"), options.Registered)}
     assert named == {"protocol", "refit", "class weight", "classifier", "baseline classifier", "pooling", "engine",
-                     "solver"}
+                     "solver", "rung"}
     assert all(known(name) for name in named)
     assert known("classifier") == (*CLASSIFIERS, "mlp", "weighted-sum") and known("classifier in all") == tuple(CLASSIFIERS)
     assert known("engine") == tuple(ENGINES) == ("process", "ray") and known("solver") == ("fast", "reference")
+    assert known("rung") == ("frozen-head", "top-k", "lora", "full")
+
+
+def test_finetune_takes_its_lists_as_the_api_does():
+    args = parse("finetune", "--rungs", "lora,top-k", "--learning-rates", "1e-3", "--lora-targets", "q_proj")
+    assert FinetuneOptions.from_args(args, known) == FinetuneOptions(rungs=("lora", "top-k"), learning_rates=(1e-3,),
+                                                                     lora_targets=("q_proj",))
+    validated = FinetuneOptions(rungs="lora,top-k", learning_rates=1e-3, lora_targets="q_proj").validated(known)
+    assert validated == FinetuneOptions.from_args(args, known)

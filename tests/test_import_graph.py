@@ -102,3 +102,35 @@ def test_options_import_no_stage():
               "layerprobe.pipeline", "layerprobe.registries")
     imported_stages = {name for name in import_graph()["layerprobe.options"] if name.startswith(stages)}
     assert imported_stages == set()
+
+
+def third_party_imports(path: Path) -> set[str]:
+    """The top-level names of every module `path` imports anywhere in its source (absolute imports only)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_only_extract_and_finetune_import_torch_transformers_or_peft():
+    # probes/, baselines/ and report/ run where torch is absent; peft is the finetune extra's alone.
+    heavy = {"torch": ("layerprobe.extract", "layerprobe.finetune"),
+             "transformers": ("layerprobe.extract", "layerprobe.finetune"), "peft": ("layerprobe.finetune",)}
+    wrong = sorted(f"{name} imports {package}" for name, path in module_names().items()
+                   for package in third_party_imports(path) & set(heavy)
+                   if not name.startswith(heavy[package]))
+    assert wrong == []
+    assert "peft" in third_party_imports(module_names()["layerprobe.finetune.lora"])  # the check sees the rungs
+
+
+def test_the_finetune_command_loads_torch_only_when_it_runs():
+    # `layerprobe probe ...` builds every command's parser: the finetune one must not import torch with it.
+    import subprocess
+    import sys
+
+    code = "import sys, layerprobe.cli; layerprobe.cli.build_parser(); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

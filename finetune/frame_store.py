@@ -1,0 +1,58 @@
+"""Each clip's frames of one hidden state, concatenated in one float32 .npy on disk and read memory-mapped:
+what top-k's frozen bottom computes once and every epoch reuses. Written whole or not at all (atomically),
+within a bound on its size; a rerun reuses a complete one."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from layerprobe.atomic_write import atomic_path
+from layerprobe.errors import UserError
+
+GB = 1e9
+
+
+class FrameStore:
+    """The frames of clip i are `values[offsets[i]:offsets[i + 1]]`, (frames_i, hidden) float32."""
+
+    def __init__(self, path: Path) -> None:
+        self.values = np.load(path, mmap_mode="r")
+        self.offsets = np.load(_offsets_path(path))
+
+    def clip(self, row: int) -> np.ndarray:
+        return self.values[self.offsets[row]:self.offsets[row + 1]]
+
+    @classmethod
+    def ensure(cls, path: Path, frames: np.ndarray, hidden: int, batches: Callable[[], Iterator[list[np.ndarray]]],
+               bound_gb: float, flag: str = "--bottom-gb") -> FrameStore:
+        """The store at `path` holding `frames[i]` frames of `hidden` values for clip i: reused when complete,
+        else filled from `batches()` (each clip's (frames_i, hidden) arrays in row order). A UserError, before
+        any work, when it would exceed `bound_gb`."""
+        offsets = np.concatenate([[0], np.cumsum(frames)]).astype(np.int64)
+        if path.is_file() and _offsets_path(path).is_file():
+            stored = cls(path)
+            if np.array_equal(stored.offsets, offsets) and stored.values.shape == (offsets[-1], hidden):
+                return stored
+        size = offsets[-1] * hidden * 4
+        if size > bound_gb * GB:
+            raise UserError(f"the frozen bottom's frames need {size / GB:.3g} GB on disk, more than {flag} "
+                            f"{bound_gb:g}: raise it, or unfreeze more blocks")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(_offsets_path(path)) as temporary:
+            np.save(temporary, offsets)
+        with atomic_path(path) as temporary:
+            values = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=(int(offsets[-1]), hidden))
+            row = 0
+            for batch in batches():
+                for clip in batch:
+                    values[offsets[row]:offsets[row + 1]] = clip
+                    row += 1
+            values.flush()
+            del values
+        return cls(path)
+
+
+def _offsets_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".offsets.npy")

@@ -1,0 +1,109 @@
+"""top-k: the top --unfreeze transformer blocks and the head train; the CNN feature encoder and every block
+below stay frozen. What the frozen bottom gives the first trained block does not change, so it is computed
+once per clip (frame-level, in a FrameStore on disk) and every epoch runs the top blocks only.
+
+The one difference from the loop a user writes around the whole model, with the bottom's parameters frozen:
+the frozen bottom runs once, in eval mode, so no dropout (nor layer drop, nor SpecAugment's time masking, which
+the wav2vec2 model applies below the blocks) acts in the frozen layers. The trained blocks drop out as the
+peer's do, layer drop included.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+from transformers.masking_utils import create_bidirectional_mask
+
+from layerprobe.errors import UserError
+from layerprobe.finetune.frame_store import FrameStore
+from layerprobe.finetune.heads import mean_frames
+from layerprobe.finetune.rung import Rung
+
+BOTTOM_BATCH = 8
+
+
+class _Reached(Exception):
+    """Raised by the hook on the first trained block once its input is in hand: the rest need not run."""
+
+
+class TopBlocks(nn.Module):
+    """The trained top of a wav2vec2 encoder and the head: blocks (with layer drop while training), the final
+    layer norm of a pre-norm (stable layer norm) encoder, the mean over each clip's frames, a linear layer."""
+
+    def __init__(self, blocks: nn.ModuleList, final_norm: nn.Module | None, config, n_classes: int) -> None:
+        super().__init__()
+        self.blocks, self.final_norm, self.config = blocks, final_norm, config
+        self.head = nn.Linear(config.hidden_size, n_classes)
+
+    def forward(self, hidden: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        valid = torch.arange(hidden.shape[1], device=hidden.device) < frames.to(hidden.device)[:, None]
+        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=valid)
+        for block in self.blocks:
+            if self.training and self.config.layerdrop > 0 and torch.rand([]) < self.config.layerdrop:
+                continue
+            hidden = block(hidden, attention_mask=mask)
+        if self.final_norm is not None:
+            hidden = self.final_norm(hidden)
+        return self.head(mean_frames(hidden, frames))
+
+
+class TopK(Rung):
+    name = "top-k"
+    trains = "the top --unfreeze transformer blocks (and a pre-norm encoder's final layer norm) and the linear head"
+    model_types = ("wav2vec2",)
+
+    def prepare(self) -> None:
+        model = self.encoder.family.model
+        blocks = model.encoder.layers
+        if self.options.unfreeze > len(blocks):
+            raise UserError(f"--unfreeze {self.options.unfreeze}: {self.encoder.info.model} has {len(blocks)} blocks")
+        self.first = len(blocks) - self.options.unfreeze
+        lengths = torch.tensor([len(wave) for wave in self.waves])
+        self.frames = self.encoder.family.frames(lengths).numpy()
+        path = self.work / f"bottom-{self.encoder.info.fingerprint[:16]}-block{self.first:02d}.npy"
+        self.store = FrameStore.ensure(path, self.frames, self.encoder.info.hidden_size, self._bottom,
+                                       self.options.bottom_gb)
+
+    def bottom_frames(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """Each clip's real frames as the first trained block receives them from the frozen bottom."""
+        family, block = self.encoder.family, self.encoder.family.model.encoder.layers[self.first]
+        captured = []
+
+        def capture(module: nn.Module, args: tuple) -> None:
+            captured.append(args[0].detach())
+            raise _Reached
+
+        handle = block.register_forward_pre_hook(capture)
+        lengths = torch.tensor([len(wave) for wave in waves])
+        try:
+            with torch.inference_mode():
+                family.hidden_states(family.inputs(waves, self.device), lengths)
+        except _Reached:
+            pass
+        finally:
+            handle.remove()
+        frames = family.frames(lengths)
+        return [captured[0][i, :n].float().cpu().numpy() for i, n in enumerate(frames.tolist())]
+
+    def _bottom(self) -> Iterator[list[np.ndarray]]:
+        for start in tqdm(range(0, len(self.waves), BOTTOM_BATCH), desc="top-k: frozen bottom", unit="batch",
+                          disable=not self.progress):
+            yield self.bottom_frames(self.waves[start:start + BOTTOM_BATCH])
+
+    def build(self) -> nn.Module:
+        encoder = self.encoder.family.model.encoder
+        pre_norm = getattr(self.encoder.family.model.config, "do_stable_layer_norm", False)
+        top = TopBlocks(copy.deepcopy(encoder.layers[self.first:]), copy.deepcopy(encoder.layer_norm) if pre_norm
+                        else None, self.encoder.family.model.config, self.n_classes)
+        return top.to(self.device)
+
+    def logits(self, model: nn.Module, rows: np.ndarray) -> torch.Tensor:
+        frames = torch.from_numpy(self.frames[rows])
+        hidden = torch.zeros(len(rows), int(frames.max()), self.encoder.info.hidden_size)
+        for i, row in enumerate(rows):
+            hidden[i, :frames[i]] = torch.from_numpy(np.array(self.store.clip(row)))
+        return model(hidden.to(self.device), frames)
