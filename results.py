@@ -711,8 +711,9 @@ class Document:
     stage ran with (`options`, written at the top level), every warning, and the records (`results`).
 
     Record `predictions[k].index` values index into `clip_ids` and `clip_labels`. `comparison`:
-    baselines --compare's paired test; `paired`: finetune's, each rung against the frozen probe; `run_key`, `layerprobe_version`, `seconds`: what `layerprobe
-    run` adds to reuse a stage's result (None: absent). `format` is 1 for a file written before it
+    baselines --compare's paired test; `paired`: finetune's, each rung against the frozen probe;
+    `run_key`, `layerprobe_version`, `seconds`: what `layerprobe run` adds to reuse a stage's result
+    (None: absent). `format` is 1 for a file written before it
     was written down (FORMAT since). `scores_file`: the side file holding the records' scores, set
     when the document was written with them (results_file.write_document) and kept as read; None:
     the JSON carries no scores (a document printed to stdout without --out)."""
