@@ -6,6 +6,9 @@ number of chunks is in flight (memory holds those, not the dataset). The workers
 lock; reused from call to call; ending when their parent is killed. Chunks run BLAS on one
 thread: the products here are tiny, and on a shared machine threaded BLAS spends more time
 spinning than multiplying (a 40 x 257 mel product took 0.55 ms on two threads, 0.07 ms on one).
+A worker's warnings (librosa's, numpy's) come back with its chunk and are raised again in the
+parent, where the command holds them: printed from the worker they would reach stderr before and
+outside a one-line error.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import io
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -44,8 +48,11 @@ def clip_outcomes(feature: Feature, sources: Sequence[AudioSource | None], n_job
         return
     parallel = joblib.Parallel(n_jobs=workers, return_as="generator", batch_size=1,
                                pre_dispatch=f"{IN_FLIGHT} * n_jobs")
-    yield from parallel(joblib.delayed(_pooled_chunk)(feature, [_portable(source) for source in chunk])
-                        for chunk in chunks)
+    for outcomes, caught in parallel(joblib.delayed(_pooled_chunk)(feature, [_portable(source) for source in chunk])
+                                     for chunk in chunks):
+        for category, message, filename, lineno in caught:
+            warnings.warn_explicit(message, category, filename, lineno)
+        yield outcomes
 
 
 def clip_outcome(feature: Feature, source: AudioSource | None) -> Outcome:
@@ -71,13 +78,17 @@ def _chunk_outcomes(feature: Feature, sources: Sequence[AudioSource | None]) -> 
         return [clip_outcome(feature, source) for source in sources]
 
 
-def _pooled_chunk(feature: Feature, sources: Sequence[AudioSource | None]) -> list[Outcome]:
-    """_chunk_outcomes in a worker, which first makes sure it ends with its parent."""
+def _pooled_chunk(feature: Feature, sources: Sequence[AudioSource | None]
+                  ) -> tuple[list[Outcome], list[tuple[type[Warning], str, str, int]]]:
+    """_chunk_outcomes in a worker, which first makes sure it ends with its parent, with the
+    warnings the chunk raised as (category, message, file, line) for the parent to raise again."""
     global _watching
     if not _watching:
         _watching = True
         threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
-    return _chunk_outcomes(feature, sources)
+    with warnings.catch_warnings(record=True) as caught:
+        outcomes = _chunk_outcomes(feature, sources)
+    return outcomes, [(w.category, str(w.message), w.filename, w.lineno) for w in caught]
 
 
 _watching = False  # whether this worker process runs _exit_with

@@ -4,12 +4,14 @@ after kill -9, with no worker left behind; parameters checked."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import h5py
@@ -99,6 +101,25 @@ def test_a_pool_of_workers_stores_the_values_and_failures_of_one_process(tmp_pat
         for name in ("features/mfcc", "features/logmel", "feature_status/mfcc", "feature_error/mfcc",
                      "clips/status", "clips/error", "clips/duration"):
             np.testing.assert_array_equal(a[name][()], b[name][()])
+
+
+def _warning_mfcc(wave: np.ndarray) -> np.ndarray:
+    warnings.warn("a library's note from inside the feature", RuntimeWarning, stacklevel=1)
+    return mfcc_stats(wave)
+
+
+def test_a_workers_warnings_are_raised_in_the_parent_not_printed_by_the_worker(tmp_path, monkeypatch, capfd):
+    monkeypatch.setattr(feature_pool, "CHUNK", 4)  # 12 clips: 3 chunks over 2 spawned workers
+    data = write_dataset(tmp_path / "data", speakers=3, labels=2, per_cell=2)
+    sources = [FileSource(path) for path in sorted(data.glob("*.wav"))]
+    feature = dataclasses.replace(FEATURES["mfcc"], compute=_warning_mfcc)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chunks = list(feature_pool.clip_outcomes(feature, sources, n_jobs=2))
+    assert sum(len(chunk) for chunk in chunks) == len(sources)
+    notes = [w for w in caught if "a library's note" in str(w.message)]
+    assert notes and all(w.category is RuntimeWarning and w.filename == __file__ for w in notes)
+    assert "a library's note" not in capfd.readouterr().err
 
 
 def test_a_long_clip_is_streamed_to_the_values_of_the_whole_clip(tmp_path, monkeypatch):
