@@ -1,16 +1,23 @@
 """`finetune --engine ray` on a local Ray cluster of 2 CPUs: the (rung, fold) units as Ray tasks give the
 single-process run's results (same seed, CPU), the units' files are the same ones, so either engine resumes the
-other's, and no Ray process outlives the run; Ray flags without it, and an address where nothing answers, are
-one line."""
+other's, and no Ray process outlives the run, nor a driver killed with -9; a task's full disk, Ray flags without
+it, and an address where nothing answers, are one line."""
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 import warnings
+from pathlib import Path
 
 import pytest
 
+from conftest import mounted_tmpfs
 from finetune_runs import probe_run
 
 from layerprobe import cli, run_finetune
@@ -37,11 +44,41 @@ def children() -> set[int]:
     return found
 
 
-def test_units_as_ray_tasks_equal_the_single_process_run(tmp_path, monkeypatch):
+def session_processes(session: int) -> list[str]:
+    """Command lines of the live processes of a session (the driver's and the Ray processes it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == session and fields[0] != "Z":
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+@pytest.fixture
+def ray_tmpdir(monkeypatch):
     pytest.importorskip("ray")
-    monkeypatch.setenv("RAY_TMPDIR", tempfile.mkdtemp(prefix="lp-ray-", dir="/tmp"))  # unix socket paths are short
+    folder = tempfile.mkdtemp(prefix="lp-ray-", dir="/tmp")  # unix socket paths are short
+    monkeypatch.setenv("RAY_TMPDIR", folder)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    run, _, _ = probe_run(tmp_path, folds=2)
+    yield folder
+    subprocess.run(["rm", "-rf", folder], check=False)
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory):
+    return probe_run(tmp_path_factory.mktemp("ladder-ray"), folds=2)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    yield from mounted_tmpfs(tmp_path, "1m", "to fill")
+
+
+def test_units_as_ray_tasks_equal_the_single_process_run(setting, tmp_path, ray_tmpdir):
+    run = setting[0]
     before = children()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -55,6 +92,48 @@ def test_units_as_ray_tasks_equal_the_single_process_run(tmp_path, monkeypatch):
     assert names == sorted(path.name for path in (tmp_path / "here" / "finetune_work").glob("*.json"))
     assert len(names) == 2 and not list((tmp_path / "ray" / "finetune_work").glob("*.pt"))
     assert children() <= before  # the local cluster ended with the run
+
+
+def test_a_killed_driver_leaves_no_ray_process_and_the_rerun_completes(setting, tmp_path, ray_tmpdir):
+    run = setting[0]
+    options = dict(rungs="top-k", learning_rates=0.01, epochs=3, batch_size=4, device="cpu", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_finetune(run, tmp_path / "whole", **options)
+    killed = tmp_path / "killed"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "layerprobe", "finetune", str(run), "--out", str(killed), "--rungs", "top-k",
+         "--learning-rates", "0.01", "--epochs", "3", "--batch-size", "4", "--device", "cpu", "--engine", "ray",
+         "--workers", "2", "--quiet"],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list((killed / "finetune_work").glob("top-k-*.pt")):  # a task has checkpointed an epoch
+        if driver.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the run ended (code {driver.returncode}) before it could be killed")
+        time.sleep(0.02)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    deadline = time.monotonic() + 20  # Ray's agents outlive their driver by a minute; the watchdog ends them
+    while (left := session_processes(driver.pid)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left == []
+    assert not (killed / "finetune_results.json").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_finetune(run, killed, **options)  # the process engine resumes the Ray tasks' units
+    assert results_without_times(killed) == results_without_times(tmp_path / "whole")
+
+
+def test_a_full_disk_in_a_task_is_one_line(setting, small_disk, ray_tmpdir, capsys):
+    free = os.statvfs(small_disk)
+    (small_disk / "filler").write_bytes(b"\0" * (free.f_bavail * free.f_frsize))
+    code = cli.main(["finetune", str(setting[0]), "--out", str(small_disk / "out"), "--rungs", "frozen-head",
+                     "--epochs", "1", "--device", "cpu", "--engine", "ray", "--workers", "2", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    work = small_disk / "out" / "finetune_work"
+    assert re.fullmatch(f"error: cannot write {work}/frozen-head-fold[12]-\\w+\\.pt: No space left on device\n", err)
 
 
 def test_ray_flags_without_the_ray_engine_are_one_line(tmp_path, capsys):
