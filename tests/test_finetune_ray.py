@@ -136,6 +136,18 @@ def test_a_full_disk_in_a_task_is_one_line(setting, small_disk, ray_tmpdir, caps
     assert re.fullmatch(f"error: cannot write {work}/frozen-head-fold[12]-\\w+\\.pt: No space left on device\n", err)
 
 
+def test_cuda_on_a_cluster_without_gpus_is_one_line(setting, tmp_path, ray_tmpdir, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device, so its local Ray cluster has GPUs")
+    code = cli.main(["finetune", str(setting[0]), "--out", str(tmp_path / "out"), "--rungs", "frozen-head",
+                     "--device", "cuda", "--engine", "ray", "--workers", "2", "--quiet"])
+    assert code == 2
+    assert capsys.readouterr().err == "error: --device cuda: a unit needs 1 GPU; the local Ray cluster has 0\n"
+    assert not list((tmp_path / "out" / "finetune_work").glob("*.json"))
+
+
 def test_ray_flags_without_the_ray_engine_are_one_line(tmp_path, capsys):
     assert cli.main(["finetune", str(tmp_path), "--out", str(tmp_path / "out"), "--workers", "2", "--quiet"]) == 2
     assert capsys.readouterr().err == "error: --workers needs --engine ray\n"
