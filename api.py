@@ -540,6 +540,11 @@ def run_finetune(
     labels: PathLike | None = LabelOptions.labels,
     label_column: str | None = LabelOptions.label_column,
     id_column: str | None = LabelOptions.id_column,
+    engine: str = EngineOptions.engine,
+    ray_address: str | None = RayOptions.ray_address,
+    workers: int | None = RayOptions.workers,
+    gpus_per_worker: float | None = RayOptions.gpus_per_worker,
+    cpus_per_worker: float | None = RayOptions.cpus_per_worker,
     progress: bool = True,
 ) -> Document:
     """The adaptation ladder on the probe's own outer folds: each rung trained on every outer training part (the
@@ -569,7 +574,14 @@ def run_finetune(
     cv, folds, fold_column, seed, refit : the protocol, as given to `probe` (a cache only); seed also seeds training.
     class_weight : "none" (default), "balanced" or "sqrt" (min(sqrt(max_count / count), 3)).
     labels, label_column, id_column : the labels, as given to `probe` (a cache only).
-    progress : show the cost estimate and progress bars (default True).
+    engine : "process" (default: every unit here, one after the other) or "ray": each (rung, fold) unit a Ray
+        task, one GPU each on cuda (needs the ray extra; `out` on a folder every node sees); this process alone
+        writes finetune_results.json.
+    ray_address : the Ray cluster to join ("auto", "HOST:6379", "ray://HOST:10001"; default None: a local one).
+    workers : units at once (default None: as many as the cluster's CPUs and GPUs hold).
+    gpus_per_worker : GPUs per unit (default None: 1 on cuda, else 0).
+    cpus_per_worker : CPUs per unit, its torch threads on the CPU (default None: 1).
+    progress : show the cost estimate (the process engine) and progress bars (default True).
 
     Returns
     -------
@@ -579,6 +591,7 @@ def run_finetune(
         every probe record's metrics, intervals and out-of-fold predictions); its warnings are also raised as
         Python warnings.
     """
+    from layerprobe.extract.engines import engine_options
     from layerprobe.finetune.stage import finetune_stage
 
     groups = [FinetuneOptions(rungs=rungs, model=model, unfreeze=unfreeze, lora_rank=lora_rank, lora_alpha=lora_alpha,
@@ -588,7 +601,9 @@ def run_finetune(
               ProtocolOptions(cv=cv, folds=folds, fold_column=fold_column, seed=seed, refit=refit),
               FitOptions(class_weight=class_weight),
               LabelOptions(labels=labels, label_column=label_column, id_column=id_column)]
-    doc = finetune_stage(source, out, *[group.validated(known) for group in groups], progress=progress)
+    where = engine_options(engine, dict(ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
+                                        cpus_per_worker=cpus_per_worker), known)
+    doc = finetune_stage(source, out, *[group.validated(known) for group in groups], where, progress=progress)
     _warn_document(doc)
     return doc
 

@@ -341,11 +341,12 @@ class ExtractOptions(OptionGroup):
 
 @dataclass(frozen=True)
 class EngineOptions(OptionGroup):
-    """Where the encoder runs: this process, or a Ray cluster (its own flags follow)."""
+    """Where the work runs: this process, or a Ray cluster (its own flags follow)."""
 
     title = "engine"
-    engine: str = option("process", "process: decode and encode here; ray: Ray Data tasks decode and an actor pool "
-                                    "encodes, this process writes the cache (pip install 'layerprobe[ray]')",
+    engine: str = option("process", "process: everything here; ray: on a Ray cluster (extract: Ray Data tasks decode "
+                                    "and an actor pool encodes; finetune: each (rung, fold) unit a task), this "
+                                    "process the only writer of the cache or results (pip install 'layerprobe[ray]')",
                          choices=Registered("engine"))
     settings: OptionGroup = field(default_factory=OptionGroup)
 

@@ -60,18 +60,20 @@ def require_ray() -> None:
 
 @dataclass(frozen=True)
 class RayOptions(OptionGroup):
-    """--engine ray: Ray Data tasks decode and an actor pool encodes, on a Ray cluster (pip install
-    'layerprobe[ray]')."""
+    """--engine ray, on a Ray cluster (pip install 'layerprobe[ray]'): extract's Ray Data tasks decode and an
+    actor pool encodes; finetune's (rung, fold) units are Ray tasks."""
 
     title = "engine ray"
     ray_address: str | None = option(None, "join this Ray cluster (auto, HOST:6379, ray://HOST:10001); default: a "
                                            "local one", metavar="ADDRESS")
-    workers: int | None = option(None, "encoder actors (default: one per --gpus-per-worker GPUs of the cluster, 1 "
-                                       "without GPUs)", type=integer_at_least(1), metavar="N")
-    gpus_per_worker: float | None = option(None, "GPUs per encoder actor (default: 1 where the cluster has GPUs, "
-                                                 "else 0)", type=non_negative_number, metavar="G")
-    cpus_per_worker: float | None = option(None, "CPUs per encoder actor, its torch threads on the CPU (default: 1)",
-                                           type=positive_number, metavar="C")
+    workers: int | None = option(None, "extract: encoder actors (default: one per --gpus-per-worker GPUs of the "
+                                       "cluster, 1 without GPUs); finetune: units at once (default: as many as the "
+                                       "cluster holds)", type=integer_at_least(1), metavar="N")
+    gpus_per_worker: float | None = option(None, "GPUs per encoder actor or finetune unit (default: 1 where the "
+                                                 "cluster has GPUs, else 0; finetune: 1 on cuda)",
+                                           type=non_negative_number, metavar="G")
+    cpus_per_worker: float | None = option(None, "CPUs per encoder actor or finetune unit, its torch threads on the "
+                                                 "CPU (default: 1)", type=positive_number, metavar="C")
 
     def _consistent(self, known: Known) -> RayOptions:
         # Both said before torch and the model load, and before the cache is made.
@@ -148,23 +150,9 @@ class RayEngine:
     def _cluster(self) -> Iterator[tuple[int, float]]:
         """Connected to the cluster (a local one started here without an address); yields the
         number of workers and their GPUs each, checked against what the cluster holds."""
-        import ray
-
-        if self.address is None:
-            workers = self.workers or 1
-            cpus = max(os.cpu_count() or 1, math.ceil(workers * self.cpus_per_worker) + 1)
-            joining = dict(address="local", num_cpus=cpus, include_dashboard=False)
-        else:
-            joining = dict(address=self.address)
-        with _watchdog(local=self.address is None):
-            try:
-                ray.init(**joining, log_to_driver=False, logging_level=logging.ERROR)
-            except ConnectionError as error:  # no cluster at that address
-                raise UserError(f"--ray-address {self.address}: {str(error).splitlines()[0]}") from None
-            try:
-                yield self._checked_size()
-            finally:
-                ray.shutdown()
+        workers = self.workers or 1
+        with ray_cluster(self.address, max(os.cpu_count() or 1, math.ceil(workers * self.cpus_per_worker) + 1)):
+            yield self._checked_size()
 
     def _checked_size(self) -> tuple[int, float]:
         """The number of workers and their GPUs each, checked against what the cluster holds."""
@@ -184,6 +172,28 @@ class RayEngine:
         tqdm.write(f"ray: {workers} encoder worker{'s' if workers > 1 else ''} on {where} ({gpus:g} GPU, "
                    f"{self.cpus_per_worker:g} CPU each; {cpus:g} CPUs, {cluster_gpus:g} GPUs in all)", file=sys.stderr)
         return workers, gpus
+
+
+@contextlib.contextmanager
+def ray_cluster(address: str | None, local_cpus: int) -> Iterator[None]:
+    """Connected to the Ray cluster at `address` (--ray-address), or to a local one of `local_cpus` CPUs started
+    here (address None), which ends with the block, and with this process if it is killed (_watchdog). No
+    cluster at the address is a UserError."""
+    import ray
+
+    if address is None:
+        joining = dict(address="local", num_cpus=local_cpus, include_dashboard=False)
+    else:
+        joining = dict(address=address)
+    with _watchdog(local=address is None):
+        try:
+            ray.init(**joining, log_to_driver=False, logging_level=logging.ERROR)
+        except ConnectionError as error:  # no cluster at that address
+            raise UserError(f"--ray-address {address}: {str(error).splitlines()[0]}") from None
+        try:
+            yield
+        finally:
+            ray.shutdown()
 
 
 def _check_reachable(address: str) -> None:

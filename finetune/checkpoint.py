@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
@@ -29,11 +30,31 @@ class Progress:
 
 def save_progress(path: Path, progress: Progress) -> None:
     """Replace the checkpoint at `path` whole; a failed write (a full disk) is a UserError and the last one stays."""
-    with atomic_path(path) as temporary:
+    with atomic_path(path) as temporary, open(temporary, "wb") as file:
+        writer = _Writer(file)
         try:
-            torch.save(asdict(progress), temporary)
-        except RuntimeError as error:  # torch reports a failed write as a RuntimeError, not an OSError
-            raise OSError(str(error).strip().splitlines()[0]) from None
+            torch.save(asdict(progress), writer)
+        except RuntimeError as error:
+            # torch reports a failed write as "[enforce fail at inline_container.cc] unexpected pos": the cause is
+            # the OSError the file raised under it (No space left on device).
+            raise writer.error or OSError(str(error).strip().splitlines()[0]) from None
+
+
+class _Writer:
+    """A file for torch.save that keeps the OSError of a failed write, which torch replaces by its own message."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file, self.error = file, None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
 
 
 def load_progress(path: Path) -> Progress:

@@ -7,6 +7,7 @@ import json
 import sys
 
 from layerprobe.atomic_write import writable_folder
+from layerprobe.extract.engines import add_engine_arguments, engine_options_from_args
 from layerprobe.finetune.output import RESULTS_FILE, ladder_table
 from layerprobe.options import FinetuneOptions, FitOptions, LabelOptions, ProtocolOptions
 from layerprobe.options import add_arguments as add_options
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_options(parser, ProtocolOptions, known)
     add_options(parser, FitOptions, known, skip=SKIPPED_FIT)
     add_options(parser, LabelOptions, known)
+    add_engine_arguments(parser, known)
     parser.add_argument("--format", default="table", choices=["table", "json"],
                         help="table (default) or one JSON object on stdout")
     add_quiet(parser)
@@ -37,9 +39,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the finetune command on parsed arguments; returns the exit code."""
     from layerprobe.finetune.stage import finetune_stage  # torch loads here, after the options are checked
 
-    writable_folder(args.out)
     groups = [group.from_args(args, known) for group in (FinetuneOptions, ProtocolOptions, FitOptions, LabelOptions)]
-    doc = finetune_stage(args.source, args.out, *groups, progress=not args.quiet)
+    engine = engine_options_from_args(args, known)
+    writable_folder(args.out)
+    doc = finetune_stage(args.source, args.out, *groups, engine, progress=not args.quiet)
     if not args.quiet:
         print(f"wrote {args.out}/{RESULTS_FILE}", file=sys.stderr)
     print(json.dumps(doc.to_dict()) if args.format == "json" else ladder_table(doc))

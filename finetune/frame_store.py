@@ -3,6 +3,7 @@ what top-k's frozen bottom computes once and every epoch reuses. Written whole o
 within a bound on its size; a rerun reuses a complete one."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class FrameStore:
             np.save(temporary, offsets)
         with atomic_path(path) as temporary:
             values = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=(int(offsets[-1]), hidden))
+            _allocate(temporary)
             row = 0
             for batch in batches():
                 for clip in batch:
@@ -56,3 +58,15 @@ class FrameStore:
 
 def _offsets_path(path: Path) -> Path:
     return path.with_name(path.stem + ".offsets.npy")
+
+
+def _allocate(path: Path) -> None:
+    """Give the (sparse) memory-mapped file its blocks now: a full disk is then an OSError here, where writing
+    through the map into a hole the disk cannot fill would kill the process with SIGBUS."""
+    if not hasattr(os, "posix_fallocate"):  # macOS: no way to ask; a full disk there is the map's failure
+        return
+    descriptor = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(descriptor, 0, os.fstat(descriptor).st_size)
+    finally:
+        os.close(descriptor)

@@ -61,13 +61,11 @@ def unit_key(rung: Rung, fold: OuterFold, codes: np.ndarray, *, seed: int, class
 
 def run_unit(rung: Rung, fold: OuterFold, index: int, codes: np.ndarray, *, seed: int, class_weight: str,
              folder: Path) -> UnitResult:
-    """The unit of `rung` on outer fold `index` (codes: every clip's class code), resumed from `folder`: its files
-    are RUNG-foldK-KEY.json when finished and RUNG-foldK-KEY.pt while it trains (see unit_key)."""
-    name = f"{rung.name}-fold{index + 1}-{unit_key(rung, fold, codes, seed=seed, class_weight=class_weight)}"
-    done = folder / f"{name}.json"
+    """The unit of `rung` on outer fold `index` (codes: every clip's class code), resumed from `folder` (see
+    unit_files)."""
+    done, checkpoint = unit_files(rung, fold, index, codes, seed=seed, class_weight=class_weight, folder=folder)
     if (found := UnitResult.read(done)) is not None:
         return found
-    checkpoint = folder / f"{name}.pt"
     progress = load_progress(checkpoint)
     options = rung.options
     grid = options.learning_rates
@@ -118,6 +116,14 @@ def run_unit(rung: Rung, fold: OuterFold, index: int, codes: np.ndarray, *, seed
     result.write(done)
     checkpoint.unlink(missing_ok=True)
     return result
+
+
+def unit_files(rung: Rung, fold: OuterFold, index: int, codes: np.ndarray, *, seed: int, class_weight: str,
+               folder: Path) -> tuple[Path, Path]:
+    """The unit's files in `folder`: RUNG-foldK-KEY.json once finished, RUNG-foldK-KEY.pt while it trains (see
+    unit_key)."""
+    name = f"{rung.name}-fold{index + 1}-{unit_key(rung, fold, codes, seed=seed, class_weight=class_weight)}"
+    return folder / f"{name}.json", folder / f"{name}.pt"
 
 
 def _resumed_model(rung: Rung, progress: Progress, seed: tuple[int, ...]) -> torch.nn.Module:

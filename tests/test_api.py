@@ -29,7 +29,7 @@ GROUPS = {
     "run": [ExtractOptions, ColumnOptions, EngineOptions, RayOptions, ProbeOptions, BaselineOptions, ProtocolOptions,
             FitOptions, LabelOptions, DetectionOptions, CurveOptions, MdlOptions],
     "compare": [CompareOptions, ProtocolOptions, FitOptions, LabelOptions, DetectionOptions],
-    "run_finetune": [FinetuneOptions, ProtocolOptions, FitOptions, LabelOptions],
+    "run_finetune": [FinetuneOptions, ProtocolOptions, FitOptions, LabelOptions, EngineOptions, RayOptions],
 }
 RENAMED = {("run", "baseline_classifiers"): (BaselineOptions, "classifiers"),
            ("run", "probe_pooling"): (ProbeOptions, "pooling")}

@@ -44,11 +44,11 @@ def test_cli_defaults_are_the_option_groups_defaults(command):
     args = parse(command)
     for group in GROUPS[command]:
         assert group.from_args(args, known) == group().validated(known) == group()
-    if command in ("run", "extract", "demo"):
+    if command in ("run", "extract", "demo", "finetune"):
         assert engine_options_from_args(args, known).engine == "process"
 
 
-@pytest.mark.parametrize("command", ["run", "extract", "demo"])
+@pytest.mark.parametrize("command", ["run", "extract", "demo", "finetune"])
 def test_the_ray_engine_takes_its_own_flags_everywhere(command, tmp_path):
     pytest.importorskip("ray")
     args = parse(command, "--engine", "ray", "--ray-address", "auto", "--workers", "3", "--cpus-per-worker", "2")
