@@ -35,7 +35,19 @@ as at commit c1c10ab:
     peak memory 623 MiB
 
 (--folds 2 in the same session, before the load rose: 23.9 s against 23.9 s, 1.00x wall and CPU.)
-The Speech-Commands size was not re-measured.
+Speech-Commands size, measured 2026-12-02 17:52-18:03 UTC, OMP_NUM_THREADS=1, --folds 1, on the same
+machine (load about 2: one other session's tests), at commit 6ec7bed's probes:
+
+    .venv/bin/python bench/weighted_sum.py --speech-commands --folds 1
+    logreg, 13 layers: 506.7 s wall, 488.2 s CPU on 1 fold(s); best layer 6 UAR 0.931
+    weighted sum     : 103.3 s wall, 101.1 s CPU on 1 fold(s); UAR 1.000
+    ratio weighted sum / 13-layer logreg: 0.20x wall, 0.21x CPU
+    5 folds, extrapolated x5: logreg 2533 s, weighted sum 516 s wall
+    peak memory 5436 MiB
+
+So the nested weighted-sum sweep at 105k clips x 13 layers takes about 8.6 minutes for 5 folds (under
+the 15 asked) and the process peaks at 5.4 GB, 4.2 GB of it the layers this bench holds in memory
+(under the 6 GB asked). Its weights on that fold: 0.15, 0.22, 0.25, 0.22, 0.15 on layers 4-8, C = 0.1.
 """
 from __future__ import annotations
 
