@@ -62,6 +62,28 @@ def layer_norm_model(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("w2v-layer"), stable_layer_norm=True)
 
 
+def fill_disk(disk: Path, leave: int) -> None:
+    """Take all of the disk's free space but `leave` bytes."""
+    import shutil
+
+    free = shutil.disk_usage(disk).free
+    with open(disk / "filler", "wb") as file:
+        file.write(b"\0" * max(free - leave, 0))
+
+
+def session_processes(session: int) -> list[str]:
+    """Command lines of the live processes of a session (the driver's and the Ray processes it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == session and fields[0] != "Z":
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 def mounted_tmpfs(tmp_path: Path, size: str, why: str):
     """A fresh tmpfs of `size` at tmp_path/disk, unmounted after the test; skips where mounting is refused."""
     import subprocess

@@ -3,14 +3,13 @@ with space again the rerun completes and equals an uninterrupted run. Needs a sm
 from __future__ import annotations
 
 import re
-import shutil
 
 import h5py
 import numpy as np
 import pytest
 
 from audio_files import write_tone
-from conftest import mounted_tmpfs, run_extract
+from conftest import fill_disk, mounted_tmpfs, run_extract
 from layerprobe.atomic_write import write_text_atomic
 from layerprobe.baselines.compute import compute_features
 from layerprobe.data.parts import read_parts
@@ -35,12 +34,6 @@ def files(disk) -> list[str]:
 def small_disk(tmp_path):
     yield from mounted_tmpfs(tmp_path, "2m", "to fill")
 
-
-def fill(disk, leave: int = 8192) -> None:
-    """Take all of the disk's free space but `leave` bytes."""
-    free = shutil.disk_usage(disk).free
-    with open(disk / "filler", "wb") as file:
-        file.write(b"\0" * max(free - leave, 0))
 
 
 def write_dataset(root, names) -> None:
@@ -72,7 +65,7 @@ def test_extending_a_cache_on_a_full_disk_stops_cleanly_and_the_rerun_completes(
     cache = small_disk / "c.h5"
     run_extract(str(tmp_path / "half"), str(cache), **options)
     before = layers(cache)
-    fill(small_disk)
+    fill_disk(small_disk, leave=8192)
 
     code = extract_main([str(tmp_path / "all"), "--out", str(cache), "--model", group_norm_model,
                          "--device", "cpu", "--quiet"])
@@ -92,7 +85,7 @@ def test_extending_a_cache_on_a_full_disk_stops_cleanly_and_the_rerun_completes(
 
 def test_a_new_cache_on_a_full_disk_is_refused_and_nothing_is_left_behind(small_disk, tmp_path, group_norm_model):
     write_dataset(tmp_path / "all", [f"clip{i}.wav" for i in range(4)])
-    fill(small_disk)
+    fill_disk(small_disk, leave=8192)
     with pytest.raises(UserError, match=f"cannot write {small_disk / 'c.h5'}{PART}: {FULL}"):
         run_extract(str(tmp_path / "all"), str(small_disk / "c.h5"), model=group_norm_model, device="cpu",
                 progress=False)
@@ -105,7 +98,7 @@ def test_baseline_features_on_a_full_disk_stop_cleanly_and_the_rerun_completes(s
     cache = small_disk / "c.h5"
     run_extract(str(tmp_path / "all"), str(cache), model=group_norm_model, device="cpu", progress=False)
     before = layers(cache)
-    fill(small_disk)
+    fill_disk(small_disk, leave=8192)
     with pytest.raises(UserError, match=f"cannot write {cache}{PART}: {FULL}"):
         compute_features(cache, ("mfcc",), progress=False)
     assert files(small_disk) == ["c.h5", "c.h5.parts", "filler"]
@@ -120,7 +113,7 @@ def test_baseline_features_on_a_full_disk_stop_cleanly_and_the_rerun_completes(s
 def test_a_results_file_on_a_full_disk_keeps_the_previous_one(small_disk):
     results = small_disk / "probe_results.json"
     results.write_text('{"results": []}')
-    fill(small_disk, leave=0)
+    fill_disk(small_disk, leave=0)
     with pytest.raises(UserError, match=f"cannot write {results}: {FULL}"):
         write_text_atomic(results, "x" * 100_000)
     assert results.read_text() == '{"results": []}'

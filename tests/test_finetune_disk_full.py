@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import pytest
 
-from conftest import mounted_tmpfs
+from conftest import fill_disk, mounted_tmpfs
 from finetune_runs import probe_run
 
 from layerprobe import cli
@@ -27,12 +26,6 @@ def setting(tmp_path_factory):
 def small_disk(tmp_path):
     yield from mounted_tmpfs(tmp_path, "2m", "to fill")
 
-
-def fill(disk, leave: int = 0) -> None:
-    """Take all of the disk's free space but `leave` bytes."""
-    free = shutil.disk_usage(disk).free
-    with open(disk / "filler", "wb") as file:
-        file.write(b"\0" * max(free - leave, 0))
 
 
 def finetune(capsys, run, out, rungs: str) -> tuple[int, str]:
@@ -59,7 +52,7 @@ def test_a_full_disk_mid_ladder_is_one_line_and_the_rerun_completes_it(setting, 
     assert finetune(capsys, run, out, "frozen-head")[0] == 0
     finished = {name: data for name, data in files(out / "finetune_work").items() if name.endswith(".json")}
     assert len(finished) == 2
-    fill(small_disk, leave=20_000)  # room for small files, not for top-k's frozen frames (about 40 kB)
+    fill_disk(small_disk, leave=20_000)  # room for small files, not for top-k's frozen frames (about 40 kB)
 
     code, err = finetune(capsys, run, out, "frozen-head,top-k")
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
@@ -75,7 +68,7 @@ def test_a_full_disk_mid_ladder_is_one_line_and_the_rerun_completes_it(setting, 
 def test_a_checkpoint_on_a_full_disk_is_one_line(setting, small_disk, capsys):
     out = small_disk / "out"
     out.mkdir()
-    fill(small_disk)
+    fill_disk(small_disk, leave=0)
     code, err = finetune(capsys, setting[0], out, "frozen-head")
     assert code == 2 and err.count("\n") == 1, err
     assert re.fullmatch(f"error: cannot write {out / 'finetune_work'}/frozen-head-fold1-\\w+\\.pt: {FULL}\n", err), err
@@ -86,7 +79,7 @@ def test_the_results_on_a_full_disk_keep_the_previous_ones(setting, small_disk, 
     out = small_disk / "out"
     assert finetune(capsys, setting[0], out, "frozen-head")[0] == 0
     before = files(out)
-    fill(small_disk)
+    fill_disk(small_disk, leave=0)
     code, err = finetune(capsys, setting[0], out, "frozen-head")  # every unit finished: only the results are written
     assert code == 2 and err.count("\n") == 1, err
     assert re.fullmatch(f"error: cannot write {out}/finetune_results\\S*: {FULL}\n", err), err

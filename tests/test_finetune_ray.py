@@ -13,11 +13,10 @@ import sys
 import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 
-from conftest import mounted_tmpfs
+from conftest import mounted_tmpfs, session_processes
 from finetune_runs import probe_run
 
 from layerprobe import cli, run_finetune
@@ -43,18 +42,6 @@ def children() -> set[int]:
             found.add(int(entry))
     return found
 
-
-def session_processes(session: int) -> list[str]:
-    """Command lines of the live processes of a session (the driver's and the Ray processes it started)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) == session and fields[0] != "Z":
-                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import soundfile as sf
 
 from audio_files import write_text, write_truncated
 from layerprobe.extract.cli import main as extract_main
-from conftest import run_extract
+from conftest import run_extract, session_processes
 
 CLIPS = 80  # enough that the kill after 10 stored rows lands mid-run: 27 batches of 2 s
 CHUNK = 1.0  # seconds: the long clip is encoded in 4 windows
@@ -59,18 +59,6 @@ def ok_rows(cache: Path) -> int:
     except (OSError, KeyError):  # not made yet, or caught mid-rename
         return 0
 
-
-def session_processes(session: int) -> list[str]:
-    """Command lines of the live processes of a session (the driver's and the Ray processes it started)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) == session and fields[0] != "Z":
-                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
 
 
 def wait_until_gone(session: int, seconds: float = 60.0) -> list[str]:
