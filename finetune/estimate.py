@@ -8,17 +8,18 @@ import numpy as np
 
 from layerprobe.finetune.rung import Rung
 from layerprobe.finetune.training import adamw, loss_weights, train_epoch
-from layerprobe.probes.protocols import Folds
+from layerprobe.options import FinetuneOptions
+from layerprobe.probes.protocols import OuterFold
 
 # Training batches timed per rung (the first one is warm-up, not counted).
 TIMED_BATCHES = 3
 
 
-def clip_seconds(folds: Folds, durations: np.ndarray, grid_size: int, epochs: int) -> float:
-    """Audio seconds one rung trains on at most over every fold: each learning rate's inner run and the refit,
-    each for every epoch."""
+def clip_seconds(outer: list[OuterFold], durations: np.ndarray, grid_size: int, epochs: int) -> float:
+    """Audio seconds one rung trains on at most over the `outer` folds: each learning rate's inner run and the
+    refit, each for every epoch."""
     return float(sum(epochs * (grid_size * durations[fold.selection[0][0]].sum() + durations[fold.fit].sum())
-                     for fold in folds.outer))
+                     for fold in outer))
 
 
 def pace(rung: Rung, rows: np.ndarray, codes: np.ndarray, durations: np.ndarray) -> float:
@@ -40,17 +41,21 @@ def pace(rung: Rung, rows: np.ndarray, codes: np.ndarray, durations: np.ndarray)
     return timed / max(audio, 1e-9)
 
 
-def estimate_line(rungs: list[Rung], folds: Folds, durations: np.ndarray, codes: np.ndarray) -> str:
-    """One line: the clip-seconds, epochs, rungs and folds, and the time they add up to at the timed paces."""
-    options = rungs[0].options
-    per_rung = clip_seconds(folds, durations, len(options.learning_rates), options.epochs)
-    fit = folds.outer[0].fit
-    seconds = sum(pace(rung, fit, codes, durations) * per_rung for rung in rungs)
-    audio = float(durations[fit].sum())
+def estimate_line(paces: list[float], options: FinetuneOptions, outer: list[OuterFold], durations: np.ndarray, *,
+                  at_once: int = 1) -> str:
+    """One line: the clip-seconds, epochs, rungs and folds, and the time they add up to at each rung's timed pace
+    (`paces`, training seconds per audio second, see `pace`); with `at_once` units training side by side (Ray),
+    the wall time that gives when they keep each other busy."""
+    per_rung = clip_seconds(outer, durations, len(options.learning_rates), options.epochs)
+    seconds = sum(paces) * per_rung
+    audio = float(durations[outer[0].fit].sum())
+    units = len(paces) * len(outer)
+    parallel = (f", about {_duration(seconds / min(at_once, units))} of wall time with {min(at_once, units)} "
+                f"units at once" if at_once > 1 else "")
     return (f"cost estimate: {audio:.0f} clip-seconds per training part x {options.epochs} epochs x "
-            f"({len(options.learning_rates)} learning rates on the inner split + the refit) x {len(rungs)} rungs x "
-            f"{len(folds.outer)} folds = {per_rung * len(rungs):.0f} clip-seconds of training, about "
-            f"{_duration(seconds)} at the pace of the first batches")
+            f"({len(options.learning_rates)} learning rates on the inner split + the refit) x {len(paces)} rungs x "
+            f"{len(outer)} folds = {per_rung * len(paces):.0f} clip-seconds of training, about "
+            f"{_duration(seconds)} at the pace of the first batches{parallel}")
 
 
 def _duration(seconds: float) -> str:

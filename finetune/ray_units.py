@@ -2,17 +2,20 @@
 the units train on cuda, else a CPU task of --cpus-per-worker CPUs, over a local cluster started here (ended
 with the run, and with this process if it is killed) or the one at --ray-address.
 
-A task loads the encoder itself (checked against the cache's fingerprint, as here), prepares its rung and runs
-the unit exactly as the single-process run does (finetune/unit.py), writing the unit's own checkpoints and
-finished file into DIR/finetune_work, so resuming is the same; this process only gathers the finished units and
-is the only writer of finetune_results.json. DIR must therefore be a folder every node sees (one machine: any).
+First one task per rung, on a unit's resources, prepares the rung (top-k: its frozen bottom's frames, stored once
+in DIR/finetune_work for every unit of the rung to read) and, when the progress is shown, times its first training
+batches for the cost estimate printed before any unit trains. Then a task per unit loads the encoder itself
+(checked against the cache's fingerprint, as here), prepares its rung (finding the stored frames) and runs the unit
+exactly as the single-process run does (finetune/unit.py), writing the unit's own checkpoints and finished file
+into DIR/finetune_work, so resuming is the same; this process only gathers the finished units and is the only
+writer of finetune_results.json. DIR must therefore be a folder every node sees (one machine: any).
 """
 from __future__ import annotations
 
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,8 @@ from tqdm import tqdm
 
 from layerprobe.errors import UserError
 from layerprobe.extract.ray_engine import RayOptions, ray_cluster
+from layerprobe.finetune.estimate import estimate_line, pace
+from layerprobe.finetune.rung import Rung
 from layerprobe.finetune.unit import UnitResult
 from layerprobe.options import FinetuneOptions
 from layerprobe.probes.protocols import OuterFold
@@ -45,17 +50,19 @@ class UnitJob:
 
 @dataclass(frozen=True)
 class _Done:
-    """A task's answer: the finished unit, or the one line of a UserError raised there (a full disk, say)."""
+    """A task's answer: the finished unit (a unit task) or the rung's timed pace, None when not asked (a prepare
+    task), or the one line of a UserError raised there (a full disk, say)."""
 
-    result: UnitResult | None = None
+    result: UnitResult | float | None = None
     refused: str = ""
 
 
-def ray_units(settings: RayOptions, jobs: list[UnitJob], waves: list[np.ndarray], device: str, *,
-              progress: bool = False) -> tuple[dict[tuple[str, int], UnitResult], str]:
+def ray_units(settings: RayOptions, jobs: list[UnitJob], waves: list[np.ndarray], device: str,
+              durations: np.ndarray | None = None, *, progress: bool = False
+              ) -> tuple[dict[tuple[str, int], UnitResult], str]:
     """Every job's finished unit by (rung, fold index), each trained in a Ray task on `device` ("auto", "cpu",
-    "cuda"; auto: cuda where the cluster has GPUs), and the device they trained on. A task's UserError ends the
-    run with its line."""
+    "cuda"; auto: cuda where the cluster has GPUs), and the device they trained on. With each clip's seconds
+    (`durations`) the cost estimate is printed first. A task's UserError ends the run with its line."""
     import ray
 
     width = settings.workers or os.cpu_count() or 1
@@ -66,33 +73,59 @@ def ray_units(settings: RayOptions, jobs: list[UnitJob], waves: list[np.ndarray]
         where = "a local Ray cluster" if settings.ray_address is None else f"the Ray cluster at {settings.ray_address}"
         if progress:
             tqdm.write(f"ray: {len(jobs)} units on {where}, {gpus:g} GPU and {cpus:g} CPU each", file=sys.stderr)
-        task = ray.remote(_train_unit).options(num_cpus=cpus, num_gpus=gpus, max_retries=0)
         shared = ray.put(waves)
-        found: dict[tuple[str, int], UnitResult] = {}
-        pending: dict = {}
-        todo = iter(jobs)
         threads = max(1, int(cpus))
-        # At most --workers units at once (default: as many as the cluster's CPUs and GPUs hold).
+        at_once = _at_once(settings, cpus, gpus, len(jobs))
+        firsts = [job for job in jobs if job.index == min(other.index for other in jobs if other.rung == job.rung)]
+        prepare = ray.remote(_prepare_rung).options(num_cpus=cpus, num_gpus=gpus, max_retries=0)
+        paces = _gathered(firsts, lambda job: prepare.remote(job, shared, device, threads, durations),
+                          at_once)
+        if durations is not None:
+            outer = [job.fold for job in jobs if job.rung == firsts[0].rung]
+            tqdm.write(estimate_line(paces, firsts[0].options, outer, durations, at_once=at_once), file=sys.stderr)
+        task = ray.remote(_train_unit).options(num_cpus=cpus, num_gpus=gpus, max_retries=0)
         with tqdm(total=len(jobs), desc="fine-tuning on Ray", unit="unit", disable=not progress) as bar:
-            for job in _take(todo, settings.workers or len(jobs)):
-                pending[task.remote(job, shared, device, threads)] = job
-            while pending:
-                [ready], _ = ray.wait(list(pending), num_returns=1)
-                finished = pending.pop(ready)
-                done: _Done = ray.get(ready)
-                if done.refused:
-                    for other in pending:
-                        ray.cancel(other, force=True)
-                    raise UserError(done.refused)
-                found[finished.rung, finished.index] = done.result
-                bar.update()
-                for job in _take(todo, 1):
-                    pending[task.remote(job, shared, device, threads)] = job
-    return found, device
+            results = _gathered(jobs, lambda job: task.remote(job, shared, device, threads), at_once, bar)
+    return {(job.rung, job.index): result for job, result in zip(jobs, results)}, device
 
 
-def _take(jobs: Iterator[UnitJob], n: int) -> list[UnitJob]:
-    return [job for _, job in zip(range(n), jobs)]
+def _at_once(settings: RayOptions, cpus: float, gpus: float, units: int) -> int:
+    """How many tasks run side by side: --workers, else as many as the cluster's CPUs (and GPUs) hold."""
+    import ray
+
+    if settings.workers:
+        return min(settings.workers, units)
+    resources = ray.cluster_resources()
+    fits = [int(resources.get("CPU", 1.0) // cpus)] + ([int(resources.get("GPU", 0.0) // gpus)] if gpus else [])
+    return max(1, min(units, *fits))
+
+
+def _gathered(jobs: list[UnitJob], submit: Callable[[UnitJob], object], at_once: int,
+              bar: tqdm | None = None) -> list:
+    """Each job's answer in order, from the task `submit(job)` starts, at most `at_once` submitted at a time; the
+    first refusal cancels the running tasks and is raised as its UserError."""
+    import ray
+
+    answers: dict[int, object] = {}
+    todo = iter(enumerate(jobs))
+    pending = {submit(job): number for number, job in _take(todo, at_once)}
+    while pending:
+        [ready], _ = ray.wait(list(pending), num_returns=1)
+        number = pending.pop(ready)
+        done: _Done = ray.get(ready)
+        if done.refused:
+            for other in pending:
+                ray.cancel(other, force=True)
+            raise UserError(done.refused)
+        answers[number] = done.result
+        if bar is not None:
+            bar.update()
+        pending.update({submit(job): number for number, job in _take(todo, 1)})
+    return [answers[number] for number in range(len(jobs))]
+
+
+def _take(todo: Iterator, n: int) -> list:
+    return [item for _, item in zip(range(n), todo)]
 
 
 def _unit_gpus(settings: RayOptions, device: str) -> float:
@@ -113,19 +146,24 @@ def _unit_gpus(settings: RayOptions, device: str) -> float:
     return gpus
 
 
-def _train_unit(job: UnitJob, waves: list[np.ndarray], device: str, threads: int) -> _Done:
-    """A Ray task: the encoder loaded here, the rung prepared, and the unit run (or read back, when finished)."""
-    import torch
+def _prepare_rung(job: UnitJob, waves: list[np.ndarray], device: str, threads: int,
+                  durations: np.ndarray | None) -> _Done:
+    """A Ray task: the rung of `job` prepared where its units will train (top-k's frozen frames stored for all of
+    them) and, given each clip's seconds, its pace on the first batches of the job's fold."""
+    try:
+        rung = _rung(job, waves, device, threads)
+        rung.prepare()
+        return _Done(None if durations is None else pace(rung, job.fold.fit, job.codes, durations))
+    except UserError as error:
+        return _Done(refused=str(error))
 
-    from layerprobe.finetune.pretrained import load_encoder
-    from layerprobe.finetune.registry import rung_class
+
+def _train_unit(job: UnitJob, waves: list[np.ndarray], device: str, threads: int) -> _Done:
+    """A Ray task: the unit run on its prepared rung (its frozen frames found stored), or read back when finished."""
     from layerprobe.finetune.unit import run_unit, unit_files
 
-    if device == "cpu":
-        torch.set_num_threads(threads)
     try:
-        encoder = load_encoder(job.model, job.attrs, device)
-        rung = rung_class(job.rung)(encoder, waves, job.options, job.n_classes, Path(job.work))
+        rung = _rung(job, waves, device, threads)
         done, _ = unit_files(rung, job.fold, job.index, job.codes, seed=job.seed, class_weight=job.class_weight,
                              folder=Path(job.work))
         if (found := UnitResult.read(done)) is not None:
@@ -135,3 +173,16 @@ def _train_unit(job: UnitJob, waves: list[np.ndarray], device: str, threads: int
                               folder=Path(job.work)))
     except UserError as error:
         return _Done(refused=str(error))
+
+
+def _rung(job: UnitJob, waves: list[np.ndarray], device: str, threads: int) -> Rung:
+    """The job's rung on this node's `device`, its encoder loaded here (checked against the cache's fingerprint)."""
+    import torch
+
+    from layerprobe.finetune.pretrained import load_encoder
+    from layerprobe.finetune.registry import rung_class
+
+    if device == "cpu":
+        torch.set_num_threads(threads)
+    encoder = load_encoder(job.model, job.attrs, device)
+    return rung_class(job.rung)(encoder, waves, job.options, job.n_classes, Path(job.work))

@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from layerprobe.finetune.clips import decoded_clips
-from layerprobe.finetune.estimate import estimate_line
+from layerprobe.finetune.estimate import estimate_line, pace
 from layerprobe.finetune.ladder_input import LadderInput, ladder_input
 from layerprobe.finetune.output import RESULTS_FILE
 from layerprobe.finetune.paired import ladder_comparisons
@@ -72,7 +72,8 @@ def _local_units(rungs: list[Rung], found: LadderInput, codes: np.ndarray, class
         rung.prepare()
     folds = found.folds
     if progress:
-        print(estimate_line(rungs, folds, found.durations, codes), file=sys.stderr)
+        paces = [pace(rung, folds.outer[0].fit, codes, found.durations) for rung in rungs]
+        print(estimate_line(paces, rungs[0].options, folds.outer, found.durations), file=sys.stderr)
     units = {}
     with tqdm(total=len(rungs) * len(folds.outer), desc="fine-tuning", unit="unit", disable=not progress) as bar:
         for rung in rungs:
@@ -96,4 +97,5 @@ def _ray_units(rungs: list[Rung], found: LadderInput, codes: np.ndarray, class_w
     jobs = [UnitJob(rung.name, index, fold, model, found.attrs, options, rung.n_classes, codes, found.protocol.seed,
                     class_weight, str(rung.work.resolve()))
             for rung in rungs for index, fold in enumerate(found.folds.outer)]
-    return ray_units(engine.settings, jobs, rungs[0].waves, options.device, progress=progress)
+    return ray_units(engine.settings, jobs, rungs[0].waves, options.device, found.durations if progress else None,
+                     progress=progress)

@@ -81,6 +81,25 @@ def test_units_as_ray_tasks_equal_the_single_process_run(setting, tmp_path, ray_
     assert children() <= before  # the local cluster ended with the run
 
 
+def test_the_estimate_comes_before_any_unit_trains_and_counts_the_units_at_once(setting, tmp_path, ray_tmpdir,
+                                                                                capsys):
+    run = setting[0]
+    args = ["--rungs", "frozen-head,top-k", "--learning-rates", "0.1", "--epochs", "2", "--batch-size", "4",
+            "--device", "cpu"]
+    assert cli.main(["finetune", str(run), "--out", str(tmp_path / "here"), *args]) == 0
+    [here] = re.findall(r"= (\d+) clip-seconds of training", capsys.readouterr().err)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert cli.main(["finetune", str(run), "--out", str(tmp_path / "ray"), *args, "--engine", "ray",
+                         "--workers", "2"]) == 0
+    err = capsys.readouterr().err
+    [line] = [line for line in err.splitlines() if line.startswith("cost estimate: ")]
+    assert err.index(line) < err.index("fine-tuning on Ray")
+    assert re.search(rf"x 2 rungs x 2 folds = {here} clip-seconds of training, about .+ at the pace of the first "
+                     r"batches, about .+ of wall time with 2 units at once$", line), line
+    assert results_without_times(tmp_path / "ray") == results_without_times(tmp_path / "here")
+
+
 def test_a_killed_driver_leaves_no_ray_process_and_the_rerun_completes(setting, tmp_path, ray_tmpdir):
     run = setting[0]
     options = dict(rungs="top-k", learning_rates=0.01, epochs=3, batch_size=4, device="cpu", progress=False)
