@@ -2,14 +2,16 @@
 same clips, model, batch size and epochs, in the same run.
 
 Usage: OMP_NUM_THREADS=1 python bench/finetune_speed.py [--clips 8] [--seconds 2] [--epochs 5] [--batch-size 4]
-                                                         [--rungs top-k,lora,full]
+                                                         [--rungs top-k,lora,full] [--repeats 1]
 top-k: both train the full wav2vec2-base architecture (Wav2Vec2Config() defaults, random init: the real model's compute)
 on the CPU, the top 2 of its 12 blocks and a head; the peer freezes the CNN feature encoder and the bottom 10
 blocks with requires_grad_(False), as the accent team did, and runs the whole model every step. Ours computes the
 frozen bottom once per clip (layerprobe/finetune/top_k.py) and then trains the top blocks only; its time includes
 that pass. lora (q_proj, v_proj, rank 8) and full (the CNN frozen): the peer is the same model under the Trainer,
 with peft's adapters or the feature encoder frozen. Throughput: audio seconds trained on (clips x epochs) per
-second of training.
+second of training. With --repeats R each rung is timed R times, the order of the two sides alternating (peer
+first, then ours first), so that drift in the machine's speed weighs on both; the median ratio and the range of the
+R ratios are printed.
 """
 import argparse
 import tempfile
@@ -32,9 +34,10 @@ from layerprobe.registries import known
 UNFREEZE = 2
 
 
-def base_model(folder: Path) -> str:
+def base_model(folder: Path, layerdrop: float | None = None) -> str:
     torch.manual_seed(0)
-    Wav2Vec2Model(Wav2Vec2Config()).save_pretrained(folder)
+    config = Wav2Vec2Config() if layerdrop is None else Wav2Vec2Config(layerdrop=layerdrop)
+    Wav2Vec2Model(config).save_pretrained(folder)
     Wav2Vec2FeatureExtractor().save_pretrained(folder)
     return str(folder)
 
@@ -53,27 +56,38 @@ def clips(n: int, seconds: float) -> tuple[list[np.ndarray], np.ndarray]:
 RUNGS = {"top-k": TopK, "lora": Lora, "full": Full}
 
 
+class Clock:
+    """Wall and CPU seconds (this process's, all threads) since it was made: on a shared virtual machine the CPU
+    seconds leave out the time the host gave to others, which the wall seconds count."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def read(self) -> np.ndarray:
+        return np.array([time.perf_counter() - self.wall, time.process_time() - self.cpu])
+
+
 def ours(rung_name: str, model: str, waves: list[np.ndarray], labels: np.ndarray, epochs: int, batch_size: int,
-         work: Path) -> tuple[float, float]:
-    """Seconds of a layerprobe rung's `epochs` epochs, all told and of them what it computes once (top-k: the
-    frozen bottom once per clip); building the model (a copy of the encoder for lora and full) is not timed, as
-    the peer's loading is not."""
+         work: Path) -> tuple[np.ndarray, float]:
+    """(wall, CPU) seconds of a layerprobe rung's `epochs` epochs, all told, and the wall seconds of what it
+    computes once (top-k: the frozen bottom once per clip); building the model (a copy of the encoder for lora and
+    full) is not timed, as the peer's loading is not."""
     encoder = Encoder(model, None, device="cpu")
     options = FinetuneOptions(unfreeze=UNFREEZE, batch_size=batch_size).validated(known)
     rung = RUNGS[rung_name](encoder, waves, options, 2, work)
-    started = time.perf_counter()
+    clock = Clock()
     rung.prepare()
-    once = time.perf_counter() - started
+    once = clock.read()
     trained = rung.build()
     optimizer = adamw(trained, 1e-4)
-    started = time.perf_counter()
+    clock = Clock()
     rows = np.arange(len(waves))
     steps = -(-len(rows) // batch_size)
     for epoch in range(epochs):
         train_epoch(rung, trained, optimizer, np.random.default_rng(epoch).permutation(rows), labels, None, lr=1e-4,
                     schedule="linear-warmup", first_step=epoch * steps, total_steps=epochs * steps,
                     max_grad_norm=1.0, batch_size=batch_size)
-    return once + time.perf_counter() - started, once
+    return once + clock.read(), float(once[0])
 
 
 class Clips(torch.utils.data.Dataset):
@@ -99,8 +113,8 @@ def pad(batch: list[dict]) -> dict:
 
 
 def peer(rung_name: str, model: str, waves: list[np.ndarray], labels: np.ndarray, epochs: int, batch_size: int,
-         out: Path) -> float:
-    """Seconds of Trainer.train() on Wav2Vec2ForSequenceClassification set up as the rung is: top-k with the CNN
+         out: Path) -> np.ndarray:
+    """(wall, CPU) seconds of Trainer.train() on Wav2Vec2ForSequenceClassification set up as the rung is: top-k with the CNN
     and bottom blocks frozen, lora with peft's adapters, full with the CNN frozen."""
     classifier = Wav2Vec2ForSequenceClassification.from_pretrained(model, num_labels=2)
     classifier.freeze_feature_encoder()
@@ -118,9 +132,23 @@ def peer(rung_name: str, model: str, waves: list[np.ndarray], labels: np.ndarray
                                   learning_rate=1e-4, max_grad_norm=1.0, use_cpu=True, report_to=[], save_strategy="no",
                                   logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0)
     trainer = Trainer(model=classifier, args=arguments, train_dataset=Clips(waves, labels), data_collator=pad)
-    started = time.perf_counter()
+    clock = Clock()
     trainer.train()
-    return time.perf_counter() - started
+    return clock.read()
+
+
+def one_repeat(rung: str, model: str, waves: list[np.ndarray], labels: np.ndarray, args: argparse.Namespace,
+               work: Path, peer_first: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """The peer's (wall, CPU) seconds, ours and ours computed once, the side named by peer_first timed first."""
+    sides = [lambda: peer(rung, model, waves, labels, args.epochs, args.batch_size, work / "trainer"),
+             lambda: ours(rung, model, waves, labels, args.epochs, args.batch_size, work / "ours")]
+    if peer_first:
+        theirs = sides[0]()
+        mine, once = sides[1]()
+    else:
+        mine, once = sides[1]()
+        theirs = sides[0]()
+    return theirs, mine, once
 
 
 def main() -> None:
@@ -130,19 +158,33 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--rungs", default="top-k", help="comma-separated: top-k, lora, full (default: top-k)")
+    parser.add_argument("--layerdrop", type=float, default=None,
+                        help="the model's LayerDrop (default: wav2vec2-base's 0.1); 0 gives both sides the same compute "
+                             "every step, where the draws of which blocks to skip otherwise differ between them")
+    parser.add_argument("--repeats", type=int, default=1, help="times each rung is measured, sides alternating")
     args = parser.parse_args()
     waves, labels = clips(args.clips, args.seconds)
     audio = sum(len(wave) for wave in waves) / 16000 * args.epochs
     print(f"{args.clips} clips, {audio / args.epochs:.0f} s of audio x {args.epochs} epochs, batch {args.batch_size}, "
-          f"wav2vec2-base architecture, {torch.get_num_threads()} threads; top-k trains the top {UNFREEZE} of 12 blocks")
+          f"wav2vec2-base architecture, {torch.get_num_threads()} threads, "
+          f"LayerDrop {0.1 if args.layerdrop is None else args.layerdrop:g}; top-k trains the top {UNFREEZE} of 12 blocks")
     with tempfile.TemporaryDirectory() as folder:
-        model = base_model(Path(folder) / "model")
+        model = base_model(Path(folder) / "model", args.layerdrop)
         for rung in args.rungs.split(","):
-            theirs = peer(rung, model, waves, labels, args.epochs, args.batch_size, Path(folder) / f"trainer-{rung}")
-            mine, once = ours(rung, model, waves, labels, args.epochs, args.batch_size, Path(folder) / "work")
-            print(f"{rung}: HF Trainer {theirs:7.1f} s  {audio / theirs:6.2f} audio-s/s; layerprobe {mine:7.1f} s  "
-                  f"{audio / mine:6.2f} audio-s/s (of which computed once: {once:.1f} s); "
-                  f"ratio (layerprobe / Trainer): {theirs / mine:.2f}x", flush=True)
+            ratios = []
+            for repeat in range(args.repeats):
+                theirs, mine, once = one_repeat(rung, model, waves, labels, args, Path(folder) / f"{rung}-{repeat}",
+                                                peer_first=repeat % 2 == 0)
+                ratios.append(theirs / mine)
+                print(f"{rung}: HF Trainer {theirs[0]:7.1f} s  {audio / theirs[0]:6.2f} audio-s/s; layerprobe "
+                      f"{mine[0]:7.1f} s  {audio / mine[0]:6.2f} audio-s/s (of which computed once: {once:.1f} s); "
+                      f"ratio (layerprobe / Trainer): {theirs[0] / mine[0]:.2f}x wall, {theirs[1] / mine[1]:.2f}x CPU",
+                      flush=True)
+            if args.repeats > 1:
+                wall, cpu = np.array(ratios).T
+                print(f"{rung}: median ratio over {args.repeats} repeats {np.median(wall):.2f}x wall (range "
+                      f"{wall.min():.2f}x-{wall.max():.2f}x), {np.median(cpu):.2f}x CPU (range {cpu.min():.2f}x-"
+                      f"{cpu.max():.2f}x)", flush=True)
 
 
 if __name__ == "__main__":
