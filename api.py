@@ -570,7 +570,8 @@ def run_finetune(
     max_grad_norm : gradients clipped to this norm (default 1.0).
     schedule : "linear-warmup" (default) or "tri-stage".
     device : "auto" (default), "cpu" or "cuda"; bfloat16 mixed precision on cuda only.
-    bottom_gb : top-k: the most disk the frozen bottom's frame-level outputs may take (default 20 GB).
+    bottom_gb : the most disk stored frames may take (default 20 GB): top-k's frozen bottom's (beyond it, a
+        UserError), lora's and full's frozen CNN's (beyond it, the CNN runs every step).
     cv, folds, fold_column, seed, refit : the protocol, as given to `probe` (a cache only); seed also seeds training.
     class_weight : "none" (default), "balanced" or "sqrt" (min(sqrt(max_count / count), 3)).
     labels, label_column, id_column : the labels, as given to `probe` (a cache only).

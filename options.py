@@ -591,8 +591,9 @@ class FinetuneOptions(OptionGroup):
                            choices=("linear-warmup", "tri-stage"))
     device: str = option("auto", "auto (cuda when there is one), cpu or cuda; mixed precision (bfloat16) on cuda only",
                          choices=("auto", "cpu", "cuda"))
-    bottom_gb: float = option(20.0, "top-k: the most disk the frozen bottom's frame-level outputs may take, in GB",
-                              type=positive_number)
+    bottom_gb: float = option(20.0, "the most disk stored frames may take, in GB: top-k's frozen bottom's (beyond "
+                                    "it, an error), lora's and full's frozen CNN's (beyond it, the CNN runs every "
+                                    "step)", type=positive_number)
 
     def _consistent(self, known: Known) -> FinetuneOptions:
         if not self.lora_targets:

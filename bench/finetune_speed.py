@@ -8,7 +8,8 @@ on the CPU, the top 2 of its 12 blocks and a head; the peer freezes the CNN feat
 blocks with requires_grad_(False), as the accent team did, and runs the whole model every step. Ours computes the
 frozen bottom once per clip (layerprobe/finetune/top_k.py) and then trains the top blocks only; its time includes
 that pass. lora (q_proj, v_proj, rank 8) and full (the CNN frozen): the peer is the same model under the Trainer,
-with peft's adapters or the feature encoder frozen. Throughput: audio seconds trained on (clips x epochs) per
+with peft's adapters or the feature encoder frozen; ours stores the frozen CNN's frames once per clip
+(layerprobe/finetune/whole_encoder.py; its time included) and runs the rest of the same forward every step. Throughput: audio seconds trained on (clips x epochs) per
 second of training. With --repeats R each rung is timed R times, the order of the two sides alternating (peer
 first, then ours first), so that drift in the machine's speed weighs on both; the median ratio and the range of the
 R ratios are printed.

@@ -3,31 +3,33 @@ q_proj and v_proj by default) inside a copy of the encoder; the adapters and the
 weight does."""
 from __future__ import annotations
 
-import numpy as np
-import torch
 from peft import LoraConfig, inject_adapter_in_model
-from torch import nn
+from peft.tuners.tuners_utils import check_target_module_exists
 
 from layerprobe.errors import UserError
-from layerprobe.finetune.rung import Rung
-from layerprobe.finetune.whole_encoder import EncoderClassifier
+from layerprobe.finetune.whole_encoder import EncoderClassifier, WholeEncoderRung
 
 
-class Lora(Rung):
+class Lora(WholeEncoderRung):
     name = "lora"
     trains = "the LoRA adapters of the --lora-targets modules and the linear head"
-    model_types = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech", "unispeech-sat")
 
-    def build(self) -> nn.Module:
+    def _config(self) -> LoraConfig:
+        return LoraConfig(r=self.options.lora_rank, lora_alpha=self.options.lora_alpha,
+                          target_modules=list(self.options.lora_targets), lora_dropout=0.0)
+
+    @property
+    def cnn_trains(self) -> bool:
+        # peft's own rule for which modules --lora-targets names, applied to the CNN's.
+        config = self._config()
+        return any(check_target_module_exists(config, f"feature_extractor.{name}")
+                   for name, _ in self.encoder.family.model.feature_extractor.named_modules() if name)
+
+    def classifier(self) -> EncoderClassifier:
         model = EncoderClassifier(self.encoder, self.n_classes)
-        config = LoraConfig(r=self.options.lora_rank, lora_alpha=self.options.lora_alpha,
-                            target_modules=list(self.options.lora_targets), lora_dropout=0.0)
         try:
-            inject_adapter_in_model(config, model.encoder)
+            inject_adapter_in_model(self._config(), model.encoder)
         except ValueError as error:
             raise UserError(f"--lora-targets {','.join(self.options.lora_targets)}: {str(error).splitlines()[0]}") \
                 from None
-        return model.train_only(lambda name: "lora_" in name).to(self.device)
-
-    def logits(self, model: nn.Module, rows: np.ndarray) -> torch.Tensor:
-        return model([self.waves[row] for row in rows], self.device)
+        return model.train_only(lambda name: "lora_" in name)

@@ -2,13 +2,14 @@
 the units train on cuda, else a CPU task of --cpus-per-worker CPUs, over a local cluster started here (ended
 with the run, and with this process if it is killed) or the one at --ray-address.
 
-First one task per rung, on a unit's resources, prepares the rung (top-k: its frozen bottom's frames, stored once
-in DIR/finetune_work for every unit of the rung to read) and, when the progress is shown, times its first training
-batches for the cost estimate printed before any unit trains. Then a task per unit loads the encoder itself
-(checked against the cache's fingerprint, as here), prepares its rung (finding the stored frames) and runs the unit
-exactly as the single-process run does (finetune/unit.py), writing the unit's own checkpoints and finished file
-into DIR/finetune_work, so resuming is the same; this process only gathers the finished units and is the only
-writer of finetune_results.json. DIR must therefore be a folder every node sees (one machine: any).
+First one task per rung, on a unit's resources, prepares the rung (top-k: its frozen bottom's frames; lora and
+full: their frozen CNN's; stored once in DIR/finetune_work for every unit of the rung to read) and, when the
+progress is shown, times its first training batches for the cost estimate printed before any unit trains. Then
+a task per unit loads the encoder itself (checked against the cache's fingerprint, as here), prepares its rung
+(finding the stored frames) and runs the unit exactly as the single-process run does (finetune/unit.py),
+writing the unit's own checkpoints and finished file into DIR/finetune_work, so resuming is the same; this
+process only gathers the finished units and is the only writer of finetune_results.json. DIR must therefore be
+a folder every node sees (one machine: any).
 """
 from __future__ import annotations
 
@@ -148,8 +149,7 @@ def _unit_gpus(settings: RayOptions, device: str) -> float:
 
 def _prepare_rung(job: UnitJob, waves: list[np.ndarray], device: str, threads: int,
                   durations: np.ndarray | None) -> _Done:
-    """A Ray task: the rung of `job` prepared where its units will train (top-k's frozen frames stored for all of
-    them) and, given each clip's seconds, its pace on the first batches of the job's fold."""
+    """A Ray task: the rung of `job` prepared where its units will train (its frozen frames stored for all of them) and, given each clip's seconds, its pace on the first batches of the job's fold."""
     try:
         rung = _rung(job, waves, device, threads)
         rung.prepare()

@@ -26,7 +26,7 @@ from layerprobe.probes.output import document, write_results
 from layerprobe.probes.sweep import Sweep
 from layerprobe.results import Document
 
-WORK_DIR = "finetune_work"  # finished units, checkpoints and top-k's frozen frames
+WORK_DIR = "finetune_work"  # finished units, checkpoints and the stored frozen frames
 
 
 def finetune_stage(source: str | os.PathLike[str], out: str | os.PathLike[str], finetune: FinetuneOptions,

@@ -20,14 +20,11 @@ from transformers.masking_utils import create_bidirectional_mask
 
 from layerprobe.errors import UserError
 from layerprobe.finetune.frame_store import FrameStore
+from layerprobe.finetune.frozen_frames import frames_entering
 from layerprobe.finetune.heads import mean_frames
 from layerprobe.finetune.rung import Rung
 
 BOTTOM_BATCH = 8
-
-
-class _Reached(Exception):
-    """Raised by the hook on the first trained block once its input is in hand: the rest need not run."""
 
 
 class TopBlocks(nn.Module):
@@ -70,24 +67,7 @@ class TopK(Rung):
 
     def bottom_frames(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         """Each clip's real frames as the first trained block receives them from the frozen bottom."""
-        family, block = self.encoder.family, self.encoder.family.model.encoder.layers[self.first]
-        captured = []
-
-        def capture(module: nn.Module, args: tuple) -> None:
-            captured.append(args[0].detach())
-            raise _Reached
-
-        handle = block.register_forward_pre_hook(capture)
-        lengths = torch.tensor([len(wave) for wave in waves])
-        try:
-            with torch.inference_mode():
-                family.hidden_states(family.inputs(waves, self.device), lengths)
-        except _Reached:
-            pass
-        finally:
-            handle.remove()
-        frames = family.frames(lengths)
-        return [captured[0][i, :n].float().cpu().numpy() for i, n in enumerate(frames.tolist())]
+        return frames_entering(self.encoder, self.encoder.family.model.encoder.layers[self.first], waves)
 
     def _bottom(self) -> Iterator[list[np.ndarray]]:
         for start in tqdm(range(0, len(self.waves), BOTTOM_BATCH), desc="top-k: frozen bottom", unit="batch",

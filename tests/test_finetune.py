@@ -182,6 +182,63 @@ def test_top_k_on_cached_frames_has_the_gradients_of_the_whole_forward(tmp_path,
         torch.testing.assert_close(top.head.weight.grad, head.weight.grad, rtol=1e-4, atol=1e-6)
 
 
+def test_lora_and_full_on_stored_cnn_frames_train_as_the_whole_forward(tmp_path, group_norm_model, layer_norm_model):
+    import torch
+
+    from conftest import save_tiny_model
+    from layerprobe.extract.encoder import Encoder
+    from layerprobe.finetune.registry import rung_class
+    from layerprobe.finetune.whole_encoder import StoredCNN
+
+    others = [save_tiny_model(tmp_path / family, stable_layer_norm=False, model_type=family)
+              for family in ("hubert", "wavlm", "data2vec-audio")]
+    # the CNN's group norm (padding guarded), its layer norm, and the other families' CNNs
+    for model_id in (group_norm_model, layer_norm_model, *others):
+        encoder = Encoder(model_id, None, device="cpu")
+        rng = np.random.default_rng(0)
+        waves = [encoder.normalize(rng.normal(size=n).astype(np.float32)) for n in (4000, 5600, 3200, 4800)]
+        codes = torch.tensor([0, 2, 1, 2])
+        for name in ("lora", "full"):
+            work = tmp_path / "work" / name / model_id.split("/")[-1]
+            stored = rung_class(name)(encoder, waves, validated(FinetuneOptions), 3, work)
+            stored.prepare()
+            computed = rung_class(name)(encoder, waves, validated(FinetuneOptions), 3, work)
+            runs = []
+            for rung in (stored, computed):
+                torch.manual_seed(0)
+                model = rung.build().train()  # dropout, layer drop and SpecAugment on, drawn alike by the seed
+                np.random.seed(0)  # SpecAugment draws its time masks from numpy's global generator
+                logits = rung.logits(model, np.array([3, 0, 2, 1]))
+                torch.nn.functional.cross_entropy(logits, codes).backward()
+                runs.append((model, logits))
+            assert isinstance(runs[0][0].encoder.feature_extractor, StoredCNN), name
+            assert not isinstance(runs[1][0].encoder.feature_extractor, StoredCNN), name
+            torch.testing.assert_close(runs[0][1], runs[1][1], rtol=1e-4, atol=1e-5, msg=name)
+            trained = [[(n, p.grad) for n, p in model.named_parameters() if p.requires_grad] for model, _ in runs]
+            assert [n for n, _ in trained[0]] == [n for n, _ in trained[1]]
+            for (parameter, grad), (_, reference) in zip(*trained):
+                torch.testing.assert_close(grad, reference, rtol=1e-3, atol=1e-5, msg=f"{name} {parameter}")
+
+
+def test_a_cnn_that_trains_is_computed_every_step(setting, tmp_path):
+    from layerprobe.data.reader import CacheReader
+    from layerprobe.finetune.full import Full
+    from layerprobe.finetune.lora import Lora
+    from layerprobe.finetune.pretrained import load_encoder
+
+    with CacheReader(setting[1]) as reader:
+        encoder = load_encoder(None, reader.attrs, "cpu")
+    waves = [np.random.default_rng(i).normal(size=4000).astype(np.float32) for i in range(2)]
+    for rung in (Full(encoder, waves, validated(FinetuneOptions, train_feature_encoder=True), 2, tmp_path),
+                 Lora(encoder, waves, validated(FinetuneOptions, lora_targets="q_proj,conv"), 2, tmp_path),
+                 Lora(encoder, waves, validated(FinetuneOptions, bottom_gb=1e-9), 2, tmp_path)):
+        rung.prepare()
+        assert rung.cnn_store is None
+        cnn = rung.build().encoder.feature_extractor
+        assert type(cnn).__name__.endswith("FeatureEncoder")
+    assert not list(tmp_path.glob("*.npy"))
+
+
 def test_a_rung_trained_at_an_absurd_learning_rate_is_reported_collapsed(setting, tmp_path):
     doc = finetuned(setting, tmp_path, "frozen-head", learning_rates=1e4)
     [record] = doc.results
