@@ -9,49 +9,27 @@ peer's do, layer drop included.
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
-from transformers.masking_utils import create_bidirectional_mask
 
 from layerprobe.errors import UserError
+from layerprobe.extract.encoders.wav2vec2 import Wav2Vec2Family
 from layerprobe.finetune.frame_store import FrameStore
 from layerprobe.finetune.frozen_frames import frames_entering
-from layerprobe.finetune.heads import mean_frames
 from layerprobe.finetune.rung import Rung
+from layerprobe.finetune.top_blocks import top_blocks
 
 BOTTOM_BATCH = 8
-
-
-class TopBlocks(nn.Module):
-    """The trained top of a wav2vec2 encoder and the head: blocks (with layer drop while training), the final
-    layer norm of a pre-norm (stable layer norm) encoder, the mean over each clip's frames, a linear layer."""
-
-    def __init__(self, blocks: nn.ModuleList, final_norm: nn.Module | None, config, n_classes: int) -> None:
-        super().__init__()
-        self.blocks, self.final_norm, self.config = blocks, final_norm, config
-        self.head = nn.Linear(config.hidden_size, n_classes)
-
-    def forward(self, hidden: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        valid = torch.arange(hidden.shape[1], device=hidden.device) < frames.to(hidden.device)[:, None]
-        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=valid)
-        for block in self.blocks:
-            if self.training and self.config.layerdrop > 0 and torch.rand([]) < self.config.layerdrop:
-                continue
-            hidden = block(hidden, attention_mask=mask)
-        if self.final_norm is not None:
-            hidden = self.final_norm(hidden)
-        return self.head(mean_frames(hidden, frames))
 
 
 class TopK(Rung):
     name = "top-k"
     trains = "the top --unfreeze transformer blocks (and a pre-norm encoder's final layer norm) and the linear head"
-    model_types = ("wav2vec2",)
+    model_types = Wav2Vec2Family.model_types
 
     def prepare(self) -> None:
         model = self.encoder.family.model
@@ -75,11 +53,8 @@ class TopK(Rung):
             yield self.bottom_frames(self.waves[start:start + BOTTOM_BATCH])
 
     def build(self) -> nn.Module:
-        encoder = self.encoder.family.model.encoder
-        pre_norm = getattr(self.encoder.family.model.config, "do_stable_layer_norm", False)
-        top = TopBlocks(copy.deepcopy(encoder.layers[self.first:]), copy.deepcopy(encoder.layer_norm) if pre_norm
-                        else None, self.encoder.family.model.config, self.n_classes)
-        return top.to(self.device)
+        model = self.encoder.family.model
+        return top_blocks(model.encoder, self.first, model.config, self.n_classes).to(self.device)
 
     def logits(self, model: nn.Module, rows: np.ndarray) -> torch.Tensor:
         frames = torch.from_numpy(self.frames[rows])

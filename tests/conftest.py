@@ -53,6 +53,24 @@ def save_tiny_model(folder, stable_layer_norm: bool, model_type: str = "wav2vec2
 
 
 @pytest.fixture(scope="session")
+def whisper_model(tmp_path_factory) -> str:
+    """A 2-block, 64-wide Whisper (its 30 s window kept), with its feature extractor."""
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    folder = tmp_path_factory.mktemp("whisper")
+    config = WhisperConfig(d_model=64, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
+                           decoder_attention_heads=2, encoder_ffn_dim=128, decoder_ffn_dim=128, num_mel_bins=80,
+                           vocab_size=100, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                           decoder_start_token_id=3, max_target_positions=16, suppress_tokens=None,
+                           begin_suppress_tokens=None)
+    torch.manual_seed(0)
+    WhisperModel(config).save_pretrained(folder)
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
 def group_norm_model(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("w2v-group"), stable_layer_norm=False)
 

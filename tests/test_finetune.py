@@ -146,11 +146,16 @@ def test_no_outer_test_clip_reaches_training_or_selection(setting, tmp_path, mon
 def test_top_k_on_cached_frames_has_the_gradients_of_the_whole_forward(tmp_path, group_norm_model, layer_norm_model):
     import torch
 
+    from conftest import save_tiny_model
     from layerprobe.extract.encoder import Encoder
     from layerprobe.finetune.heads import mean_frames
     from layerprobe.finetune.top_k import TopK
 
-    for model_id in (group_norm_model, layer_norm_model):  # post-norm, and pre-norm with its final layer norm
+    others = [save_tiny_model(tmp_path / f"{family}-{stable}", stable_layer_norm=stable, model_type=family)
+              for family, stable in [("hubert", True), ("wavlm", False), ("wavlm", True), ("data2vec-audio", False),
+                                      ("unispeech-sat", False)]]
+    # post-norm, pre-norm with its final layer norm, and the other families top-k reads
+    for model_id in (group_norm_model, layer_norm_model, *others):
         encoder = Encoder(model_id, None, device="cpu")
         rng = np.random.default_rng(0)
         waves = [encoder.normalize(rng.normal(size=n).astype(np.float32)) for n in (4000, 5600, 3200)]
@@ -237,6 +242,20 @@ def test_a_cnn_that_trains_is_computed_every_step(setting, tmp_path):
         cnn = rung.build().encoder.feature_extractor
         assert type(cnn).__name__.endswith("FeatureEncoder")
     assert not list(tmp_path.glob("*.npy"))
+
+
+def test_the_rungs_that_reach_into_the_encoder_refuse_a_family_they_cannot_read(whisper_model, tmp_path):
+    from layerprobe.errors import UserError
+    from layerprobe.extract.encoder import Encoder
+    from layerprobe.finetune.registry import rung_class
+
+    encoder = Encoder(whisper_model, None, device="cpu")
+    for name in ("top-k", "lora", "full"):
+        with pytest.raises(UserError) as refused:
+            rung_class(name)(encoder, [np.zeros(1600, np.float32)], validated(FinetuneOptions), 2, tmp_path)
+        assert str(refused.value) == (f"the {name} rung reads the wav2vec2, hubert, wavlm, data2vec-audio, unispeech, "
+                                      f"unispeech-sat family's modules; {whisper_model} is whisper")
+    rung_class("frozen-head")(encoder, [np.zeros(1600, np.float32)], validated(FinetuneOptions), 2, tmp_path)
 
 
 def test_a_rung_trained_at_an_absurd_learning_rate_is_reported_collapsed(setting, tmp_path):

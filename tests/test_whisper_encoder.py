@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from transformers import BertConfig, WhisperConfig, WhisperFeatureExtractor, WhisperModel
+from transformers import BertConfig, WhisperFeatureExtractor, WhisperModel
 
 from conftest import run_extract
 from layerprobe.errors import UserError
@@ -28,21 +28,6 @@ REFERENCE = {
     "std": lambda frames: frames.std(0, unbiased=False),
     "max": lambda frames: frames.amax(0),
 }
-
-
-@pytest.fixture(scope="module")
-def whisper_model(tmp_path_factory) -> str:
-    """A 2-block, 64-wide Whisper (its 30 s window kept), with its feature extractor."""
-    folder = tmp_path_factory.mktemp("whisper")
-    config = WhisperConfig(d_model=64, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
-                           decoder_attention_heads=2, encoder_ffn_dim=128, decoder_ffn_dim=128, num_mel_bins=80,
-                           vocab_size=100, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-                           decoder_start_token_id=3, max_target_positions=16, suppress_tokens=None,
-                           begin_suppress_tokens=None)
-    torch.manual_seed(0)
-    WhisperModel(config).save_pretrained(folder)
-    WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
-    return str(folder)
 
 
 def real_frames(samples: int) -> int:
