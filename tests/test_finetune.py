@@ -225,6 +225,7 @@ def test_lora_and_full_on_stored_cnn_frames_train_as_the_whole_forward(tmp_path,
                 torch.testing.assert_close(grad, reference, rtol=1e-3, atol=1e-5, msg=f"{name} {parameter}")
 
 
+@pytest.mark.filterwarnings("ignore:LoRA adapter added to ConvNd")  # peft on the grouped positional conv
 def test_a_cnn_that_trains_is_computed_every_step(setting, tmp_path):
     from layerprobe.data.reader import CacheReader
     from layerprobe.finetune.full import Full
