@@ -4,21 +4,28 @@ A kill, a full disk or an I/O error never leaves a truncated results file that a
 read as current: the old file stays in place until the new one is complete on disk, and the
 temporary file is removed on any error. writable_folder finds an unwritable destination before the
 work whose results go there starts. A process killed while writing leaves its temporary file; the
-next write into that folder (or writable_folder on it) removes it, once its process is gone.
+next write into that folder (or writable_folder on it) on the same machine removes it, once its process is gone.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from layerprobe.errors import UserError
 
-# The temporary atomic_path names: ".NAME.PID.tmp" and NAME's suffix.
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[1-9][0-9]{0,9})\.tmp(?P<suffix>.*)$")
+# The temporary atomic_path names: ".NAME.HOST-PID.tmp" and NAME's suffix. The host, because a folder every node
+# of a Ray cluster sees holds the temporaries of processes on other machines, whose ids say nothing here.
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)-(?P<pid>[1-9][0-9]{0,9})\.tmp(?P<suffix>.*)$")
+
+
+def _host() -> str:
+    """This machine's name as it goes into a temporary's (letters, digits and hyphens)."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -45,7 +52,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target = Path(path)
     remove_litter(target.parent)
     # Hidden and named for this process: never read as a result, never shared with another writer.
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp{target.suffix}")
+    temporary = target.with_name(f".{target.name}.{_host()}-{os.getpid()}.tmp{target.suffix}")
     try:
         yield temporary
         sync(temporary)
@@ -75,16 +82,18 @@ def writable_folder(folder: str | os.PathLike) -> Path:
 
 
 def remove_litter(folder: Path) -> None:
-    """Remove the temporary files atomic_path made in `folder` for processes that have ended (killed
-    while writing). Only names of exactly its pattern go, and only where no process of that id
-    runs, so a user's file and a live writer's temporary stay."""
+    """Remove the temporary files atomic_path made in `folder` for processes of this machine that have
+    ended (killed while writing). Only names of exactly its pattern go, and only where no process of
+    that id runs here, so a user's file, a live writer's temporary and another machine's stay."""
     try:
         names = os.listdir(folder)
     except OSError:
         return
+    host = _host()
     for name in names:
         found = _TEMPORARY.match(name)
-        if found and found["suffix"] == Path(found["name"]).suffix and not _running(int(found["pid"])):
+        if (found and found["suffix"] == Path(found["name"]).suffix and found["host"] == host
+                and not _running(int(found["pid"]))):
             with contextlib.suppress(OSError):
                 os.unlink(folder / name)
 

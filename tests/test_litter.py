@@ -3,6 +3,8 @@ run removes what a killed one left, never a user's file nor a live writer's."""
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -69,9 +71,12 @@ def test_a_killed_writers_lock_and_temporary_are_removed_by_the_next_run(tmp_pat
     path = tmp_path / "c.h5"
     CacheWriter(path, clips(3), settings()).close()
     pid = killed_writer(path, tmp_path / "results.json")
-    litter = {"c.h5.lock", f".results.json.{pid}.tmp.json"}
-    users = {".results.json.tmp.json", f".results.json.{pid}.tmp.csv", f".notes.{pid}.txt", "results.json.1.tmp.json",
-             f".results.json.{os.getppid()}.tmp.json"}  # not our pattern, another suffix, or a live process
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())
+    litter = {"c.h5.lock", f".results.json.{host}-{pid}.tmp.json"}
+    # not our pattern, another suffix, a live process, or another machine's process (its id says nothing here)
+    users = {".results.json.tmp.json", f".results.json.{host}-{pid}.tmp.csv", f".notes.{pid}.txt",
+             "results.json.1.tmp.json", f".results.json.{host}-{os.getppid()}.tmp.json",
+             f".results.json.{host}x-{pid}.tmp.json"}
     for name in users:
         (tmp_path / name).write_text("mine")
     assert litter <= set(os.listdir(tmp_path))
@@ -91,7 +96,8 @@ def test_a_live_writers_lock_stays_and_still_excludes(tmp_path):
         assert holder.stdout.readline().strip() == "ready"
         open_cache(path).close()
         write_text_atomic(tmp_path / "other.json", "{}")
-        assert {"c.h5.lock", f".r.json.{holder.pid}.tmp.json"} <= set(os.listdir(tmp_path))
+        host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())
+        assert {"c.h5.lock", f".r.json.{host}-{holder.pid}.tmp.json"} <= set(os.listdir(tmp_path))
         with pytest.raises(UserError, match="being written by another process"):
             CacheWriter(path, clips(3), settings())
     finally:
