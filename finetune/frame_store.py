@@ -1,5 +1,5 @@
 """Each clip's frames of one hidden state, concatenated in one float32 .npy on disk and read memory-mapped:
-what top-k's frozen bottom computes once and every epoch reuses. Written whole or not at all (atomically),
+what a frozen part of the encoder (top-k's bottom, lora's and full's CNN) computes once and every epoch reuses. Written whole or not at all (atomically),
 within a bound on its size; a rerun reuses a complete one."""
 from __future__ import annotations
 
@@ -25,6 +25,19 @@ class FrameStore:
     def clip(self, row: int) -> np.ndarray:
         return self.values[self.offsets[row]:self.offsets[row + 1]]
 
+    def padded(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), longest, width) float32: each clip's frames, then zeros."""
+        clips = [self.clip(row) for row in rows]
+        batch = np.zeros((len(clips), max(len(clip) for clip in clips), self.values.shape[1]), np.float32)
+        for i, clip in enumerate(clips):
+            batch[i, :len(clip)] = clip
+        return batch
+
+    @staticmethod
+    def size(frames: np.ndarray, hidden: int) -> int:
+        """Bytes on disk of a store of `frames[i]` frames of `hidden` values for clip i."""
+        return int(np.sum(frames)) * hidden * 4
+
     @classmethod
     def ensure(cls, path: Path, frames: np.ndarray, hidden: int, batches: Callable[[], Iterator[list[np.ndarray]]],
                bound_gb: float, flag: str = "--bottom-gb") -> FrameStore:
@@ -36,7 +49,7 @@ class FrameStore:
             stored = cls(path)
             if np.array_equal(stored.offsets, offsets) and stored.values.shape == (offsets[-1], hidden):
                 return stored
-        size = offsets[-1] * hidden * 4
+        size = cls.size(frames, hidden)
         if size > bound_gb * GB:
             raise UserError(f"the frozen bottom's frames need {size / GB:.3g} GB on disk, more than {flag} "
                             f"{bound_gb:g}: raise it, or unfreeze more blocks")

@@ -3,11 +3,18 @@ in one frozen forward (padding guard armed, so a padded batch gives each clip's 
 there. top-k stores what its first trained block receives, lora and full what the CNN feature encoder gives."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from layerprobe.extract.encoder import Encoder
+
+
+# Clips per frozen forward while frames are stored.
+BATCH = 8
 
 
 class _Reached(Exception):
@@ -35,3 +42,10 @@ def frames_entering(encoder: Encoder, module: nn.Module, waves: list[np.ndarray]
         handle.remove()
     frames = family.frames(lengths)
     return [captured[0][i, :n].float().cpu().numpy() for i, n in enumerate(frames.tolist())]
+
+
+def batches_entering(encoder: Encoder, module: nn.Module, waves: list[np.ndarray], *, desc: str,
+                     progress: bool) -> Iterator[list[np.ndarray]]:
+    """frames_entering over `waves` in batches of BATCH clips, in order (what FrameStore.ensure fills from)."""
+    for start in tqdm(range(0, len(waves), BATCH), desc=desc, unit="batch", disable=not progress):
+        yield frames_entering(encoder, module, waves[start:start + BATCH])

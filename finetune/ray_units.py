@@ -149,7 +149,8 @@ def _unit_gpus(settings: RayOptions, device: str) -> float:
 
 def _prepare_rung(job: UnitJob, waves: list[np.ndarray], device: str, threads: int,
                   durations: np.ndarray | None) -> _Done:
-    """A Ray task: the rung of `job` prepared where its units will train (its frozen frames stored for all of them) and, given each clip's seconds, its pace on the first batches of the job's fold."""
+    """A Ray task: the rung of `job` prepared where its units will train (its frozen frames stored for all of
+    them) and, given each clip's seconds, its pace on the first batches of the job's fold."""
     try:
         rung = _rung(job, waves, device, threads)
         rung.prepare()

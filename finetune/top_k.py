@@ -9,22 +9,16 @@ peer's do, layer drop included.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from layerprobe.errors import UserError
 from layerprobe.extract.encoders.wav2vec2 import Wav2Vec2Family
 from layerprobe.finetune.frame_store import FrameStore
-from layerprobe.finetune.frozen_frames import frames_entering
+from layerprobe.finetune.frozen_frames import batches_entering
 from layerprobe.finetune.rung import Rung
 from layerprobe.finetune.top_blocks import top_blocks
-
-BOTTOM_BATCH = 8
-
 
 class TopK(Rung):
     name = "top-k"
@@ -40,25 +34,16 @@ class TopK(Rung):
         lengths = torch.tensor([len(wave) for wave in self.waves])
         self.frames = self.encoder.family.frames(lengths).numpy()
         path = self.work / f"bottom-{self.encoder.info.fingerprint[:16]}-block{self.first:02d}.npy"
-        self.store = FrameStore.ensure(path, self.frames, self.encoder.info.hidden_size, self._bottom,
+        block = model.encoder.layers[self.first]  # what receives the frozen bottom's frames
+        self.store = FrameStore.ensure(path, self.frames, self.encoder.info.hidden_size,
+                                       lambda: batches_entering(self.encoder, block, self.waves,
+                                                                desc="top-k: frozen bottom", progress=self.progress),
                                        self.options.bottom_gb)
-
-    def bottom_frames(self, waves: list[np.ndarray]) -> list[np.ndarray]:
-        """Each clip's real frames as the first trained block receives them from the frozen bottom."""
-        return frames_entering(self.encoder, self.encoder.family.model.encoder.layers[self.first], waves)
-
-    def _bottom(self) -> Iterator[list[np.ndarray]]:
-        for start in tqdm(range(0, len(self.waves), BOTTOM_BATCH), desc="top-k: frozen bottom", unit="batch",
-                          disable=not self.progress):
-            yield self.bottom_frames(self.waves[start:start + BOTTOM_BATCH])
 
     def build(self) -> nn.Module:
         model = self.encoder.family.model
         return top_blocks(model.encoder, self.first, model.config, self.n_classes).to(self.device)
 
     def logits(self, model: nn.Module, rows: np.ndarray) -> torch.Tensor:
-        frames = torch.from_numpy(self.frames[rows])
-        hidden = torch.zeros(len(rows), int(frames.max()), self.encoder.info.hidden_size)
-        for i, row in enumerate(rows):
-            hidden[i, :frames[i]] = torch.from_numpy(np.array(self.store.clip(row)))
-        return model(hidden.to(self.device), frames)
+        hidden = torch.from_numpy(self.store.padded(rows)).to(self.device)
+        return model(hidden, torch.from_numpy(self.frames[rows]))

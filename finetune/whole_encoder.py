@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import sys
 from abc import abstractmethod
-from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -22,13 +21,9 @@ from tqdm import tqdm
 from layerprobe.extract.encoder import Encoder
 from layerprobe.extract.encoders.wav2vec2 import Wav2Vec2Family
 from layerprobe.finetune.frame_store import GB, FrameStore
-from layerprobe.finetune.frozen_frames import frames_entering
+from layerprobe.finetune.frozen_frames import batches_entering
 from layerprobe.finetune.heads import mean_frames
 from layerprobe.finetune.rung import Rung
-
-# Clips per frozen forward while the CNN's frames are stored.
-CNN_BATCH = 8
-
 
 class StoredCNN(nn.Module):
     """In place of a frozen CNN feature encoder: the stored frames of the batch's clips (`rows`, set for each
@@ -41,11 +36,8 @@ class StoredCNN(nn.Module):
         self.rows: np.ndarray | None = None
 
     def forward(self, input_values: torch.Tensor) -> torch.Tensor:
-        clips = [self.store.clip(row) for row in self.rows]
-        frames = torch.zeros(len(clips), max(len(clip) for clip in clips), self.store.values.shape[1])
-        for i, clip in enumerate(clips):
-            frames[i, :len(clip)] = torch.from_numpy(np.array(clip))
-        return frames.to(input_values.device).transpose(1, 2)  # (batch, channels, time), as the CNN gives it
+        frames = torch.from_numpy(self.store.padded(self.rows)).to(input_values.device)
+        return frames.transpose(1, 2)  # (batch, channels, time), as the CNN gives it
 
 
 class EncoderClassifier(nn.Module):
@@ -108,20 +100,19 @@ class WholeEncoderRung(Rung):
             return
         cnn_width = self.encoder.family.model.config.conv_dim[-1]
         frames = self.encoder.family.frames(torch.tensor([len(wave) for wave in self.waves])).numpy()
-        size = int(frames.sum()) * cnn_width * 4
+        size = FrameStore.size(frames, cnn_width)
         if size > self.options.bottom_gb * GB:
             if self.progress:
                 tqdm.write(f"{self.name}: the frozen CNN's frames would take {size / GB:.3g} GB on disk, more than "
                            f"--bottom-gb {self.options.bottom_gb:g}: the CNN runs every step instead", file=sys.stderr)
             return
         path = self.work / f"{self.name}-cnn-{self.encoder.info.fingerprint[:16]}.npy"
-        self.cnn_store = FrameStore.ensure(path, frames, cnn_width, self._cnn_frames, self.options.bottom_gb)
-
-    def _cnn_frames(self) -> Iterator[list[np.ndarray]]:
         projection = self.encoder.family.model.feature_projection  # what receives the CNN's frames
-        for start in tqdm(range(0, len(self.waves), CNN_BATCH), desc=f"{self.name}: frozen CNN", unit="batch",
-                          disable=not self.progress):
-            yield frames_entering(self.encoder, projection, self.waves[start:start + CNN_BATCH])
+        self.cnn_store = FrameStore.ensure(path, frames, cnn_width,
+                                           lambda: batches_entering(self.encoder, projection, self.waves,
+                                                                    desc=f"{self.name}: frozen CNN",
+                                                                    progress=self.progress),
+                                           self.options.bottom_gb)
 
     def build(self) -> nn.Module:
         model = self.classifier()
